@@ -1,0 +1,222 @@
+//! What the code knows: the roles, the resources, their actions, row scopes and fields. The
+//! policy files grant these; `casebridge policy check` rejects anything not listed here.
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::OrganisationKind;
+
+/// A role and the kind of organisation its holders must belong to.
+pub struct RoleDef {
+    pub name: &'static str,
+    pub organisation_kind: OrganisationKind,
+}
+
+pub const ROLES: &[RoleDef] = &[
+    RoleDef { name: "dept_caseworker", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef { name: "dept_team_leader", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef { name: "division_searcher", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef { name: "csp_worker", organisation_kind: OrganisationKind::Csp },
+    RoleDef { name: "csp_manager", organisation_kind: OrganisationKind::Csp },
+    RoleDef { name: "dept_admin", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef { name: "auditor", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef { name: "privacy_officer", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef { name: "records_manager", organisation_kind: OrganisationKind::DepartmentDivision },
+];
+
+pub fn role(name: &str) -> Option<&'static RoleDef> {
+    ROLES.iter().find(|role| role.name == name)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    Client,
+    Case,
+    Allocation,
+    Note,
+    Profile,
+    User,
+    Organisation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Search,
+    SetPassword,
+}
+
+/// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Records of the caller's own division.
+    Division,
+    /// Records with an allocation, active today, to the caller's organisation (for notes:
+    /// only the `shared` ones).
+    Allocation,
+    /// Records belonging to the caller's own organisation.
+    OwnOrganisation,
+    /// Every record, and each request must state a purpose of use.
+    AnyWithPurpose,
+    /// Every record.
+    Any,
+    /// Only the caller's own user record.
+    #[serde(rename = "self")]
+    OwnRecord,
+}
+
+pub struct ResourceDef {
+    pub resource: Resource,
+    pub name: &'static str,
+    pub actions: &'static [(Action, &'static [Scope])],
+    pub fields: &'static [&'static str],
+}
+
+use Action::*;
+use Scope::*;
+
+pub const RESOURCES: &[ResourceDef] = &[
+    ResourceDef {
+        resource: Resource::Client,
+        name: "client",
+        actions: &[
+            (Read, &[Division, Allocation, AnyWithPurpose]),
+            (Create, &[Division]),
+            (Update, &[Division, Allocation]),
+        ],
+        fields: &[
+            "id", "given_name", "family_name", "preferred_name", "date_of_birth", "gender",
+            "phone", "email", "address", "interpreter_language", "medicare_number",
+            "tax_file_number", "gp_details", "safety_alerts", "protective_marking", "restricted",
+            "lead_division_id", "created_at", "updated_at", "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Case,
+        name: "case",
+        actions: &[
+            (Read, &[Division, Allocation, AnyWithPurpose]),
+            (Create, &[Division]),
+            (Update, &[Division]),
+        ],
+        fields: &[
+            "id", "client_id", "division_id", "service_type", "status", "opened_at", "closed_at",
+            "lead_worker_id", "summary", "risk_level", "protective_marking", "allocations",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Allocation,
+        name: "allocation",
+        actions: &[
+            (Read, &[Division, OwnOrganisation, AnyWithPurpose]),
+            (Create, &[Division]),
+            (Update, &[Division]),
+        ],
+        fields: &[
+            "id", "case_id", "organisation_id", "worker_id", "starts_on", "ends_on",
+            "service_description",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Note,
+        name: "note",
+        actions: &[(Read, &[Division, Allocation, AnyWithPurpose]), (Create, &[Division, Allocation])],
+        fields: &[
+            "id", "case_id", "author_id", "author_organisation_id", "created_at", "note_type",
+            "visibility", "protective_marking", "body", "amends_note_id",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Profile,
+        name: "profile",
+        actions: &[(Search, &[Any])],
+        fields: &[
+            "id", "given_name", "family_name", "date_of_birth", "lead_division_id",
+            "lead_division_name", "lead_division_contact_email",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::User,
+        name: "user",
+        actions: &[
+            (Read, &[Any, OwnOrganisation]),
+            (Create, &[Any]),
+            (Update, &[Any]),
+            (SetPassword, &[Any, OwnRecord]),
+        ],
+        fields: &[
+            "id", "username", "display_name", "email", "organisation_id", "roles", "status",
+            "clearance", "created_at", "last_login_at", "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Organisation,
+        name: "organisation",
+        actions: &[(Read, &[Any]), (Create, &[Any]), (Update, &[Any])],
+        fields: &[
+            "id", "name", "kind", "contact_email", "contract_starts_on", "contract_ends_on",
+            "version",
+        ],
+    },
+];
+
+impl Resource {
+    pub fn def(self) -> &'static ResourceDef {
+        RESOURCES.iter().find(|def| def.resource == self).expect("every resource is catalogued")
+    }
+
+    pub fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    pub fn by_name(name: &str) -> Option<Resource> {
+        RESOURCES.iter().find(|def| def.name == name).map(|def| def.resource)
+    }
+
+    /// The catalogued spelling of `field`, or None when the resource has no such field.
+    pub fn field(self, field: &str) -> Option<&'static str> {
+        self.def().fields.iter().copied().find(|known| *known == field)
+    }
+}
+
+impl Action {
+    pub const ALL: &'static [Action] = &[Read, Create, Update, Search, SetPassword];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Read => "read",
+            Create => "create",
+            Update => "update",
+            Search => "search",
+            SetPassword => "set_password",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Action> {
+        Self::ALL.iter().copied().find(|action| action.name() == name)
+    }
+}
+
+impl Scope {
+    pub const ALL: &'static [Scope] = &[Division, Allocation, OwnOrganisation, AnyWithPurpose, Any, OwnRecord];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Division => "division",
+            Allocation => "allocation",
+            OwnOrganisation => "own_organisation",
+            AnyWithPurpose => "any_with_purpose",
+            Any => "any",
+            OwnRecord => "self",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Scope> {
+        Self::ALL.iter().copied().find(|scope| scope.name() == name)
+    }
+}

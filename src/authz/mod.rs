@@ -1,0 +1,178 @@
+//! Authorisation in one place. A handler asks the caller for a [`Permit`] for one resource
+//! and action; the permit carries the row scope (turned into SQL by [`scope`]) and the field
+//! mask (applied by [`mask::apply`] to everything the permit discloses). Handlers never look
+//! at role names.
+pub mod catalogue;
+pub mod mask;
+pub mod policy;
+pub mod scope;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+pub use catalogue::{Action, Resource, Scope};
+pub use policy::{CompiledPolicy, PolicySource, PolicyStore};
+
+use crate::domain::{OrganisationKind, ProtectiveMarking};
+use crate::error::ApiError;
+
+/// The authenticated caller, as the database says they are on this request (not as their
+/// token said when it was issued).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub session_id: String,
+    pub username: String,
+    pub organisation_id: String,
+    pub organisation_kind: OrganisationKind,
+    pub roles: Vec<String>,
+    pub clearance: ProtectiveMarking,
+}
+
+/// The permission to perform one action on one resource, with what it reaches.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    pub resource: Resource,
+    pub action: Action,
+    scopes: BTreeSet<Scope>,
+    readable: BTreeSet<&'static str>,
+    writable: BTreeSet<&'static str>,
+    caller: Arc<Caller>,
+    purpose: Option<String>,
+    today: NaiveDate,
+}
+
+/// What a caller's roles add up to for one resource.
+pub struct Grants {
+    pub actions: Vec<(Action, BTreeSet<Scope>)>,
+    pub readable: BTreeSet<&'static str>,
+    pub writable: BTreeSet<&'static str>,
+}
+
+/// The union of the grants of every role the caller holds.
+pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> Grants {
+    let mut grants = Grants { actions: Vec::new(), readable: BTreeSet::new(), writable: BTreeSet::new() };
+    for role in roles.iter().filter_map(|role| policy.role(role)) {
+        for ((granted_resource, action), scopes) in &role.actions {
+            if *granted_resource != resource {
+                continue;
+            }
+            match grants.actions.iter_mut().find(|(known, _)| known == action) {
+                Some((_, known_scopes)) => known_scopes.extend(scopes),
+                None => grants.actions.push((*action, scopes.clone())),
+            }
+        }
+        grants.readable.extend(role.readable.get(&resource).into_iter().flatten());
+        grants.writable.extend(role.writable.get(&resource).into_iter().flatten());
+    }
+    grants.actions.sort();
+    grants
+}
+
+impl Permit {
+    /// Decides whether `caller` may perform `action` on `resource`: 403 when no role grants
+    /// it, 403 `purpose_of_use_required` when every granted scope needs a purpose and none
+    /// was stated.
+    pub fn decide(
+        policy: &CompiledPolicy,
+        caller: Arc<Caller>,
+        resource: Resource,
+        action: Action,
+        purpose: Option<String>,
+    ) -> Result<Permit, ApiError> {
+        let grants = grants(policy, &caller.roles, resource);
+        let Some((_, mut scopes)) = grants.actions.into_iter().find(|(granted, _)| *granted == action) else {
+            return Err(ApiError::forbidden(format!(
+                "Your role does not allow {} on {}.",
+                action.name(),
+                resource.name()
+            )));
+        };
+        if purpose.is_none() {
+            scopes.remove(&Scope::AnyWithPurpose);
+            if scopes.is_empty() {
+                return Err(purpose_of_use_required());
+            }
+        }
+        Ok(Permit {
+            resource,
+            action,
+            scopes,
+            readable: grants.readable,
+            writable: grants.writable,
+            caller,
+            purpose,
+            today: chrono::Utc::now().date_naive(),
+        })
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub fn purpose(&self) -> Option<&str> {
+        self.purpose.as_deref()
+    }
+
+    pub fn scopes(&self) -> &BTreeSet<Scope> {
+        &self.scopes
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.today
+    }
+
+    pub fn can_read(&self, field: &str) -> bool {
+        self.readable.contains(field)
+    }
+
+    pub fn can_write(&self, field: &str) -> bool {
+        self.writable.contains(field)
+    }
+
+    pub fn readable(&self) -> &BTreeSet<&'static str> {
+        &self.readable
+    }
+
+    /// 403 `field_not_writable` naming every catalogued field in `fields` the caller may not
+    /// write. Names that are not fields of the resource are left for the body's parser to
+    /// reject as unknown (422).
+    pub fn check_writable<'a>(&self, fields: impl IntoIterator<Item = &'a String>) -> Result<(), ApiError> {
+        let mut denied: Vec<String> = fields
+            .into_iter()
+            .filter(|field| self.resource.field(field).is_some() && !self.can_write(field))
+            .cloned()
+            .collect();
+        if denied.is_empty() {
+            return Ok(());
+        }
+        denied.sort();
+        Err(ApiError::FieldNotWritable(denied))
+    }
+
+    /// 403 when filtering on `field` would reveal a field the caller may not read.
+    pub fn check_filterable(&self, field: &str) -> Result<(), ApiError> {
+        if self.can_read(field) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden {
+                code: "filter_not_allowed",
+                detail: format!("You may not filter on {field}, which your role cannot read."),
+            })
+        }
+    }
+
+    /// A record of a `restricted` client may be read only with a stated purpose of use.
+    pub fn check_restricted(&self, restricted: bool) -> Result<(), ApiError> {
+        if restricted && self.purpose.is_none() { Err(purpose_of_use_required()) } else { Ok(()) }
+    }
+}
+
+fn purpose_of_use_required() -> ApiError {
+    ApiError::Forbidden {
+        code: "purpose_of_use_required",
+        detail: "State why you need this record in the X-Purpose-Of-Use header.".into(),
+    }
+}

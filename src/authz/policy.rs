@@ -1,0 +1,308 @@
+//! Loading, checking and compiling the Casbin policy.
+//!
+//! Casbin decides every (role, object, action) question once, when the policy is loaded; the
+//! answers are compiled into an immutable [`CompiledPolicy`] that requests read without
+//! locks, and that a reload (SIGHUP) swaps atomically. A policy that fails its check is
+//! refused whole and the one in force stays.
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use casbin::{CoreApi, DefaultModel, Enforcer, RbacApi, StringAdapter};
+
+use super::catalogue::{self, Action, RESOURCES, Resource, Scope};
+
+pub const DEFAULT_MODEL: &str = include_str!("../../policies/model.conf");
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/policy.csv");
+
+/// Where a policy comes from: a directory holding `model.conf` and `policy.csv`, or the copy
+/// built into the binary.
+#[derive(Debug, Clone)]
+pub enum PolicySource {
+    Directory(PathBuf),
+    BuiltIn,
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicySource::Directory(dir) => write!(f, "{}", dir.display()),
+            PolicySource::BuiltIn => f.write_str("the built-in default policy"),
+        }
+    }
+}
+
+impl PolicySource {
+    fn read(&self) -> anyhow::Result<(String, String)> {
+        match self {
+            PolicySource::BuiltIn => Ok((DEFAULT_MODEL.to_owned(), DEFAULT_POLICY.to_owned())),
+            PolicySource::Directory(dir) => {
+                let read = |name: &str| {
+                    let path = dir.join(name);
+                    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+                };
+                Ok((read("model.conf")?, read("policy.csv")?))
+            }
+        }
+    }
+}
+
+/// One problem found by the check, with the line of `policy.csv` it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProblem {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "policy.csv line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("the policy has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<PolicyProblem>),
+    #[error(transparent)]
+    Load(#[from] anyhow::Error),
+}
+
+/// What one role may do: actions with their row scopes, and readable and writable fields.
+#[derive(Debug, Default, Clone)]
+pub struct RoleGrants {
+    pub actions: BTreeMap<(Resource, Action), BTreeSet<Scope>>,
+    pub readable: BTreeMap<Resource, BTreeSet<&'static str>>,
+    pub writable: BTreeMap<Resource, BTreeSet<&'static str>>,
+}
+
+#[derive(Debug, Default)]
+pub struct CompiledPolicy {
+    roles: BTreeMap<&'static str, RoleGrants>,
+}
+
+impl CompiledPolicy {
+    pub fn role(&self, name: &str) -> Option<&RoleGrants> {
+        self.roles.get(name)
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = (&'static str, &RoleGrants)> {
+        self.roles.iter().map(|(name, grants)| (*name, grants))
+    }
+
+    /// The effective matrix, one line per role, resource and action or field set; what
+    /// `casebridge policy check` prints.
+    pub fn matrix(&self) -> String {
+        let mut out = String::new();
+        for (role, grants) in &self.roles {
+            out.push_str(&format!("{role}\n"));
+            for ((resource, action), scopes) in &grants.actions {
+                let scopes: Vec<_> = scopes.iter().map(|s| s.name()).collect();
+                out.push_str(&format!(
+                    "  {:<13} {:<13} rows: {}\n",
+                    resource.name(),
+                    action.name(),
+                    scopes.join(" | ")
+                ));
+            }
+            for (label, fields) in [("reads", &grants.readable), ("writes", &grants.writable)] {
+                for (resource, fields) in fields {
+                    let fields: Vec<_> = fields.iter().copied().collect();
+                    out.push_str(&format!("  {:<13} {:<13} {}\n", resource.name(), label, fields.join(", ")));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Checks the policy lines against the catalogue and returns the lines Casbin should load.
+fn check_lines(policy_csv: &str) -> Result<Vec<String>, PolicyError> {
+    let mut problems = Vec::new();
+    let mut lines = Vec::new();
+    for (index, raw) in policy_csv.lines().enumerate() {
+        let line = index + 1;
+        let text = raw.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let cols: Vec<&str> = text.split(',').map(str::trim).collect();
+        let mut problem = |message: String| problems.push(PolicyProblem { line, message });
+        let unknown_role = |name: &str| catalogue::role(name).is_none();
+        match cols.as_slice() {
+            ["g", member, parent] => {
+                for role in [member, parent] {
+                    if unknown_role(role) {
+                        problem(format!("unknown role {role:?}"));
+                    }
+                }
+            }
+            ["p", role, object, action, scope] => {
+                if unknown_role(role) {
+                    problem(format!("unknown role {role:?}"));
+                }
+                if let Some(message) = check_permission(object, action, scope) {
+                    problem(message);
+                }
+            }
+            _ => problem(
+                "expected `p, role, resource, action, scope`, `p, role, resource.field, read|write, -` \
+                 or `g, role, parent_role`"
+                    .to_owned(),
+            ),
+        }
+        lines.push(cols.join(", "));
+    }
+    if problems.is_empty() { Ok(lines) } else { Err(PolicyError::Invalid(problems)) }
+}
+
+fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
+    match object.split_once('.') {
+        Some((resource_name, field)) => {
+            let Some(resource) = Resource::by_name(resource_name) else {
+                return Some(format!("unknown resource {resource_name:?}"));
+            };
+            if resource.field(field).is_none() {
+                return Some(format!("resource {resource_name:?} has no field {field:?}"));
+            }
+            if action != "read" && action != "write" {
+                return Some(format!("a field permission is `read` or `write`, not {action:?}"));
+            }
+            (scope != "-").then(|| format!("a field permission takes `-` as its scope, not {scope:?}"))
+        }
+        None => {
+            let Some(resource) = Resource::by_name(object) else {
+                return Some(format!("unknown resource {object:?}"));
+            };
+            let Some((_, scopes)) = Action::by_name(action)
+                .and_then(|action| resource.def().actions.iter().find(|(a, _)| *a == action))
+            else {
+                return Some(format!("resource {object:?} has no action {action:?}"));
+            };
+            match Scope::by_name(scope) {
+                Some(scope) if scopes.contains(&scope) => None,
+                _ => Some(format!(
+                    "{object} {action} takes a row scope of {}, not {scope:?}",
+                    scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+    }
+}
+
+/// Checks and compiles a policy. Casbin answers, for every catalogued role, every action and
+/// field question; its answers become the compiled table.
+pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyError> {
+    let (model_text, policy_text) = source.read()?;
+    let lines = check_lines(&policy_text)?;
+    let model = DefaultModel::from_str(&model_text).await.context("parsing model.conf")?;
+    let enforcer = Enforcer::new(model, StringAdapter::new(lines.join("\n")))
+        .await
+        .context("loading the policy into Casbin")?;
+
+    let mut roles = BTreeMap::new();
+    for role in catalogue::ROLES {
+        let mut grants = RoleGrants::default();
+        let rules = enforcer.get_implicit_permissions_for_user(role.name, None);
+        for def in RESOURCES {
+            for (action, _) in def.actions {
+                if enforce(&enforcer, role.name, def.name, action.name())? {
+                    let scopes = rules
+                        .iter()
+                        .filter(|rule| rule.get(1).map(String::as_str) == Some(def.name))
+                        .filter(|rule| rule.get(2).map(String::as_str) == Some(action.name()))
+                        .filter_map(|rule| rule.get(3).and_then(|scope| Scope::by_name(scope)))
+                        .collect();
+                    grants.actions.insert((def.resource, *action), scopes);
+                }
+            }
+            for field in def.fields {
+                let object = format!("{}.{field}", def.name);
+                if enforce(&enforcer, role.name, &object, "read")? {
+                    grants.readable.entry(def.resource).or_default().insert(field);
+                }
+                if enforce(&enforcer, role.name, &object, "write")? {
+                    grants.writable.entry(def.resource).or_default().insert(field);
+                }
+            }
+        }
+        roles.insert(role.name, grants);
+    }
+    Ok(CompiledPolicy { roles })
+}
+
+fn enforce(enforcer: &Enforcer, role: &str, object: &str, action: &str) -> anyhow::Result<bool> {
+    enforcer
+        .enforce((role, object, action))
+        .with_context(|| format!("asking Casbin whether {role} may {action} {object}"))
+}
+
+/// The policy in force, swapped whole on reload.
+pub struct PolicyStore {
+    source: PolicySource,
+    current: ArcSwap<CompiledPolicy>,
+}
+
+impl PolicyStore {
+    pub async fn load(source: PolicySource) -> Result<Self, PolicyError> {
+        let compiled = compile(&source).await?;
+        Ok(Self { source, current: ArcSwap::from_pointee(compiled) })
+    }
+
+    pub fn current(&self) -> Arc<CompiledPolicy> {
+        self.current.load_full()
+    }
+
+    pub fn source(&self) -> &PolicySource {
+        &self.source
+    }
+
+    /// Re-reads the source; on any problem the policy in force stays and the error is returned.
+    pub async fn reload(&self) -> Result<(), PolicyError> {
+        let compiled = compile(&self.source).await?;
+        self.current.store(Arc::new(compiled));
+        Ok(())
+    }
+}
+
+impl PolicySource {
+    /// `dir` when given; otherwise `./policies` if it exists, else the built-in copy.
+    pub fn choose(dir: Option<&Path>) -> Self {
+        match dir {
+            Some(dir) => PolicySource::Directory(dir.to_owned()),
+            None if Path::new("policies/policy.csv").exists() => PolicySource::Directory("policies".into()),
+            None => PolicySource::BuiltIn,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspellings_are_reported_with_their_line() {
+        let csv = "# comment\np, dept_caseworker, client, read, division\np, dept_casewrker, client, read, division\n\np, csp_worker, client.medicare_numbr, read, -\np, csp_worker, client, read, everywhere\n";
+        let PolicyError::Invalid(problems) = check_lines(csv).unwrap_err() else { panic!() };
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![3, 5, 6]);
+        assert!(problems[0].message.contains("dept_casewrker"));
+        assert!(problems[1].message.contains("medicare_numbr"));
+    }
+
+    #[tokio::test]
+    async fn the_default_policy_compiles_with_inheritance() {
+        let policy = compile(&PolicySource::BuiltIn).await.unwrap();
+        let leader = policy.role("dept_team_leader").unwrap();
+        assert!(leader.readable[&Resource::Client].contains("tax_file_number"));
+        assert!(leader.readable[&Resource::Client].contains("medicare_number"), "inherited");
+        let worker = policy.role("dept_caseworker").unwrap();
+        assert!(!worker.readable[&Resource::Client].contains("tax_file_number"));
+        assert!(!worker.actions.contains_key(&(Resource::Allocation, Action::Create)));
+        let auditor = policy.role("auditor").unwrap();
+        assert!(!auditor.actions.contains_key(&(Resource::Client, Action::Read)));
+    }
+}

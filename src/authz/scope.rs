@@ -1,0 +1,169 @@
+//! Row scopes as SQL predicates. Every query for a protected resource filters by one of these,
+//! so a row outside the caller's reach is never loaded: lists, searches and single reads
+//! alike. Clearance (protective marking at or below the caller's) is part of each predicate.
+use diesel::dsl::not;
+use diesel::expression::BoxableExpression;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use super::{Permit, Scope};
+use crate::db::Backend;
+use crate::db::schema::{allocations, cases, clients, notes, organisations, users};
+use crate::domain::Visibility;
+use crate::domain::StoredAsText;
+
+pub type Predicate<T> = Box<dyn BoxableExpression<T, Backend, SqlType = Bool>>;
+
+macro_rules! any_of {
+    ($table:ty, $predicates:expr) => {{
+        let mut combined: Predicate<$table> = Box::new(false.into_sql::<Bool>());
+        for predicate in $predicates {
+            combined = Box::new(combined.or(predicate));
+        }
+        combined
+    }};
+}
+
+/// Ids of cases with an allocation to the caller's organisation that is active today. A
+/// macro because the subquery's type cannot be named.
+macro_rules! actively_allocated_case_ids {
+    ($permit:expr) => {{
+        let today = $permit.today();
+        allocations::table
+            .filter(allocations::organisation_id.eq($permit.caller().organisation_id.clone()))
+            .filter(allocations::starts_on.le(today))
+            .filter(allocations::ends_on.is_null().or(allocations::ends_on.ge(today).assume_not_null()))
+            .select(allocations::case_id)
+    }};
+}
+
+/// Clients the permit reaches, restricted ones included (a single read then asks for a
+/// purpose of use; see [`listable_clients`] for lists).
+pub fn clients(permit: &Permit) -> Predicate<clients::table> {
+    let organisation = permit.caller().organisation_id.clone();
+    let scoped = any_of!(
+        clients::table,
+        permit.scopes().iter().map(|scope| -> Predicate<clients::table> {
+            match scope {
+                Scope::Division => Box::new(
+                    clients::lead_division_id.eq(organisation.clone()).or(clients::id.eq_any(
+                        cases::table
+                            .filter(cases::division_id.eq(organisation.clone()))
+                            .select(cases::client_id),
+                    )),
+                ),
+                Scope::Allocation => Box::new(
+                    clients::id.eq_any(
+                        cases::table
+                            .filter(cases::id.eq_any(actively_allocated_case_ids!(permit)))
+                            .select(cases::client_id),
+                    ),
+                ),
+                Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
+                Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+            }
+        })
+    );
+    Box::new(scoped.and(clients::protective_marking.le(permit.caller().clearance.rank())))
+}
+
+/// Clients a list or search may return: restricted clients only when a purpose is stated.
+pub fn listable_clients(permit: &Permit) -> Predicate<clients::table> {
+    let reachable = clients(permit);
+    if permit.purpose().is_some() {
+        reachable
+    } else {
+        Box::new(reachable.and(not(clients::restricted)))
+    }
+}
+
+/// Cases the permit reaches. A case is never more visible than its client: the client's
+/// marking must be within clearance too, and in lists without a purpose of use the cases of
+/// restricted clients are left out.
+pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
+    let organisation = permit.caller().organisation_id.clone();
+    let rank = permit.caller().clearance.rank();
+    let scoped = any_of!(
+        cases::table,
+        permit.scopes().iter().map(|scope| -> Predicate<cases::table> {
+            match scope {
+                Scope::Division => Box::new(cases::division_id.eq(organisation.clone())),
+                Scope::Allocation => Box::new(cases::id.eq_any(actively_allocated_case_ids!(permit))),
+                Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
+                Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+            }
+        })
+    );
+    let visible_clients: Predicate<cases::table> = if for_list && permit.purpose().is_none() {
+        Box::new(cases::client_id.eq_any(
+            clients::table
+                .filter(clients::protective_marking.le(rank))
+                .filter(not(clients::restricted))
+                .select(clients::id),
+        ))
+    } else {
+        Box::new(cases::client_id.eq_any(
+            clients::table.filter(clients::protective_marking.le(rank)).select(clients::id),
+        ))
+    };
+    Box::new(scoped.and(cases::protective_marking.le(rank)).and(visible_clients))
+}
+
+/// Notes the permit reaches on a case the caller can already see: an allocation alone
+/// reaches only `shared` notes.
+pub fn notes(permit: &Permit) -> Predicate<notes::table> {
+    let department_wide = permit
+        .scopes()
+        .iter()
+        .any(|scope| matches!(scope, Scope::Division | Scope::Any | Scope::AnyWithPurpose));
+    let marking = notes::protective_marking.le(permit.caller().clearance.rank());
+    if department_wide {
+        Box::new(marking)
+    } else {
+        Box::new(marking.and(notes::visibility.eq(Visibility::Shared.as_str())))
+    }
+}
+
+/// Allocations the permit reaches on a case the caller can already see.
+pub fn allocations(permit: &Permit) -> Predicate<allocations::table> {
+    let organisation = permit.caller().organisation_id.clone();
+    any_of!(
+        allocations::table,
+        permit.scopes().iter().map(|scope| -> Predicate<allocations::table> {
+            match scope {
+                Scope::Division | Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
+                Scope::OwnOrganisation => Box::new(allocations::organisation_id.eq(organisation.clone())),
+                Scope::Allocation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+            }
+        })
+    )
+}
+
+pub fn users(permit: &Permit) -> Predicate<users::table> {
+    let caller = permit.caller();
+    any_of!(
+        users::table,
+        permit.scopes().iter().map(|scope| -> Predicate<users::table> {
+            match scope {
+                Scope::Any => Box::new(true.into_sql::<Bool>()),
+                Scope::OwnOrganisation => Box::new(users::organisation_id.eq(caller.organisation_id.clone())),
+                Scope::OwnRecord => Box::new(users::id.eq(caller.user_id.clone())),
+                Scope::Division | Scope::Allocation | Scope::AnyWithPurpose => Box::new(false.into_sql::<Bool>()),
+            }
+        })
+    )
+}
+
+pub fn organisations(permit: &Permit) -> Predicate<organisations::table> {
+    let caller = permit.caller();
+    any_of!(
+        organisations::table,
+        permit.scopes().iter().map(|scope| -> Predicate<organisations::table> {
+            match scope {
+                Scope::Any => Box::new(true.into_sql::<Bool>()),
+                Scope::OwnOrganisation => Box::new(organisations::id.eq(caller.organisation_id.clone())),
+                _ => Box::new(false.into_sql::<Bool>()),
+            }
+        })
+    )
+}

@@ -1,0 +1,164 @@
+//! One codebase over two databases: SQLite (the embedded default) and PostgreSQL, chosen by
+//! the URL scheme. Diesel is synchronous, so every query runs on actix's blocking pool.
+pub mod schema;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::{PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::ApiError;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Backend = MultiBackend;
+pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DatabaseKind::Postgres
+        } else {
+            DatabaseKind::Sqlite
+        }
+    }
+}
+
+/// SQLite settings every connection needs: WAL so readers never block the writer, FULL
+/// synchronous so a commit is on disk when it returns, foreign keys enforced.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Readers and a writer. SQLite allows one writer at a time, so its write pool holds one
+/// connection and writers queue here rather than failing with SQLITE_BUSY.
+#[derive(Clone)]
+pub struct Database {
+    kind: DatabaseKind,
+    read: Pool<ConnectionManager<DbConnection>>,
+    write: Pool<ConnectionManager<DbConnection>>,
+}
+
+impl Database {
+    pub fn connect(url: &str) -> anyhow::Result<Self> {
+        let kind = DatabaseKind::of_url(url);
+        let connection_url = match kind {
+            DatabaseKind::Postgres => url.to_owned(),
+            DatabaseKind::Sqlite => {
+                let path = url.strip_prefix("sqlite://").unwrap_or(url);
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).with_context(|| {
+                            format!("creating the database directory {}", parent.display())
+                        })?;
+                    }
+                }
+                path.to_owned()
+            }
+        };
+        let pool = |size: u32| {
+            let builder = Pool::builder()
+                .max_size(size)
+                .connection_timeout(Duration::from_secs(10));
+            let builder = match kind {
+                DatabaseKind::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
+                DatabaseKind::Postgres => builder,
+            };
+            // `establish` would try each backend in turn and SQLite accepts any string, so the
+            // variant is chosen here from the scheme.
+            builder
+                .build(ConnectionManager::<DbConnection>::new(connection_url.clone()))
+                .with_context(|| format!("connecting to the {kind:?} database"))
+        };
+        let (readers, writers) = match kind {
+            DatabaseKind::Sqlite => (8, 1),
+            DatabaseKind::Postgres => (8, 8),
+        };
+        let write = pool(writers)?;
+        let read = pool(readers)?;
+        Ok(Self { kind, read, write })
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
+    }
+
+    pub fn migrate(&self) -> anyhow::Result<()> {
+        let mut conn = self.write.get()?;
+        let migrations = match self.kind {
+            DatabaseKind::Sqlite => SQLITE_MIGRATIONS,
+            DatabaseKind::Postgres => POSTGRES_MIGRATIONS,
+        };
+        conn.run_pending_migrations(migrations)
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        Ok(())
+    }
+
+    pub fn read_conn(&self) -> anyhow::Result<PooledConn> {
+        Ok(self.read.get()?)
+    }
+
+    pub fn write_conn(&self) -> anyhow::Result<PooledConn> {
+        Ok(self.write.get()?)
+    }
+
+    /// Runs `work` on a reader connection off the async executor.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.read.clone();
+        run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
+    }
+
+    /// Runs `work` in one transaction on the writer connection.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.write.clone();
+        run_blocking(move || {
+            let mut conn = pool.get().map_err(unavailable)?;
+            diesel::Connection::transaction(&mut *conn, |conn| work(conn))
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    actix_web::web::block(work).await.map_err(ApiError::internal)?
+}
+
+fn unavailable(error: diesel::r2d2::PoolError) -> ApiError {
+    tracing::error!(%error, "no database connection");
+    ApiError::Unavailable { code: "database_unavailable", detail: "The database cannot be reached.".into() }
+}

@@ -1,0 +1,138 @@
+// Written by hand to match migrations/{sqlite,postgres}: one schema for both backends.
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        contact_email -> Text,
+        contract_starts_on -> Nullable<Date>,
+        contract_ends_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        email -> Text,
+        organisation_id -> Text,
+        roles -> Text,
+        status -> Text,
+        clearance -> Integer,
+        password_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        refresh_token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        ended_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        preferred_name -> Nullable<Text>,
+        date_of_birth -> Date,
+        gender -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        address_suburb -> Nullable<Text>,
+        address_state -> Nullable<Text>,
+        address_postcode -> Nullable<Text>,
+        interpreter_language -> Nullable<Text>,
+        medicare_number -> Nullable<Text>,
+        tax_file_number -> Nullable<Text>,
+        gp_details -> Nullable<Text>,
+        safety_alerts -> Text,
+        protective_marking -> Integer,
+        restricted -> Bool,
+        lead_division_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        client_id -> Text,
+        division_id -> Text,
+        service_type -> Text,
+        status -> Text,
+        opened_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        lead_worker_id -> Nullable<Text>,
+        summary -> Text,
+        risk_level -> Text,
+        protective_marking -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    allocations (id) {
+        id -> Text,
+        case_id -> Text,
+        organisation_id -> Text,
+        worker_id -> Nullable<Text>,
+        starts_on -> Date,
+        ends_on -> Nullable<Date>,
+        service_description -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notes (id) {
+        id -> Text,
+        case_id -> Text,
+        author_id -> Text,
+        author_organisation_id -> Text,
+        created_at -> Timestamp,
+        note_type -> Text,
+        visibility -> Text,
+        protective_marking -> Integer,
+        body -> Text,
+        amends_note_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(users -> organisations (organisation_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(clients -> organisations (lead_division_id));
+diesel::joinable!(cases -> clients (client_id));
+diesel::joinable!(allocations -> cases (case_id));
+diesel::joinable!(notes -> cases (case_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    users,
+    sessions,
+    clients,
+    cases,
+    allocations,
+    notes,
+);

@@ -1,0 +1,24 @@
+//! Parse-don't-validate types: a value of one of these types has passed its check, so code
+//! that receives one never checks again.
+mod enums;
+mod identifiers;
+mod marking;
+
+pub use enums::{CaseStatus, NoteType, OrganisationKind, RiskLevel, UserStatus, Visibility};
+pub use identifiers::{MedicareNumber, TaxFileNumber};
+pub use marking::ProtectiveMarking;
+
+/// Enums stored as text: one spelling for JSON, SQL and error messages.
+pub trait StoredAsText: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|value| value.as_str() == text)
+    }
+
+    /// For rows read back from the database, where a bad value is corruption, not input.
+    fn from_stored(text: &str) -> anyhow::Result<Self> {
+        Self::parse(text).ok_or_else(|| anyhow::anyhow!("unexpected stored value {text:?}"))
+    }
+}

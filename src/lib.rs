@@ -1,0 +1,4 @@
+pub mod authz;
+pub mod db;
+pub mod domain;
+pub mod error;
