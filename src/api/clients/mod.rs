@@ -1,0 +1,197 @@
+//! `/clients`: the client record, cut by role (fields) and relationship (rows).
+pub mod types;
+
+use actix_web::{HttpRequest, get, patch, post, web};
+use chrono::Utc;
+use serde_json::Value;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use self::types::{ClientListParams, ClientRecord, ClientUpdate, NewClient};
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
+use crate::authz::{Action, Permit, Resource, scope};
+use crate::db::DbConnection;
+use crate::db::clients::{self as queries, ClientFilter, ClientRow};
+use crate::domain::ProtectiveMarking;
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config.service(list_clients).service(create_client).service(get_client).service(update_client);
+}
+
+/// Loads a client the permit reaches, or 404; a restricted one needs a purpose of use.
+pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<ClientRecord> {
+    let row = queries::find(conn, scope::clients(permit), id)?.ok_or(ApiError::NotFound)?;
+    permit.check_restricted(row.restricted)?;
+    Ok(ClientRecord::try_from(row)?)
+}
+
+/// List clients
+///
+/// Only clients within the caller's row scope; fields the caller may not read are absent.
+/// Without `X-Purpose-Of-Use`, restricted clients are left out.
+#[utoipa::path(
+    tag = "clients",
+    params(ClientListParams),
+    responses(
+        (status = 200, body = Page<ClientRecord>),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid cursor"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/clients")]
+async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Client, Action::Read)?;
+    let params = params.into_inner();
+    for (field, used) in [
+        ("family_name", params.family_name.is_some()),
+        ("given_name", params.given_name.is_some()),
+        ("date_of_birth", params.date_of_birth.is_some()),
+    ] {
+        if used {
+            permit.check_filterable(field)?;
+        }
+    }
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let filter = ClientFilter {
+        family_name: params.family_name,
+        given_name: params.given_name,
+        date_of_birth: params.date_of_birth,
+    };
+    let (reader, request) = (permit.clone(), page.clone());
+    let mut rows = ctx
+        .db()
+        .read(move |conn| {
+            Ok(queries::list(conn, scope::listable_clients(&reader), &filter, request.after.as_deref(), request.fetch())?)
+        })
+        .await?;
+    let next_cursor = page.finish(&mut rows, |row| &row.id);
+    let records = rows.into_iter().map(ClientRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    disclosure::page(&permit, &records, next_cursor)
+}
+
+/// Create a client
+///
+/// The new client belongs to the caller's division. The response shows what the caller may read.
+#[utoipa::path(
+    tag = "clients",
+    request_body = NewClient,
+    responses(
+        (status = 201, body = ClientRecord, headers(("ETag" = String), ("Location" = String))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json", description = "Role may not create clients, or `field_not_writable`"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/clients")]
+async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Client, Action::Create)?;
+    let reader = ctx.permit(Resource::Client, Action::Read)?;
+    let new: NewClient = write_body(&permit, body.into_inner())?;
+    let marking = new.protective_marking.unwrap_or(ProtectiveMarking::Official);
+    if marking > ctx.caller.clearance {
+        return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
+    }
+    let now = Utc::now().naive_utc();
+    let address = new.address.unwrap_or_default();
+    let row = ClientRow {
+        id: new_id(),
+        given_name: new.given_name,
+        family_name: new.family_name,
+        preferred_name: new.preferred_name,
+        date_of_birth: new.date_of_birth,
+        gender: new.gender,
+        phone: new.phone,
+        email: new.email,
+        address_line1: address.line1,
+        address_line2: address.line2,
+        address_suburb: address.suburb,
+        address_state: address.state,
+        address_postcode: address.postcode,
+        interpreter_language: new.interpreter_language,
+        medicare_number: new.medicare_number.map(String::from),
+        tax_file_number: new.tax_file_number.map(String::from),
+        gp_details: new.gp_details,
+        safety_alerts: Value::from(new.safety_alerts).to_string(),
+        protective_marking: marking.rank(),
+        restricted: new.restricted.unwrap_or(false),
+        lead_division_id: ctx.caller.organisation_id.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let record = ClientRecord::try_from(row.clone())?;
+    ctx.db().write(move |conn| Ok(queries::insert(conn, &row)?)).await?;
+    disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
+}
+
+/// Get a client
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = String, Path, format = Uuid), ("X-Purpose-Of-Use" = Option<String>, Header, description = "Required for restricted clients and for privacy officers")),
+    responses(
+        (status = 200, body = ClientRecord, headers(("ETag" = String))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/clients/{id}")]
+async fn get_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Client, Action::Read)?;
+    let id = path_id(&id)?;
+    let reader = permit.clone();
+    let record = ctx.db().read(move |conn| load(conn, &reader, &id)).await?;
+    disclosure::one(&permit, &record)
+}
+
+/// Update a client
+///
+/// Needs `If-Match` with the ETag last read. Writing a field the role may not write is 403
+/// `field_not_writable` and changes nothing.
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)),
+    request_body = ClientUpdate,
+    responses(
+        (status = 200, body = ClientRecord, headers(("ETag" = String))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 428, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/clients/{id}")]
+async fn update_client(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Client, Action::Update)?;
+    let reader = ctx.permit(Resource::Client, Action::Read)?;
+    let id = path_id(&id)?;
+    let version = expected_version(&req)?;
+    let update: ClientUpdate = write_body(&permit, body.into_inner())?;
+    update.check_nested()?;
+    if update.protective_marking.is_some_and(|marking| marking > ctx.caller.clearance) {
+        return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
+    }
+    let changes = update.into_changes();
+    let read_back = reader.clone();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            let current = load(conn, &permit, &id)?;
+            if current.version != version || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())? {
+                return Err(ApiError::PreconditionFailed);
+            }
+            load(conn, &read_back, &id)
+        })
+        .await?;
+    disclosure::one(&reader, &record)
+}

@@ -1,0 +1,296 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::{Validate, ValidationError};
+
+use crate::api::disclosure::Disclose;
+use crate::api::request::{nullable, utc};
+use crate::db::clients::{ClientChanges, ClientRow};
+use crate::domain::{MedicareNumber, ProtectiveMarking, TaxFileNumber};
+
+/// A client as the caller may see it: fields their role may not read are absent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientRecord {
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false)]
+    pub given_name: String,
+    #[schema(required = false)]
+    pub family_name: String,
+    #[schema(required = false)]
+    pub preferred_name: Option<String>,
+    #[schema(required = false)]
+    pub date_of_birth: NaiveDate,
+    #[schema(required = false)]
+    pub gender: Option<String>,
+    #[schema(required = false)]
+    pub phone: Option<String>,
+    #[schema(required = false)]
+    pub email: Option<String>,
+    #[schema(required = false)]
+    pub address: Option<Address>,
+    #[schema(required = false)]
+    pub interpreter_language: Option<String>,
+    #[schema(required = false)]
+    pub medicare_number: Option<String>,
+    #[schema(required = false)]
+    pub tax_file_number: Option<String>,
+    #[schema(required = false)]
+    pub gp_details: Option<String>,
+    #[schema(required = false)]
+    pub safety_alerts: Vec<String>,
+    #[schema(required = false)]
+    pub protective_marking: ProtectiveMarking,
+    #[schema(required = false)]
+    pub restricted: bool,
+    #[schema(required = false, format = Uuid)]
+    pub lead_division_id: String,
+    #[schema(required = false)]
+    pub created_at: DateTime<Utc>,
+    #[schema(required = false)]
+    pub updated_at: DateTime<Utc>,
+    #[schema(required = false)]
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[validate(length(max = 200))]
+    pub line1: Option<String>,
+    #[validate(length(max = 200))]
+    pub line2: Option<String>,
+    #[validate(length(max = 100))]
+    pub suburb: Option<String>,
+    #[validate(custom(function = "valid_state"))]
+    pub state: Option<String>,
+    #[validate(custom(function = "valid_postcode"))]
+    pub postcode: Option<String>,
+}
+
+fn valid_state(state: &str) -> Result<(), ValidationError> {
+    const STATES: [&str; 8] = ["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"];
+    if STATES.contains(&state) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("state").with_message("must be one of ACT, NSW, NT, QLD, SA, TAS, VIC, WA".into()))
+    }
+}
+
+fn valid_postcode(code: &str) -> Result<(), ValidationError> {
+    if code.len() == 4 && code.chars().all(|c| c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("postcode").with_message("must be 4 digits".into()))
+    }
+}
+
+pub fn not_in_future(date: &NaiveDate) -> Result<(), ValidationError> {
+    if *date <= Utc::now().date_naive() && date.year_ce().1 >= 1900 {
+        Ok(())
+    } else {
+        Err(ValidationError::new("date").with_message("must be a past date after 1900".into()))
+    }
+}
+
+use chrono::Datelike;
+
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: ClientRow) -> anyhow::Result<Self> {
+        let address = [&row.address_line1, &row.address_line2, &row.address_suburb, &row.address_state, &row.address_postcode]
+            .iter()
+            .any(|part| part.is_some())
+            .then(|| Address {
+                line1: row.address_line1,
+                line2: row.address_line2,
+                suburb: row.address_suburb,
+                state: row.address_state,
+                postcode: row.address_postcode,
+            });
+        Ok(Self {
+            id: row.id,
+            given_name: row.given_name,
+            family_name: row.family_name,
+            preferred_name: row.preferred_name,
+            date_of_birth: row.date_of_birth,
+            gender: row.gender,
+            phone: row.phone,
+            email: row.email,
+            address,
+            interpreter_language: row.interpreter_language,
+            medicare_number: row.medicare_number,
+            tax_file_number: row.tax_file_number,
+            gp_details: row.gp_details,
+            safety_alerts: serde_json::from_str(&row.safety_alerts)?,
+            protective_marking: ProtectiveMarking::from_rank(row.protective_marking)?,
+            restricted: row.restricted,
+            lead_division_id: row.lead_division_id,
+            created_at: utc(row.created_at),
+            updated_at: utc(row.updated_at),
+            version: row.version,
+        })
+    }
+}
+
+impl Disclose for ClientRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+    fn version(&self) -> Option<i32> {
+        Some(self.version)
+    }
+}
+
+/// A new client. Only fields the caller's role may write are accepted.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    #[validate(length(min = 1, max = 100))]
+    pub given_name: String,
+    #[validate(length(min = 1, max = 100))]
+    pub family_name: String,
+    #[validate(length(min = 1, max = 100))]
+    pub preferred_name: Option<String>,
+    #[validate(custom(function = "not_in_future"))]
+    pub date_of_birth: NaiveDate,
+    #[validate(length(min = 1, max = 50))]
+    pub gender: Option<String>,
+    #[validate(length(min = 6, max = 20))]
+    pub phone: Option<String>,
+    #[validate(email)]
+    pub email: Option<String>,
+    #[validate(nested)]
+    pub address: Option<Address>,
+    #[validate(length(min = 1, max = 50))]
+    pub interpreter_language: Option<String>,
+    pub medicare_number: Option<MedicareNumber>,
+    pub tax_file_number: Option<TaxFileNumber>,
+    #[validate(length(max = 1000))]
+    pub gp_details: Option<String>,
+    #[serde(default)]
+    #[validate(length(max = 20))]
+    pub safety_alerts: Vec<String>,
+    /// Default `OFFICIAL`; at most the caller's clearance.
+    pub protective_marking: Option<ProtectiveMarking>,
+    /// Default false.
+    pub restricted: Option<bool>,
+}
+
+/// Changes to a client: absent fields stay, `null` clears an optional field.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientUpdate {
+    #[validate(length(min = 1, max = 100))]
+    pub given_name: Option<String>,
+    #[validate(length(min = 1, max = 100))]
+    pub family_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub preferred_name: Option<Option<String>>,
+    #[validate(custom(function = "not_in_future"))]
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub gender: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub interpreter_language: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub medicare_number: Option<Option<MedicareNumber>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub tax_file_number: Option<Option<TaxFileNumber>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub gp_details: Option<Option<String>>,
+    #[validate(length(max = 20))]
+    pub safety_alerts: Option<Vec<String>>,
+    pub protective_marking: Option<ProtectiveMarking>,
+    pub restricted: Option<bool>,
+}
+
+impl ClientUpdate {
+    /// Checks that validator's derive cannot express on double options.
+    pub fn check_nested(&self) -> Result<(), validator::ValidationErrors> {
+        let mut errors = validator::ValidationErrors::new();
+        let mut check = |field: &'static str, ok: bool, message: &'static str| {
+            if !ok {
+                errors.add(field, ValidationError::new("invalid").with_message(message.into()));
+            }
+        };
+        if let Some(Some(address)) = &self.address {
+            check("address", address.validate().is_ok(), "has an invalid part (state or postcode)");
+        }
+        if let Some(Some(email)) = &self.email {
+            check("email", validator::ValidateEmail::validate_email(email), "is not an email address");
+        }
+        if let Some(Some(phone)) = &self.phone {
+            check("phone", (6..=20).contains(&phone.len()), "must be 6 to 20 characters");
+        }
+        for (field, value) in [("preferred_name", &self.preferred_name), ("gender", &self.gender), ("interpreter_language", &self.interpreter_language)] {
+            if let Some(Some(text)) = value {
+                check(field, (1..=100).contains(&text.chars().count()), "must be 1 to 100 characters");
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+
+    pub fn into_changes(self) -> ClientChanges {
+        let (line1, line2, suburb, state, postcode) = match self.address {
+            None => (None, None, None, None, None),
+            Some(None) => (Some(None), Some(None), Some(None), Some(None), Some(None)),
+            Some(Some(a)) => (Some(a.line1), Some(a.line2), Some(a.suburb), Some(a.state), Some(a.postcode)),
+        };
+        ClientChanges {
+            given_name: self.given_name,
+            family_name: self.family_name,
+            preferred_name: self.preferred_name,
+            date_of_birth: self.date_of_birth,
+            gender: self.gender,
+            phone: self.phone,
+            email: self.email,
+            address_line1: line1,
+            address_line2: line2,
+            address_suburb: suburb,
+            address_state: state,
+            address_postcode: postcode,
+            interpreter_language: self.interpreter_language,
+            medicare_number: self.medicare_number.map(|m| m.map(String::from)),
+            tax_file_number: self.tax_file_number.map(|t| t.map(String::from)),
+            gp_details: self.gp_details,
+            safety_alerts: self.safety_alerts.map(|alerts| serde_json::Value::from(alerts).to_string()),
+            protective_marking: self.protective_marking.map(ProtectiveMarking::rank),
+            restricted: self.restricted,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClientListParams {
+    /// Exact family name, ignoring case.
+    pub family_name: Option<String>,
+    /// Exact given name, ignoring case.
+    pub given_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,113 @@
+//! The request pipeline's front half. [`Ctx`] authenticates (token → live session → active
+//! user, read afresh on every request) and hands out [`Permit`]s; a handler cannot reach the
+//! database's protected rows without one.
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use crate::auth::sessions;
+use crate::auth::tokens::TokenKeys;
+use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource};
+use crate::config::Config;
+use crate::db::Database;
+use crate::error::ApiError;
+
+pub const PURPOSE_OF_USE_HEADER: &str = "X-Purpose-Of-Use";
+const MAX_PURPOSE_LENGTH: usize = 500;
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub db: Database,
+    pub policy: Arc<PolicyStore>,
+    pub tokens: TokenKeys,
+    pub config: Config,
+}
+
+/// An authenticated request.
+pub struct Ctx {
+    pub state: web::Data<AppState>,
+    pub caller: Arc<Caller>,
+    policy: Arc<CompiledPolicy>,
+    purpose: Option<String>,
+}
+
+impl Ctx {
+    pub fn db(&self) -> &Database {
+        &self.state.db
+    }
+
+    pub fn policy(&self) -> &CompiledPolicy {
+        &self.policy
+    }
+
+    /// Decides whether the caller may perform `action` on `resource` (403 when not).
+    pub fn permit(&self, resource: Resource, action: Action) -> Result<Permit, ApiError> {
+        Permit::decide(&self.policy, self.caller.clone(), resource, action, self.purpose.clone())
+    }
+
+    /// Like [`Ctx::permit`], for a resource nested in another's response (allocations in a
+    /// case): None when the caller may not read it, and the nesting field is then left out.
+    pub fn nested_permit(&self, resource: Resource) -> Option<Permit> {
+        self.permit(resource, Action::Read).ok()
+    }
+}
+
+fn unauthenticated(detail: &str) -> ApiError {
+    ApiError::Unauthenticated { code: "invalid_token", detail: detail.to_owned() }
+}
+
+/// The stated purpose of use: trimmed, empty meaning none, bounded in length.
+pub fn purpose_of_use(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(PURPOSE_OF_USE_HEADER) else { return Ok(None) };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::invalid(PURPOSE_OF_USE_HEADER, "must be printable text"))?
+        .trim();
+    if text.chars().count() > MAX_PURPOSE_LENGTH {
+        return Err(ApiError::invalid(
+            PURPOSE_OF_USE_HEADER,
+            format!("must be at most {MAX_PURPOSE_LENGTH} characters"),
+        ));
+    }
+    Ok((!text.is_empty()).then(|| text.to_owned()))
+}
+
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl FromRequest for Ctx {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+            let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthenticated {
+                code: "authentication_required",
+                detail: "Send an access token in the Authorization header as `Bearer <token>`.".into(),
+            })?;
+            let claims = state
+                .tokens
+                .verify(token)
+                .ok_or_else(|| unauthenticated("The access token is invalid or has expired."))?;
+            let caller = state
+                .db
+                .read(move |conn| sessions::load_caller(conn, &claims.sub, &claims.sid).map_err(ApiError::internal))
+                .await?
+                .ok_or_else(|| unauthenticated("The session has ended or the account is not active."))?;
+            let caller = Arc::new(caller);
+            req.extensions_mut().insert(caller.clone());
+            let purpose = purpose_of_use(&req)?;
+            Ok(Ctx { policy: state.policy.current(), state, caller, purpose })
+        })
+    }
+}

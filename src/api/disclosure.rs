@@ -1,0 +1,125 @@
+//! The pipeline's back half: the only way a protected record leaves. Each responder masks the
+//! record with the permit's readable fields ([`mask::apply`]) and notes for the audit what it
+//! disclosed: which clients, which fields.
+use std::collections::BTreeSet;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ETAG, LOCATION};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::audit::Disclosure;
+use crate::authz::{Permit, mask};
+use crate::error::ApiError;
+
+/// A record that may be disclosed under a permit.
+pub trait Disclose: Serialize {
+    fn id(&self) -> &str;
+    /// The client the record is about, if any.
+    fn client_id(&self) -> Option<&str>;
+    /// The version an `If-Match` must name to change the record.
+    fn version(&self) -> Option<i32> {
+        None
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub struct Disclosed {
+    status: StatusCode,
+    body: Value,
+    etag: Option<i32>,
+    location: Option<String>,
+    disclosure: Disclosure,
+}
+
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// Masks one record. Used for nested records too (a case's allocations), so every field,
+/// however deep, passes through [`mask::apply`].
+pub fn masked<T: Disclose>(permit: &Permit, record: &T) -> Result<Map<String, Value>, ApiError> {
+    Ok(mask::apply(permit.readable(), serde_json::to_value(record).map_err(ApiError::internal)?))
+}
+
+fn disclosure_for(permit: &Permit, resource_id: Option<String>) -> Disclosure {
+    Disclosure {
+        resource_type: Some(permit.resource.name()),
+        resource_id,
+        purpose_of_use: permit.purpose().map(str::to_owned),
+        ..Disclosure::default()
+    }
+}
+
+fn note_record(disclosure: &mut Disclosure, client_id: Option<&str>, fields: &Map<String, Value>) {
+    disclosure.client_ids.extend(client_id.map(str::to_owned));
+    disclosure.fields.extend(fields.keys().cloned());
+}
+
+/// A single record: 200 with its ETag.
+pub fn one<T: Disclose>(permit: &Permit, record: &T) -> Result<Disclosed, ApiError> {
+    let fields = masked(permit, record)?;
+    let mut disclosure = disclosure_for(permit, Some(record.id().to_owned()));
+    note_record(&mut disclosure, record.client_id(), &fields);
+    Ok(Disclosed {
+        status: StatusCode::OK,
+        body: Value::Object(fields),
+        etag: record.version(),
+        location: None,
+        disclosure,
+    })
+}
+
+/// A newly created record: 201 with its location and ETag.
+pub fn created<T: Disclose>(permit: &Permit, record: &T, location: String) -> Result<Disclosed, ApiError> {
+    let mut response = one(permit, record)?;
+    response.status = StatusCode::CREATED;
+    response.location = Some(location);
+    Ok(response)
+}
+
+/// A page of records: `{items, next_cursor}`.
+pub fn page<T: Disclose>(permit: &Permit, records: &[T], next_cursor: Option<String>) -> Result<Disclosed, ApiError> {
+    let mut disclosure = disclosure_for(permit, None);
+    let mut items = Vec::with_capacity(records.len());
+    for record in records {
+        let fields = masked(permit, record)?;
+        note_record(&mut disclosure, record.client_id(), &fields);
+        items.push(Value::Object(fields));
+    }
+    let body = serde_json::json!({ "items": items, "next_cursor": next_cursor });
+    Ok(Disclosed { status: StatusCode::OK, body, etag: None, location: None, disclosure })
+}
+
+impl Disclosed {
+    /// Fields disclosed inside nested records, named `parent.field`.
+    pub fn with_nested_fields(mut self, parent: &str, fields: &BTreeSet<String>) -> Self {
+        self.disclosure.fields.extend(fields.iter().map(|field| format!("{parent}.{field}")));
+        self
+    }
+}
+
+impl Responder for Disclosed {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, req: &HttpRequest) -> HttpResponse {
+        req.extensions_mut().insert(self.disclosure);
+        let mut response = HttpResponse::build(self.status);
+        if let Some(version) = self.etag {
+            response.insert_header((ETAG, etag(version)));
+        }
+        if let Some(location) = self.location {
+            response.insert_header((LOCATION, location));
+        }
+        response.json(self.body)
+    }
+}

@@ -1,0 +1,113 @@
+//! Request parsing shared by every endpoint: pagination, preconditions and write bodies.
+use actix_web::HttpRequest;
+use actix_web::http::header::IF_MATCH;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use validator::Validate;
+
+use crate::authz::Permit;
+use crate::error::{ApiError, FieldError};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// A validated page request: at most `limit` records with ids after `after`.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ApiError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        }
+        let after = cursor
+            .map(|cursor| {
+                URL_SAFE_NO_PAD
+                    .decode(cursor)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "The cursor is not one this service issued."))
+            })
+            .transpose()?;
+        Ok(Self { limit, after })
+    }
+
+    /// Rows to fetch: one more than the page, to learn whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Trims the extra row and returns the cursor of the next page, if there is one.
+    pub fn finish<T>(&self, rows: &mut Vec<T>, id: impl Fn(&T) -> &str) -> Option<String> {
+        if rows.len() as i64 <= self.limit {
+            return None;
+        }
+        rows.truncate(self.limit as usize);
+        rows.last().map(|last| URL_SAFE_NO_PAD.encode(id(last)))
+    }
+}
+
+/// The version named by `If-Match`: 428 without one, 412 when it is not a version we issued.
+pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
+    let header = req.headers().get(IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    header
+        .to_str()
+        .ok()
+        .map(|text| text.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|text| text.parse::<i32>().ok())
+        .ok_or(ApiError::PreconditionFailed)
+}
+
+/// Turns a JSON body into a write request: 403 `field_not_writable` for fields the caller
+/// may not write (before anything else is looked at), 422 for unknown fields, wrong types
+/// and failed checks, each naming the field.
+pub fn write_body<T: DeserializeOwned + Validate>(permit: &Permit, body: Value) -> Result<T, ApiError> {
+    let Value::Object(fields) = body else {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    };
+    permit.check_writable(fields.keys())?;
+    plain_body(Value::Object(fields))
+}
+
+/// Like [`write_body`] for bodies that carry no record fields (login, password changes).
+pub fn plain_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiError> {
+    let parsed: T = serde_path_to_error::deserialize(body).map_err(|error| {
+        let field = error.path().to_string();
+        ApiError::Validation(vec![FieldError {
+            field: if field == "." { "body".into() } else { field },
+            message: error.into_inner().to_string(),
+        }])
+    })?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+/// For PATCH fields that may be cleared: absent → `None` (unchanged), `null` →
+/// `Some(None)` (cleared), a value → `Some(Some(value))`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
+pub fn utc(timestamp: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    timestamp.and_utc()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Parses a path id; anything that is not a UUID names no record (404).
+pub fn path_id(text: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(text).map(|id| id.to_string()).map_err(|_| ApiError::NotFound)
+}

@@ -1,0 +1,133 @@
+//! Sessions back every token. A refresh token is `<session id>.<secret>`; only its SHA-256 is
+//! stored. Each refresh rotates it; presenting any other token for the session (a replayed
+//! old one) ends the session, since one of the two holders is not the user.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::authz::Caller;
+use crate::db::DbConnection;
+use crate::db::schema::{organisations, sessions, users};
+use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
+
+fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_refresh_token(session_id: &str) -> String {
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    format!("{session_id}.{}", URL_SAFE_NO_PAD.encode(secret))
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+/// Starts a session for `user_id`; returns its id and first refresh token.
+pub fn start(conn: &mut DbConnection, user_id: &str, ttl_seconds: u64) -> QueryResult<(String, String)> {
+    let session_id = uuid::Uuid::now_v7().to_string();
+    let refresh_token = new_refresh_token(&session_id);
+    let created_at = now();
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::id.eq(&session_id),
+            sessions::user_id.eq(user_id),
+            sessions::refresh_token_hash.eq(digest(&refresh_token)),
+            sessions::created_at.eq(created_at),
+            sessions::expires_at.eq(created_at + chrono::Duration::seconds(ttl_seconds as i64)),
+        ))
+        .execute(conn)?;
+    Ok((session_id, refresh_token))
+}
+
+pub enum Refresh {
+    /// The token was the session's current one: here is its successor.
+    Rotated { user_id: String, session_id: String, refresh_token: String },
+    /// Unknown, expired or ended session, or inactive user.
+    Rejected,
+    /// A token of a live session that is not its current one: the session is now ended.
+    Reused,
+}
+
+pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh> {
+    let Some((session_id, _)) = presented.split_once('.') else { return Ok(Refresh::Rejected) };
+    let found: Option<(String, String, NaiveDateTime, Option<NaiveDateTime>, String)> = sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(session_id))
+        .select((
+            sessions::user_id,
+            sessions::refresh_token_hash,
+            sessions::expires_at,
+            sessions::ended_at,
+            users::status,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((user_id, current_hash, expires_at, ended_at, status)) = found else {
+        return Ok(Refresh::Rejected);
+    };
+    if ended_at.is_some() || expires_at <= now() || status != UserStatus::Active.as_str() {
+        return Ok(Refresh::Rejected);
+    }
+    if digest(presented) != current_hash {
+        end(conn, session_id, "refresh_token_reused")?;
+        return Ok(Refresh::Reused);
+    }
+    let refresh_token = new_refresh_token(session_id);
+    let rotated = diesel::update(sessions::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::refresh_token_hash.eq(&current_hash))
+        .set(sessions::refresh_token_hash.eq(digest(&refresh_token)))
+        .execute(conn)?;
+    if rotated == 0 {
+        // A concurrent refresh won the race with the same token: that is a reuse too.
+        end(conn, session_id, "refresh_token_reused")?;
+        return Ok(Refresh::Reused);
+    }
+    Ok(Refresh::Rotated { user_id, session_id: session_id.to_owned(), refresh_token })
+}
+
+pub fn end(conn: &mut DbConnection, session_id: &str, reason: &str) -> QueryResult<()> {
+    diesel::update(sessions::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::ended_at.is_null())
+        .set((sessions::ended_at.eq(now()), sessions::ended_reason.eq(reason)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The caller behind a verified token, read afresh: None unless the session is live and the
+/// user active. Roles, clearance and organisation come from here, never from the token.
+pub fn load_caller(conn: &mut DbConnection, user_id: &str, session_id: &str) -> anyhow::Result<Option<Caller>> {
+    let row: Option<(String, String, String, i32, String, String)> = sessions::table
+        .inner_join(users::table.inner_join(organisations::table))
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now()))
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .select((
+            users::username,
+            users::organisation_id,
+            users::roles,
+            users::clearance,
+            organisations::kind,
+            users::id,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((username, organisation_id, roles, clearance, kind, user_id)) = row else { return Ok(None) };
+    Ok(Some(Caller {
+        user_id,
+        session_id: session_id.to_owned(),
+        username,
+        organisation_id,
+        organisation_kind: OrganisationKind::from_stored(&kind)?,
+        roles: serde_json::from_str(&roles)?,
+        clearance: ProtectiveMarking::from_rank(clearance)?,
+    }))
+}

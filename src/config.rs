@@ -1,0 +1,55 @@
+//! Configuration, from flags and the environment. The README's table lists every setting.
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: a SQLite file path (`sqlite://path` or a plain path) or `postgres://...`.
+    /// Default: `<data dir>/casebridge.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory for the SQLite database and the generated token-signing key.
+    #[arg(long, env = "CASEBRIDGE_DATA_DIR", default_value = "casebridge-data")]
+    pub data_dir: PathBuf,
+
+    /// Directory holding `model.conf` and `policy.csv`. Default: `./policies` when it exists,
+    /// else the policy built into the binary.
+    #[arg(long, env = "CASEBRIDGE_POLICY_DIR")]
+    pub policy_dir: Option<PathBuf>,
+
+    /// Secret for signing access tokens (at least 32 bytes). Default: a key generated on first
+    /// start and kept in `<data dir>/jwt-secret` with mode 0600.
+    #[arg(long, env = "CASEBRIDGE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of access tokens in seconds (at most 900).
+    #[arg(long, env = "CASEBRIDGE_ACCESS_TOKEN_TTL", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(30..=900))]
+    pub access_token_ttl: u64,
+
+    /// Lifetime of a session (and so of its refresh tokens) in seconds.
+    #[arg(long, env = "CASEBRIDGE_SESSION_TTL", default_value_t = 12 * 3600)]
+    pub session_ttl: u64,
+
+    /// Browser origins allowed to call the API, comma-separated. Empty: none.
+    #[arg(long, env = "CASEBRIDGE_CORS_ORIGINS", value_delimiter = ',', default_value = "")]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("casebridge.db").to_string_lossy().into_owned())
+    }
+
+    pub fn cors_origins(&self) -> impl Iterator<Item = &str> {
+        self.cors_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty())
+    }
+}

@@ -1,0 +1,121 @@
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::clients;
+use crate::authz::scope::Predicate;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub preferred_name: Option<String>,
+    pub date_of_birth: NaiveDate,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub address_suburb: Option<String>,
+    pub address_state: Option<String>,
+    pub address_postcode: Option<String>,
+    pub interpreter_language: Option<String>,
+    pub medicare_number: Option<String>,
+    pub tax_file_number: Option<String>,
+    pub gp_details: Option<String>,
+    pub safety_alerts: String,
+    pub protective_marking: i32,
+    pub restricted: bool,
+    pub lead_division_id: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+/// Changes to a client; `None` leaves a column alone, `Some(None)` clears it.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = clients)]
+pub struct ClientChanges {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub preferred_name: Option<Option<String>>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub gender: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub address_line1: Option<Option<String>>,
+    pub address_line2: Option<Option<String>>,
+    pub address_suburb: Option<Option<String>>,
+    pub address_state: Option<Option<String>>,
+    pub address_postcode: Option<Option<String>>,
+    pub interpreter_language: Option<Option<String>>,
+    pub medicare_number: Option<Option<String>>,
+    pub tax_file_number: Option<Option<String>>,
+    pub gp_details: Option<Option<String>>,
+    pub safety_alerts: Option<String>,
+    pub protective_marking: Option<i32>,
+    pub restricted: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ClientFilter {
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+pub fn find(conn: &mut DbConnection, reachable: Predicate<clients::table>, id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .filter(clients::id.eq(id))
+        .filter(reachable)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    filter: &ClientFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<ClientRow>> {
+    let mut query = clients::table.filter(reachable).select(ClientRow::as_select()).into_boxed();
+    if let Some(name) = &filter.family_name {
+        query = query.filter(lower(clients::family_name).eq(name.to_lowercase()));
+    }
+    if let Some(name) = &filter.given_name {
+        query = query.filter(lower(clients::given_name).eq(name.to_lowercase()));
+    }
+    if let Some(date) = filter.date_of_birth {
+        query = query.filter(clients::date_of_birth.eq(date));
+    }
+    if let Some(after) = after {
+        query = query.filter(clients::id.gt(after.to_owned()));
+    }
+    query.order(clients::id).limit(limit).load(conn)
+}
+
+pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(clients::table).values(row).execute(conn).map(drop)
+}
+
+/// Applies `changes` if the client is still at `version`; returns whether it was.
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    changes: &ClientChanges,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(clients::table)
+        .filter(clients::id.eq(id))
+        .filter(clients::version.eq(version))
+        .set((changes, clients::updated_at.eq(now), clients::version.eq(version + 1)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
