@@ -6,3 +6,6 @@ pub mod auth;
 pub mod config;
 pub mod api;
 pub mod audit;
+pub mod startup;
+pub mod cli;
+pub mod demo;

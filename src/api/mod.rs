@@ -5,3 +5,15 @@ pub mod clients;
 pub mod context;
 pub mod disclosure;
 pub mod request;
+pub mod auth;
+pub mod health;
+pub mod me;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Every `/api/v1` route.
+pub fn routes(config: &mut ServiceConfig) {
+    auth::routes(config);
+    me::routes(config);
+    clients::routes(config);
+}

@@ -12,8 +12,14 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use tracing_actix_web::RequestId;
 
 use crate::authz::Caller;
+
+/// The username a login tried (never the password), for the record of that request.
+#[derive(Debug, Clone)]
+pub struct AttemptedLogin(pub String);
 
 /// The clients and fields one response disclosed.
 #[derive(Debug, Default, Clone)]
@@ -37,6 +43,8 @@ pub async fn record(
     let status = response.status();
     let caller = request.extensions().get::<Arc<Caller>>().cloned();
     let disclosure = request.extensions().get::<Disclosure>().cloned().unwrap_or_default();
+    let attempted_username = request.extensions().get::<AttemptedLogin>().map(|login| login.0.clone());
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string());
     let outcome = match status.as_u16() {
         500.. => "error",
         400.. => "denied",
@@ -45,6 +53,8 @@ pub async fn record(
     tracing::info!(
         target: "casebridge::audit",
         actor_user_id = caller.as_ref().map(|c| c.user_id.as_str()),
+        request_id,
+        attempted_username,
         actor_organisation_id = caller.as_ref().map(|c| c.organisation_id.as_str()),
         method,
         route,
@@ -58,5 +68,9 @@ pub async fn record(
         duration_ms = started.elapsed().as_millis() as u64,
         "request"
     );
+    let mut response = response;
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
+    }
     Ok(response)
 }

@@ -102,6 +102,7 @@ diesel::table! {
         service_description -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> Integer,
     }
 }
 
@@ -117,6 +118,13 @@ diesel::table! {
         protective_marking -> Integer,
         body -> Text,
         amends_note_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    settings (key) {
+        key -> Text,
+        value -> Text,
     }
 }
 

@@ -1,3 +1,4 @@
+DROP TABLE settings;
 DROP TABLE notes;
 DROP TABLE allocations;
 DROP TABLE cases;

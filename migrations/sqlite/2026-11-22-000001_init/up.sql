@@ -97,7 +97,8 @@ CREATE TABLE allocations (
     ends_on DATE,
     service_description TEXT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    updated_at TIMESTAMP NOT NULL,
+    version INTEGER NOT NULL
 );
 CREATE INDEX allocations_case ON allocations (case_id);
 CREATE INDEX allocations_organisation ON allocations (organisation_id, starts_on);
@@ -115,3 +116,9 @@ CREATE TABLE notes (
     amends_note_id TEXT REFERENCES notes (id)
 );
 CREATE INDEX notes_case ON notes (case_id, id);
+
+-- Facts about this installation, such as whether it holds demo data.
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);

@@ -1,0 +1,230 @@
+//! The `casebridge` command line.
+use std::io::BufRead;
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use diesel::prelude::*;
+use rand::RngCore;
+
+use crate::authz::{PolicySource, PolicyStore, catalogue, policy};
+use crate::config::Config;
+use crate::db::Database;
+use crate::db::schema::{organisations, users};
+use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::startup::{self, Application};
+use crate::{auth, demo};
+
+#[derive(Debug, Parser)]
+#[command(name = "casebridge", version, about = "Client and case management API shared by a department and its CSPs")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CASEBRIDGE_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Seed the demo data first when the database is empty.
+        #[arg(long)]
+        demo: bool,
+        /// Password of every demo account. Default: a random one, printed at start.
+        #[arg(long, env = "CASEBRIDGE_DEMO_PASSWORD", hide_env_values = true)]
+        demo_password: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Fill an empty database with the demo organisations, accounts and clients.
+    SeedDemo {
+        #[arg(long, env = "CASEBRIDGE_DEMO_PASSWORD", hide_env_values = true)]
+        demo_password: String,
+    },
+    /// Check the policy files and print the effective matrix.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Create a department administrator (password from CASEBRIDGE_ADMIN_PASSWORD or stdin).
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        #[arg(long)]
+        email: String,
+        /// The division the administrator belongs to; created when it does not exist.
+        #[arg(long)]
+        division: String,
+    },
+    /// Print the OpenAPI document generated from the code.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate `model.conf` and `policy.csv` against the resources and fields the code knows.
+    Check {
+        /// Directory holding the files (default: the configured policy directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command {
+        Command::Serve { bind, demo, demo_password } => serve(config, &bind, demo, demo_password).await,
+        Command::Migrate => {
+            Database::connect(&config.database_url())?.migrate()?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::SeedDemo { demo_password } => {
+            let db = Database::connect(&config.database_url())?;
+            db.migrate()?;
+            demo::seed(&db, &demo_password)?;
+            println!("demo data seeded");
+            Ok(())
+        }
+        Command::Policy { command: PolicyCommand::Check { dir } } => {
+            let source = PolicySource::choose(dir.as_deref().or(config.policy_dir.as_deref()));
+            let compiled = policy::compile(&source).await?;
+            print!("{}", compiled.matrix());
+            println!("policy OK: {source}");
+            Ok(())
+        }
+        Command::CreateAdmin { username, display_name, email, division } => {
+            create_admin(&config, &username, &display_name, &email, &division)
+        }
+        Command::Openapi => {
+            println!("{}", startup::openapi().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config, bind: &str, demo: bool, demo_password: Option<String>) -> anyhow::Result<()> {
+    let state = startup::state(config).await?;
+    let empty = organisations::table.count().get_result::<i64>(&mut *state.db.read_conn()?)? == 0;
+    if demo && empty {
+        let password = demo_password.unwrap_or_else(random_password);
+        demo::seed(&state.db, &password)?;
+        println!("Demo data seeded. Log in as any demo account, for example:");
+        println!(
+            "  curl -s -X POST http://{bind}/api/v1/auth/login -H 'content-type: application/json' \
+             -d '{{\"username\":\"csp-north\",\"password\":\"{password}\"}}'"
+        );
+        println!("Accounts: {}", demo::ACCOUNTS.iter().map(|a| a.0).collect::<Vec<_>>().join(", "));
+    }
+    let demo_database = demo::is_demo(&mut *state.db.read_conn()?)?;
+    if demo_database {
+        println!("NOTE: this is a demo database. Demo accounts log in with a password alone; no multi-factor step applies to them.");
+    }
+    let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+    let policy = state.policy.clone();
+    let app = Application::build(state, listener)?;
+    tokio::spawn(reload_policy_on_sighup(policy));
+    println!("casebridge listening on http://{bind} (API docs at http://{bind}/docs/)");
+    app.run().await?;
+    Ok(())
+}
+
+async fn reload_policy_on_sighup(policy: std::sync::Arc<PolicyStore>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot listen for SIGHUP; the policy will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match policy.reload().await {
+                Ok(()) => tracing::info!(source = %policy.source(), "policy reloaded"),
+                Err(error) => tracing::error!(%error, "policy reload refused; the previous policy stays in force"),
+            }
+        }
+    }
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn create_admin(config: &Config, username: &str, display_name: &str, email: &str, division: &str) -> anyhow::Result<()> {
+    let password = match std::env::var("CASEBRIDGE_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            eprintln!("Password for {username} (one line on stdin):");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    if let Some(problem) = auth::password::weakness(&password, username) {
+        anyhow::bail!("the password {problem}");
+    }
+    let hash = auth::password::hash(&password)?;
+    let db = Database::connect(&config.database_url())?;
+    db.migrate()?;
+    let mut conn = db.write_conn()?;
+    let now = chrono::Utc::now().naive_utc();
+    let role = catalogue::role("dept_admin").expect("dept_admin is catalogued");
+    debug_assert_eq!(role.organisation_kind, OrganisationKind::DepartmentDivision);
+    conn.transaction(|conn| -> anyhow::Result<()> {
+        let existing: Option<(String, String)> = organisations::table
+            .filter(organisations::name.eq(division))
+            .select((organisations::id, organisations::kind))
+            .first(conn)
+            .optional()?;
+        let organisation_id = match existing {
+            Some((id, kind)) => {
+                anyhow::ensure!(kind == OrganisationKind::DepartmentDivision.as_str(), "{division} is not a department division");
+                id
+            }
+            None => {
+                let id = uuid::Uuid::now_v7().to_string();
+                diesel::insert_into(organisations::table)
+                    .values((
+                        organisations::id.eq(&id),
+                        organisations::name.eq(division),
+                        organisations::kind.eq(OrganisationKind::DepartmentDivision.as_str()),
+                        organisations::contact_email.eq(email),
+                        organisations::created_at.eq(now),
+                        organisations::updated_at.eq(now),
+                        organisations::version.eq(1),
+                    ))
+                    .execute(conn)?;
+                id
+            }
+        };
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(uuid::Uuid::now_v7().to_string()),
+                users::username.eq(username),
+                users::display_name.eq(display_name),
+                users::email.eq(email),
+                users::organisation_id.eq(organisation_id),
+                users::roles.eq(serde_json::json!([role.name]).to_string()),
+                users::status.eq(UserStatus::Active.as_str()),
+                users::clearance.eq(ProtectiveMarking::OfficialSensitive.rank()),
+                users::password_hash.eq(hash),
+                users::created_at.eq(now),
+                users::updated_at.eq(now),
+                users::version.eq(1),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })?;
+    println!("administrator {username} created");
+    Ok(())
+}
