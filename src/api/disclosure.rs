@@ -81,10 +81,7 @@ pub fn one<T: Disclose>(permit: &Permit, record: &T) -> Result<Disclosed, ApiErr
 
 /// A newly created record: 201 with its location and ETag.
 pub fn created<T: Disclose>(permit: &Permit, record: &T, location: String) -> Result<Disclosed, ApiError> {
-    let mut response = one(permit, record)?;
-    response.status = StatusCode::CREATED;
-    response.location = Some(location);
-    Ok(response)
+    Ok(one(permit, record)?.at(location))
 }
 
 /// A page of records: `{items, next_cursor}`.
@@ -101,6 +98,13 @@ pub fn page<T: Disclose>(permit: &Permit, records: &[T], next_cursor: Option<Str
 }
 
 impl Disclosed {
+    /// Answers 201 Created with the new record's location.
+    pub fn at(mut self, location: String) -> Self {
+        self.status = StatusCode::CREATED;
+        self.location = Some(location);
+        self
+    }
+
     /// Fields disclosed inside nested records, named `parent.field`.
     pub fn with_nested_fields(mut self, parent: &str, fields: &BTreeSet<String>) -> Self {
         self.disclosure.fields.extend(fields.iter().map(|field| format!("{parent}.{field}")));

@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`. Each resource folder holds its handlers and types; the
 //! pipeline they all go through is [`context`] (authenticate, decide) and [`disclosure`]
 //! (mask, record what left).
+pub mod cases;
 pub mod clients;
 pub mod context;
 pub mod disclosure;
@@ -16,4 +17,5 @@ pub fn routes(config: &mut ServiceConfig) {
     auth::routes(config);
     me::routes(config);
     clients::routes(config);
+    cases::routes(config);
 }

@@ -1,0 +1,362 @@
+//! `/cases` and their allocations to CSPs.
+pub mod types;
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpRequest, get, patch, post, web};
+use chrono::Utc;
+use diesel::prelude::*;
+use serde_json::Value;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use self::types::{AllocationRecord, AllocationUpdate, CaseListParams, CaseRecord, CaseUpdate, NewAllocation, NewCase};
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
+use crate::authz::{Action, Permit, Resource, scope};
+use crate::db::DbConnection;
+use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};
+use crate::db::schema::{organisations, users};
+use crate::domain::{CaseStatus, OrganisationKind, ProtectiveMarking, StoredAsText};
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(list_cases)
+        .service(list_client_cases)
+        .service(create_case)
+        .service(get_case)
+        .service(update_case)
+        .service(create_allocation)
+        .service(update_allocation);
+}
+
+/// Turns rows into records, each with the allocations `allocation_permit` lets through, masked.
+fn assemble(conn: &mut DbConnection, rows: Vec<CaseRow>, allocation_permit: Option<&Permit>) -> ApiResult<Vec<CaseRecord>> {
+    let mut allocations: Vec<AllocationRow> = match allocation_permit {
+        Some(permit) => queries::allocations_of(conn, scope::allocations(permit), rows.iter().map(|r| r.id.clone()).collect())?,
+        None => Vec::new(),
+    };
+    rows.into_iter()
+        .map(|row| {
+            let mut nested = Vec::new();
+            for allocation in allocations.extract_if(.., |a| a.case_id == row.id) {
+                let record = AllocationRecord::from_row(allocation, &row.client_id);
+                nested.push(disclosure::masked(allocation_permit.expect("allocations only load with a permit"), &record)?);
+            }
+            Ok(CaseRecord::from_row(row, nested)?)
+        })
+        .collect()
+}
+
+/// Loads a case the permit reaches, or 404; a restricted client's case needs a purpose of use.
+fn load(conn: &mut DbConnection, permit: &Permit, allocation_permit: Option<&Permit>, id: &str) -> ApiResult<CaseRecord> {
+    let row = queries::find(conn, scope::cases(permit, false), id)?.ok_or(ApiError::NotFound)?;
+    permit.check_restricted(queries::client_is_restricted(conn, &row.client_id)?)?;
+    Ok(assemble(conn, vec![row], allocation_permit)?.remove(0))
+}
+
+fn allocation_fields(records: &[CaseRecord]) -> BTreeSet<String> {
+    records.iter().flat_map(|r| &r.allocations).flat_map(|a| a.keys().cloned()).collect()
+}
+
+fn respond_page(permit: &Permit, records: &[CaseRecord], next_cursor: Option<String>) -> ApiResult<Disclosed> {
+    Ok(disclosure::page(permit, records, next_cursor)?.with_nested_fields("allocations", &allocation_fields(records)))
+}
+
+fn respond_one(permit: &Permit, record: CaseRecord) -> ApiResult<Disclosed> {
+    let nested = allocation_fields(std::slice::from_ref(&record));
+    Ok(disclosure::one(permit, &record)?.with_nested_fields("allocations", &nested))
+}
+
+/// 422 unless `user_id` is a user of `organisation_id`.
+fn check_member(conn: &mut DbConnection, field: &str, user_id: &str, organisation_id: &str) -> ApiResult<()> {
+    let found: i64 = users::table
+        .filter(users::id.eq(user_id))
+        .filter(users::organisation_id.eq(organisation_id))
+        .count()
+        .get_result(conn)?;
+    if found == 1 { Ok(()) } else { Err(ApiError::invalid(field, "is not a user of the organisation concerned")) }
+}
+
+fn check_marking(marking: Option<ProtectiveMarking>, clearance: ProtectiveMarking) -> ApiResult<()> {
+    if marking.is_some_and(|marking| marking > clearance) {
+        return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
+    }
+    Ok(())
+}
+
+async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Case, Action::Read)?;
+    let allocation_permit = ctx.nested_permit(Resource::Allocation);
+    let (reader, request) = (permit.clone(), page.clone());
+    let (records, next_cursor) = ctx
+        .db()
+        .read(move |conn| {
+            let mut rows = queries::list(conn, scope::cases(&reader, true), &filter, request.after.as_deref(), request.fetch())?;
+            let next_cursor = request.finish(&mut rows, |row| &row.id);
+            Ok((assemble(conn, rows, allocation_permit.as_ref())?, next_cursor))
+        })
+        .await?;
+    respond_page(&permit, &records, next_cursor)
+}
+
+/// List cases
+///
+/// Cases within the caller's row scope; without `X-Purpose-Of-Use`, cases of restricted
+/// clients are left out.
+#[utoipa::path(tag = "cases", params(CaseListParams), responses(
+    (status = 200, body = Page<CaseRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/cases")]
+async fn list_cases(ctx: Ctx, params: web::Query<CaseListParams>) -> ApiResult<Disclosed> {
+    let params = params.into_inner();
+    if params.status.is_some() {
+        ctx.permit(Resource::Case, Action::Read)?.check_filterable("status")?;
+    }
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let filter = CaseFilter { client_id: None, status: params.status.map(|s| s.as_str().to_owned()) };
+    list(&ctx, filter, page).await
+}
+
+/// List a client's cases
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), CaseListParams), responses(
+    (status = 200, body = Page<CaseRecord>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/clients/{id}/cases")]
+async fn list_client_cases(ctx: Ctx, id: web::Path<String>, params: web::Query<CaseListParams>) -> ApiResult<Disclosed> {
+    let client_permit = ctx.permit(Resource::Client, Action::Read)?;
+    let case_permit = ctx.permit(Resource::Case, Action::Read)?;
+    let params = params.into_inner();
+    if params.status.is_some() {
+        case_permit.check_filterable("status")?;
+    }
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let client_id = path_id(&id)?;
+    let check_id = client_id.clone();
+    ctx.db().read(move |conn| crate::api::clients::load(conn, &client_permit, &check_id).map(drop)).await?;
+    let filter = CaseFilter { client_id: Some(client_id), status: params.status.map(|s| s.as_str().to_owned()) };
+    list(&ctx, filter, page).await
+}
+
+/// Open a case
+///
+/// The case belongs to the caller's division; the client must be one the caller can read.
+#[utoipa::path(tag = "cases", request_body = NewCase, responses(
+    (status = 201, body = CaseRecord, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json", description = "The client is not one the caller can read"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/cases")]
+async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Case, Action::Create)?;
+    let reader = ctx.permit(Resource::Case, Action::Read)?;
+    let client_reader = ctx.permit(Resource::Client, Action::Read)?;
+    let allocation_permit = ctx.nested_permit(Resource::Allocation);
+    let new: NewCase = write_body(&permit, body.into_inner())?;
+    check_marking(new.protective_marking, ctx.caller.clearance)?;
+    let client_id = uuid::Uuid::parse_str(&new.client_id)
+        .map_err(|_| ApiError::invalid("client_id", "must be a UUID"))?
+        .to_string();
+    let now = Utc::now().naive_utc();
+    let row = CaseRow {
+        id: new_id(),
+        client_id,
+        division_id: ctx.caller.organisation_id.clone(),
+        service_type: new.service_type,
+        status: CaseStatus::Open.as_str().to_owned(),
+        opened_at: now,
+        closed_at: None,
+        lead_worker_id: new.lead_worker_id,
+        summary: new.summary,
+        risk_level: new.risk_level.as_str().to_owned(),
+        protective_marking: new.protective_marking.unwrap_or(ProtectiveMarking::Official).rank(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let id = row.id.clone();
+    let read_back = reader.clone();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            crate::api::clients::load(conn, &client_reader, &row.client_id)?;
+            if let Some(worker) = &row.lead_worker_id {
+                check_member(conn, "lead_worker_id", worker, &row.division_id)?;
+            }
+            queries::insert(conn, &row)?;
+            load(conn, &read_back, allocation_permit.as_ref(), &row.id)
+        })
+        .await?;
+    Ok(respond_one(&reader, record)?.at(format!("/api/v1/cases/{id}")))
+}
+
+/// Get a case
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("X-Purpose-Of-Use" = Option<String>, Header)), responses(
+    (status = 200, body = CaseRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/cases/{id}")]
+async fn get_case(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Case, Action::Read)?;
+    let allocation_permit = ctx.nested_permit(Resource::Allocation);
+    let id = path_id(&id)?;
+    let reader = permit.clone();
+    let record = ctx.db().read(move |conn| load(conn, &reader, allocation_permit.as_ref(), &id)).await?;
+    respond_one(&permit, record)
+}
+
+/// Update a case
+///
+/// Needs `If-Match`. Setting `status` to `closed` records `closed_at`.
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = CaseUpdate, responses(
+    (status = 200, body = CaseRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[patch("/cases/{id}")]
+async fn update_case(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Case, Action::Update)?;
+    let reader = ctx.permit(Resource::Case, Action::Read)?;
+    let allocation_permit = ctx.nested_permit(Resource::Allocation);
+    let id = path_id(&id)?;
+    let version = expected_version(&req)?;
+    let update: CaseUpdate = write_body(&permit, body.into_inner())?;
+    check_marking(update.protective_marking, ctx.caller.clearance)?;
+    let now = Utc::now().naive_utc();
+    let changes = CaseChanges {
+        service_type: update.service_type,
+        status: update.status.map(|s| s.as_str().to_owned()),
+        closed_at: update.status.map(|status| (status == CaseStatus::Closed).then_some(now)),
+        lead_worker_id: update.lead_worker_id,
+        summary: update.summary,
+        risk_level: update.risk_level.map(|r| r.as_str().to_owned()),
+        protective_marking: update.protective_marking.map(ProtectiveMarking::rank),
+    };
+    let read_back = reader.clone();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            let current = load(conn, &permit, None, &id)?;
+            if let Some(Some(worker)) = &changes.lead_worker_id {
+                check_member(conn, "lead_worker_id", worker, &current.division_id)?;
+            }
+            if current.version != version || !queries::update(conn, &id, version, &changes, now)? {
+                return Err(ApiError::PreconditionFailed);
+            }
+            load(conn, &read_back, allocation_permit.as_ref(), &id)
+        })
+        .await?;
+    respond_one(&reader, record)
+}
+
+/// Allocate a case to a CSP
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid)), request_body = NewAllocation, responses(
+    (status = 201, body = AllocationRecord, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/cases/{id}/allocations")]
+async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Allocation, Action::Create)?;
+    let reader = ctx.permit(Resource::Allocation, Action::Read)?;
+    let case_id = path_id(&id)?;
+    let new: NewAllocation = write_body(&permit, body.into_inner())?;
+    if new.ends_on.is_some_and(|ends_on| ends_on < new.starts_on) {
+        return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
+    }
+    let now = Utc::now().naive_utc();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            // The create permit's row scope names the cases it may allocate.
+            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?.ok_or(ApiError::NotFound)?;
+            permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+            let kind: Option<String> = organisations::table
+                .filter(organisations::id.eq(&new.organisation_id))
+                .select(organisations::kind)
+                .first(conn)
+                .optional()?;
+            if kind.as_deref() != Some(OrganisationKind::Csp.as_str()) {
+                return Err(ApiError::invalid("organisation_id", "is not a contracted service provider"));
+            }
+            if let Some(worker) = &new.worker_id {
+                check_member(conn, "worker_id", worker, &new.organisation_id)?;
+            }
+            let row = AllocationRow {
+                id: new_id(),
+                case_id: case.id,
+                organisation_id: new.organisation_id,
+                worker_id: new.worker_id,
+                starts_on: new.starts_on,
+                ends_on: new.ends_on,
+                service_description: new.service_description,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            queries::insert_allocation(conn, &row)?;
+            Ok(AllocationRecord::from_row(row, &case.client_id))
+        })
+        .await?;
+    let location = format!("/api/v1/cases/{}/allocations/{}", record.case_id, record.id);
+    disclosure::created(&reader, &record, location)
+}
+
+/// End an allocation
+///
+/// Sets `ends_on`; needs `If-Match` with the allocation's ETag.
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("allocation_id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = AllocationUpdate, responses(
+    (status = 200, body = AllocationRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[patch("/cases/{id}/allocations/{allocation_id}")]
+async fn update_allocation(ctx: Ctx, req: HttpRequest, path: web::Path<(String, String)>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Allocation, Action::Update)?;
+    let reader = ctx.permit(Resource::Allocation, Action::Read)?;
+    let (case_id, allocation_id) = (path_id(&path.0)?, path_id(&path.1)?);
+    let version = expected_version(&req)?;
+    let update: AllocationUpdate = write_body(&permit, body.into_inner())?;
+    let ends_on = update.ends_on.flatten();
+    let now = Utc::now().naive_utc();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?.ok_or(ApiError::NotFound)?;
+            permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+            let current = queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+            if ends_on.is_some_and(|ends_on| ends_on < current.starts_on) {
+                return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
+            }
+            if current.version != version || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)? {
+                return Err(ApiError::PreconditionFailed);
+            }
+            let row = queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+            Ok(AllocationRecord::from_row(row, &case.client_id))
+        })
+        .await?;
+    disclosure::one(&reader, &record)
+}

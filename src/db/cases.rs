@@ -1,0 +1,146 @@
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{allocations, cases, clients};
+use crate::authz::scope::Predicate;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cases)]
+pub struct CaseRow {
+    pub id: String,
+    pub client_id: String,
+    pub division_id: String,
+    pub service_type: String,
+    pub status: String,
+    pub opened_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+    pub lead_worker_id: Option<String>,
+    pub summary: String,
+    pub risk_level: String,
+    pub protective_marking: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = cases)]
+pub struct CaseChanges {
+    pub service_type: Option<String>,
+    pub status: Option<String>,
+    pub closed_at: Option<Option<NaiveDateTime>>,
+    pub lead_worker_id: Option<Option<String>>,
+    pub summary: Option<String>,
+    pub risk_level: Option<String>,
+    pub protective_marking: Option<i32>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = allocations)]
+pub struct AllocationRow {
+    pub id: String,
+    pub case_id: String,
+    pub organisation_id: String,
+    pub worker_id: Option<String>,
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+    pub service_description: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CaseFilter {
+    pub client_id: Option<String>,
+    pub status: Option<String>,
+}
+
+pub fn find(conn: &mut DbConnection, reachable: Predicate<cases::table>, id: &str) -> QueryResult<Option<CaseRow>> {
+    cases::table
+        .filter(cases::id.eq(id))
+        .filter(reachable)
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    reachable: Predicate<cases::table>,
+    filter: &CaseFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<CaseRow>> {
+    let mut query = cases::table.filter(reachable).select(CaseRow::as_select()).into_boxed();
+    if let Some(client_id) = &filter.client_id {
+        query = query.filter(cases::client_id.eq(client_id.clone()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(cases::status.eq(status.clone()));
+    }
+    if let Some(after) = after {
+        query = query.filter(cases::id.gt(after.to_owned()));
+    }
+    query.order(cases::id).limit(limit).load(conn)
+}
+
+pub fn client_is_restricted(conn: &mut DbConnection, client_id: &str) -> QueryResult<bool> {
+    clients::table.filter(clients::id.eq(client_id)).select(clients::restricted).first(conn)
+}
+
+pub fn insert(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
+    diesel::insert_into(cases::table).values(row).execute(conn).map(drop)
+}
+
+pub fn update(conn: &mut DbConnection, id: &str, version: i32, changes: &CaseChanges, now: NaiveDateTime) -> QueryResult<bool> {
+    let updated = diesel::update(cases::table)
+        .filter(cases::id.eq(id))
+        .filter(cases::version.eq(version))
+        .set((changes, cases::updated_at.eq(now), cases::version.eq(version + 1)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The allocations of `case_ids` that `reachable` lets through.
+pub fn allocations_of(
+    conn: &mut DbConnection,
+    reachable: Predicate<allocations::table>,
+    case_ids: Vec<String>,
+) -> QueryResult<Vec<AllocationRow>> {
+    allocations::table
+        .filter(allocations::case_id.eq_any(case_ids))
+        .filter(reachable)
+        .select(AllocationRow::as_select())
+        .order(allocations::id)
+        .load(conn)
+}
+
+pub fn find_allocation(conn: &mut DbConnection, case_id: &str, id: &str) -> QueryResult<Option<AllocationRow>> {
+    allocations::table
+        .filter(allocations::id.eq(id))
+        .filter(allocations::case_id.eq(case_id))
+        .select(AllocationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryResult<()> {
+    diesel::insert_into(allocations::table).values(row).execute(conn).map(drop)
+}
+
+pub fn end_allocation(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    ends_on: Option<NaiveDate>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(allocations::table)
+        .filter(allocations::id.eq(id))
+        .filter(allocations::version.eq(version))
+        .set((allocations::ends_on.eq(ends_on), allocations::updated_at.eq(now), allocations::version.eq(version + 1)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
