@@ -9,6 +9,7 @@ pub mod request;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod notes;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -18,4 +19,5 @@ pub fn routes(config: &mut ServiceConfig) {
     me::routes(config);
     clients::routes(config);
     cases::routes(config);
+    notes::routes(config);
 }

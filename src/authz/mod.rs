@@ -31,6 +31,16 @@ pub struct Caller {
     pub clearance: ProtectiveMarking,
 }
 
+impl Caller {
+    /// A record may not be marked above the clearance of whoever writes it.
+    pub fn check_marking(&self, marking: Option<ProtectiveMarking>) -> Result<(), ApiError> {
+        if marking.is_some_and(|marking| marking > self.clearance) {
+            return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
+        }
+        Ok(())
+    }
+}
+
 /// The permission to perform one action on one resource, with what it reaches.
 #[derive(Debug, Clone)]
 pub struct Permit {

@@ -79,13 +79,6 @@ fn check_member(conn: &mut DbConnection, field: &str, user_id: &str, organisatio
     if found == 1 { Ok(()) } else { Err(ApiError::invalid(field, "is not a user of the organisation concerned")) }
 }
 
-fn check_marking(marking: Option<ProtectiveMarking>, clearance: ProtectiveMarking) -> ApiResult<()> {
-    if marking.is_some_and(|marking| marking > clearance) {
-        return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
-    }
-    Ok(())
-}
-
 async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Case, Action::Read)?;
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
@@ -164,7 +157,7 @@ async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
     let client_reader = ctx.permit(Resource::Client, Action::Read)?;
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
     let new: NewCase = write_body(&permit, body.into_inner())?;
-    check_marking(new.protective_marking, ctx.caller.clearance)?;
+    ctx.caller.check_marking(new.protective_marking)?;
     let client_id = uuid::Uuid::parse_str(&new.client_id)
         .map_err(|_| ApiError::invalid("client_id", "must be a UUID"))?
         .to_string();
@@ -238,7 +231,7 @@ async fn update_case(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: we
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
     let update: CaseUpdate = write_body(&permit, body.into_inner())?;
-    check_marking(update.protective_marking, ctx.caller.clearance)?;
+    ctx.caller.check_marking(update.protective_marking)?;
     let now = Utc::now().naive_utc();
     let changes = CaseChanges {
         service_type: update.service_type,

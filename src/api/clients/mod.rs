@@ -93,10 +93,8 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     let permit = ctx.permit(Resource::Client, Action::Create)?;
     let reader = ctx.permit(Resource::Client, Action::Read)?;
     let new: NewClient = write_body(&permit, body.into_inner())?;
+    ctx.caller.check_marking(new.protective_marking)?;
     let marking = new.protective_marking.unwrap_or(ProtectiveMarking::Official);
-    if marking > ctx.caller.clearance {
-        return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
-    }
     let now = Utc::now().naive_utc();
     let address = new.address.unwrap_or_default();
     let row = ClientRow {
@@ -178,9 +176,7 @@ async fn update_client(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: 
     let version = expected_version(&req)?;
     let update: ClientUpdate = write_body(&permit, body.into_inner())?;
     update.check_nested()?;
-    if update.protective_marking.is_some_and(|marking| marking > ctx.caller.clearance) {
-        return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
-    }
+    ctx.caller.check_marking(update.protective_marking)?;
     let changes = update.into_changes();
     let read_back = reader.clone();
     let record = ctx
