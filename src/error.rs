@@ -158,7 +158,15 @@ impl ResponseError for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        ApiError::Internal(error.into())
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            // A concurrent writer got there first; the checks before the write catch the rest.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::Conflict {
+                code: "already_exists",
+                detail: "A record with the same unique value already exists.".into(),
+            },
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 

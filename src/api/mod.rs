@@ -6,10 +6,13 @@ pub mod clients;
 pub mod context;
 pub mod disclosure;
 pub mod request;
+pub mod users;
 pub mod auth;
 pub mod health;
 pub mod me;
 pub mod notes;
+pub mod organisations;
+pub mod profiles;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -20,4 +23,7 @@ pub fn routes(config: &mut ServiceConfig) {
     clients::routes(config);
     cases::routes(config);
     notes::routes(config);
+    profiles::routes(config);
+    users::routes(config);
+    organisations::routes(config);
 }

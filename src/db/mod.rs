@@ -2,6 +2,7 @@
 //! the URL scheme. Diesel is synchronous, so every query runs on actix's blocking pool.
 pub mod cases;
 pub mod clients;
+pub mod directory;
 pub mod notes;
 pub mod schema;
 

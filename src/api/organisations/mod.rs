@@ -1,0 +1,256 @@
+//! `/organisations`: the department's divisions and the CSPs it funds.
+use actix_web::{HttpRequest, get, patch, post, web};
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::{Validate, ValidationError};
+
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{PageRequest, expected_version, new_id, nullable, path_id, write_body};
+use crate::authz::{Action, Permit, Resource, scope};
+use crate::db::DbConnection;
+use crate::db::directory::{self as queries, OrganisationChanges, OrganisationRow};
+use crate::domain::{OrganisationKind, StoredAsText};
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(list_organisations)
+        .service(create_organisation)
+        .service(get_organisation)
+        .service(update_organisation);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganisationRecord {
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false)]
+    pub name: String,
+    #[schema(required = false)]
+    pub kind: OrganisationKind,
+    #[schema(required = false)]
+    pub contact_email: String,
+    /// For CSPs: the first day of their contract.
+    #[schema(required = false)]
+    pub contract_starts_on: Option<NaiveDate>,
+    /// For CSPs: the last day of their contract.
+    #[schema(required = false)]
+    pub contract_ends_on: Option<NaiveDate>,
+    #[schema(required = false)]
+    pub version: i32,
+}
+
+impl TryFrom<OrganisationRow> for OrganisationRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: OrganisationRow) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: row.id,
+            name: row.name,
+            kind: OrganisationKind::from_stored(&row.kind)?,
+            contact_email: row.contact_email,
+            contract_starts_on: row.contract_starts_on,
+            contract_ends_on: row.contract_ends_on,
+            version: row.version,
+        })
+    }
+}
+
+impl Disclose for OrganisationRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+    fn version(&self) -> Option<i32> {
+        Some(self.version)
+    }
+}
+
+fn contract_dates(starts_on: Option<NaiveDate>, ends_on: Option<NaiveDate>) -> Result<(), ValidationError> {
+    match (starts_on, ends_on) {
+        (Some(starts), Some(ends)) if ends < starts => {
+            Err(ValidationError::new("contract").with_message("contract_ends_on must not be before contract_starts_on".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[validate(schema(function = "new_organisation_dates", skip_on_field_errors = false))]
+pub struct NewOrganisation {
+    #[validate(length(min = 1, max = 200))]
+    pub name: String,
+    pub kind: OrganisationKind,
+    #[validate(email)]
+    pub contact_email: String,
+    pub contract_starts_on: Option<NaiveDate>,
+    pub contract_ends_on: Option<NaiveDate>,
+}
+
+fn new_organisation_dates(new: &NewOrganisation) -> Result<(), ValidationError> {
+    contract_dates(new.contract_starts_on, new.contract_ends_on)
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationUpdate {
+    #[validate(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    #[validate(email)]
+    pub contact_email: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub contract_starts_on: Option<Option<NaiveDate>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<NaiveDate>)]
+    pub contract_ends_on: Option<Option<NaiveDate>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrganisationListParams {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<OrganisationRecord> {
+    let row = queries::find_organisation(conn, scope::organisations(permit), id)?.ok_or(ApiError::NotFound)?;
+    Ok(OrganisationRecord::try_from(row)?)
+}
+
+fn name_taken() -> ApiError {
+    ApiError::Conflict { code: "name_taken", detail: "Another organisation has this name.".into() }
+}
+
+/// List organisations
+#[utoipa::path(tag = "organisations", params(OrganisationListParams), responses(
+    (status = 200, body = Page<OrganisationRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/organisations")]
+async fn list_organisations(ctx: Ctx, params: web::Query<OrganisationListParams>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Organisation, Action::Read)?;
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let (reader, request) = (permit.clone(), page.clone());
+    let mut rows = ctx
+        .db()
+        .read(move |conn| Ok(queries::list_organisations(conn, scope::organisations(&reader), request.after.as_deref(), request.fetch())?))
+        .await?;
+    let next_cursor = page.finish(&mut rows, |row| &row.id);
+    let records = rows.into_iter().map(OrganisationRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    disclosure::page(&permit, &records, next_cursor)
+}
+
+/// Create an organisation
+#[utoipa::path(tag = "organisations", request_body = NewOrganisation, responses(
+    (status = 201, body = OrganisationRecord, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/organisations")]
+async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Organisation, Action::Create)?;
+    let reader = ctx.permit(Resource::Organisation, Action::Read)?;
+    let new: NewOrganisation = write_body(&permit, body.into_inner())?;
+    let now = Utc::now().naive_utc();
+    let row = OrganisationRow {
+        id: new_id(),
+        name: new.name,
+        kind: new.kind.as_str().to_owned(),
+        contact_email: new.contact_email,
+        contract_starts_on: new.contract_starts_on,
+        contract_ends_on: new.contract_ends_on,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let record = OrganisationRecord::try_from(row.clone())?;
+    ctx.db()
+        .write(move |conn| {
+            if queries::organisation_name_taken(conn, &row.name, None)? {
+                return Err(name_taken());
+            }
+            Ok(queries::insert_organisation(conn, &row)?)
+        })
+        .await?;
+    disclosure::created(&reader, &record, format!("/api/v1/organisations/{}", record.id))
+}
+
+/// Get an organisation
+#[utoipa::path(tag = "organisations", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = OrganisationRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/organisations/{id}")]
+async fn get_organisation(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Organisation, Action::Read)?;
+    let id = path_id(&id)?;
+    let reader = permit.clone();
+    let record = ctx.db().read(move |conn| load(conn, &reader, &id)).await?;
+    disclosure::one(&permit, &record)
+}
+
+/// Update an organisation
+#[utoipa::path(tag = "organisations", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = OrganisationUpdate, responses(
+    (status = 200, body = OrganisationRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[patch("/organisations/{id}")]
+async fn update_organisation(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Organisation, Action::Update)?;
+    let reader = ctx.permit(Resource::Organisation, Action::Read)?;
+    let id = path_id(&id)?;
+    let version = expected_version(&req)?;
+    let update: OrganisationUpdate = write_body(&permit, body.into_inner())?;
+    let read_back = reader.clone();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            let current = load(conn, &permit, &id)?;
+            let starts = update.contract_starts_on.unwrap_or(current.contract_starts_on);
+            let ends = update.contract_ends_on.unwrap_or(current.contract_ends_on);
+            if let Err(error) = contract_dates(starts, ends) {
+                return Err(ApiError::invalid("contract_ends_on", error.to_string()));
+            }
+            if let Some(name) = &update.name {
+                if queries::organisation_name_taken(conn, name, Some(&id))? {
+                    return Err(name_taken());
+                }
+            }
+            let changes = OrganisationChanges {
+                name: update.name,
+                contact_email: update.contact_email,
+                contract_starts_on: update.contract_starts_on,
+                contract_ends_on: update.contract_ends_on,
+            };
+            if current.version != version || !queries::update_organisation(conn, &id, version, &changes, Utc::now().naive_utc())? {
+                return Err(ApiError::PreconditionFailed);
+            }
+            load(conn, &read_back, &id)
+        })
+        .await?;
+    disclosure::one(&reader, &record)
+}

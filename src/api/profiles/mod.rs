@@ -1,0 +1,113 @@
+//! `/profiles`: the basic-profile search other divisions use to find clients they have in
+//! common. It returns the basic profile only, at most 20 matches, and needs a family name
+//! plus one more criterion so that it cannot be used to list clients.
+use std::collections::HashMap;
+
+use actix_web::{get, web};
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::authz::{Action, Resource, scope};
+use crate::db::clients::{ClientFilter, list as list_clients};
+use crate::db::schema::organisations;
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub const MAX_RESULTS: i64 = 20;
+
+pub fn routes(config: &mut ServiceConfig) {
+    config.service(search_profiles);
+}
+
+/// A client's basic profile, with whom to call about them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileRecord {
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false)]
+    pub given_name: String,
+    #[schema(required = false)]
+    pub family_name: String,
+    #[schema(required = false)]
+    pub date_of_birth: NaiveDate,
+    #[schema(required = false, format = Uuid)]
+    pub lead_division_id: String,
+    #[schema(required = false)]
+    pub lead_division_name: String,
+    #[schema(required = false)]
+    pub lead_division_contact_email: String,
+}
+
+impl Disclose for ProfileRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProfileSearch {
+    /// Required; exact, ignoring case.
+    pub family_name: Option<String>,
+    /// Exact, ignoring case.
+    pub given_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+/// Search basic profiles
+///
+/// Needs `family_name` and at least one of `given_name`, `date_of_birth`. At most 20 results.
+#[utoipa::path(tag = "profiles", params(ProfileSearch), responses(
+    (status = 200, body = Page<ProfileRecord>),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/profiles")]
+async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Profile, Action::Search)?;
+    let params = params.into_inner();
+    let family_name = params.family_name.filter(|name| !name.trim().is_empty());
+    if family_name.is_none() || (params.given_name.is_none() && params.date_of_birth.is_none()) {
+        return Err(ApiError::invalid("family_name", "a family name and a given name or date of birth are required"));
+    }
+    let filter = ClientFilter { family_name, given_name: params.given_name, date_of_birth: params.date_of_birth };
+    let reader = permit.clone();
+    let profiles = ctx
+        .db()
+        .read(move |conn| {
+            let rows = list_clients(conn, scope::listable_clients(&reader), &filter, None, MAX_RESULTS)?;
+            let divisions: HashMap<String, (String, String)> = organisations::table
+                .filter(organisations::id.eq_any(rows.iter().map(|r| r.lead_division_id.clone()).collect::<Vec<_>>()))
+                .select((organisations::id, organisations::name, organisations::contact_email))
+                .load::<(String, String, String)>(conn)?
+                .into_iter()
+                .map(|(id, name, email)| (id, (name, email)))
+                .collect();
+            Ok(rows
+                .into_iter()
+                .map(|row| {
+                    let (name, email) = divisions.get(&row.lead_division_id).cloned().unwrap_or_default();
+                    ProfileRecord {
+                        id: row.id,
+                        given_name: row.given_name,
+                        family_name: row.family_name,
+                        date_of_birth: row.date_of_birth,
+                        lead_division_id: row.lead_division_id,
+                        lead_division_name: name,
+                        lead_division_contact_email: email,
+                    }
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    disclosure::page(&permit, &profiles, None)
+}

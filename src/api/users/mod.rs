@@ -1,0 +1,351 @@
+//! `/users`: staff accounts of the department and of CSPs.
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body};
+use crate::auth::password;
+use crate::authz::{Action, Permit, Resource, catalogue, scope};
+use crate::db::DbConnection;
+use crate::db::directory::{self as queries, UserChanges, UserRow};
+use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config.service(list_users).service(create_user).service(get_user).service(update_user).service(set_password);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserRecord {
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false)]
+    pub username: String,
+    #[schema(required = false)]
+    pub display_name: String,
+    #[schema(required = false)]
+    pub email: String,
+    #[schema(required = false, format = Uuid)]
+    pub organisation_id: String,
+    #[schema(required = false)]
+    pub roles: Vec<String>,
+    #[schema(required = false)]
+    pub status: UserStatus,
+    /// The highest protective marking the user may see.
+    #[schema(required = false)]
+    pub clearance: ProtectiveMarking,
+    #[schema(required = false)]
+    pub created_at: DateTime<Utc>,
+    #[schema(required = false)]
+    pub last_login_at: Option<DateTime<Utc>>,
+    #[schema(required = false)]
+    pub version: i32,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(row: UserRow) -> anyhow::Result<Self> {
+        Ok(Self {
+            id: row.id,
+            username: row.username,
+            display_name: row.display_name,
+            email: row.email,
+            organisation_id: row.organisation_id,
+            roles: serde_json::from_str(&row.roles)?,
+            status: UserStatus::from_stored(&row.status)?,
+            clearance: ProtectiveMarking::from_rank(row.clearance)?,
+            created_at: utc(row.created_at),
+            last_login_at: row.last_login_at.map(utc),
+            version: row.version,
+        })
+    }
+}
+
+impl Disclose for UserRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+    fn version(&self) -> Option<i32> {
+        Some(self.version)
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    #[validate(length(min = 3, max = 64), regex(path = *USERNAME, message = "may hold only letters, digits, `.`, `_` and `-`"))]
+    pub username: String,
+    #[validate(length(min = 1, max = 200))]
+    pub display_name: String,
+    #[validate(email)]
+    pub email: String,
+    #[schema(format = Uuid)]
+    pub organisation_id: String,
+    #[validate(length(min = 1, max = 9))]
+    pub roles: Vec<String>,
+    pub clearance: ProtectiveMarking,
+    /// Default `pending`: the account cannot log in until it is made `active`.
+    pub status: Option<UserStatus>,
+    /// An initial password, at least 12 characters. Without one the user cannot log in
+    /// until a password is set.
+    #[schema(format = Password)]
+    #[validate(length(max = 1000))]
+    pub password: Option<String>,
+}
+
+static USERNAME: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"^[A-Za-z0-9._-]+$").expect("valid regex"));
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[validate(length(min = 1, max = 200))]
+    pub display_name: Option<String>,
+    #[validate(email)]
+    pub email: Option<String>,
+    #[schema(format = Uuid)]
+    pub organisation_id: Option<String>,
+    #[validate(length(min = 1, max = 9))]
+    pub roles: Option<Vec<String>>,
+    pub status: Option<UserStatus>,
+    pub clearance: Option<ProtectiveMarking>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// Required when changing your own password.
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
+    #[schema(format = Password)]
+    #[validate(length(max = 1000))]
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<UserRecord> {
+    let row = queries::find_user(conn, scope::users(permit), id)?.ok_or(ApiError::NotFound)?;
+    Ok(UserRecord::try_from(row)?)
+}
+
+/// 422 unless every role is catalogued and meant for the organisation's kind.
+fn check_roles(conn: &mut DbConnection, roles: &[String], organisation_id: &str) -> ApiResult<()> {
+    let kind = queries::organisation_kind(conn, organisation_id)?
+        .ok_or_else(|| ApiError::invalid("organisation_id", "is not an organisation"))?;
+    let kind = OrganisationKind::from_stored(&kind)?;
+    for role in roles {
+        match catalogue::role(role) {
+            None => return Err(ApiError::invalid("roles", format!("{role:?} is not a role"))),
+            Some(def) if def.organisation_kind != kind => {
+                return Err(ApiError::invalid("roles", format!("{role:?} is not a role for a {} organisation", kind.as_str())));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn weak_password(problem: String) -> ApiError {
+    ApiError::invalid("password", format!("The password {problem}."))
+}
+
+/// List users
+#[utoipa::path(tag = "users", params(UserListParams), responses(
+    (status = 200, body = Page<UserRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/users")]
+async fn list_users(ctx: Ctx, params: web::Query<UserListParams>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, Action::Read)?;
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let (reader, request) = (permit.clone(), page.clone());
+    let mut rows = ctx
+        .db()
+        .read(move |conn| Ok(queries::list_users(conn, scope::users(&reader), request.after.as_deref(), request.fetch())?))
+        .await?;
+    let next_cursor = page.finish(&mut rows, |row| &row.id);
+    let records = rows.into_iter().map(UserRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    disclosure::page(&permit, &records, next_cursor)
+}
+
+/// Create a user
+#[utoipa::path(tag = "users", request_body = NewUser, responses(
+    (status = 201, body = UserRecord, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users")]
+async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, Action::Create)?;
+    let reader = ctx.permit(Resource::User, Action::Read)?;
+    let new: NewUser = write_body(&permit, body.into_inner())?;
+    let password_hash = match &new.password {
+        Some(password) => {
+            if let Some(problem) = password::weakness(password, &new.username) {
+                return Err(weak_password(problem));
+            }
+            Some(password::hash(password)?)
+        }
+        None => None,
+    };
+    let now = Utc::now().naive_utc();
+    let row = UserRow {
+        id: new_id(),
+        username: new.username,
+        display_name: new.display_name,
+        email: new.email,
+        organisation_id: new.organisation_id,
+        roles: serde_json::to_string(&new.roles).map_err(ApiError::internal)?,
+        status: new.status.unwrap_or(UserStatus::Pending).as_str().to_owned(),
+        clearance: new.clearance.rank(),
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+        version: 1,
+    };
+    let record = UserRecord::try_from(row.clone())?;
+    ctx.db()
+        .write(move |conn| {
+            check_roles(conn, &new.roles, &row.organisation_id)?;
+            if queries::username_taken(conn, &row.username)? {
+                return Err(ApiError::Conflict { code: "username_taken", detail: "The username is taken.".into() });
+            }
+            Ok(queries::insert_user(conn, &row, password_hash.as_deref())?)
+        })
+        .await?;
+    disclosure::created(&reader, &record, format!("/api/v1/users/{}", record.id))
+}
+
+/// Get a user
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/users/{id}")]
+async fn get_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, Action::Read)?;
+    let id = path_id(&id)?;
+    let reader = permit.clone();
+    let record = ctx.db().read(move |conn| load(conn, &reader, &id)).await?;
+    disclosure::one(&permit, &record)
+}
+
+/// Update a user
+///
+/// Role, clearance, organisation and status changes apply from the user's next request.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = UserUpdate, responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[patch("/users/{id}")]
+async fn update_user(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, Action::Update)?;
+    let reader = ctx.permit(Resource::User, Action::Read)?;
+    let id = path_id(&id)?;
+    let version = expected_version(&req)?;
+    let update: UserUpdate = write_body(&permit, body.into_inner())?;
+    let read_back = reader.clone();
+    let record = ctx
+        .db()
+        .write(move |conn| {
+            let current = load(conn, &permit, &id)?;
+            let organisation_id = update.organisation_id.clone().unwrap_or(current.organisation_id.clone());
+            let roles = update.roles.clone().unwrap_or(current.roles.clone());
+            check_roles(conn, &roles, &organisation_id)?;
+            let changes = UserChanges {
+                display_name: update.display_name,
+                email: update.email,
+                organisation_id: update.organisation_id,
+                roles: update.roles.map(|roles| serde_json::to_string(&roles)).transpose().map_err(ApiError::internal)?,
+                status: update.status.map(|status| status.as_str().to_owned()),
+                clearance: update.clearance.map(ProtectiveMarking::rank),
+            };
+            if current.version != version || !queries::update_user(conn, &id, version, &changes, Utc::now().naive_utc())? {
+                return Err(ApiError::PreconditionFailed);
+            }
+            load(conn, &read_back, &id)
+        })
+        .await?;
+    disclosure::one(&reader, &record)
+}
+
+/// Set a password
+///
+/// An administrator may set anyone's; everyone may change their own with their current
+/// password. The user's other sessions end.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), request_body = PasswordChange, responses(
+    (status = 204),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/password")]
+async fn set_password(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+    let permit = ctx.permit(Resource::User, Action::SetPassword)?;
+    let id = path_id(&id)?;
+    let change: PasswordChange = plain_body(body.into_inner())?;
+    let caller = ctx.caller.clone();
+    let own = id == caller.user_id;
+    let new_hash = ctx
+        .db()
+        .read(move |conn| {
+            let target = load(conn, &permit, &id)?;
+            if let Some(problem) = password::weakness(&change.new_password, &target.username) {
+                return Err(weak_password(problem));
+            }
+            if own {
+                let stored = queries::password_hash(conn, &target.id)?;
+                let current = change.current_password.as_deref().unwrap_or_default();
+                if !password::verify(current, stored.as_deref()) {
+                    return Err(ApiError::Forbidden {
+                        code: "current_password_incorrect",
+                        detail: "Changing your own password needs your current password.".into(),
+                    });
+                }
+            }
+            Ok((target.id, password::hash(&change.new_password)?))
+        })
+        .await?;
+    let (user_id, hash) = new_hash;
+    ctx.db()
+        .write(move |conn| {
+            let now = Utc::now().naive_utc();
+            queries::set_password_hash(conn, &user_id, &hash, now)?;
+            let keep = own.then_some(caller.session_id.as_str());
+            Ok(queries::end_sessions(conn, &user_id, keep, "password_changed", now)?)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,167 @@
+//! Users and organisations.
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{organisations, sessions, users};
+use crate::authz::scope::Predicate;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub organisation_id: String,
+    pub roles: String,
+    pub status: String,
+    pub clearance: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_login_at: Option<NaiveDateTime>,
+    pub version: i32,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = users)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub organisation_id: Option<String>,
+    pub roles: Option<String>,
+    pub status: Option<String>,
+    pub clearance: Option<i32>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organisations)]
+pub struct OrganisationRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub contact_email: String,
+    pub contract_starts_on: Option<NaiveDate>,
+    pub contract_ends_on: Option<NaiveDate>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = organisations)]
+pub struct OrganisationChanges {
+    pub name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contract_starts_on: Option<Option<NaiveDate>>,
+    pub contract_ends_on: Option<Option<NaiveDate>>,
+}
+
+pub fn find_user(conn: &mut DbConnection, reachable: Predicate<users::table>, id: &str) -> QueryResult<Option<UserRow>> {
+    users::table.filter(users::id.eq(id)).filter(reachable).select(UserRow::as_select()).first(conn).optional()
+}
+
+pub fn list_users(conn: &mut DbConnection, reachable: Predicate<users::table>, after: Option<&str>, limit: i64) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table.filter(reachable).select(UserRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after.to_owned()));
+    }
+    query.order(users::id).limit(limit).load(conn)
+}
+
+pub fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
+    Ok(users::table.filter(users::username.eq(username)).count().get_result::<i64>(conn)? > 0)
+}
+
+pub fn insert_user(conn: &mut DbConnection, row: &UserRow, password_hash: Option<&str>) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values((row, users::password_hash.eq(password_hash)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn update_user(conn: &mut DbConnection, id: &str, version: i32, changes: &UserChanges, now: NaiveDateTime) -> QueryResult<bool> {
+    let updated = diesel::update(users::table)
+        .filter(users::id.eq(id))
+        .filter(users::version.eq(version))
+        .set((changes, users::updated_at.eq(now), users::version.eq(version + 1)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn password_hash(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    users::table.filter(users::id.eq(id)).select(users::password_hash).first(conn)
+}
+
+pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Ends every live session of `user_id` except `keep`.
+pub fn end_sessions(conn: &mut DbConnection, user_id: &str, keep: Option<&str>, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(sessions::table)
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::id.ne(keep.unwrap_or("").to_owned()))
+        .set((sessions::ended_at.eq(now), sessions::ended_reason.eq(reason)))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find_organisation(conn: &mut DbConnection, reachable: Predicate<organisations::table>, id: &str) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .filter(organisations::id.eq(id))
+        .filter(reachable)
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The kind of organisation `id`, if it exists (for checks, not for disclosure).
+pub fn organisation_kind(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    organisations::table.filter(organisations::id.eq(id)).select(organisations::kind).first(conn).optional()
+}
+
+pub fn list_organisations(
+    conn: &mut DbConnection,
+    reachable: Predicate<organisations::table>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<OrganisationRow>> {
+    let mut query = organisations::table.filter(reachable).select(OrganisationRow::as_select()).into_boxed();
+    if let Some(after) = after {
+        query = query.filter(organisations::id.gt(after.to_owned()));
+    }
+    query.order(organisations::id).limit(limit).load(conn)
+}
+
+pub fn organisation_name_taken(conn: &mut DbConnection, name: &str, except: Option<&str>) -> QueryResult<bool> {
+    let count: i64 = organisations::table
+        .filter(organisations::name.eq(name))
+        .filter(organisations::id.ne(except.unwrap_or("").to_owned()))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+pub fn insert_organisation(conn: &mut DbConnection, row: &OrganisationRow) -> QueryResult<()> {
+    diesel::insert_into(organisations::table).values(row).execute(conn).map(drop)
+}
+
+pub fn update_organisation(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    changes: &OrganisationChanges,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(organisations::table)
+        .filter(organisations::id.eq(id))
+        .filter(organisations::version.eq(version))
+        .set((changes, organisations::updated_at.eq(now), organisations::version.eq(version + 1)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
