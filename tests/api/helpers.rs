@@ -1,0 +1,242 @@
+//! `spawn_app()`: a real server on a random port over a fresh database, seeded with the demo
+//! data. The backend comes from `CASEBRIDGE_TEST_DATABASE`: `sqlite` (default) or `postgres`
+//! (a new database on `CASEBRIDGE_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, dropped afterwards). When PostgreSQL is
+//! asked for and cannot be reached the test fails; it is never skipped.
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use casebridge::authz::PolicySource;
+use casebridge::config::Config;
+use casebridge::db::Database;
+use casebridge::startup::{self, Application};
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub db: Database,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    postgres_database: Option<String>,
+    server: actix_web::dev::ServerHandle,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    /// The problem `code` of an error response.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("<no code>")
+    }
+
+    pub fn etag(&self) -> String {
+        self.headers["etag"].to_str().unwrap().to_owned()
+    }
+
+    /// The sorted keys of the body (or of `body[pointer]`).
+    pub fn keys_at(&self, pointer: &str) -> Vec<String> {
+        keys(self.body.pointer(pointer).unwrap_or(&Value::Null))
+    }
+}
+
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("CASEBRIDGE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn backend() -> String {
+    std::env::var("CASEBRIDGE_TEST_DATABASE").unwrap_or_else(|_| "sqlite".into())
+}
+
+/// A fresh database URL for one test.
+fn fresh_database(data_dir: &std::path::Path) -> (String, Option<String>) {
+    match backend().as_str() {
+        "postgres" => {
+            let name = format!("casebridge_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = postgres_admin_url();
+            let mut conn = PgConnection::establish(&admin)
+                .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {admin}: {e}"));
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
+            let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).expect("URL has a database");
+            (format!("{base}/{name}"), Some(name))
+        }
+        "sqlite" => (data_dir.join("casebridge.db").to_string_lossy().into_owned(), None),
+        other => panic!("CASEBRIDGE_TEST_DATABASE must be sqlite or postgres, not {other}"),
+    }
+}
+
+pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
+    Config {
+        database_url: Some(database_url),
+        data_dir,
+        policy_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")),
+        jwt_secret: None,
+        access_token_ttl: 900,
+        session_ttl: 3600,
+        cors_origins: vec!["https://portal.csp.example".into()],
+        body_limit: 64 * 1024,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (url, postgres_database) = fresh_database(data_dir.path());
+    let mut config = test_config(data_dir.path().to_owned(), url);
+    configure(&mut config);
+    let state = startup::state(config).await.expect("application state");
+    casebridge::demo::seed(&state.db, PASSWORD).expect("seed demo data");
+    let db = state.db.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let app = Application::build(state, listener).expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.handle();
+    actix_web::rt::spawn(app.run());
+    TestApp {
+        address,
+        db,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        data_dir,
+        postgres_database,
+        server,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        actix_web::rt::spawn(async move { server.stop(false).await });
+        if let Some(name) = self.postgres_database.take() {
+            if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            }
+        }
+    }
+}
+
+/// Demo client `index` (see `casebridge::demo`).
+pub fn demo_client(index: usize) -> (String, String) {
+    casebridge::demo::demo_client_name(index)
+}
+
+impl TestApp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> Response {
+        let mut request = self.client.request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Response { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token), None, &[]).await
+    }
+
+    pub async fn get_with(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> Response {
+        self.request(Method::GET, path, Some(token), None, headers).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.request(Method::POST, path, Some(token), Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value, if_match: Option<&str>) -> Response {
+        let headers: Vec<(&str, &str)> = if_match.map(|etag| vec![("If-Match", etag)]).unwrap_or_default();
+        self.request(Method::PATCH, path, Some(token), Some(body), &headers).await
+    }
+
+    pub async fn login_response(&self, username: &str, password: &str) -> Response {
+        self.request(Method::POST, "/api/v1/auth/login", None, Some(serde_json::json!({"username": username, "password": password})), &[])
+            .await
+    }
+
+    /// An access token for a demo account.
+    pub async fn login(&self, username: &str) -> String {
+        let response = self.login_response(username, PASSWORD).await;
+        assert_eq!(response.status, StatusCode::OK, "login {username}: {:?}", response.body);
+        response.body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs `query` on the test's database directly (fixtures and tamper checks).
+    pub fn with_db<T>(&self, query: impl FnOnce(&mut casebridge::db::DbConnection) -> T) -> T {
+        let mut conn = self.db.write_conn().expect("db connection");
+        query(&mut conn)
+    }
+
+    /// The id of demo client `index`.
+    pub fn client_id(&self, index: usize) -> String {
+        use casebridge::db::schema::clients;
+        let (given, family) = demo_client(index);
+        self.with_db(|conn| {
+            clients::table
+                .filter(clients::given_name.eq(given))
+                .filter(clients::family_name.eq(family))
+                .select(clients::id)
+                .first::<String>(conn)
+                .expect("demo client exists")
+        })
+    }
+
+    /// The id of the (single) demo case of demo client `index`.
+    pub fn case_id(&self, index: usize) -> String {
+        use casebridge::db::schema::cases;
+        let client = self.client_id(index);
+        self.with_db(|conn| cases::table.filter(cases::client_id.eq(client)).select(cases::id).first::<String>(conn).unwrap())
+    }
+
+    /// The id of the demo note of `visibility` on demo client `index`'s case.
+    pub fn note_id(&self, index: usize, visibility: &str) -> String {
+        use casebridge::db::schema::notes;
+        let case = self.case_id(index);
+        self.with_db(|conn| {
+            notes::table
+                .filter(notes::case_id.eq(case))
+                .filter(notes::visibility.eq(visibility))
+                .select(notes::id)
+                .first::<String>(conn)
+                .unwrap()
+        })
+    }
+
+    pub fn organisation_id(&self, name: &str) -> String {
+        use casebridge::db::schema::organisations;
+        self.with_db(|conn| organisations::table.filter(organisations::name.eq(name)).select(organisations::id).first::<String>(conn).unwrap())
+    }
+
+    pub fn user_id(&self, username: &str) -> String {
+        use casebridge::db::schema::users;
+        self.with_db(|conn| users::table.filter(users::username.eq(username)).select(users::id).first::<String>(conn).unwrap())
+    }
+}
+
+/// Keeps the unused-import lint quiet for policy tests that build their own sources.
+pub fn builtin_policy() -> PolicySource {
+    PolicySource::BuiltIn
+}

@@ -1,0 +1,28 @@
+use reqwest::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn health_and_ready_answer() {
+    let app = spawn_app().await;
+    let health = app.request(reqwest::Method::GET, "/health", None, None, &[]).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let ready = app.request(reqwest::Method::GET, "/ready", None, None, &[]).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["status"], "ready");
+}
+
+#[actix_web::test]
+async fn a_csp_worker_sees_only_allocated_clients_with_masked_fields() {
+    let app = spawn_app().await;
+    let token = app.login("csp-north").await;
+    let response = app.get("/api/v1/clients?limit=200", &token).await;
+    assert_eq!(response.status, StatusCode::OK);
+    let items = response.body["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert!(item.get("medicare_number").is_none());
+        assert!(item.get("tax_file_number").is_none());
+    }
+    assert_eq!(response.headers["cache-control"], "no-store");
+}
