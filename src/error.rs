@@ -33,6 +33,8 @@ pub enum ApiError {
     PreconditionRequired,
     #[error("the record has changed since it was read")]
     PreconditionFailed,
+    #[error("this resource does not accept the method; see the Allow header")]
+    MethodNotAllowed(Vec<String>),
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the request body must be application/json")]
@@ -91,6 +93,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::PreconditionRequired => "if_match_required",
             ApiError::PreconditionFailed => "version_mismatch",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Internal(_) => "internal_error",
@@ -135,6 +138,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -149,8 +153,14 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
-        if let ApiError::Unauthenticated { .. } = self {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            ApiError::Unauthenticated { .. } => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header(("Allow", allowed.join(", ")));
+            }
+            _ => {}
         }
         response.json(self.problem())
     }

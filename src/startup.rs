@@ -10,7 +10,7 @@ use tracing_actix_web::TracingLogger;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::api;
 use crate::api::context::AppState;
@@ -26,7 +26,7 @@ Every read is cut by role (fields) and relationship (rows); every request is rec
 Errors are RFC 9457 problem details with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    modifiers(&BearerAuth),
+
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     tags(
         (name = "auth", description = "Log in, refresh, log out"),
@@ -51,6 +51,36 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Responses every operation of a kind can give, documented once: a JSON body can be
+/// malformed (400), too large (413) or of another media type (415).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.patch].into_iter().flatten() {
+                if operation.request_body.is_none() {
+                    continue;
+                }
+                for (status, description) in [
+                    ("400", "The body is not valid JSON"),
+                    ("413", "The body is larger than the configured limit"),
+                    ("415", "The body is not application/json"),
+                ] {
+                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
+                }
+            }
+        }
+    }
+}
+
 /// The `/api/v1` routes, audited.
 fn api_v1() -> utoipa_actix_web::scope::Scope<
     impl actix_web::dev::ServiceFactory<
@@ -64,22 +94,67 @@ fn api_v1() -> utoipa_actix_web::scope::Scope<
     utoipa_actix_web::scope("/api/v1")
         .wrap(from_fn(audit::record))
         .configure(api::routes)
-        .default_service(web::to(not_found))
+        // `.route` keeps the document itself out of the document.
+        .route("/openapi.json", web::get().to(openapi_json))
+        .default_service(web::to(unmatched))
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+async fn openapi_json(document: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(document.as_ref())
+}
+
+/// The documented routes with their methods, so that a known path asked with another method
+/// answers 405 with `Allow` rather than 404.
+pub struct RouteTable(Vec<(regex::Regex, Vec<String>)>);
+
+impl RouteTable {
+    fn from_openapi(openapi: &utoipa::openapi::OpenApi) -> Self {
+        let routes = openapi
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let pattern: Vec<String> = path
+                    .split('/')
+                    .map(|segment| if segment.starts_with('{') { "[^/]+".to_owned() } else { regex::escape(segment) })
+                    .collect();
+                let pattern = pattern.join("/");
+                let methods = serde_json::to_value(item)
+                    .ok()
+                    .and_then(|item| item.as_object().map(|o| o.keys().map(|m| m.to_uppercase()).collect()))
+                    .unwrap_or_default();
+                (regex::Regex::new(&format!("^{pattern}$")).expect("escaped path"), methods)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    fn allowed(&self, path: &str) -> Option<&[String]> {
+        self.0.iter().find(|(pattern, _)| pattern.is_match(path)).map(|(_, methods)| methods.as_slice())
+    }
+}
+
+async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    match routes.allowed(req.path()) {
+        Some(methods) if !methods.iter().any(|m| m == req.method().as_str()) => {
+            Err(ApiError::MethodNotAllowed(methods.to_vec()))
+        }
+        _ => Err(ApiError::NotFound),
+    }
 }
 
 /// The OpenAPI document, as generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, openapi) = App::new()
+    let (_, mut openapi) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(api::health::health)
         .service(api::health::ready)
         .service(api_v1())
         .split_for_parts();
+    // After the split: only then does the document hold every path.
+    BearerAuth.modify(&mut openapi);
+    CommonResponses.modify(&mut openapi);
     openapi
 }
 
@@ -116,6 +191,8 @@ impl Application {
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
         let state = web::Data::new(state);
         let openapi = openapi();
+        let routes = web::Data::new(RouteTable::from_openapi(&openapi));
+        let openapi = web::Data::new(openapi);
         let server = HttpServer::new(move || {
             let cors = origins.iter().fold(
                 Cors::default()
@@ -127,6 +204,8 @@ impl Application {
             );
             App::new()
                 .app_data(state.clone())
+                .app_data(openapi.clone())
+                .app_data(routes.clone())
                 .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -137,8 +216,8 @@ impl Application {
                 .service(api::health::health)
                 .service(api::health::ready)
                 .service(api_v1())
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi.clone()))
-                .default_service(web::to(|| async { HttpResponse::NotFound().finish() }))
+                .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/api/v1/openapi.json"])))
+                .default_service(web::to(unmatched))
         })
         .listen(listener)?
         .run();

@@ -30,6 +30,7 @@ pub trait Disclose: Serialize {
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(format = Uuid)]
     pub next_cursor: Option<String>,
 }
 

@@ -1,8 +1,6 @@
 //! Request parsing shared by every endpoint: pagination, preconditions and write bodies.
 use actix_web::HttpRequest;
 use actix_web::http::header::IF_MATCH;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use validator::Validate;
@@ -26,14 +24,12 @@ impl PageRequest {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
+        // The cursor is the id of the last record of the previous page (ids sort by time).
         let after = cursor
             .map(|cursor| {
-                URL_SAFE_NO_PAD
-                    .decode(cursor)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "The cursor is not one this service issued."))
+                uuid::Uuid::parse_str(cursor)
+                    .map(|id| id.to_string())
+                    .map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not one this service issued."))
             })
             .transpose()?;
         Ok(Self { limit, after })
@@ -50,19 +46,23 @@ impl PageRequest {
             return None;
         }
         rows.truncate(self.limit as usize);
-        rows.last().map(|last| URL_SAFE_NO_PAD.encode(id(last)))
+        rows.last().map(|last| id(last).to_owned())
     }
 }
 
-/// The version named by `If-Match`: 428 without one, 412 when it is not a version we issued.
+/// The version named by `If-Match`: 428 without one, 400 when it is not an ETag this
+/// service issues (`"<version>"`). Whether it is the current version is for the caller to
+/// check (412).
 pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
     let header = req.headers().get(IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
     header
         .to_str()
         .ok()
-        .map(|text| text.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|text| text.parse::<i32>().ok())
-        .ok_or(ApiError::PreconditionFailed)
+        .map(|text| text.trim().trim_start_matches("W/"))
+        .and_then(|text| text.strip_prefix('"')?.strip_suffix('"'))
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<i32>().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_if_match", "If-Match must be an ETag this service returned, such as \"3\"."))
 }
 
 /// Turns a JSON body into a write request: 403 `field_not_writable` for fields the caller

@@ -7,8 +7,9 @@ macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($variant),+
         }
 
         impl StoredAsText for $name {
@@ -36,3 +37,24 @@ text_enum!(
     /// `shared` notes are readable by the CSPs a case is allocated to; `department` notes are not.
     Visibility { Shared => "shared", Department => "department" }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_spelling_is_stored_spelling<T: StoredAsText + Serialize>() {
+        for value in T::ALL {
+            assert_eq!(serde_json::to_value(value).unwrap(), value.as_str());
+        }
+    }
+
+    #[test]
+    fn json_and_sql_spell_every_value_alike() {
+        json_spelling_is_stored_spelling::<OrganisationKind>();
+        json_spelling_is_stored_spelling::<UserStatus>();
+        json_spelling_is_stored_spelling::<CaseStatus>();
+        json_spelling_is_stored_spelling::<RiskLevel>();
+        json_spelling_is_stored_spelling::<NoteType>();
+        json_spelling_is_stored_spelling::<Visibility>();
+    }
+}

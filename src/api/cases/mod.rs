@@ -119,6 +119,7 @@ async fn list_cases(ctx: Ctx, params: web::Query<CaseListParams>) -> ApiResult<D
 /// List a client's cases
 #[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), CaseListParams), responses(
     (status = 200, body = Page<CaseRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json", description = "Invalid cursor"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -214,7 +215,7 @@ async fn get_case(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
 /// Update a case
 ///
 /// Needs `If-Match`. Setting `status` to `closed` records `closed_at`.
-#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = CaseUpdate, responses(
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = CaseUpdate, responses(
     (status = 200, body = CaseRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -317,7 +318,7 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: web::Json<Valu
 /// End an allocation
 ///
 /// Sets `ends_on`; needs `If-Match` with the allocation's ETag.
-#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("allocation_id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = AllocationUpdate, responses(
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("allocation_id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = AllocationUpdate, responses(
     (status = 200, body = AllocationRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),

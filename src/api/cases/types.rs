@@ -130,8 +130,10 @@ pub struct NewCase {
     #[schema(format = Uuid)]
     pub client_id: String,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub service_type: String,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     #[serde(default)]
     pub summary: String,
     pub risk_level: RiskLevel,
@@ -145,6 +147,7 @@ pub struct NewCase {
 #[serde(deny_unknown_fields)]
 pub struct CaseUpdate {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub service_type: Option<String>,
     /// Closing a case sets `closed_at`; reopening clears it.
     pub status: Option<CaseStatus>,
@@ -152,6 +155,7 @@ pub struct CaseUpdate {
     #[schema(value_type = Option<String>, format = Uuid)]
     pub lead_worker_id: Option<Option<String>>,
     #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
     pub summary: Option<String>,
     pub risk_level: Option<RiskLevel>,
     pub protective_marking: Option<ProtectiveMarking>,
@@ -169,6 +173,7 @@ pub struct NewAllocation {
     pub starts_on: NaiveDate,
     pub ends_on: Option<NaiveDate>,
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub service_description: String,
 }
 
@@ -187,8 +192,10 @@ pub struct AllocationUpdate {
 #[into_params(parameter_in = Query)]
 pub struct CaseListParams {
     pub status: Option<CaseStatus>,
-    /// Page size, 1 to 200 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }

@@ -155,7 +155,7 @@ async fn get_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
 /// `field_not_writable` and changes nothing.
 #[utoipa::path(
     tag = "clients",
-    params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)),
+    params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)),
     request_body = ClientUpdate,
     responses(
         (status = 200, body = ClientRecord, headers(("ETag" = String))),

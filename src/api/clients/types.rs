@@ -57,10 +57,13 @@ pub struct ClientRecord {
 #[serde(deny_unknown_fields)]
 pub struct Address {
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub line1: Option<String>,
     #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
     #[validate(length(max = 100))]
+    #[schema(max_length = 100)]
     pub suburb: Option<String>,
     #[validate(custom(function = "valid_state"))]
     pub state: Option<String>,
@@ -151,29 +154,37 @@ impl Disclose for ClientRecord {
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: String,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: String,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub preferred_name: Option<String>,
     #[validate(custom(function = "not_in_future"))]
     pub date_of_birth: NaiveDate,
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
     pub gender: Option<String>,
     #[validate(length(min = 6, max = 20))]
+    #[schema(min_length = 6, max_length = 20)]
     pub phone: Option<String>,
     #[validate(email)]
     pub email: Option<String>,
     #[validate(nested)]
     pub address: Option<Address>,
     #[validate(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
     pub interpreter_language: Option<String>,
     pub medicare_number: Option<MedicareNumber>,
     pub tax_file_number: Option<TaxFileNumber>,
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub gp_details: Option<String>,
     #[serde(default)]
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub safety_alerts: Vec<String>,
     /// Default `OFFICIAL`; at most the caller's clearance.
     pub protective_marking: Option<ProtectiveMarking>,
@@ -186,8 +197,10 @@ pub struct NewClient {
 #[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: Option<String>,
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -219,6 +232,7 @@ pub struct ClientUpdate {
     #[schema(value_type = Option<String>)]
     pub gp_details: Option<Option<String>>,
     #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
     pub safety_alerts: Option<Vec<String>>,
     pub protective_marking: Option<ProtectiveMarking>,
     pub restricted: Option<bool>,
@@ -289,8 +303,10 @@ pub struct ClientListParams {
     /// Exact given name, ignoring case.
     pub given_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
-    /// Page size, 1 to 200 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }

@@ -82,6 +82,7 @@ impl Disclose for NoteRecord {
 pub struct NewNote {
     pub note_type: NoteType,
     #[validate(length(min = 1, max = 20000))]
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
     /// Default `department` for roles that may choose; CSP notes are always `shared`.
     pub visibility: Option<Visibility>,
@@ -96,6 +97,7 @@ pub struct NoteAmendment {
     /// Default: the amended note's type.
     pub note_type: Option<NoteType>,
     #[validate(length(min = 1, max = 20000))]
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
 }
 
@@ -103,9 +105,11 @@ pub struct NoteAmendment {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NoteListParams {
-    /// Page size, 1 to 200 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 

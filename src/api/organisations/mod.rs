@@ -86,6 +86,7 @@ fn contract_dates(starts_on: Option<NaiveDate>, ends_on: Option<NaiveDate>) -> R
 #[validate(schema(function = "new_organisation_dates", skip_on_field_errors = false))]
 pub struct NewOrganisation {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: OrganisationKind,
     #[validate(email)]
@@ -102,6 +103,7 @@ fn new_organisation_dates(new: &NewOrganisation) -> Result<(), ValidationError> 
 #[serde(deny_unknown_fields)]
 pub struct OrganisationUpdate {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     #[validate(email)]
     pub contact_email: Option<String>,
@@ -117,9 +119,11 @@ pub struct OrganisationUpdate {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OrganisationListParams {
-    /// Page size, 1 to 200 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -208,7 +212,7 @@ async fn get_organisation(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclose
 }
 
 /// Update an organisation
-#[utoipa::path(tag = "organisations", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = OrganisationUpdate, responses(
+#[utoipa::path(tag = "organisations", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = OrganisationUpdate, responses(
     (status = 200, body = OrganisationRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),

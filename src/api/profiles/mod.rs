@@ -55,7 +55,8 @@ impl Disclose for ProfileRecord {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProfileSearch {
-    /// Required; exact, ignoring case.
+    /// Exact, ignoring case.
+    #[param(required = true, min_length = 1)]
     pub family_name: Option<String>,
     /// Exact, ignoring case.
     pub given_name: Option<String>,

@@ -86,12 +86,14 @@ pub struct NewUser {
     #[validate(length(min = 3, max = 64), regex(path = *USERNAME, message = "may hold only letters, digits, `.`, `_` and `-`"))]
     pub username: String,
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     #[validate(email)]
     pub email: String,
     #[schema(format = Uuid)]
     pub organisation_id: String,
     #[validate(length(min = 1, max = 9))]
+    #[schema(min_items = 1, max_items = 9)]
     pub roles: Vec<String>,
     pub clearance: ProtectiveMarking,
     /// Default `pending`: the account cannot log in until it is made `active`.
@@ -100,6 +102,7 @@ pub struct NewUser {
     /// until a password is set.
     #[schema(format = Password)]
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub password: Option<String>,
 }
 
@@ -110,12 +113,14 @@ static USERNAME: std::sync::LazyLock<regex::Regex> =
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     #[validate(email)]
     pub email: Option<String>,
     #[schema(format = Uuid)]
     pub organisation_id: Option<String>,
     #[validate(length(min = 1, max = 9))]
+    #[schema(min_items = 1, max_items = 9)]
     pub roles: Option<Vec<String>>,
     pub status: Option<UserStatus>,
     pub clearance: Option<ProtectiveMarking>,
@@ -127,8 +132,9 @@ pub struct PasswordChange {
     /// Required when changing your own password.
     #[schema(format = Password)]
     pub current_password: Option<String>,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 12)]
     #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub new_password: String,
 }
 
@@ -136,9 +142,11 @@ pub struct PasswordChange {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
-    /// Page size, 1 to 200 (default 50).
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -259,7 +267,7 @@ async fn get_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
 /// Update a user
 ///
 /// Role, clearance, organisation and status changes apply from the user's next request.
-#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header)), request_body = UserUpdate, responses(
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = UserUpdate, responses(
     (status = 200, body = UserRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
