@@ -18,7 +18,11 @@ use crate::startup::{self, Application};
 use crate::{auth, demo};
 
 #[derive(Debug, Parser)]
-#[command(name = "casebridge", version, about = "Client and case management API shared by a department and its CSPs")]
+#[command(
+    name = "casebridge",
+    version,
+    about = "Client and case management API shared by a department and its CSPs"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,
@@ -81,7 +85,11 @@ pub enum PolicyCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command {
-        Command::Serve { bind, demo, demo_password } => serve(config, &bind, demo, demo_password).await,
+        Command::Serve {
+            bind,
+            demo,
+            demo_password,
+        } => serve(config, &bind, demo, demo_password).await,
         Command::Migrate => {
             Database::connect(&config.database_url())?.migrate()?;
             println!("migrations applied");
@@ -94,16 +102,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("demo data seeded");
             Ok(())
         }
-        Command::Policy { command: PolicyCommand::Check { dir } } => {
+        Command::Policy {
+            command: PolicyCommand::Check { dir },
+        } => {
             let source = PolicySource::choose(dir.as_deref().or(config.policy_dir.as_deref()));
             let compiled = policy::compile(&source).await?;
             print!("{}", compiled.matrix());
             println!("policy OK: {source}");
             Ok(())
         }
-        Command::CreateAdmin { username, display_name, email, division } => {
-            create_admin(&config, &username, &display_name, &email, &division)
-        }
+        Command::CreateAdmin {
+            username,
+            display_name,
+            email,
+            division,
+        } => create_admin(&config, &username, &display_name, &email, &division),
         Command::Openapi => {
             println!("{}", startup::openapi().to_pretty_json()?);
             Ok(())
@@ -111,9 +124,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config, bind: &str, demo: bool, demo_password: Option<String>) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    bind: &str,
+    demo: bool,
+    demo_password: Option<String>,
+) -> anyhow::Result<()> {
     let state = startup::state(config).await?;
-    let empty = organisations::table.count().get_result::<i64>(&mut *state.db.read_conn()?)? == 0;
+    let empty = organisations::table
+        .count()
+        .get_result::<i64>(&mut *state.db.read_conn()?)?
+        == 0;
     if demo && empty {
         let password = demo_password.unwrap_or_else(random_password);
         demo::seed(&state.db, &password)?;
@@ -122,11 +143,20 @@ async fn serve(config: Config, bind: &str, demo: bool, demo_password: Option<Str
             "  curl -s -X POST http://{bind}/api/v1/auth/login -H 'content-type: application/json' \
              -d '{{\"username\":\"csp-north\",\"password\":\"{password}\"}}'"
         );
-        println!("Accounts: {}", demo::ACCOUNTS.iter().map(|a| a.0).collect::<Vec<_>>().join(", "));
+        println!(
+            "Accounts: {}",
+            demo::ACCOUNTS
+                .iter()
+                .map(|a| a.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let demo_database = demo::is_demo(&mut *state.db.read_conn()?)?;
     if demo_database {
-        println!("NOTE: this is a demo database. Demo accounts log in with a password alone; no multi-factor step applies to them.");
+        println!(
+            "NOTE: this is a demo database. Demo accounts log in with a password alone; no multi-factor step applies to them."
+        );
     }
     let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     let policy = state.policy.clone();
@@ -148,7 +178,9 @@ async fn reload_policy_on_sighup(policy: std::sync::Arc<PolicyStore>) {
         while hangups.recv().await.is_some() {
             match policy.reload().await {
                 Ok(()) => tracing::info!(source = %policy.source(), "policy reloaded"),
-                Err(error) => tracing::error!(%error, "policy reload refused; the previous policy stays in force"),
+                Err(error) => {
+                    tracing::error!(%error, "policy reload refused; the previous policy stays in force")
+                }
             }
         }
     }
@@ -160,7 +192,13 @@ fn random_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn create_admin(config: &Config, username: &str, display_name: &str, email: &str, division: &str) -> anyhow::Result<()> {
+fn create_admin(
+    config: &Config,
+    username: &str,
+    display_name: &str,
+    email: &str,
+    division: &str,
+) -> anyhow::Result<()> {
     let password = match std::env::var("CASEBRIDGE_ADMIN_PASSWORD") {
         Ok(password) => password,
         Err(_) => {
@@ -188,7 +226,10 @@ fn create_admin(config: &Config, username: &str, display_name: &str, email: &str
             .optional()?;
         let organisation_id = match existing {
             Some((id, kind)) => {
-                anyhow::ensure!(kind == OrganisationKind::DepartmentDivision.as_str(), "{division} is not a department division");
+                anyhow::ensure!(
+                    kind == OrganisationKind::DepartmentDivision.as_str(),
+                    "{division} is not a department division"
+                );
                 id
             }
             None => {

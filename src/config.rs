@@ -34,7 +34,12 @@ pub struct Config {
     pub session_ttl: u64,
 
     /// Browser origins allowed to call the API, comma-separated. Empty: none.
-    #[arg(long, env = "CASEBRIDGE_CORS_ORIGINS", value_delimiter = ',', default_value = "")]
+    #[arg(
+        long,
+        env = "CASEBRIDGE_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
     pub cors_origins: Vec<String>,
 
     /// Largest accepted request body, in bytes.
@@ -44,12 +49,18 @@ pub struct Config {
 
 impl Config {
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("casebridge.db").to_string_lossy().into_owned())
+        self.database_url.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("casebridge.db")
+                .to_string_lossy()
+                .into_owned()
+        })
     }
 
     pub fn cors_origins(&self) -> impl Iterator<Item = &str> {
-        self.cors_origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty())
+        self.cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
     }
 }

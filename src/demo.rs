@@ -18,20 +18,86 @@ pub const EASTERN: &str = "Eastern Outreach";
 
 /// (username, display name, organisation, role, clearance)
 pub const ACCOUNTS: &[(&str, &str, &str, &str, ProtectiveMarking)] = &[
-    ("admin", "Ada Admin", HOUSING_SUPPORT, "dept_admin", ProtectiveMarking::OfficialSensitive),
-    ("caseworker", "Casey Worker", HOUSING_SUPPORT, "dept_caseworker", ProtectiveMarking::OfficialSensitive),
-    ("teamleader", "Terry Leader", HOUSING_SUPPORT, "dept_team_leader", ProtectiveMarking::Protected),
-    ("searcher", "Sam Searcher", FAMILY_SERVICES, "division_searcher", ProtectiveMarking::OfficialSensitive),
-    ("csp-north", "Nora North", NORTHSIDE, "csp_worker", ProtectiveMarking::OfficialSensitive),
-    ("csp-north-manager", "Ned North", NORTHSIDE, "csp_manager", ProtectiveMarking::OfficialSensitive),
-    ("csp-east", "Eve East", EASTERN, "csp_worker", ProtectiveMarking::OfficialSensitive),
-    ("auditor", "Audrey Auditor", HOUSING_SUPPORT, "auditor", ProtectiveMarking::OfficialSensitive),
-    ("privacy", "Pat Privacy", HOUSING_SUPPORT, "privacy_officer", ProtectiveMarking::Protected),
-    ("records", "Rory Records", HOUSING_SUPPORT, "records_manager", ProtectiveMarking::OfficialSensitive),
+    (
+        "admin",
+        "Ada Admin",
+        HOUSING_SUPPORT,
+        "dept_admin",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "caseworker",
+        "Casey Worker",
+        HOUSING_SUPPORT,
+        "dept_caseworker",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "teamleader",
+        "Terry Leader",
+        HOUSING_SUPPORT,
+        "dept_team_leader",
+        ProtectiveMarking::Protected,
+    ),
+    (
+        "searcher",
+        "Sam Searcher",
+        FAMILY_SERVICES,
+        "division_searcher",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "csp-north",
+        "Nora North",
+        NORTHSIDE,
+        "csp_worker",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "csp-north-manager",
+        "Ned North",
+        NORTHSIDE,
+        "csp_manager",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "csp-east",
+        "Eve East",
+        EASTERN,
+        "csp_worker",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "auditor",
+        "Audrey Auditor",
+        HOUSING_SUPPORT,
+        "auditor",
+        ProtectiveMarking::OfficialSensitive,
+    ),
+    (
+        "privacy",
+        "Pat Privacy",
+        HOUSING_SUPPORT,
+        "privacy_officer",
+        ProtectiveMarking::Protected,
+    ),
+    (
+        "records",
+        "Rory Records",
+        HOUSING_SUPPORT,
+        "records_manager",
+        ProtectiveMarking::OfficialSensitive,
+    ),
 ];
 
-const GIVEN: [&str; 12] = ["Alex", "Bianca", "Chen", "Deepa", "Eli", "Fatima", "George", "Hana", "Isaac", "Jade", "Kofi", "Leila"];
-const FAMILY: [&str; 12] = ["Nguyen", "Smith", "Okafor", "Patel", "Rossi", "Haddad", "Kowalski", "Tanaka", "Murphy", "Singh", "Mensah", "Ahmadi"];
+const GIVEN: [&str; 12] = [
+    "Alex", "Bianca", "Chen", "Deepa", "Eli", "Fatima", "George", "Hana", "Isaac", "Jade", "Kofi",
+    "Leila",
+];
+const FAMILY: [&str; 12] = [
+    "Nguyen", "Smith", "Okafor", "Patel", "Rossi", "Haddad", "Kowalski", "Tanaka", "Murphy",
+    "Singh", "Mensah", "Ahmadi",
+];
 
 /// Housing Support's demo clients. Client `i` has an open case allocated to Northside when
 /// `i % 3 == 0`, to Eastern Outreach when `i % 3 == 1`, to no one when `i % 3 == 2`.
@@ -44,14 +110,26 @@ pub const PROTECTED_CLIENT: usize = 5;
 pub const ENDED_ALLOCATION_CLIENT: usize = 9;
 
 pub fn demo_client_name(index: usize) -> (String, String) {
-    (GIVEN[index % GIVEN.len()].to_owned(), format!("{}{}", FAMILY[index % FAMILY.len()], if index >= FAMILY.len() { "-Lee" } else { "" }))
+    (
+        GIVEN[index % GIVEN.len()].to_owned(),
+        format!(
+            "{}{}",
+            FAMILY[index % FAMILY.len()],
+            if index >= FAMILY.len() { "-Lee" } else { "" }
+        ),
+    )
 }
 
 /// A valid Medicare number derived from `seed` (check digit per SPEC).
 fn medicare(seed: usize) -> String {
     let first8 = format!("{}{:07}", 2 + seed % 5, 1_000_000 + seed * 7919 % 9_000_000);
     let weights = [1, 3, 7, 9, 1, 3, 7, 9];
-    let check: u32 = first8.chars().zip(weights).map(|(c, w)| c.to_digit(10).unwrap() * w).sum::<u32>() % 10;
+    let check: u32 = first8
+        .chars()
+        .zip(weights)
+        .map(|(c, w)| c.to_digit(10).unwrap() * w)
+        .sum::<u32>()
+        % 10;
     format!("{first8}{check}1")
 }
 
@@ -60,11 +138,24 @@ fn tax_file_number(seed: usize) -> String {
     let weights = [1, 4, 3, 7, 5, 8, 6, 9, 10];
     (0..1000)
         .map(|n| format!("{:09}", 123_000_000 + seed * 1000 + n))
-        .find(|tfn| tfn.chars().zip(weights).map(|(c, w)| c.to_digit(10).unwrap() * w).sum::<u32>() % 11 == 0)
+        .find(|tfn| {
+            tfn.chars()
+                .zip(weights)
+                .map(|(c, w)| c.to_digit(10).unwrap() * w)
+                .sum::<u32>()
+                % 11
+                == 0
+        })
         .expect("one in eleven numbers is a valid TFN")
 }
 
-fn insert_organisation(conn: &mut DbConnection, name: &str, kind: &str, email: &str, contract: bool) -> QueryResult<String> {
+fn insert_organisation(
+    conn: &mut DbConnection,
+    name: &str,
+    kind: &str,
+    email: &str,
+    contract: bool,
+) -> QueryResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
     let now = Utc::now().naive_utc();
     let today = Utc::now().date_naive();
@@ -85,7 +176,11 @@ fn insert_organisation(conn: &mut DbConnection, name: &str, kind: &str, email: &
 }
 
 pub fn is_demo(conn: &mut DbConnection) -> QueryResult<bool> {
-    Ok(settings::table.filter(settings::key.eq("demo")).count().get_result::<i64>(conn)? > 0)
+    Ok(settings::table
+        .filter(settings::key.eq("demo"))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
 }
 
 /// Seeds the demo data; refuses a database that already has organisations.
@@ -95,23 +190,47 @@ pub fn seed(db: &Database, demo_password: &str) -> anyhow::Result<()> {
     }
     let mut conn = db.write_conn()?;
     let existing: i64 = organisations::table.count().get_result(&mut *conn)?;
-    anyhow::ensure!(existing == 0, "the database is not empty; seed-demo only fills an empty database");
+    anyhow::ensure!(
+        existing == 0,
+        "the database is not empty; seed-demo only fills an empty database"
+    );
     let hashes = ACCOUNTS
         .iter()
         .map(|_| password::hash(demo_password))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    conn.transaction(|conn| seed_rows(conn, &hashes)).context("writing the demo data")?;
+    conn.transaction(|conn| seed_rows(conn, &hashes))
+        .context("writing the demo data")?;
     Ok(())
 }
 
 fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
     let now = Utc::now().naive_utc();
     let today = Utc::now().date_naive();
-    diesel::insert_into(settings::table).values((settings::key.eq("demo"), settings::value.eq("true"))).execute(conn)?;
-    let housing = insert_organisation(conn, HOUSING_SUPPORT, "department_division", "housing.support@department.example", false)?;
-    let family = insert_organisation(conn, FAMILY_SERVICES, "department_division", "family.services@department.example", false)?;
+    diesel::insert_into(settings::table)
+        .values((settings::key.eq("demo"), settings::value.eq("true")))
+        .execute(conn)?;
+    let housing = insert_organisation(
+        conn,
+        HOUSING_SUPPORT,
+        "department_division",
+        "housing.support@department.example",
+        false,
+    )?;
+    let family = insert_organisation(
+        conn,
+        FAMILY_SERVICES,
+        "department_division",
+        "family.services@department.example",
+        false,
+    )?;
     let northside = insert_organisation(conn, NORTHSIDE, "csp", "intake@northside.example", true)?;
-    let eastern = insert_organisation(conn, EASTERN, "csp", "office@eastern-outreach.example", true)?;
+    let eastern = insert_organisation(
+        conn,
+        EASTERN,
+        "csp",
+        "office@eastern-outreach.example",
+        true,
+    )?;
     let organisation_id = |name: &str| match name {
         HOUSING_SUPPORT => housing.clone(),
         FAMILY_SERVICES => family.clone(),
@@ -119,7 +238,9 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
         _ => eastern.clone(),
     };
     let mut user_ids = std::collections::HashMap::new();
-    for ((username, display_name, organisation, role, clearance), hash) in ACCOUNTS.iter().zip(hashes) {
+    for ((username, display_name, organisation, role, clearance), hash) in
+        ACCOUNTS.iter().zip(hashes)
+    {
         let id = uuid::Uuid::now_v7().to_string();
         diesel::insert_into(users::table)
             .values((
@@ -139,29 +260,53 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
             .execute(conn)?;
         user_ids.insert(*username, id);
     }
-    let clients = (0..HOUSING_CLIENTS).map(|i| (i, housing.clone())).chain((0..2).map(|i| (100 + i, family.clone())));
+    let clients = (0..HOUSING_CLIENTS)
+        .map(|i| (i, housing.clone()))
+        .chain((0..2).map(|i| (100 + i, family.clone())));
     for (index, division) in clients {
         let (given_name, family_name) = demo_client_name(index);
-        let marking = if index == PROTECTED_CLIENT { ProtectiveMarking::Protected } else { ProtectiveMarking::OfficialSensitive };
+        let marking = if index == PROTECTED_CLIENT {
+            ProtectiveMarking::Protected
+        } else {
+            ProtectiveMarking::OfficialSensitive
+        };
         let row = ClientRow {
             id: uuid::Uuid::now_v7().to_string(),
             given_name,
             family_name,
             preferred_name: (index % 4 == 0).then(|| "Sunny".to_owned()),
-            date_of_birth: NaiveDate::from_ymd_opt(1950 + (index as i32 * 7) % 55, 1 + (index as u32 % 12), 1 + (index as u32 * 3) % 28).expect("valid date"),
+            date_of_birth: NaiveDate::from_ymd_opt(
+                1950 + (index as i32 * 7) % 55,
+                1 + (index as u32 % 12),
+                1 + (index as u32 * 3) % 28,
+            )
+            .expect("valid date"),
             gender: Some(["female", "male", "non-binary"][index % 3].to_owned()),
-            phone: Some(format!("04{:08}", 10_000_000 + index * 7_654_321 % 89_999_999)),
+            phone: Some(format!(
+                "04{:08}",
+                10_000_000 + index * 7_654_321 % 89_999_999
+            )),
             email: Some(format!("client{index}@mail.example")),
             address_line1: Some(format!("{} Example Street", 10 + index)),
             address_line2: None,
-            address_suburb: Some(["Brunswick", "Footscray", "Preston", "Dandenong"][index % 4].to_owned()),
+            address_suburb: Some(
+                ["Brunswick", "Footscray", "Preston", "Dandenong"][index % 4].to_owned(),
+            ),
             address_state: Some("VIC".to_owned()),
             address_postcode: Some(format!("30{:02}", 50 + index % 40)),
             interpreter_language: (index % 5 == 0).then(|| "Vietnamese".to_owned()),
             medicare_number: Some(medicare(index)),
             tax_file_number: (index % 2 == 0).then(|| tax_file_number(index)),
-            gp_details: Some(format!("Dr {} , {} Medical Centre", FAMILY[(index + 3) % FAMILY.len()], ["Northcote", "Carlton"][index % 2])),
-            safety_alerts: if index % 6 == 0 { r#"["Dog at property"]"#.to_owned() } else { "[]".to_owned() },
+            gp_details: Some(format!(
+                "Dr {} , {} Medical Centre",
+                FAMILY[(index + 3) % FAMILY.len()],
+                ["Northcote", "Carlton"][index % 2]
+            )),
+            safety_alerts: if index % 6 == 0 {
+                r#"["Dog at property"]"#.to_owned()
+            } else {
+                "[]".to_owned()
+            },
             protective_marking: marking.rank(),
             restricted: index == RESTRICTED_CLIENT,
             lead_division_id: division.clone(),
@@ -171,17 +316,27 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
         };
         crate::db::clients::insert(conn, &row)?;
         let case_id = uuid::Uuid::now_v7().to_string();
-        let lead_worker = if division == housing { Some(user_ids["caseworker"].clone()) } else { None };
+        let lead_worker = if division == housing {
+            Some(user_ids["caseworker"].clone())
+        } else {
+            None
+        };
         diesel::insert_into(cases::table)
             .values((
                 cases::id.eq(&case_id),
                 cases::client_id.eq(&row.id),
                 cases::division_id.eq(&division),
-                cases::service_type.eq(["tenancy support", "homelessness prevention", "crisis accommodation"][index % 3]),
+                cases::service_type.eq([
+                    "tenancy support",
+                    "homelessness prevention",
+                    "crisis accommodation",
+                ][index % 3]),
                 cases::status.eq("open"),
                 cases::opened_at.eq(now - Duration::days(30 + index as i64)),
                 cases::lead_worker_id.eq(lead_worker),
-                cases::summary.eq(format!("Support plan for client {index}: stable housing within 90 days.")),
+                cases::summary.eq(format!(
+                    "Support plan for client {index}: stable housing within 90 days."
+                )),
                 cases::risk_level.eq(["low", "medium", "high"][index % 3]),
                 cases::protective_marking.eq(marking.rank()),
                 cases::created_at.eq(now),
@@ -191,7 +346,9 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
             .execute(conn)?;
         let allocated_to = match (index, index % 3) {
             (i, _) if i >= 100 => None,
-            (ENDED_ALLOCATION_CLIENT, _) => Some((northside.clone(), Some(today - Duration::days(1)))),
+            (ENDED_ALLOCATION_CLIENT, _) => {
+                Some((northside.clone(), Some(today - Duration::days(1))))
+            }
             (_, 0) => Some((northside.clone(), None)),
             (_, 1) => Some((eastern.clone(), None)),
             _ => None,
@@ -212,8 +369,14 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
                 .execute(conn)?;
         }
         for (visibility, body) in [
-            (Visibility::Shared, "Home visit completed; client engaged well."),
-            (Visibility::Department, "Department only: assessment of risk factors."),
+            (
+                Visibility::Shared,
+                "Home visit completed; client engaged well.",
+            ),
+            (
+                Visibility::Department,
+                "Department only: assessment of risk factors.",
+            ),
         ] {
             diesel::insert_into(notes::table)
                 .values((

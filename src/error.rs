@@ -66,15 +66,24 @@ pub struct Problem {
 
 impl ApiError {
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        ApiError::Forbidden { code: "forbidden", detail: detail.into() }
+        ApiError::Forbidden {
+            code: "forbidden",
+            detail: detail.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError::BadRequest { code, detail: detail.into() }
+        ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
     }
 
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {

@@ -47,7 +47,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -61,7 +64,12 @@ impl Modify for CommonResponses {
         let problem = |description: &str| {
             ResponseBuilder::new()
                 .description(description)
-                .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
                 .build()
         };
         for item in openapi.paths.paths.values_mut() {
@@ -74,7 +82,11 @@ impl Modify for CommonResponses {
                     ("413", "The body is larger than the configured limit"),
                     ("415", "The body is not application/json"),
                 ] {
-                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
                 }
             }
         }
@@ -116,25 +128,43 @@ impl RouteTable {
             .map(|(path, item)| {
                 let pattern: Vec<String> = path
                     .split('/')
-                    .map(|segment| if segment.starts_with('{') { "[^/]+".to_owned() } else { regex::escape(segment) })
+                    .map(|segment| {
+                        if segment.starts_with('{') {
+                            "[^/]+".to_owned()
+                        } else {
+                            regex::escape(segment)
+                        }
+                    })
                     .collect();
                 let pattern = pattern.join("/");
                 let methods = serde_json::to_value(item)
                     .ok()
-                    .and_then(|item| item.as_object().map(|o| o.keys().map(|m| m.to_uppercase()).collect()))
+                    .and_then(|item| {
+                        item.as_object()
+                            .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                    })
                     .unwrap_or_default();
-                (regex::Regex::new(&format!("^{pattern}$")).expect("escaped path"), methods)
+                (
+                    regex::Regex::new(&format!("^{pattern}$")).expect("escaped path"),
+                    methods,
+                )
             })
             .collect();
         Self(routes)
     }
 
     fn allowed(&self, path: &str) -> Option<&[String]> {
-        self.0.iter().find(|(pattern, _)| pattern.is_match(path)).map(|(_, methods)| methods.as_slice())
+        self.0
+            .iter()
+            .find(|(pattern, _)| pattern.is_match(path))
+            .map(|(_, methods)| methods.as_slice())
     }
 }
 
-async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+async fn unmatched(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<HttpResponse, ApiError> {
     match routes.allowed(req.path()) {
         Some(methods) if !methods.iter().any(|m| m == req.method().as_str()) => {
             Err(ApiError::MethodNotAllowed(methods.to_vec()))
@@ -164,7 +194,10 @@ fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> act
         E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
         E::ContentType => ApiError::UnsupportedMediaType,
         E::Deserialize(error) if error.is_data() => ApiError::invalid("body", error.to_string()),
-        E::Deserialize(error) => ApiError::bad_request("malformed_json", format!("The body is not valid JSON: {error}")),
+        E::Deserialize(error) => ApiError::bad_request(
+            "malformed_json",
+            format!("The body is not valid JSON: {error}"),
+        ),
         other => ApiError::bad_request("unreadable_body", other.to_string()),
     }
     .into()
@@ -197,7 +230,12 @@ impl Application {
             let cors = origins.iter().fold(
                 Cors::default()
                     .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
-                    .allowed_headers(["authorization", "content-type", "if-match", "x-purpose-of-use"])
+                    .allowed_headers([
+                        "authorization",
+                        "content-type",
+                        "if-match",
+                        "x-purpose-of-use",
+                    ])
                     .expose_headers(["etag", "location", "x-request-id"])
                     .max_age(600),
                 |cors, origin| cors.allowed_origin(origin),
@@ -206,17 +244,28 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(openapi.clone())
                 .app_data(routes.clone())
-                .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(json_error),
+                )
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
-                .wrap(DefaultHeaders::new().add(("Cache-Control", "no-store")).add(("X-Content-Type-Options", "nosniff")))
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Cache-Control", "no-store"))
+                        .add(("X-Content-Type-Options", "nosniff")),
+                )
                 .wrap(cors)
                 .wrap(TracingLogger::default())
                 .service(api::health::health)
                 .service(api::health::ready)
                 .service(api_v1())
-                .service(SwaggerUi::new("/docs/{_:.*}").config(SwaggerConfig::new(["/api/v1/openapi.json"])))
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .config(SwaggerConfig::new(["/api/v1/openapi.json"])),
+                )
                 .default_service(web::to(unmatched))
         })
         .listen(listener)?
@@ -244,7 +293,13 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     db.migrate()?;
     let source = crate::authz::PolicySource::choose(config.policy_dir.as_deref());
     let policy = Arc::new(crate::authz::PolicyStore::load(source).await?);
-    let secret = crate::auth::tokens::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let secret =
+        crate::auth::tokens::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
     let tokens = crate::auth::tokens::TokenKeys::new(&secret, config.access_token_ttl)?;
-    Ok(AppState { db, policy, tokens, config })
+    Ok(AppState {
+        db,
+        policy,
+        tokens,
+        config,
+    })
 }

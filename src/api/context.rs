@@ -44,7 +44,13 @@ impl Ctx {
 
     /// Decides whether the caller may perform `action` on `resource` (403 when not).
     pub fn permit(&self, resource: Resource, action: Action) -> Result<Permit, ApiError> {
-        Permit::decide(&self.policy, self.caller.clone(), resource, action, self.purpose.clone())
+        Permit::decide(
+            &self.policy,
+            self.caller.clone(),
+            resource,
+            action,
+            self.purpose.clone(),
+        )
     }
 
     /// Like [`Ctx::permit`], for a resource nested in another's response (allocations in a
@@ -55,12 +61,17 @@ impl Ctx {
 }
 
 fn unauthenticated(detail: &str) -> ApiError {
-    ApiError::Unauthenticated { code: "invalid_token", detail: detail.to_owned() }
+    ApiError::Unauthenticated {
+        code: "invalid_token",
+        detail: detail.to_owned(),
+    }
 }
 
 /// The stated purpose of use: trimmed, empty meaning none, bounded in length.
 pub fn purpose_of_use(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    let Some(value) = req.headers().get(PURPOSE_OF_USE_HEADER) else { return Ok(None) };
+    let Some(value) = req.headers().get(PURPOSE_OF_USE_HEADER) else {
+        return Ok(None);
+    };
     let text = value
         .to_str()
         .map_err(|_| ApiError::invalid(PURPOSE_OF_USE_HEADER, "must be printable text"))?
@@ -75,7 +86,11 @@ pub fn purpose_of_use(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let header = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = header.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -93,7 +108,8 @@ impl FromRequest for Ctx {
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
             let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthenticated {
                 code: "authentication_required",
-                detail: "Send an access token in the Authorization header as `Bearer <token>`.".into(),
+                detail: "Send an access token in the Authorization header as `Bearer <token>`."
+                    .into(),
             })?;
             let claims = state
                 .tokens
@@ -101,13 +117,23 @@ impl FromRequest for Ctx {
                 .ok_or_else(|| unauthenticated("The access token is invalid or has expired."))?;
             let caller = state
                 .db
-                .read(move |conn| sessions::load_caller(conn, &claims.sub, &claims.sid).map_err(ApiError::internal))
+                .read(move |conn| {
+                    sessions::load_caller(conn, &claims.sub, &claims.sid)
+                        .map_err(ApiError::internal)
+                })
                 .await?
-                .ok_or_else(|| unauthenticated("The session has ended or the account is not active."))?;
+                .ok_or_else(|| {
+                    unauthenticated("The session has ended or the account is not active.")
+                })?;
             let caller = Arc::new(caller);
             req.extensions_mut().insert(caller.clone());
             let purpose = purpose_of_use(&req)?;
-            Ok(Ctx { policy: state.policy.current(), state, caller, purpose })
+            Ok(Ctx {
+                policy: state.policy.current(),
+                state,
+                caller,
+                purpose,
+            })
         })
     }
 }

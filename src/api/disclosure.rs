@@ -49,7 +49,10 @@ pub fn etag(version: i32) -> String {
 /// Masks one record. Used for nested records too (a case's allocations), so every field,
 /// however deep, passes through [`mask::apply`].
 pub fn masked<T: Disclose>(permit: &Permit, record: &T) -> Result<Map<String, Value>, ApiError> {
-    Ok(mask::apply(permit.readable(), serde_json::to_value(record).map_err(ApiError::internal)?))
+    Ok(mask::apply(
+        permit.readable(),
+        serde_json::to_value(record).map_err(ApiError::internal)?,
+    ))
 }
 
 fn disclosure_for(permit: &Permit, resource_id: Option<String>) -> Disclosure {
@@ -81,12 +84,20 @@ pub fn one<T: Disclose>(permit: &Permit, record: &T) -> Result<Disclosed, ApiErr
 }
 
 /// A newly created record: 201 with its location and ETag.
-pub fn created<T: Disclose>(permit: &Permit, record: &T, location: String) -> Result<Disclosed, ApiError> {
+pub fn created<T: Disclose>(
+    permit: &Permit,
+    record: &T,
+    location: String,
+) -> Result<Disclosed, ApiError> {
     Ok(one(permit, record)?.at(location))
 }
 
 /// A page of records: `{items, next_cursor}`.
-pub fn page<T: Disclose>(permit: &Permit, records: &[T], next_cursor: Option<String>) -> Result<Disclosed, ApiError> {
+pub fn page<T: Disclose>(
+    permit: &Permit,
+    records: &[T],
+    next_cursor: Option<String>,
+) -> Result<Disclosed, ApiError> {
     let mut disclosure = disclosure_for(permit, None);
     let mut items = Vec::with_capacity(records.len());
     for record in records {
@@ -95,7 +106,13 @@ pub fn page<T: Disclose>(permit: &Permit, records: &[T], next_cursor: Option<Str
         items.push(Value::Object(fields));
     }
     let body = serde_json::json!({ "items": items, "next_cursor": next_cursor });
-    Ok(Disclosed { status: StatusCode::OK, body, etag: None, location: None, disclosure })
+    Ok(Disclosed {
+        status: StatusCode::OK,
+        body,
+        etag: None,
+        location: None,
+        disclosure,
+    })
 }
 
 impl Disclosed {
@@ -108,7 +125,9 @@ impl Disclosed {
 
     /// Fields disclosed inside nested records, named `parent.field`.
     pub fn with_nested_fields(mut self, parent: &str, fields: &BTreeSet<String>) -> Self {
-        self.disclosure.fields.extend(fields.iter().map(|field| format!("{parent}.{field}")));
+        self.disclosure
+            .fields
+            .extend(fields.iter().map(|field| format!("{parent}.{field}")));
         self
     }
 }

@@ -29,10 +29,15 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
         .db
         .read(|conn| {
-            diesel::sql_query("SELECT 1").execute(conn).map_err(|error| {
-                tracing::error!(%error, "readiness check failed");
-                ApiError::Unavailable { code: "database_unavailable", detail: "The database cannot be reached.".into() }
-            })
+            diesel::sql_query("SELECT 1")
+                .execute(conn)
+                .map_err(|error| {
+                    tracing::error!(%error, "readiness check failed");
+                    ApiError::Unavailable {
+                        code: "database_unavailable",
+                        detail: "The database cannot be reached.".into(),
+                    }
+                })
         })
         .await?;
     Ok(HttpResponse::Ok().json(Health { status: "ready" }))

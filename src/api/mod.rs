@@ -1,18 +1,18 @@
 //! The HTTP API under `/api/v1`. Each resource folder holds its handlers and types; the
 //! pipeline they all go through is [`context`] (authenticate, decide) and [`disclosure`]
 //! (mask, record what left).
+pub mod auth;
 pub mod cases;
 pub mod clients;
 pub mod context;
 pub mod disclosure;
-pub mod request;
-pub mod users;
-pub mod auth;
 pub mod health;
 pub mod me;
 pub mod notes;
 pub mod organisations;
 pub mod profiles;
+pub mod request;
+pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 

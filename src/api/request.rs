@@ -22,14 +22,22 @@ impl PageRequest {
     pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(ApiError::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         // The cursor is the id of the last record of the previous page (ids sort by time).
         let after = cursor
             .map(|cursor| {
                 uuid::Uuid::parse_str(cursor)
                     .map(|id| id.to_string())
-                    .map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not one this service issued."))
+                    .map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_cursor",
+                            "The cursor is not one this service issued.",
+                        )
+                    })
             })
             .transpose()?;
         Ok(Self { limit, after })
@@ -54,7 +62,10 @@ impl PageRequest {
 /// service issues (`"<version>"`). Whether it is the current version is for the caller to
 /// check (412).
 pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
-    let header = req.headers().get(IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+    let header = req
+        .headers()
+        .get(IF_MATCH)
+        .ok_or(ApiError::PreconditionRequired)?;
     header
         .to_str()
         .ok()
@@ -62,13 +73,21 @@ pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
         .and_then(|text| text.strip_prefix('"')?.strip_suffix('"'))
         .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|digits| digits.parse::<i32>().ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_if_match", "If-Match must be an ETag this service returned, such as \"3\"."))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_if_match",
+                "If-Match must be an ETag this service returned, such as \"3\".",
+            )
+        })
 }
 
 /// Turns a JSON body into a write request: 403 `field_not_writable` for fields the caller
 /// may not write (before anything else is looked at), 422 for unknown fields, wrong types
 /// and failed checks, each naming the field.
-pub fn write_body<T: DeserializeOwned + Validate>(permit: &Permit, body: Value) -> Result<T, ApiError> {
+pub fn write_body<T: DeserializeOwned + Validate>(
+    permit: &Permit,
+    body: Value,
+) -> Result<T, ApiError> {
     let Value::Object(fields) = body else {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     };
@@ -109,5 +128,7 @@ pub fn new_id() -> String {
 
 /// Parses a path id; anything that is not a UUID names no record (404).
 pub fn path_id(text: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(text).map(|id| id.to_string()).map_err(|_| ApiError::NotFound)
+    uuid::Uuid::parse_str(text)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::NotFound)
 }

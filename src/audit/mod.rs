@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::HttpMessage;
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use tracing_actix_web::RequestId;
 
 use crate::authz::Caller;
@@ -39,12 +39,24 @@ pub async fn record(
     let method = req.method().to_string();
     let response = next.call(req).await?;
     let request = response.request();
-    let route = request.match_pattern().unwrap_or_else(|| request.path().to_owned());
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| request.path().to_owned());
     let status = response.status();
     let caller = request.extensions().get::<Arc<Caller>>().cloned();
-    let disclosure = request.extensions().get::<Disclosure>().cloned().unwrap_or_default();
-    let attempted_username = request.extensions().get::<AttemptedLogin>().map(|login| login.0.clone());
-    let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string());
+    let disclosure = request
+        .extensions()
+        .get::<Disclosure>()
+        .cloned()
+        .unwrap_or_default();
+    let attempted_username = request
+        .extensions()
+        .get::<AttemptedLogin>()
+        .map(|login| login.0.clone());
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.to_string());
     let outcome = match status.as_u16() {
         500.. => "error",
         400.. => "denied",
@@ -70,7 +82,9 @@ pub async fn record(
     );
     let mut response = response;
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response.headers_mut().insert(HeaderName::from_static("x-request-id"), id);
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), id);
     }
     Ok(response)
 }

@@ -2,9 +2,9 @@
 //! OWASP's recommended minimum), salted per user.
 use std::sync::LazyLock;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 pub const MIN_LENGTH: usize = 12;
 
@@ -20,13 +20,18 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 /// set) it still spends the time of one verification, so that timing does not reveal which
 /// usernames exist.
 pub fn verify(password: &str, stored: Option<&str>) -> bool {
-    static DUMMY: LazyLock<String> = LazyLock::new(|| hash("not a real password").expect("argon2 works"));
+    static DUMMY: LazyLock<String> =
+        LazyLock::new(|| hash("not a real password").expect("argon2 works"));
     let (hash, real) = match stored {
         Some(hash) => (hash, true),
         None => (DUMMY.as_str(), false),
     };
-    let Ok(parsed) = PasswordHash::new(hash) else { return false };
-    let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let matches = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
     matches && real
 }
 

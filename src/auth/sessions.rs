@@ -28,7 +28,11 @@ fn now() -> NaiveDateTime {
 }
 
 /// Starts a session for `user_id`; returns its id and first refresh token.
-pub fn start(conn: &mut DbConnection, user_id: &str, ttl_seconds: u64) -> QueryResult<(String, String)> {
+pub fn start(
+    conn: &mut DbConnection,
+    user_id: &str,
+    ttl_seconds: u64,
+) -> QueryResult<(String, String)> {
     let session_id = uuid::Uuid::now_v7().to_string();
     let refresh_token = new_refresh_token(&session_id);
     let created_at = now();
@@ -46,7 +50,11 @@ pub fn start(conn: &mut DbConnection, user_id: &str, ttl_seconds: u64) -> QueryR
 
 pub enum Refresh {
     /// The token was the session's current one: here is its successor.
-    Rotated { user_id: String, session_id: String, refresh_token: String },
+    Rotated {
+        user_id: String,
+        session_id: String,
+        refresh_token: String,
+    },
     /// Unknown, expired or ended session, or inactive user.
     Rejected,
     /// A token of a live session that is not its current one: the session is now ended.
@@ -54,19 +62,22 @@ pub enum Refresh {
 }
 
 pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh> {
-    let Some((session_id, _)) = presented.split_once('.') else { return Ok(Refresh::Rejected) };
-    let found: Option<(String, String, NaiveDateTime, Option<NaiveDateTime>, String)> = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::id.eq(session_id))
-        .select((
-            sessions::user_id,
-            sessions::refresh_token_hash,
-            sessions::expires_at,
-            sessions::ended_at,
-            users::status,
-        ))
-        .first(conn)
-        .optional()?;
+    let Some((session_id, _)) = presented.split_once('.') else {
+        return Ok(Refresh::Rejected);
+    };
+    let found: Option<(String, String, NaiveDateTime, Option<NaiveDateTime>, String)> =
+        sessions::table
+            .inner_join(users::table)
+            .filter(sessions::id.eq(session_id))
+            .select((
+                sessions::user_id,
+                sessions::refresh_token_hash,
+                sessions::expires_at,
+                sessions::ended_at,
+                users::status,
+            ))
+            .first(conn)
+            .optional()?;
     let Some((user_id, current_hash, expires_at, ended_at, status)) = found else {
         return Ok(Refresh::Rejected);
     };
@@ -88,21 +99,32 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
         end(conn, session_id, "refresh_token_reused")?;
         return Ok(Refresh::Reused);
     }
-    Ok(Refresh::Rotated { user_id, session_id: session_id.to_owned(), refresh_token })
+    Ok(Refresh::Rotated {
+        user_id,
+        session_id: session_id.to_owned(),
+        refresh_token,
+    })
 }
 
 pub fn end(conn: &mut DbConnection, session_id: &str, reason: &str) -> QueryResult<()> {
     diesel::update(sessions::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::ended_at.is_null())
-        .set((sessions::ended_at.eq(now()), sessions::ended_reason.eq(reason)))
+        .set((
+            sessions::ended_at.eq(now()),
+            sessions::ended_reason.eq(reason),
+        ))
         .execute(conn)?;
     Ok(())
 }
 
 /// The caller behind a verified token, read afresh: None unless the session is live and the
 /// user active. Roles, clearance and organisation come from here, never from the token.
-pub fn load_caller(conn: &mut DbConnection, user_id: &str, session_id: &str) -> anyhow::Result<Option<Caller>> {
+pub fn load_caller(
+    conn: &mut DbConnection,
+    user_id: &str,
+    session_id: &str,
+) -> anyhow::Result<Option<Caller>> {
     let row: Option<(String, String, String, i32, String, String)> = sessions::table
         .inner_join(users::table.inner_join(organisations::table))
         .filter(sessions::id.eq(session_id))
@@ -120,7 +142,9 @@ pub fn load_caller(conn: &mut DbConnection, user_id: &str, session_id: &str) -> 
         ))
         .first(conn)
         .optional()?;
-    let Some((username, organisation_id, roles, clearance, kind, user_id)) = row else { return Ok(None) };
+    let Some((username, organisation_id, roles, clearance, kind, user_id)) = row else {
+        return Ok(None);
+    };
     Ok(Some(Caller {
         user_id,
         session_id: session_id.to_owned(),

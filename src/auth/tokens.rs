@@ -64,7 +64,11 @@ impl TokenKeys {
             nbf: now,
             exp: now + self.ttl_seconds as i64,
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     pub fn verify(&self, token: &str) -> Option<Claims> {
@@ -82,19 +86,23 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyho
     }
     let path = data_dir.join("jwt-secret");
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         return URL_SAFE_NO_PAD
             .decode(text.trim())
             .with_context(|| format!("{} is not a key this service wrote", path.display()));
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let mut secret = vec![0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(URL_SAFE_NO_PAD.encode(&secret).as_bytes())?;
     file.sync_all()?;
     tracing::info!(path = %path.display(), "generated a new token-signing key");

@@ -12,15 +12,42 @@ pub struct RoleDef {
 }
 
 pub const ROLES: &[RoleDef] = &[
-    RoleDef { name: "dept_caseworker", organisation_kind: OrganisationKind::DepartmentDivision },
-    RoleDef { name: "dept_team_leader", organisation_kind: OrganisationKind::DepartmentDivision },
-    RoleDef { name: "division_searcher", organisation_kind: OrganisationKind::DepartmentDivision },
-    RoleDef { name: "csp_worker", organisation_kind: OrganisationKind::Csp },
-    RoleDef { name: "csp_manager", organisation_kind: OrganisationKind::Csp },
-    RoleDef { name: "dept_admin", organisation_kind: OrganisationKind::DepartmentDivision },
-    RoleDef { name: "auditor", organisation_kind: OrganisationKind::DepartmentDivision },
-    RoleDef { name: "privacy_officer", organisation_kind: OrganisationKind::DepartmentDivision },
-    RoleDef { name: "records_manager", organisation_kind: OrganisationKind::DepartmentDivision },
+    RoleDef {
+        name: "dept_caseworker",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
+    RoleDef {
+        name: "dept_team_leader",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
+    RoleDef {
+        name: "division_searcher",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
+    RoleDef {
+        name: "csp_worker",
+        organisation_kind: OrganisationKind::Csp,
+    },
+    RoleDef {
+        name: "csp_manager",
+        organisation_kind: OrganisationKind::Csp,
+    },
+    RoleDef {
+        name: "dept_admin",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
+    RoleDef {
+        name: "auditor",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
+    RoleDef {
+        name: "privacy_officer",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
+    RoleDef {
+        name: "records_manager",
+        organisation_kind: OrganisationKind::DepartmentDivision,
+    },
 ];
 
 pub fn role(name: &str) -> Option<&'static RoleDef> {
@@ -89,10 +116,26 @@ pub const RESOURCES: &[ResourceDef] = &[
             (Update, &[Division, Allocation]),
         ],
         fields: &[
-            "id", "given_name", "family_name", "preferred_name", "date_of_birth", "gender",
-            "phone", "email", "address", "interpreter_language", "medicare_number",
-            "tax_file_number", "gp_details", "safety_alerts", "protective_marking", "restricted",
-            "lead_division_id", "created_at", "updated_at", "version",
+            "id",
+            "given_name",
+            "family_name",
+            "preferred_name",
+            "date_of_birth",
+            "gender",
+            "phone",
+            "email",
+            "address",
+            "interpreter_language",
+            "medicare_number",
+            "tax_file_number",
+            "gp_details",
+            "safety_alerts",
+            "protective_marking",
+            "restricted",
+            "lead_division_id",
+            "created_at",
+            "updated_at",
+            "version",
         ],
     },
     ResourceDef {
@@ -104,8 +147,18 @@ pub const RESOURCES: &[ResourceDef] = &[
             (Update, &[Division]),
         ],
         fields: &[
-            "id", "client_id", "division_id", "service_type", "status", "opened_at", "closed_at",
-            "lead_worker_id", "summary", "risk_level", "protective_marking", "allocations",
+            "id",
+            "client_id",
+            "division_id",
+            "service_type",
+            "status",
+            "opened_at",
+            "closed_at",
+            "lead_worker_id",
+            "summary",
+            "risk_level",
+            "protective_marking",
+            "allocations",
             "version",
         ],
     },
@@ -118,17 +171,33 @@ pub const RESOURCES: &[ResourceDef] = &[
             (Update, &[Division]),
         ],
         fields: &[
-            "id", "case_id", "organisation_id", "worker_id", "starts_on", "ends_on",
+            "id",
+            "case_id",
+            "organisation_id",
+            "worker_id",
+            "starts_on",
+            "ends_on",
             "service_description",
         ],
     },
     ResourceDef {
         resource: Resource::Note,
         name: "note",
-        actions: &[(Read, &[Division, Allocation, AnyWithPurpose]), (Create, &[Division, Allocation])],
+        actions: &[
+            (Read, &[Division, Allocation, AnyWithPurpose]),
+            (Create, &[Division, Allocation]),
+        ],
         fields: &[
-            "id", "case_id", "author_id", "author_organisation_id", "created_at", "note_type",
-            "visibility", "protective_marking", "body", "amends_note_id",
+            "id",
+            "case_id",
+            "author_id",
+            "author_organisation_id",
+            "created_at",
+            "note_type",
+            "visibility",
+            "protective_marking",
+            "body",
+            "amends_note_id",
         ],
     },
     ResourceDef {
@@ -136,8 +205,13 @@ pub const RESOURCES: &[ResourceDef] = &[
         name: "profile",
         actions: &[(Search, &[Any])],
         fields: &[
-            "id", "given_name", "family_name", "date_of_birth", "lead_division_id",
-            "lead_division_name", "lead_division_contact_email",
+            "id",
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "lead_division_id",
+            "lead_division_name",
+            "lead_division_contact_email",
         ],
     },
     ResourceDef {
@@ -150,8 +224,17 @@ pub const RESOURCES: &[ResourceDef] = &[
             (SetPassword, &[Any, OwnRecord]),
         ],
         fields: &[
-            "id", "username", "display_name", "email", "organisation_id", "roles", "status",
-            "clearance", "created_at", "last_login_at", "version",
+            "id",
+            "username",
+            "display_name",
+            "email",
+            "organisation_id",
+            "roles",
+            "status",
+            "clearance",
+            "created_at",
+            "last_login_at",
+            "version",
         ],
     },
     ResourceDef {
@@ -159,7 +242,12 @@ pub const RESOURCES: &[ResourceDef] = &[
         name: "organisation",
         actions: &[(Read, &[Any]), (Create, &[Any]), (Update, &[Any])],
         fields: &[
-            "id", "name", "kind", "contact_email", "contract_starts_on", "contract_ends_on",
+            "id",
+            "name",
+            "kind",
+            "contact_email",
+            "contract_starts_on",
+            "contract_ends_on",
             "version",
         ],
     },
@@ -167,7 +255,10 @@ pub const RESOURCES: &[ResourceDef] = &[
 
 impl Resource {
     pub fn def(self) -> &'static ResourceDef {
-        RESOURCES.iter().find(|def| def.resource == self).expect("every resource is catalogued")
+        RESOURCES
+            .iter()
+            .find(|def| def.resource == self)
+            .expect("every resource is catalogued")
     }
 
     pub fn name(self) -> &'static str {
@@ -175,12 +266,19 @@ impl Resource {
     }
 
     pub fn by_name(name: &str) -> Option<Resource> {
-        RESOURCES.iter().find(|def| def.name == name).map(|def| def.resource)
+        RESOURCES
+            .iter()
+            .find(|def| def.name == name)
+            .map(|def| def.resource)
     }
 
     /// The catalogued spelling of `field`, or None when the resource has no such field.
     pub fn field(self, field: &str) -> Option<&'static str> {
-        self.def().fields.iter().copied().find(|known| *known == field)
+        self.def()
+            .fields
+            .iter()
+            .copied()
+            .find(|known| *known == field)
     }
 }
 
@@ -198,12 +296,22 @@ impl Action {
     }
 
     pub fn by_name(name: &str) -> Option<Action> {
-        Self::ALL.iter().copied().find(|action| action.name() == name)
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|action| action.name() == name)
     }
 }
 
 impl Scope {
-    pub const ALL: &'static [Scope] = &[Division, Allocation, OwnOrganisation, AnyWithPurpose, Any, OwnRecord];
+    pub const ALL: &'static [Scope] = &[
+        Division,
+        Allocation,
+        OwnOrganisation,
+        AnyWithPurpose,
+        Any,
+        OwnRecord,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -35,7 +35,10 @@ impl Caller {
     /// A record may not be marked above the clearance of whoever writes it.
     pub fn check_marking(&self, marking: Option<ProtectiveMarking>) -> Result<(), ApiError> {
         if marking.is_some_and(|marking| marking > self.clearance) {
-            return Err(ApiError::invalid("protective_marking", "must not be above your own clearance"));
+            return Err(ApiError::invalid(
+                "protective_marking",
+                "must not be above your own clearance",
+            ));
         }
         Ok(())
     }
@@ -63,7 +66,11 @@ pub struct Grants {
 
 /// The union of the grants of every role the caller holds.
 pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> Grants {
-    let mut grants = Grants { actions: Vec::new(), readable: BTreeSet::new(), writable: BTreeSet::new() };
+    let mut grants = Grants {
+        actions: Vec::new(),
+        readable: BTreeSet::new(),
+        writable: BTreeSet::new(),
+    };
     for role in roles.iter().filter_map(|role| policy.role(role)) {
         for ((granted_resource, action), scopes) in &role.actions {
             if *granted_resource != resource {
@@ -74,8 +81,12 @@ pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> 
                 None => grants.actions.push((*action, scopes.clone())),
             }
         }
-        grants.readable.extend(role.readable.get(&resource).into_iter().flatten());
-        grants.writable.extend(role.writable.get(&resource).into_iter().flatten());
+        grants
+            .readable
+            .extend(role.readable.get(&resource).into_iter().flatten());
+        grants
+            .writable
+            .extend(role.writable.get(&resource).into_iter().flatten());
     }
     grants.actions.sort();
     grants
@@ -93,7 +104,11 @@ impl Permit {
         purpose: Option<String>,
     ) -> Result<Permit, ApiError> {
         let grants = grants(policy, &caller.roles, resource);
-        let Some((_, mut scopes)) = grants.actions.into_iter().find(|(granted, _)| *granted == action) else {
+        let Some((_, mut scopes)) = grants
+            .actions
+            .into_iter()
+            .find(|(granted, _)| *granted == action)
+        else {
             return Err(ApiError::forbidden(format!(
                 "Your role does not allow {} on {}.",
                 action.name(),
@@ -149,7 +164,10 @@ impl Permit {
     /// 403 `field_not_writable` naming every catalogued field in `fields` the caller may not
     /// write. Names that are not fields of the resource are left for the body's parser to
     /// reject as unknown (422).
-    pub fn check_writable<'a>(&self, fields: impl IntoIterator<Item = &'a String>) -> Result<(), ApiError> {
+    pub fn check_writable<'a>(
+        &self,
+        fields: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), ApiError> {
         let mut denied: Vec<String> = fields
             .into_iter()
             .filter(|field| self.resource.field(field).is_some() && !self.can_write(field))
@@ -176,7 +194,11 @@ impl Permit {
 
     /// A record of a `restricted` client may be read only with a stated purpose of use.
     pub fn check_restricted(&self, restricted: bool) -> Result<(), ApiError> {
-        if restricted && self.purpose.is_none() { Err(purpose_of_use_required()) } else { Ok(()) }
+        if restricted && self.purpose.is_none() {
+            Err(purpose_of_use_required())
+        } else {
+            Ok(())
+        }
     }
 }
 

@@ -42,7 +42,8 @@ impl PolicySource {
             PolicySource::Directory(dir) => {
                 let read = |name: &str| {
                     let path = dir.join(name);
-                    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))
                 };
                 Ok((read("model.conf")?, read("policy.csv")?))
             }
@@ -111,7 +112,12 @@ impl CompiledPolicy {
             for (label, fields) in [("reads", &grants.readable), ("writes", &grants.writable)] {
                 for (resource, fields) in fields {
                     let fields: Vec<_> = fields.iter().copied().collect();
-                    out.push_str(&format!("  {:<13} {:<13} {}\n", resource.name(), label, fields.join(", ")));
+                    out.push_str(&format!(
+                        "  {:<13} {:<13} {}\n",
+                        resource.name(),
+                        label,
+                        fields.join(", ")
+                    ));
                 }
             }
         }
@@ -156,7 +162,11 @@ fn check_lines(policy_csv: &str) -> Result<Vec<String>, PolicyError> {
         }
         lines.push(cols.join(", "));
     }
-    if problems.is_empty() { Ok(lines) } else { Err(PolicyError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(lines)
+    } else {
+        Err(PolicyError::Invalid(problems))
+    }
 }
 
 fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
@@ -169,9 +179,12 @@ fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
                 return Some(format!("resource {resource_name:?} has no field {field:?}"));
             }
             if action != "read" && action != "write" {
-                return Some(format!("a field permission is `read` or `write`, not {action:?}"));
+                return Some(format!(
+                    "a field permission is `read` or `write`, not {action:?}"
+                ));
             }
-            (scope != "-").then(|| format!("a field permission takes `-` as its scope, not {scope:?}"))
+            (scope != "-")
+                .then(|| format!("a field permission takes `-` as its scope, not {scope:?}"))
         }
         None => {
             let Some(resource) = Resource::by_name(object) else {
@@ -186,7 +199,11 @@ fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
                 Some(scope) if scopes.contains(&scope) => None,
                 _ => Some(format!(
                     "{object} {action} takes a row scope of {}, not {scope:?}",
-                    scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+                    scopes
+                        .iter()
+                        .map(|s| s.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             }
         }
@@ -198,7 +215,9 @@ fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
 pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyError> {
     let (model_text, policy_text) = source.read()?;
     let lines = check_lines(&policy_text)?;
-    let model = DefaultModel::from_str(&model_text).await.context("parsing model.conf")?;
+    let model = DefaultModel::from_str(&model_text)
+        .await
+        .context("parsing model.conf")?;
     let enforcer = Enforcer::new(model, StringAdapter::new(lines.join("\n")))
         .await
         .context("loading the policy into Casbin")?;
@@ -222,10 +241,18 @@ pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyErro
             for field in def.fields {
                 let object = format!("{}.{field}", def.name);
                 if enforce(&enforcer, role.name, &object, "read")? {
-                    grants.readable.entry(def.resource).or_default().insert(field);
+                    grants
+                        .readable
+                        .entry(def.resource)
+                        .or_default()
+                        .insert(field);
                 }
                 if enforce(&enforcer, role.name, &object, "write")? {
-                    grants.writable.entry(def.resource).or_default().insert(field);
+                    grants
+                        .writable
+                        .entry(def.resource)
+                        .or_default()
+                        .insert(field);
                 }
             }
         }
@@ -249,7 +276,10 @@ pub struct PolicyStore {
 impl PolicyStore {
     pub async fn load(source: PolicySource) -> Result<Self, PolicyError> {
         let compiled = compile(&source).await?;
-        Ok(Self { source, current: ArcSwap::from_pointee(compiled) })
+        Ok(Self {
+            source,
+            current: ArcSwap::from_pointee(compiled),
+        })
     }
 
     pub fn current(&self) -> Arc<CompiledPolicy> {
@@ -273,7 +303,9 @@ impl PolicySource {
     pub fn choose(dir: Option<&Path>) -> Self {
         match dir {
             Some(dir) => PolicySource::Directory(dir.to_owned()),
-            None if Path::new("policies/policy.csv").exists() => PolicySource::Directory("policies".into()),
+            None if Path::new("policies/policy.csv").exists() => {
+                PolicySource::Directory("policies".into())
+            }
             None => PolicySource::BuiltIn,
         }
     }
@@ -286,7 +318,9 @@ mod tests {
     #[test]
     fn misspellings_are_reported_with_their_line() {
         let csv = "# comment\np, dept_caseworker, client, read, division\np, dept_casewrker, client, read, division\n\np, csp_worker, client.medicare_numbr, read, -\np, csp_worker, client, read, everywhere\n";
-        let PolicyError::Invalid(problems) = check_lines(csv).unwrap_err() else { panic!() };
+        let PolicyError::Invalid(problems) = check_lines(csv).unwrap_err() else {
+            panic!()
+        };
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![3, 5, 6]);
         assert!(problems[0].message.contains("dept_casewrker"));
@@ -298,11 +332,22 @@ mod tests {
         let policy = compile(&PolicySource::BuiltIn).await.unwrap();
         let leader = policy.role("dept_team_leader").unwrap();
         assert!(leader.readable[&Resource::Client].contains("tax_file_number"));
-        assert!(leader.readable[&Resource::Client].contains("medicare_number"), "inherited");
+        assert!(
+            leader.readable[&Resource::Client].contains("medicare_number"),
+            "inherited"
+        );
         let worker = policy.role("dept_caseworker").unwrap();
         assert!(!worker.readable[&Resource::Client].contains("tax_file_number"));
-        assert!(!worker.actions.contains_key(&(Resource::Allocation, Action::Create)));
+        assert!(
+            !worker
+                .actions
+                .contains_key(&(Resource::Allocation, Action::Create))
+        );
         let auditor = policy.role("auditor").unwrap();
-        assert!(!auditor.actions.contains_key(&(Resource::Client, Action::Read)));
+        assert!(
+            !auditor
+                .actions
+                .contains_key(&(Resource::Client, Action::Read))
+        );
     }
 }

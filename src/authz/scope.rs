@@ -9,8 +9,8 @@ use diesel::sql_types::Bool;
 use super::{Permit, Scope};
 use crate::db::Backend;
 use crate::db::schema::{allocations, cases, clients, notes, organisations, users};
-use crate::domain::Visibility;
 use crate::domain::StoredAsText;
+use crate::domain::Visibility;
 
 pub type Predicate<T> = Box<dyn BoxableExpression<T, Backend, SqlType = Bool>>;
 
@@ -32,7 +32,11 @@ macro_rules! actively_allocated_case_ids {
         allocations::table
             .filter(allocations::organisation_id.eq($permit.caller().organisation_id.clone()))
             .filter(allocations::starts_on.le(today))
-            .filter(allocations::ends_on.is_null().or(allocations::ends_on.ge(today).assume_not_null()))
+            .filter(
+                allocations::ends_on
+                    .is_null()
+                    .or(allocations::ends_on.ge(today).assume_not_null()),
+            )
             .select(allocations::case_id)
     }};
 }
@@ -43,26 +47,31 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
     let organisation = permit.caller().organisation_id.clone();
     let scoped = any_of!(
         clients::table,
-        permit.scopes().iter().map(|scope| -> Predicate<clients::table> {
-            match scope {
-                Scope::Division => Box::new(
-                    clients::lead_division_id.eq(organisation.clone()).or(clients::id.eq_any(
-                        cases::table
-                            .filter(cases::division_id.eq(organisation.clone()))
-                            .select(cases::client_id),
-                    )),
-                ),
-                Scope::Allocation => Box::new(
-                    clients::id.eq_any(
-                        cases::table
-                            .filter(cases::id.eq_any(actively_allocated_case_ids!(permit)))
-                            .select(cases::client_id),
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<clients::table> {
+                match scope {
+                    Scope::Division => Box::new(
+                        clients::lead_division_id
+                            .eq(organisation.clone())
+                            .or(clients::id.eq_any(
+                                cases::table
+                                    .filter(cases::division_id.eq(organisation.clone()))
+                                    .select(cases::client_id),
+                            )),
                     ),
-                ),
-                Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
-                Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
-            }
-        })
+                    Scope::Allocation => Box::new(
+                        clients::id.eq_any(
+                            cases::table
+                                .filter(cases::id.eq_any(actively_allocated_case_ids!(permit)))
+                                .select(cases::client_id),
+                        ),
+                    ),
+                    Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
+                    Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+                }
+            })
     );
     Box::new(scoped.and(clients::protective_marking.le(permit.caller().clearance.rank())))
 }
@@ -85,28 +94,43 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
     let rank = permit.caller().clearance.rank();
     let scoped = any_of!(
         cases::table,
-        permit.scopes().iter().map(|scope| -> Predicate<cases::table> {
-            match scope {
-                Scope::Division => Box::new(cases::division_id.eq(organisation.clone())),
-                Scope::Allocation => Box::new(cases::id.eq_any(actively_allocated_case_ids!(permit))),
-                Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
-                Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
-            }
-        })
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<cases::table> {
+                match scope {
+                    Scope::Division => Box::new(cases::division_id.eq(organisation.clone())),
+                    Scope::Allocation => {
+                        Box::new(cases::id.eq_any(actively_allocated_case_ids!(permit)))
+                    }
+                    Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
+                    Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+                }
+            })
     );
     let visible_clients: Predicate<cases::table> = if for_list && permit.purpose().is_none() {
-        Box::new(cases::client_id.eq_any(
-            clients::table
-                .filter(clients::protective_marking.le(rank))
-                .filter(not(clients::restricted))
-                .select(clients::id),
-        ))
+        Box::new(
+            cases::client_id.eq_any(
+                clients::table
+                    .filter(clients::protective_marking.le(rank))
+                    .filter(not(clients::restricted))
+                    .select(clients::id),
+            ),
+        )
     } else {
-        Box::new(cases::client_id.eq_any(
-            clients::table.filter(clients::protective_marking.le(rank)).select(clients::id),
-        ))
+        Box::new(
+            cases::client_id.eq_any(
+                clients::table
+                    .filter(clients::protective_marking.le(rank))
+                    .select(clients::id),
+            ),
+        )
     };
-    Box::new(scoped.and(cases::protective_marking.le(rank)).and(visible_clients))
+    Box::new(
+        scoped
+            .and(cases::protective_marking.le(rank))
+            .and(visible_clients),
+    )
 }
 
 /// Notes the permit reaches on a case the caller can already see: an allocation alone
@@ -129,13 +153,20 @@ pub fn allocations(permit: &Permit) -> Predicate<allocations::table> {
     let organisation = permit.caller().organisation_id.clone();
     any_of!(
         allocations::table,
-        permit.scopes().iter().map(|scope| -> Predicate<allocations::table> {
-            match scope {
-                Scope::Division | Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
-                Scope::OwnOrganisation => Box::new(allocations::organisation_id.eq(organisation.clone())),
-                Scope::Allocation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
-            }
-        })
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<allocations::table> {
+                match scope {
+                    Scope::Division | Scope::Any | Scope::AnyWithPurpose => {
+                        Box::new(true.into_sql::<Bool>())
+                    }
+                    Scope::OwnOrganisation => {
+                        Box::new(allocations::organisation_id.eq(organisation.clone()))
+                    }
+                    Scope::Allocation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+                }
+            })
     )
 }
 
@@ -143,14 +174,21 @@ pub fn users(permit: &Permit) -> Predicate<users::table> {
     let caller = permit.caller();
     any_of!(
         users::table,
-        permit.scopes().iter().map(|scope| -> Predicate<users::table> {
-            match scope {
-                Scope::Any => Box::new(true.into_sql::<Bool>()),
-                Scope::OwnOrganisation => Box::new(users::organisation_id.eq(caller.organisation_id.clone())),
-                Scope::OwnRecord => Box::new(users::id.eq(caller.user_id.clone())),
-                Scope::Division | Scope::Allocation | Scope::AnyWithPurpose => Box::new(false.into_sql::<Bool>()),
-            }
-        })
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<users::table> {
+                match scope {
+                    Scope::Any => Box::new(true.into_sql::<Bool>()),
+                    Scope::OwnOrganisation => {
+                        Box::new(users::organisation_id.eq(caller.organisation_id.clone()))
+                    }
+                    Scope::OwnRecord => Box::new(users::id.eq(caller.user_id.clone())),
+                    Scope::Division | Scope::Allocation | Scope::AnyWithPurpose => {
+                        Box::new(false.into_sql::<Bool>())
+                    }
+                }
+            })
     )
 }
 
@@ -158,12 +196,17 @@ pub fn organisations(permit: &Permit) -> Predicate<organisations::table> {
     let caller = permit.caller();
     any_of!(
         organisations::table,
-        permit.scopes().iter().map(|scope| -> Predicate<organisations::table> {
-            match scope {
-                Scope::Any => Box::new(true.into_sql::<Bool>()),
-                Scope::OwnOrganisation => Box::new(organisations::id.eq(caller.organisation_id.clone())),
-                _ => Box::new(false.into_sql::<Bool>()),
-            }
-        })
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<organisations::table> {
+                match scope {
+                    Scope::Any => Box::new(true.into_sql::<Bool>()),
+                    Scope::OwnOrganisation => {
+                        Box::new(organisations::id.eq(caller.organisation_id.clone()))
+                    }
+                    _ => Box::new(false.into_sql::<Bool>()),
+                }
+            })
     )
 }

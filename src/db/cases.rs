@@ -57,7 +57,11 @@ pub struct CaseFilter {
     pub status: Option<String>,
 }
 
-pub fn find(conn: &mut DbConnection, reachable: Predicate<cases::table>, id: &str) -> QueryResult<Option<CaseRow>> {
+pub fn find(
+    conn: &mut DbConnection,
+    reachable: Predicate<cases::table>,
+    id: &str,
+) -> QueryResult<Option<CaseRow>> {
     cases::table
         .filter(cases::id.eq(id))
         .filter(reachable)
@@ -73,7 +77,10 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<CaseRow>> {
-    let mut query = cases::table.filter(reachable).select(CaseRow::as_select()).into_boxed();
+    let mut query = cases::table
+        .filter(reachable)
+        .select(CaseRow::as_select())
+        .into_boxed();
     if let Some(client_id) = &filter.client_id {
         query = query.filter(cases::client_id.eq(client_id.clone()));
     }
@@ -87,18 +94,34 @@ pub fn list(
 }
 
 pub fn client_is_restricted(conn: &mut DbConnection, client_id: &str) -> QueryResult<bool> {
-    clients::table.filter(clients::id.eq(client_id)).select(clients::restricted).first(conn)
+    clients::table
+        .filter(clients::id.eq(client_id))
+        .select(clients::restricted)
+        .first(conn)
 }
 
 pub fn insert(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
-    diesel::insert_into(cases::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(cases::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
-pub fn update(conn: &mut DbConnection, id: &str, version: i32, changes: &CaseChanges, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    changes: &CaseChanges,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let updated = diesel::update(cases::table)
         .filter(cases::id.eq(id))
         .filter(cases::version.eq(version))
-        .set((changes, cases::updated_at.eq(now), cases::version.eq(version + 1)))
+        .set((
+            changes,
+            cases::updated_at.eq(now),
+            cases::version.eq(version + 1),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
 }
@@ -117,7 +140,11 @@ pub fn allocations_of(
         .load(conn)
 }
 
-pub fn find_allocation(conn: &mut DbConnection, case_id: &str, id: &str) -> QueryResult<Option<AllocationRow>> {
+pub fn find_allocation(
+    conn: &mut DbConnection,
+    case_id: &str,
+    id: &str,
+) -> QueryResult<Option<AllocationRow>> {
     allocations::table
         .filter(allocations::id.eq(id))
         .filter(allocations::case_id.eq(case_id))
@@ -127,7 +154,10 @@ pub fn find_allocation(conn: &mut DbConnection, case_id: &str, id: &str) -> Quer
 }
 
 pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryResult<()> {
-    diesel::insert_into(allocations::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(allocations::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn end_allocation(
@@ -140,7 +170,11 @@ pub fn end_allocation(
     let updated = diesel::update(allocations::table)
         .filter(allocations::id.eq(id))
         .filter(allocations::version.eq(version))
-        .set((allocations::ends_on.eq(ends_on), allocations::updated_at.eq(now), allocations::version.eq(version + 1)))
+        .set((
+            allocations::ends_on.eq(ends_on),
+            allocations::updated_at.eq(now),
+            allocations::version.eq(version + 1),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
 }

@@ -68,7 +68,11 @@ pub struct ClientFilter {
     pub date_of_birth: Option<NaiveDate>,
 }
 
-pub fn find(conn: &mut DbConnection, reachable: Predicate<clients::table>, id: &str) -> QueryResult<Option<ClientRow>> {
+pub fn find(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    id: &str,
+) -> QueryResult<Option<ClientRow>> {
     clients::table
         .filter(clients::id.eq(id))
         .filter(reachable)
@@ -84,7 +88,10 @@ pub fn list(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<ClientRow>> {
-    let mut query = clients::table.filter(reachable).select(ClientRow::as_select()).into_boxed();
+    let mut query = clients::table
+        .filter(reachable)
+        .select(ClientRow::as_select())
+        .into_boxed();
     if let Some(name) = &filter.family_name {
         query = query.filter(lower(clients::family_name).eq(name.to_lowercase()));
     }
@@ -101,7 +108,10 @@ pub fn list(
 }
 
 pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
-    diesel::insert_into(clients::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(clients::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 /// Applies `changes` if the client is still at `version`; returns whether it was.
@@ -115,7 +125,11 @@ pub fn update(
     let updated = diesel::update(clients::table)
         .filter(clients::id.eq(id))
         .filter(clients::version.eq(version))
-        .set((changes, clients::updated_at.eq(now), clients::version.eq(version + 1)))
+        .set((
+            changes,
+            clients::updated_at.eq(now),
+            clients::version.eq(version + 1),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
 }

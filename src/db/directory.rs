@@ -57,12 +57,29 @@ pub struct OrganisationChanges {
     pub contract_ends_on: Option<Option<NaiveDate>>,
 }
 
-pub fn find_user(conn: &mut DbConnection, reachable: Predicate<users::table>, id: &str) -> QueryResult<Option<UserRow>> {
-    users::table.filter(users::id.eq(id)).filter(reachable).select(UserRow::as_select()).first(conn).optional()
+pub fn find_user(
+    conn: &mut DbConnection,
+    reachable: Predicate<users::table>,
+    id: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::id.eq(id))
+        .filter(reachable)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
 }
 
-pub fn list_users(conn: &mut DbConnection, reachable: Predicate<users::table>, after: Option<&str>, limit: i64) -> QueryResult<Vec<UserRow>> {
-    let mut query = users::table.filter(reachable).select(UserRow::as_select()).into_boxed();
+pub fn list_users(
+    conn: &mut DbConnection,
+    reachable: Predicate<users::table>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table
+        .filter(reachable)
+        .select(UserRow::as_select())
+        .into_boxed();
     if let Some(after) = after {
         query = query.filter(users::id.gt(after.to_owned()));
     }
@@ -70,30 +87,56 @@ pub fn list_users(conn: &mut DbConnection, reachable: Predicate<users::table>, a
 }
 
 pub fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
-    Ok(users::table.filter(users::username.eq(username)).count().get_result::<i64>(conn)? > 0)
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
 }
 
-pub fn insert_user(conn: &mut DbConnection, row: &UserRow, password_hash: Option<&str>) -> QueryResult<()> {
+pub fn insert_user(
+    conn: &mut DbConnection,
+    row: &UserRow,
+    password_hash: Option<&str>,
+) -> QueryResult<()> {
     diesel::insert_into(users::table)
         .values((row, users::password_hash.eq(password_hash)))
         .execute(conn)
         .map(drop)
 }
 
-pub fn update_user(conn: &mut DbConnection, id: &str, version: i32, changes: &UserChanges, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn update_user(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    changes: &UserChanges,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let updated = diesel::update(users::table)
         .filter(users::id.eq(id))
         .filter(users::version.eq(version))
-        .set((changes, users::updated_at.eq(now), users::version.eq(version + 1)))
+        .set((
+            changes,
+            users::updated_at.eq(now),
+            users::version.eq(version + 1),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
 }
 
 pub fn password_hash(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    users::table.filter(users::id.eq(id)).select(users::password_hash).first(conn)
+    users::table
+        .filter(users::id.eq(id))
+        .select(users::password_hash)
+        .first(conn)
 }
 
-pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<()> {
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::update(users::table.filter(users::id.eq(id)))
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)
@@ -101,17 +144,30 @@ pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str, now: Nai
 }
 
 /// Ends every live session of `user_id` except `keep`.
-pub fn end_sessions(conn: &mut DbConnection, user_id: &str, keep: Option<&str>, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+pub fn end_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::update(sessions::table)
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::ended_at.is_null())
         .filter(sessions::id.ne(keep.unwrap_or("").to_owned()))
-        .set((sessions::ended_at.eq(now), sessions::ended_reason.eq(reason)))
+        .set((
+            sessions::ended_at.eq(now),
+            sessions::ended_reason.eq(reason),
+        ))
         .execute(conn)
         .map(drop)
 }
 
-pub fn find_organisation(conn: &mut DbConnection, reachable: Predicate<organisations::table>, id: &str) -> QueryResult<Option<OrganisationRow>> {
+pub fn find_organisation(
+    conn: &mut DbConnection,
+    reachable: Predicate<organisations::table>,
+    id: &str,
+) -> QueryResult<Option<OrganisationRow>> {
     organisations::table
         .filter(organisations::id.eq(id))
         .filter(reachable)
@@ -122,7 +178,11 @@ pub fn find_organisation(conn: &mut DbConnection, reachable: Predicate<organisat
 
 /// The kind of organisation `id`, if it exists (for checks, not for disclosure).
 pub fn organisation_kind(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    organisations::table.filter(organisations::id.eq(id)).select(organisations::kind).first(conn).optional()
+    organisations::table
+        .filter(organisations::id.eq(id))
+        .select(organisations::kind)
+        .first(conn)
+        .optional()
 }
 
 pub fn list_organisations(
@@ -131,14 +191,21 @@ pub fn list_organisations(
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<OrganisationRow>> {
-    let mut query = organisations::table.filter(reachable).select(OrganisationRow::as_select()).into_boxed();
+    let mut query = organisations::table
+        .filter(reachable)
+        .select(OrganisationRow::as_select())
+        .into_boxed();
     if let Some(after) = after {
         query = query.filter(organisations::id.gt(after.to_owned()));
     }
     query.order(organisations::id).limit(limit).load(conn)
 }
 
-pub fn organisation_name_taken(conn: &mut DbConnection, name: &str, except: Option<&str>) -> QueryResult<bool> {
+pub fn organisation_name_taken(
+    conn: &mut DbConnection,
+    name: &str,
+    except: Option<&str>,
+) -> QueryResult<bool> {
     let count: i64 = organisations::table
         .filter(organisations::name.eq(name))
         .filter(organisations::id.ne(except.unwrap_or("").to_owned()))
@@ -148,7 +215,10 @@ pub fn organisation_name_taken(conn: &mut DbConnection, name: &str, except: Opti
 }
 
 pub fn insert_organisation(conn: &mut DbConnection, row: &OrganisationRow) -> QueryResult<()> {
-    diesel::insert_into(organisations::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(organisations::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }
 
 pub fn update_organisation(
@@ -161,7 +231,11 @@ pub fn update_organisation(
     let updated = diesel::update(organisations::table)
         .filter(organisations::id.eq(id))
         .filter(organisations::version.eq(version))
-        .set((changes, organisations::updated_at.eq(now), organisations::version.eq(version + 1)))
+        .set((
+            changes,
+            organisations::updated_at.eq(now),
+            organisations::version.eq(version + 1),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
 }

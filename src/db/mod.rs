@@ -96,7 +96,9 @@ impl Database {
             // `establish` would try each backend in turn and SQLite accepts any string, so the
             // variant is chosen here from the scheme.
             builder
-                .build(ConnectionManager::<DbConnection>::new(connection_url.clone()))
+                .build(ConnectionManager::<DbConnection>::new(
+                    connection_url.clone(),
+                ))
                 .with_context(|| format!("connecting to the {kind:?} database"))
         };
         let (readers, writers) = match kind {
@@ -159,10 +161,15 @@ impl Database {
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    actix_web::web::block(work).await.map_err(ApiError::internal)?
+    actix_web::web::block(work)
+        .await
+        .map_err(ApiError::internal)?
 }
 
 fn unavailable(error: diesel::r2d2::PoolError) -> ApiError {
     tracing::error!(%error, "no database connection");
-    ApiError::Unavailable { code: "database_unavailable", detail: "The database cannot be reached.".into() }
+    ApiError::Unavailable {
+        code: "database_unavailable",
+        detail: "The database cannot be reached.".into(),
+    }
 }

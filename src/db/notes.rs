@@ -20,7 +20,11 @@ pub struct NoteRow {
     pub amends_note_id: Option<String>,
 }
 
-pub fn find(conn: &mut DbConnection, reachable: Predicate<notes::table>, id: &str) -> QueryResult<Option<NoteRow>> {
+pub fn find(
+    conn: &mut DbConnection,
+    reachable: Predicate<notes::table>,
+    id: &str,
+) -> QueryResult<Option<NoteRow>> {
     notes::table
         .filter(notes::id.eq(id))
         .filter(reachable)
@@ -48,5 +52,8 @@ pub fn list_for_case(
 }
 
 pub fn insert(conn: &mut DbConnection, row: &NoteRow) -> QueryResult<()> {
-    diesel::insert_into(notes::table).values(row).execute(conn).map(drop)
+    diesel::insert_into(notes::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
 }

@@ -19,12 +19,18 @@ impl TryFrom<String> for MedicareNumber {
 
     fn try_from(text: String) -> Result<Self, String> {
         let invalid = || "is not a valid Medicare number".to_owned();
-        let d = digits(&text).filter(|d| d.len() == 10 || d.len() == 11).ok_or_else(invalid)?;
+        let d = digits(&text)
+            .filter(|d| d.len() == 10 || d.len() == 11)
+            .ok_or_else(invalid)?;
         if !(2..=6).contains(&d[0]) {
             return Err(invalid());
         }
         const WEIGHTS: [u32; 8] = [1, 3, 7, 9, 1, 3, 7, 9];
-        let sum: u32 = d.iter().zip(WEIGHTS).map(|(digit, weight)| digit * weight).sum();
+        let sum: u32 = d
+            .iter()
+            .zip(WEIGHTS)
+            .map(|(digit, weight)| digit * weight)
+            .sum();
         if sum % 10 != d[8] {
             return Err(invalid());
         }
@@ -45,7 +51,11 @@ impl TryFrom<String> for TaxFileNumber {
         let invalid = || "is not a valid tax file number".to_owned();
         let d = digits(&text).filter(|d| d.len() == 9).ok_or_else(invalid)?;
         const WEIGHTS: [u32; 9] = [1, 4, 3, 7, 5, 8, 6, 9, 10];
-        let sum: u32 = d.iter().zip(WEIGHTS).map(|(digit, weight)| digit * weight).sum();
+        let sum: u32 = d
+            .iter()
+            .zip(WEIGHTS)
+            .map(|(digit, weight)| digit * weight)
+            .sum();
         if sum % 11 != 0 {
             return Err(invalid());
         }

@@ -3,7 +3,9 @@ use utoipa::ToSchema;
 
 /// Protective markings, lowest to highest. Stored as their rank, so that "at or below the
 /// caller's clearance" is a SQL comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 pub enum ProtectiveMarking {
     #[serde(rename = "OFFICIAL")]
     Official,

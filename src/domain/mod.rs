@@ -14,7 +14,10 @@ pub trait StoredAsText: Sized + Copy + 'static {
     fn as_str(self) -> &'static str;
 
     fn parse(text: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|value| value.as_str() == text)
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|value| value.as_str() == text)
     }
 
     /// For rows read back from the database, where a bad value is corruption, not input.

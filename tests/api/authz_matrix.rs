@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use casebridge::demo::{
-    self, EASTERN, ENDED_ALLOCATION_CLIENT, FAMILY_SERVICES, HOUSING_CLIENTS, HOUSING_SUPPORT, NORTHSIDE,
-    PROTECTED_CLIENT, RESTRICTED_CLIENT,
+    self, EASTERN, ENDED_ALLOCATION_CLIENT, FAMILY_SERVICES, HOUSING_CLIENTS, HOUSING_SUPPORT,
+    NORTHSIDE, PROTECTED_CLIENT, RESTRICTED_CLIENT,
 };
 use diesel::prelude::*;
 use reqwest::StatusCode;
@@ -35,64 +35,201 @@ type Keys = &'static [&'static str];
 
 /// dept_team_leader and privacy_officer: every client field.
 const CLIENT_ALL: Keys = &[
-    "id", "given_name", "family_name", "preferred_name", "date_of_birth", "gender", "phone", "email", "address",
-    "interpreter_language", "medicare_number", "tax_file_number", "gp_details", "safety_alerts",
-    "protective_marking", "restricted", "lead_division_id", "created_at", "updated_at", "version",
+    "id",
+    "given_name",
+    "family_name",
+    "preferred_name",
+    "date_of_birth",
+    "gender",
+    "phone",
+    "email",
+    "address",
+    "interpreter_language",
+    "medicare_number",
+    "tax_file_number",
+    "gp_details",
+    "safety_alerts",
+    "protective_marking",
+    "restricted",
+    "lead_division_id",
+    "created_at",
+    "updated_at",
+    "version",
 ];
 /// dept_caseworker: everything but the tax file number.
 const CLIENT_CASEWORKER: Keys = &[
-    "id", "given_name", "family_name", "preferred_name", "date_of_birth", "gender", "phone", "email", "address",
-    "interpreter_language", "medicare_number", "gp_details", "safety_alerts", "protective_marking", "restricted",
-    "lead_division_id", "created_at", "updated_at", "version",
+    "id",
+    "given_name",
+    "family_name",
+    "preferred_name",
+    "date_of_birth",
+    "gender",
+    "phone",
+    "email",
+    "address",
+    "interpreter_language",
+    "medicare_number",
+    "gp_details",
+    "safety_alerts",
+    "protective_marking",
+    "restricted",
+    "lead_division_id",
+    "created_at",
+    "updated_at",
+    "version",
 ];
 /// csp_worker / csp_manager: no Medicare, GP, TFN, marking, restricted or lead division.
 const CLIENT_CSP: Keys = &[
-    "id", "given_name", "family_name", "date_of_birth", "preferred_name", "gender", "phone", "email", "address",
-    "interpreter_language", "safety_alerts", "created_at", "updated_at", "version",
+    "id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "preferred_name",
+    "gender",
+    "phone",
+    "email",
+    "address",
+    "interpreter_language",
+    "safety_alerts",
+    "created_at",
+    "updated_at",
+    "version",
 ];
 /// csp_worker under a policy without `client.date_of_birth` (see test 4).
 const CLIENT_CSP_WITHOUT_BIRTH: Keys = &[
-    "id", "given_name", "family_name", "preferred_name", "gender", "phone", "email", "address",
-    "interpreter_language", "safety_alerts", "created_at", "updated_at", "version",
+    "id",
+    "given_name",
+    "family_name",
+    "preferred_name",
+    "gender",
+    "phone",
+    "email",
+    "address",
+    "interpreter_language",
+    "safety_alerts",
+    "created_at",
+    "updated_at",
+    "version",
 ];
 const ADDRESS: Keys = &["line1", "line2", "suburb", "state", "postcode"];
 
 /// Department roles (and a privacy officer) read every case field.
 const CASE_DEPARTMENT: Keys = &[
-    "id", "client_id", "division_id", "service_type", "status", "opened_at", "closed_at", "lead_worker_id",
-    "summary", "risk_level", "protective_marking", "allocations", "version",
+    "id",
+    "client_id",
+    "division_id",
+    "service_type",
+    "status",
+    "opened_at",
+    "closed_at",
+    "lead_worker_id",
+    "summary",
+    "risk_level",
+    "protective_marking",
+    "allocations",
+    "version",
 ];
 /// CSP roles: SPEC's seven case fields plus their own organisation's allocations.
-const CASE_CSP: Keys = &["id", "client_id", "service_type", "status", "opened_at", "closed_at", "risk_level", "allocations"];
-const ALLOCATION: Keys = &["id", "case_id", "organisation_id", "worker_id", "starts_on", "ends_on", "service_description"];
+const CASE_CSP: Keys = &[
+    "id",
+    "client_id",
+    "service_type",
+    "status",
+    "opened_at",
+    "closed_at",
+    "risk_level",
+    "allocations",
+];
+const ALLOCATION: Keys = &[
+    "id",
+    "case_id",
+    "organisation_id",
+    "worker_id",
+    "starts_on",
+    "ends_on",
+    "service_description",
+];
 
 const NOTE_DEPARTMENT: Keys = &[
-    "id", "case_id", "author_id", "author_organisation_id", "created_at", "note_type", "visibility",
-    "protective_marking", "body", "amends_note_id",
+    "id",
+    "case_id",
+    "author_id",
+    "author_organisation_id",
+    "created_at",
+    "note_type",
+    "visibility",
+    "protective_marking",
+    "body",
+    "amends_note_id",
 ];
 /// SPEC is silent on note fields for CSPs; the policy leaves out the protective marking.
 const NOTE_CSP: Keys = &[
-    "id", "case_id", "author_id", "author_organisation_id", "created_at", "note_type", "visibility", "body",
+    "id",
+    "case_id",
+    "author_id",
+    "author_organisation_id",
+    "created_at",
+    "note_type",
+    "visibility",
+    "body",
     "amends_note_id",
 ];
 
 /// The basic profile: SPEC's column plus the lead division's name and contact email.
 const PROFILE: Keys = &[
-    "id", "given_name", "family_name", "date_of_birth", "lead_division_id", "lead_division_name",
+    "id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "lead_division_id",
+    "lead_division_name",
     "lead_division_contact_email",
 ];
 
 const USER_ADMIN: Keys = &[
-    "id", "username", "display_name", "email", "organisation_id", "roles", "status", "clearance", "created_at",
-    "last_login_at", "version",
+    "id",
+    "username",
+    "display_name",
+    "email",
+    "organisation_id",
+    "roles",
+    "status",
+    "clearance",
+    "created_at",
+    "last_login_at",
+    "version",
 ];
 /// A CSP manager's view of its staff: no clearance, no version.
 const USER_CSP_MANAGER: Keys = &[
-    "id", "username", "display_name", "email", "organisation_id", "roles", "status", "created_at", "last_login_at",
+    "id",
+    "username",
+    "display_name",
+    "email",
+    "organisation_id",
+    "roles",
+    "status",
+    "created_at",
+    "last_login_at",
 ];
-const ORGANISATION: Keys = &["id", "name", "kind", "contact_email", "contract_starts_on", "contract_ends_on", "version"];
+const ORGANISATION: Keys = &[
+    "id",
+    "name",
+    "kind",
+    "contact_email",
+    "contract_starts_on",
+    "contract_ends_on",
+    "version",
+];
 
-const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "permissions"];
+const ME: Keys = &[
+    "id",
+    "username",
+    "display_name",
+    "organisation",
+    "roles",
+    "clearance",
+    "permissions",
+];
 const ME_ORGANISATION: Keys = &["id", "name", "kind"];
 const ME_PERMISSIONS: Keys = &["actions", "readable_fields", "writable_fields"];
 const PAGE: Keys = &["items", "next_cursor"];
@@ -269,7 +406,14 @@ const ROLES: &[Role] = &[
         user: "csp-north",
         purpose: false,
         in_scope: &[0, 3],
-        out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
+        out_of_scope: &[
+            1,
+            8,
+            ENDED_ALLOCATION_CLIENT,
+            RESTRICTED_CLIENT,
+            PROTECTED_CLIENT,
+            100,
+        ],
         lists: northside_active,
         clients: Reads(CLIENT_CSP),
         cases: Reads(CASE_CSP),
@@ -400,11 +544,19 @@ const ROLES: &[Role] = &[
 
 impl Role {
     fn label(&self) -> String {
-        format!("{}{}", self.user, if self.purpose { " (with purpose)" } else { "" })
+        format!(
+            "{}{}",
+            self.user,
+            if self.purpose { " (with purpose)" } else { "" }
+        )
     }
 
     fn headers(&self) -> Vec<(&'static str, &'static str)> {
-        if self.purpose { vec![(PURPOSE_HEADER, PURPOSE)] } else { vec![] }
+        if self.purpose {
+            vec![(PURPOSE_HEADER, PURPOSE)]
+        } else {
+            vec![]
+        }
     }
 
     fn organisation(&self) -> &'static str {
@@ -419,7 +571,11 @@ impl Role {
 }
 
 fn organisation_of(user: &str) -> &'static str {
-    demo::ACCOUNTS.iter().find(|account| account.0 == user).map(|account| account.2).expect("a demo account")
+    demo::ACCOUNTS
+        .iter()
+        .find(|account| account.0 == user)
+        .map(|account| account.2)
+        .expect("a demo account")
 }
 
 /// The CSP demo client `index`'s case is allocated to (see `casebridge::demo`).
@@ -456,11 +612,15 @@ struct Demo {
 impl Demo {
     fn load(app: &TestApp) -> Demo {
         use casebridge::db::schema::{cases, clients, notes};
-        let organisations: BTreeMap<&'static str, String> = [HOUSING_SUPPORT, FAMILY_SERVICES, NORTHSIDE, EASTERN]
-            .into_iter()
-            .map(|name| (name, app.organisation_id(name)))
+        let organisations: BTreeMap<&'static str, String> =
+            [HOUSING_SUPPORT, FAMILY_SERVICES, NORTHSIDE, EASTERN]
+                .into_iter()
+                .map(|name| (name, app.organisation_id(name)))
+                .collect();
+        let users = demo::ACCOUNTS
+            .iter()
+            .map(|account| (account.0, app.user_id(account.0)))
             .collect();
-        let users = demo::ACCOUNTS.iter().map(|account| (account.0, app.user_id(account.0))).collect();
         let mut demo = Demo {
             clients: BTreeMap::new(),
             cases: BTreeMap::new(),
@@ -471,7 +631,12 @@ impl Demo {
         };
         for index in demo_indices() {
             let (given, family) = demo_client(index);
-            let division = demo.organisations[if housing(index) { HOUSING_SUPPORT } else { FAMILY_SERVICES }].clone();
+            let division = demo.organisations[if housing(index) {
+                HOUSING_SUPPORT
+            } else {
+                FAMILY_SERVICES
+            }]
+            .clone();
             let client: Vec<String> = app.with_db(|conn| {
                 clients::table
                     .filter(clients::given_name.eq(given))
@@ -483,15 +648,31 @@ impl Demo {
             });
             assert_eq!(client.len(), 1, "demo client {index} is one client");
             let case: Vec<String> = app.with_db(|conn| {
-                cases::table.filter(cases::client_id.eq(&client[0])).select(cases::id).load(conn).unwrap()
+                cases::table
+                    .filter(cases::client_id.eq(&client[0]))
+                    .select(cases::id)
+                    .load(conn)
+                    .unwrap()
             });
             assert_eq!(case.len(), 1, "demo client {index} has one case");
             let case_notes: Vec<(String, String)> = app.with_db(|conn| {
-                notes::table.filter(notes::case_id.eq(&case[0])).select((notes::id, notes::visibility)).load(conn).unwrap()
+                notes::table
+                    .filter(notes::case_id.eq(&case[0]))
+                    .select((notes::id, notes::visibility))
+                    .load(conn)
+                    .unwrap()
             });
-            assert_eq!(case_notes.len(), 2, "demo case {index} has a shared and a department note");
+            assert_eq!(
+                case_notes.len(),
+                2,
+                "demo case {index} has a shared and a department note"
+            );
             for (id, visibility) in case_notes {
-                let notes = if visibility == "shared" { &mut demo.shared_notes } else { &mut demo.department_notes };
+                let notes = if visibility == "shared" {
+                    &mut demo.shared_notes
+                } else {
+                    &mut demo.department_notes
+                };
                 notes.insert(index, id);
             }
             demo.clients.insert(index, client[0].clone());
@@ -501,23 +682,41 @@ impl Demo {
     }
 
     fn client_ids(&self, reaches: impl Fn(usize) -> bool) -> BTreeSet<String> {
-        self.clients.iter().filter(|(index, _)| reaches(**index)).map(|(_, id)| id.clone()).collect()
+        self.clients
+            .iter()
+            .filter(|(index, _)| reaches(**index))
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     fn case_ids(&self, reaches: impl Fn(usize) -> bool) -> BTreeSet<String> {
-        self.cases.iter().filter(|(index, _)| reaches(**index)).map(|(_, id)| id.clone()).collect()
+        self.cases
+            .iter()
+            .filter(|(index, _)| reaches(**index))
+            .map(|(_, id)| id.clone())
+            .collect()
     }
 
     fn index_of_case(&self, id: &str) -> Option<usize> {
-        self.cases.iter().find(|(_, case)| *case == id).map(|(index, _)| *index)
+        self.cases
+            .iter()
+            .find(|(_, case)| *case == id)
+            .map(|(index, _)| *index)
     }
 
     fn index_of_client(&self, id: &str) -> Option<usize> {
-        self.clients.iter().find(|(_, client)| *client == id).map(|(index, _)| *index)
+        self.clients
+            .iter()
+            .find(|(_, client)| *client == id)
+            .map(|(index, _)| *index)
     }
 
     fn organisation_name(&self, id: &str) -> &'static str {
-        self.organisations.iter().find(|(_, known)| *known == id).map(|(name, _)| *name).unwrap_or("<unknown>")
+        self.organisations
+            .iter()
+            .find(|(_, known)| *known == id)
+            .map(|(name, _)| *name)
+            .unwrap_or("<unknown>")
     }
 
     /// Names the demo fixture an id belongs to, for readable failures.
@@ -533,7 +732,9 @@ impl Demo {
 /// The body of a 404 for a record that does not exist: out-of-scope records must answer it
 /// byte for byte.
 async fn absent_body(app: &TestApp, token: &str) -> Value {
-    let response = app.get(&format!("/api/v1/clients/{}", uuid::Uuid::now_v7()), token).await;
+    let response = app
+        .get(&format!("/api/v1/clients/{}", uuid::Uuid::now_v7()), token)
+        .await;
     assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", response.body);
     assert_eq!(response.code(), "not_found");
     response.body
@@ -580,22 +781,45 @@ fn expect_keys(what: &str, value: &Value, expected: Keys) -> Check {
     }
     let extra: Vec<_> = actual.difference(&expected).collect();
     let missing: Vec<_> = expected.difference(&actual).collect();
-    Err(format!("{what}: extra keys {extra:?}, missing keys {missing:?}"))
+    Err(format!(
+        "{what}: extra keys {extra:?}, missing keys {missing:?}"
+    ))
 }
 
 fn expect_eq<T: PartialEq + std::fmt::Debug>(what: &str, actual: T, expected: T) -> Check {
-    if actual == expected { Ok(()) } else { Err(format!("{what}: got {actual:?}, expected {expected:?}")) }
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {actual:?}, expected {expected:?}"))
+    }
 }
 
 /// The status and, for errors, the problem. Ok(Some(keys)) when the body still needs checking.
-fn check_status(response: &Response, expect: Expect, absent: &Value) -> Result<Option<Keys>, String> {
-    let unexpected = |wanted: &str| Err(format!("expected {wanted}, got {} {}", response.status, response.body));
+fn check_status(
+    response: &Response,
+    expect: Expect,
+    absent: &Value,
+) -> Result<Option<Keys>, String> {
+    let unexpected = |wanted: &str| {
+        Err(format!(
+            "expected {wanted}, got {} {}",
+            response.status, response.body
+        ))
+    };
     match expect {
         Expect::Ok(keys) if response.status == StatusCode::OK => Ok(Some(keys)),
         Expect::Ok(_) => unexpected("200"),
-        Expect::NotFound if response.status == StatusCode::NOT_FOUND && response.body == *absent => Ok(None),
+        Expect::NotFound
+            if response.status == StatusCode::NOT_FOUND && response.body == *absent =>
+        {
+            Ok(None)
+        }
         Expect::NotFound => unexpected("404 exactly as for an absent record"),
-        Expect::Forbidden(code) if response.status == StatusCode::FORBIDDEN && response.code() == code => Ok(None),
+        Expect::Forbidden(code)
+            if response.status == StatusCode::FORBIDDEN && response.code() == code =>
+        {
+            Ok(None)
+        }
         Expect::Forbidden(code) => unexpected(&format!("403 {code}")),
     }
 }
@@ -603,25 +827,43 @@ fn check_status(response: &Response, expect: Expect, absent: &Value) -> Result<O
 /// The items of a `{items, next_cursor}` page.
 fn page_items(body: &Value) -> Result<&Vec<Value>, String> {
     expect_keys("page", body, PAGE)?;
-    body["items"].as_array().ok_or_else(|| "items is not an array".to_owned())
+    body["items"]
+        .as_array()
+        .ok_or_else(|| "items is not an array".to_owned())
 }
 
 fn ids(items: &[Value]) -> Vec<String> {
-    items.iter().map(|item| item["id"].as_str().unwrap_or("<no id>").to_owned()).collect()
+    items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap_or("<no id>").to_owned())
+        .collect()
 }
 
 /// Ids of a page or walk as a set, failing on duplicates.
 fn id_set(items: &[Value]) -> Result<BTreeSet<String>, String> {
     let ids = ids(items);
     let set: BTreeSet<String> = ids.iter().cloned().collect();
-    if set.len() == ids.len() { Ok(set) } else { Err(format!("duplicate ids in {ids:?}")) }
+    if set.len() == ids.len() {
+        Ok(set)
+    } else {
+        Err(format!("duplicate ids in {ids:?}"))
+    }
 }
 
-fn expect_ids(demo: &Demo, what: &str, actual: &BTreeSet<String>, expected: &BTreeSet<String>) -> Check {
+fn expect_ids(
+    demo: &Demo,
+    what: &str,
+    actual: &BTreeSet<String>,
+    expected: &BTreeSet<String>,
+) -> Check {
     if actual == expected {
         return Ok(());
     }
-    let describe = |ids: Vec<&String>| ids.into_iter().map(|id| demo.describe(id)).collect::<Vec<_>>();
+    let describe = |ids: Vec<&String>| {
+        ids.into_iter()
+            .map(|id| demo.describe(id))
+            .collect::<Vec<_>>()
+    };
     Err(format!(
         "{what}: unexpected {:?}, missing {:?}",
         describe(actual.difference(expected).collect()),
@@ -642,18 +884,33 @@ fn check_client(body: &Value, keys: Keys, id: &str) -> Check {
 /// allocation keys.
 fn check_case(demo: &Demo, role: &Role, body: &Value, keys: Keys, index: usize) -> Check {
     expect_keys("case", body, keys)?;
-    expect_eq("case id", body["id"].as_str(), Some(demo.cases[&index].as_str()))?;
+    expect_eq(
+        "case id",
+        body["id"].as_str(),
+        Some(demo.cases[&index].as_str()),
+    )?;
     if !keys.contains(&"allocations") {
         return Ok(());
     }
-    let allocations = body["allocations"].as_array().ok_or("allocations is not an array")?;
-    let expected: Vec<&str> = allocated_to(index).filter(|csp| role.sees_allocation_of(csp)).into_iter().collect();
-    let actual: Vec<&str> =
-        allocations.iter().map(|a| demo.organisation_name(a["organisation_id"].as_str().unwrap_or(""))).collect();
+    let allocations = body["allocations"]
+        .as_array()
+        .ok_or("allocations is not an array")?;
+    let expected: Vec<&str> = allocated_to(index)
+        .filter(|csp| role.sees_allocation_of(csp))
+        .into_iter()
+        .collect();
+    let actual: Vec<&str> = allocations
+        .iter()
+        .map(|a| demo.organisation_name(a["organisation_id"].as_str().unwrap_or("")))
+        .collect();
     expect_eq(&format!("allocations of case {index}"), actual, expected)?;
     for allocation in allocations {
         expect_keys("allocation", allocation, ALLOCATION)?;
-        expect_eq("allocation case_id", allocation["case_id"].as_str(), Some(demo.cases[&index].as_str()))?;
+        expect_eq(
+            "allocation case_id",
+            allocation["case_id"].as_str(),
+            Some(demo.cases[&index].as_str()),
+        )?;
     }
     Ok(())
 }
@@ -674,7 +931,11 @@ impl Tally {
     }
 
     fn finish(self, what: &str) {
-        eprintln!("{what}: {} probes, {} failed", self.probes, self.failures.len());
+        eprintln!(
+            "{what}: {} probes, {} failed",
+            self.probes,
+            self.failures.len()
+        );
         assert!(
             self.failures.is_empty(),
             "{what}: {} of {} probes failed:\n  {}",
@@ -698,8 +959,14 @@ enum Record {
     DepartmentNote,
 }
 
-const RECORDS: [Record; 6] =
-    [Record::Client, Record::ClientCases, Record::Case, Record::CaseNotes, Record::SharedNote, Record::DepartmentNote];
+const RECORDS: [Record; 6] = [
+    Record::Client,
+    Record::ClientCases,
+    Record::Case,
+    Record::CaseNotes,
+    Record::SharedNote,
+    Record::DepartmentNote,
+];
 
 impl Record {
     fn path(self, demo: &Demo, index: usize) -> String {
@@ -743,15 +1010,25 @@ impl Record {
                     expected.insert(demo.department_notes[&index].clone());
                 }
                 expect_eq("note ids", id_set(items)?, expected)?;
-                items.iter().try_for_each(|note| expect_keys("note", note, keys))
+                items
+                    .iter()
+                    .try_for_each(|note| expect_keys("note", note, keys))
             }
             Record::SharedNote => {
                 expect_keys("note", body, keys)?;
-                expect_eq("note", body["id"].as_str(), Some(demo.shared_notes[&index].as_str()))
+                expect_eq(
+                    "note",
+                    body["id"].as_str(),
+                    Some(demo.shared_notes[&index].as_str()),
+                )
             }
             Record::DepartmentNote => {
                 expect_keys("note", body, keys)?;
-                expect_eq("note", body["id"].as_str(), Some(demo.department_notes[&index].as_str()))
+                expect_eq(
+                    "note",
+                    body["id"].as_str(),
+                    Some(demo.department_notes[&index].as_str()),
+                )
             }
         }
     }
@@ -768,7 +1045,12 @@ async fn every_role_reads_exactly_what_the_matrix_allows() {
         if let Reads(_) = role.clients {
             for &index in role.in_scope.iter().chain(role.out_of_scope) {
                 let in_scope = role.in_scope.contains(&index);
-                assert_eq!((role.lists)(index), in_scope, "{}: table inconsistent for client {index}", role.label());
+                assert_eq!(
+                    (role.lists)(index),
+                    in_scope,
+                    "{}: table inconsistent for client {index}",
+                    role.label()
+                );
             }
         }
         let token = app.login(role.user).await;
@@ -776,11 +1058,21 @@ async fn every_role_reads_exactly_what_the_matrix_allows() {
         for (fixtures, in_scope) in [(role.in_scope, true), (role.out_of_scope, false)] {
             for &index in fixtures {
                 for record in RECORDS {
-                    let response = app.get_with(&record.path(&demo, index), &token, &headers).await;
-                    let result = check_status(&response, record.access(role).expect(in_scope), &absent)
-                        .and_then(|ok| ok.map_or(Ok(()), |keys| record.check_body(&demo, role, index, keys, &response.body)));
+                    let response = app
+                        .get_with(&record.path(&demo, index), &token, &headers)
+                        .await;
+                    let result =
+                        check_status(&response, record.access(role).expect(in_scope), &absent)
+                            .and_then(|ok| {
+                                ok.map_or(Ok(()), |keys| {
+                                    record.check_body(&demo, role, index, keys, &response.body)
+                                })
+                            });
                     let scope = if in_scope { "in scope" } else { "out of scope" };
-                    tally.record(format!("{} {record:?} of client {index} ({scope})", role.label()), result);
+                    tally.record(
+                        format!("{} {record:?} of client {index} ({scope})", role.label()),
+                        result,
+                    );
                 }
             }
         }
@@ -790,7 +1082,14 @@ async fn every_role_reads_exactly_what_the_matrix_allows() {
 }
 
 /// The list, search, directory and `/me` cells of one role's row.
-async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, token: &str, absent: &Value, tally: &mut Tally) {
+async fn check_lists_and_directory(
+    app: &TestApp,
+    demo: &Demo,
+    role: &Role,
+    token: &str,
+    absent: &Value,
+    tally: &mut Tally,
+) {
     let headers = role.headers();
     let headers = headers.as_slice();
     let label = role.label();
@@ -804,7 +1103,9 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
         if items.is_empty() {
             return Err("no clients".into());
         }
-        items.iter().try_for_each(|item| check_client(item, keys, item["id"].as_str().unwrap_or_default()))
+        items
+            .iter()
+            .try_for_each(|item| check_client(item, keys, item["id"].as_str().unwrap_or_default()))
     });
     tally.record(format!("{label} GET /clients"), result);
 
@@ -817,7 +1118,9 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
         }
         items.iter().try_for_each(|item| {
             let id = item["id"].as_str().unwrap_or_default();
-            let index = demo.index_of_case(id).ok_or_else(|| format!("{id} is no demo case"))?;
+            let index = demo
+                .index_of_case(id)
+                .ok_or_else(|| format!("{id} is no demo case"))?;
             check_case(demo, role, item, keys, index)
         })
     });
@@ -827,17 +1130,38 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
     // like every list).
     for (index, in_scope) in [(0, true), (RESTRICTED_CLIENT, role.purpose)] {
         let (given, family) = demo_client(index);
-        let response = get(format!("/api/v1/profiles?family_name={family}&given_name={given}")).await;
+        let response = get(format!(
+            "/api/v1/profiles?family_name={family}&given_name={given}"
+        ))
+        .await;
         let result = check_status(&response, role.profiles.expect(true), absent).and_then(|ok| {
             let Some(keys) = ok else { return Ok(()) };
             let items = page_items(&response.body)?;
-            let expected: Vec<String> = if in_scope { vec![demo.clients[&index].clone()] } else { vec![] };
+            let expected: Vec<String> = if in_scope {
+                vec![demo.clients[&index].clone()]
+            } else {
+                vec![]
+            };
             expect_eq("profile ids", ids(items), expected)?;
             for item in items {
                 expect_keys("profile", item, keys)?;
-                expect_eq("lead division", item["lead_division_id"].as_str(), Some(demo.organisations[HOUSING_SUPPORT].as_str()))?;
-                expect_eq("lead division name", item["lead_division_name"].as_str(), Some(HOUSING_SUPPORT))?;
-                expect_eq("lead division email is given", item["lead_division_contact_email"].as_str().is_some_and(|e| e.contains('@')), true)?;
+                expect_eq(
+                    "lead division",
+                    item["lead_division_id"].as_str(),
+                    Some(demo.organisations[HOUSING_SUPPORT].as_str()),
+                )?;
+                expect_eq(
+                    "lead division name",
+                    item["lead_division_name"].as_str(),
+                    Some(HOUSING_SUPPORT),
+                )?;
+                expect_eq(
+                    "lead division email is given",
+                    item["lead_division_contact_email"]
+                        .as_str()
+                        .is_some_and(|e| e.contains('@')),
+                    true,
+                )?;
             }
             Ok(())
         });
@@ -845,15 +1169,24 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
     }
 
     // Users: the list holds exactly the users in reach; a single user out of reach is 404.
-    let reaches_user = |username: &str| role.users_of.is_none_or(|organisation| organisation_of(username) == organisation);
+    let reaches_user = |username: &str| {
+        role.users_of
+            .is_none_or(|organisation| organisation_of(username) == organisation)
+    };
     let response = get("/api/v1/users?limit=200".into()).await;
     let result = check_status(&response, role.users.expect(true), absent).and_then(|ok| {
         let Some(keys) = ok else { return Ok(()) };
         let items = page_items(&response.body)?;
-        let expected: BTreeSet<String> =
-            demo.users.iter().filter(|(username, _)| reaches_user(username)).map(|(_, id)| id.clone()).collect();
+        let expected: BTreeSet<String> = demo
+            .users
+            .iter()
+            .filter(|(username, _)| reaches_user(username))
+            .map(|(_, id)| id.clone())
+            .collect();
         expect_eq("user ids", id_set(items)?, expected)?;
-        items.iter().try_for_each(|item| expect_keys("user", item, keys))
+        items
+            .iter()
+            .try_for_each(|item| expect_keys("user", item, keys))
     });
     tally.record(format!("{label} GET /users"), result);
     for username in ["csp-north", "caseworker"] {
@@ -868,13 +1201,26 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
     let result = check_status(&response, role.organisations.expect(true), absent).and_then(|ok| {
         let Some(keys) = ok else { return Ok(()) };
         let items = page_items(&response.body)?;
-        expect_eq("organisation ids", id_set(items)?, demo.organisations.values().cloned().collect())?;
-        items.iter().try_for_each(|item| expect_keys("organisation", item, keys))
+        expect_eq(
+            "organisation ids",
+            id_set(items)?,
+            demo.organisations.values().cloned().collect(),
+        )?;
+        items
+            .iter()
+            .try_for_each(|item| expect_keys("organisation", item, keys))
     });
     tally.record(format!("{label} GET /organisations"), result);
-    let response = get(format!("/api/v1/organisations/{}", demo.organisations[NORTHSIDE])).await;
-    let result = check_status(&response, role.organisations.expect(true), absent)
-        .and_then(|ok| ok.map_or(Ok(()), |keys| expect_keys("organisation", &response.body, keys)));
+    let response = get(format!(
+        "/api/v1/organisations/{}",
+        demo.organisations[NORTHSIDE]
+    ))
+    .await;
+    let result = check_status(&response, role.organisations.expect(true), absent).and_then(|ok| {
+        ok.map_or(Ok(()), |keys| {
+            expect_keys("organisation", &response.body, keys)
+        })
+    });
     tally.record(format!("{label} GET /organisations/{{id}}"), result);
 
     // `/me`: every role; its readable fields are the keys the role was just shown.
@@ -884,10 +1230,18 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
         expect_keys("me", body, ME)?;
         expect_keys("me.organisation", &body["organisation"], ME_ORGANISATION)?;
         expect_eq("username", body["username"].as_str(), Some(role.user))?;
-        expect_eq("organisation", body["organisation"]["name"].as_str(), Some(role.organisation()))?;
+        expect_eq(
+            "organisation",
+            body["organisation"]["name"].as_str(),
+            Some(role.organisation()),
+        )?;
         expect_keys("me.permissions", &body["permissions"], role.me)?;
         for resource in role.me {
-            expect_keys(&format!("me.permissions.{resource}"), &body["permissions"][resource], ME_PERMISSIONS)?;
+            expect_keys(
+                &format!("me.permissions.{resource}"),
+                &body["permissions"][resource],
+                ME_PERMISSIONS,
+            )?;
         }
         for (resource, access) in [
             ("client", role.clients),
@@ -900,9 +1254,18 @@ async fn check_lists_and_directory(app: &TestApp, demo: &Demo, role: &Role, toke
             if let Reads(keys) = access {
                 let readable: BTreeSet<String> = body["permissions"][resource]["readable_fields"]
                     .as_array()
-                    .map(|fields| fields.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+                    .map(|fields| {
+                        fields
+                            .iter()
+                            .filter_map(|f| f.as_str().map(str::to_owned))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                expect_eq(&format!("me.permissions.{resource}.readable_fields"), readable, set(keys))?;
+                expect_eq(
+                    &format!("me.permissions.{resource}.readable_fields"),
+                    readable,
+                    set(keys),
+                )?;
             }
         }
         Ok(())
@@ -928,34 +1291,73 @@ async fn clearance_hides_protected_clients_and_restricted_clients_need_a_purpose
         let path = record.path(&demo, PROTECTED_CLIENT);
         for headers in [&[][..], &with_purpose[..]] {
             let response = app.get_with(&path, &caseworker, headers).await;
-            assert_eq!(response.status, StatusCode::NOT_FOUND, "caseworker {record:?} of the PROTECTED client");
-            assert_eq!(response.body, absent, "caseworker {record:?} of the PROTECTED client answers as if absent");
+            assert_eq!(
+                response.status,
+                StatusCode::NOT_FOUND,
+                "caseworker {record:?} of the PROTECTED client"
+            );
+            assert_eq!(
+                response.body, absent,
+                "caseworker {record:?} of the PROTECTED client answers as if absent"
+            );
         }
         let response = app.get(&path, &teamleader).await;
-        assert_eq!(response.status, StatusCode::OK, "teamleader {record:?} of the PROTECTED client: {}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "teamleader {record:?} of the PROTECTED client: {}",
+            response.body
+        );
 
         // Restricted: a stated purpose (not a blank one) opens it.
         let path = record.path(&demo, RESTRICTED_CLIENT);
         for headers in [&[][..], &blank_purpose[..]] {
             let response = app.get_with(&path, &caseworker, headers).await;
-            assert_eq!(response.status, StatusCode::FORBIDDEN, "caseworker {record:?} of the restricted client");
+            assert_eq!(
+                response.status,
+                StatusCode::FORBIDDEN,
+                "caseworker {record:?} of the restricted client"
+            );
             assert_eq!(response.code(), "purpose_of_use_required");
         }
         let response = app.get_with(&path, &caseworker, &with_purpose).await;
-        assert_eq!(response.status, StatusCode::OK, "caseworker {record:?} of the restricted client with a purpose");
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "caseworker {record:?} of the restricted client with a purpose"
+        );
     }
 
-    let response = app.get(&Record::Client.path(&demo, PROTECTED_CLIENT), &teamleader).await;
+    let response = app
+        .get(&Record::Client.path(&demo, PROTECTED_CLIENT), &teamleader)
+        .await;
     assert_eq!(response.body["protective_marking"], "PROTECTED");
     check_client(&response.body, CLIENT_ALL, &demo.clients[&PROTECTED_CLIENT]).unwrap();
-    let response = app.get_with(&Record::Client.path(&demo, RESTRICTED_CLIENT), &caseworker, &with_purpose).await;
+    let response = app
+        .get_with(
+            &Record::Client.path(&demo, RESTRICTED_CLIENT),
+            &caseworker,
+            &with_purpose,
+        )
+        .await;
     assert_eq!(response.body["restricted"], true);
-    check_client(&response.body, CLIENT_CASEWORKER, &demo.clients[&RESTRICTED_CLIENT]).unwrap();
+    check_client(
+        &response.body,
+        CLIENT_CASEWORKER,
+        &demo.clients[&RESTRICTED_CLIENT],
+    )
+    .unwrap();
 
     // Lists leave restricted clients (and their cases) out without a purpose and include them with one;
     // a purpose never brings in a PROTECTED client above clearance.
-    let restricted = (&demo.clients[&RESTRICTED_CLIENT], &demo.cases[&RESTRICTED_CLIENT]);
-    let protected = (&demo.clients[&PROTECTED_CLIENT], &demo.cases[&PROTECTED_CLIENT]);
+    let restricted = (
+        &demo.clients[&RESTRICTED_CLIENT],
+        &demo.cases[&RESTRICTED_CLIENT],
+    );
+    let protected = (
+        &demo.clients[&PROTECTED_CLIENT],
+        &demo.cases[&PROTECTED_CLIENT],
+    );
     for (token, headers, sees_restricted, sees_protected) in [
         (&caseworker, &[][..], false, false),
         (&caseworker, &with_purpose[..], true, false),
@@ -964,10 +1366,27 @@ async fn clearance_hides_protected_clients_and_restricted_clients_need_a_purpose
     ] {
         let clients = id_set(&walk(&app, "/api/v1/clients", token, headers, 200).await).unwrap();
         let cases = id_set(&walk(&app, "/api/v1/cases", token, headers, 200).await).unwrap();
-        assert_eq!(clients.contains(restricted.0), sees_restricted, "restricted client in list (purpose: {})", !headers.is_empty());
-        assert_eq!(cases.contains(restricted.1), sees_restricted, "restricted client's case in list");
-        assert_eq!(clients.contains(protected.0), sees_protected, "PROTECTED client in list");
-        assert_eq!(cases.contains(protected.1), sees_protected, "PROTECTED client's case in list");
+        assert_eq!(
+            clients.contains(restricted.0),
+            sees_restricted,
+            "restricted client in list (purpose: {})",
+            !headers.is_empty()
+        );
+        assert_eq!(
+            cases.contains(restricted.1),
+            sees_restricted,
+            "restricted client's case in list"
+        );
+        assert_eq!(
+            clients.contains(protected.0),
+            sees_protected,
+            "PROTECTED client in list"
+        );
+        assert_eq!(
+            cases.contains(protected.1),
+            sees_protected,
+            "PROTECTED client's case in list"
+        );
     }
 
     // The basic-profile search keeps to the same rules.
@@ -984,8 +1403,16 @@ async fn clearance_hides_protected_clients_and_restricted_clients_need_a_purpose
     ] {
         let response = app.get_with(&search(index), token, headers).await;
         assert_eq!(response.status, StatusCode::OK);
-        let expected: Vec<String> = if found { vec![demo.clients[&index].clone()] } else { vec![] };
-        assert_eq!(ids(page_items(&response.body).unwrap()), expected, "profile search for client {index}");
+        let expected: Vec<String> = if found {
+            vec![demo.clients[&index].clone()]
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            ids(page_items(&response.body).unwrap()),
+            expected,
+            "profile search for client {index}"
+        );
     }
 }
 
@@ -993,7 +1420,13 @@ async fn clearance_hides_protected_clients_and_restricted_clients_need_a_purpose
 
 /// Follows `next_cursor` from `path` with pages of `limit` until the last page; checks each
 /// page's shape and size and returns every item.
-async fn walk(app: &TestApp, path: &str, token: &str, headers: &[(&str, &str)], limit: usize) -> Vec<Value> {
+async fn walk(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    limit: usize,
+) -> Vec<Value> {
     let separator = if path.contains('?') { '&' } else { '?' };
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
@@ -1005,12 +1438,21 @@ async fn walk(app: &TestApp, path: &str, token: &str, headers: &[(&str, &str)], 
         };
         let response = app.get_with(&url, token, headers).await;
         assert_eq!(response.status, StatusCode::OK, "{url}: {}", response.body);
-        let page_items = page_items(&response.body).unwrap_or_else(|problem| panic!("{url}: {problem}"));
-        assert!(page_items.len() <= limit, "{url}: {} items on a page of {limit}", page_items.len());
+        let page_items =
+            page_items(&response.body).unwrap_or_else(|problem| panic!("{url}: {problem}"));
+        assert!(
+            page_items.len() <= limit,
+            "{url}: {} items on a page of {limit}",
+            page_items.len()
+        );
         items.extend(page_items.iter().cloned());
         match response.body["next_cursor"].as_str() {
             Some(next) => {
-                assert_eq!(page_items.len(), limit, "{url}: a page before the last is full");
+                assert_eq!(
+                    page_items.len(),
+                    limit,
+                    "{url}: a page before the last is full"
+                );
                 cursor = Some(next.to_owned());
             }
             None => break,
@@ -1029,7 +1471,9 @@ enum CursorFormat {
 impl CursorFormat {
     async fn learn(app: &TestApp, token: &str) -> CursorFormat {
         let response = app.get("/api/v1/clients?limit=1", token).await;
-        let issued = response.body["next_cursor"].as_str().expect("a first page of one has a next page");
+        let issued = response.body["next_cursor"]
+            .as_str()
+            .expect("a first page of one has a next page");
         let last = response.body["items"][0]["id"].as_str().expect("an id");
         if issued == last {
             CursorFormat::Id
@@ -1055,20 +1499,29 @@ async fn lists_hold_exactly_the_rows_in_scope_on_every_page_filter_and_cursor() 
     let mut tally = Tally::default();
     let cursor_format = CursorFormat::learn(&app, &app.login("caseworker").await).await;
     for role in ROLES {
-        let (Reads(client_keys), Reads(case_keys)) = (role.clients, role.cases) else { continue };
+        let (Reads(client_keys), Reads(case_keys)) = (role.clients, role.cases) else {
+            continue;
+        };
         let label = role.label();
         let token = app.login(role.user).await;
         let headers = role.headers();
         let expected_clients = demo.client_ids(role.lists);
         let expected_cases = demo.case_ids(role.lists);
-        assert!(!expected_clients.is_empty(), "{label}: the table gives lists to check");
+        assert!(
+            !expected_clients.is_empty(),
+            "{label}: the table gives lists to check"
+        );
 
         // Every page of three, and one page of everything, hold exactly the rows in scope.
         for limit in [3, 200] {
             let clients = walk(&app, "/api/v1/clients", &token, &headers, limit).await;
-            let result = id_set(&clients).and_then(|ids| expect_ids(&demo, "client ids", &ids, &expected_clients)).and_then(|_| {
-                clients.iter().try_for_each(|item| check_client(item, client_keys, item["id"].as_str().unwrap_or_default()))
-            });
+            let result = id_set(&clients)
+                .and_then(|ids| expect_ids(&demo, "client ids", &ids, &expected_clients))
+                .and_then(|_| {
+                    clients.iter().try_for_each(|item| {
+                        check_client(item, client_keys, item["id"].as_str().unwrap_or_default())
+                    })
+                });
             tally.record(format!("{label} walk /clients limit={limit}"), result);
 
             for (path, expected) in [
@@ -1077,12 +1530,16 @@ async fn lists_hold_exactly_the_rows_in_scope_on_every_page_filter_and_cursor() 
                 ("/api/v1/cases?status=closed", BTreeSet::new()),
             ] {
                 let cases = walk(&app, path, &token, &headers, limit).await;
-                let result = id_set(&cases).and_then(|ids| expect_ids(&demo, "case ids", &ids, &expected)).and_then(|_| {
-                    cases.iter().try_for_each(|item| {
-                        let index = demo.index_of_case(item["id"].as_str().unwrap_or_default()).ok_or("not a demo case")?;
-                        check_case(&demo, role, item, case_keys, index)
-                    })
-                });
+                let result = id_set(&cases)
+                    .and_then(|ids| expect_ids(&demo, "case ids", &ids, &expected))
+                    .and_then(|_| {
+                        cases.iter().try_for_each(|item| {
+                            let index = demo
+                                .index_of_case(item["id"].as_str().unwrap_or_default())
+                                .ok_or("not a demo case")?;
+                            check_case(&demo, role, item, case_keys, index)
+                        })
+                    });
                 tally.record(format!("{label} walk {path} limit={limit}"), result);
             }
         }
@@ -1094,16 +1551,29 @@ async fn lists_hold_exactly_the_rows_in_scope_on_every_page_filter_and_cursor() 
                 ("cases", &demo.cases[&index], &expected_cases),
             ] {
                 let cursor = cursor_format.cursor_for(cursor_id);
-                let response = app.get_with(&format!("/api/v1/{resource}?limit=200&cursor={cursor}"), &token, &headers).await;
+                let response = app
+                    .get_with(
+                        &format!("/api/v1/{resource}?limit=200&cursor={cursor}"),
+                        &token,
+                        &headers,
+                    )
+                    .await;
                 let result = (response.status == StatusCode::OK)
                     .then_some(())
                     .ok_or_else(|| format!("{} {}", response.status, response.body))
                     .and_then(|_| id_set(page_items(&response.body)?))
                     .and_then(|ids| {
-                        let after: BTreeSet<String> = expected.iter().filter(|id| *id > cursor_id).cloned().collect();
+                        let after: BTreeSet<String> = expected
+                            .iter()
+                            .filter(|id| *id > cursor_id)
+                            .cloned()
+                            .collect();
                         expect_ids(&demo, "ids after the cursor", &ids, &after)
                     });
-                tally.record(format!("{label} /{resource} after the cursor of client {index}"), result);
+                tally.record(
+                    format!("{label} /{resource} after the cursor of client {index}"),
+                    result,
+                );
             }
         }
 
@@ -1111,15 +1581,34 @@ async fn lists_hold_exactly_the_rows_in_scope_on_every_page_filter_and_cursor() 
         // finds it only when it is in scope, and never the namesake out of scope.
         for index in demo_indices() {
             let (given, family) = demo_client(index);
-            let path = format!("/api/v1/clients?family_name={family}&given_name={}", given.to_uppercase());
+            let path = format!(
+                "/api/v1/clients?family_name={family}&given_name={}",
+                given.to_uppercase()
+            );
             let found = walk(&app, &path, &token, &headers, 1).await;
-            let expected = demo.client_ids(|other| (role.lists)(other) && demo_client(other) == (given.clone(), family.clone()));
-            let result = id_set(&found).and_then(|ids| expect_ids(&demo, "filtered client ids", &ids, &expected)).and_then(|_| {
-                found.iter().try_for_each(|item| check_client(item, client_keys, item["id"].as_str().unwrap_or_default()))
+            let expected = demo.client_ids(|other| {
+                (role.lists)(other) && demo_client(other) == (given.clone(), family.clone())
             });
-            tally.record(format!("{label} /clients filtered to client {index}'s name"), result);
+            let result = id_set(&found)
+                .and_then(|ids| expect_ids(&demo, "filtered client ids", &ids, &expected))
+                .and_then(|_| {
+                    found.iter().try_for_each(|item| {
+                        check_client(item, client_keys, item["id"].as_str().unwrap_or_default())
+                    })
+                });
+            tally.record(
+                format!("{label} /clients filtered to client {index}'s name"),
+                result,
+            );
         }
-        let by_birth = walk(&app, "/api/v1/clients?date_of_birth=1950-01-01", &token, &headers, 3).await;
+        let by_birth = walk(
+            &app,
+            "/api/v1/clients?date_of_birth=1950-01-01",
+            &token,
+            &headers,
+            3,
+        )
+        .await;
         let expected = demo.client_ids(|index| index == 0 && (role.lists)(index));
         tally.record(
             format!("{label} /clients?date_of_birth=1950-01-01"),
@@ -1135,11 +1624,22 @@ async fn lists_hold_exactly_the_rows_in_scope_on_every_page_filter_and_cursor() 
 async fn filtering_on_a_field_the_caller_cannot_read_is_forbidden() {
     let policies = tempfile::tempdir().expect("temp dir");
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    std::fs::copy(shipped.join("model.conf"), policies.path().join("model.conf")).unwrap();
+    std::fs::copy(
+        shipped.join("model.conf"),
+        policies.path().join("model.conf"),
+    )
+    .unwrap();
     let policy = std::fs::read_to_string(shipped.join("policy.csv")).unwrap();
     let removed = "p, csp_worker, client.date_of_birth, read, -";
-    let kept: Vec<&str> = policy.lines().filter(|line| line.trim() != removed).collect();
-    assert_eq!(kept.len() + 1, policy.lines().count(), "the shipped policy grants {removed:?} exactly once");
+    let kept: Vec<&str> = policy
+        .lines()
+        .filter(|line| line.trim() != removed)
+        .collect();
+    assert_eq!(
+        kept.len() + 1,
+        policy.lines().count(),
+        "the shipped policy grants {removed:?} exactly once"
+    );
     std::fs::write(policies.path().join("policy.csv"), kept.join("\n") + "\n").unwrap();
     let dir = policies.path().to_owned();
     let app = spawn_app_with(move |config| config.policy_dir = Some(dir)).await;
@@ -1150,16 +1650,30 @@ async fn filtering_on_a_field_the_caller_cannot_read_is_forbidden() {
 
     for user in ["csp-north", "csp-north-manager"] {
         let token = app.login(user).await;
-        for path in ["/api/v1/clients?date_of_birth=1950-01-01", both_filters.as_str()] {
+        for path in [
+            "/api/v1/clients?date_of_birth=1950-01-01",
+            both_filters.as_str(),
+        ] {
             let response = app.get(path, &token).await;
-            assert_eq!(response.status, StatusCode::FORBIDDEN, "{user} {path}: {}", response.body);
+            assert_eq!(
+                response.status,
+                StatusCode::FORBIDDEN,
+                "{user} {path}: {}",
+                response.body
+            );
             assert_eq!(response.code(), "filter_not_allowed", "{user} {path}");
         }
         // Filtering on a field they still read works, and the field they lost is masked.
-        let response = app.get(&format!("/api/v1/clients?family_name={family_0}"), &token).await;
+        let response = app
+            .get(&format!("/api/v1/clients?family_name={family_0}"), &token)
+            .await;
         assert_eq!(response.status, StatusCode::OK, "{user}: {}", response.body);
         let items = page_items(&response.body).unwrap();
-        assert_eq!(id_set(items).unwrap(), client_0, "{user} filtering on family_name");
+        assert_eq!(
+            id_set(items).unwrap(),
+            client_0,
+            "{user} filtering on family_name"
+        );
         check_client(&items[0], CLIENT_CSP_WITHOUT_BIRTH, &demo.clients[&0]).unwrap();
         let response = app.get(&Record::Client.path(&demo, 0), &token).await;
         check_client(&response.body, CLIENT_CSP_WITHOUT_BIRTH, &demo.clients[&0]).unwrap();
@@ -1167,9 +1681,14 @@ async fn filtering_on_a_field_the_caller_cannot_read_is_forbidden() {
 
     // Roles whose grants did not change filter on the date of birth as before.
     let caseworker = app.login("caseworker").await;
-    let response = app.get("/api/v1/clients?date_of_birth=1950-01-01", &caseworker).await;
+    let response = app
+        .get("/api/v1/clients?date_of_birth=1950-01-01", &caseworker)
+        .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    assert_eq!(id_set(page_items(&response.body).unwrap()).unwrap(), client_0);
+    assert_eq!(
+        id_set(page_items(&response.body).unwrap()).unwrap(),
+        client_0
+    );
 }
 
 // ---- 5. CSP notes ----------------------------------------------------------------------------
@@ -1184,26 +1703,52 @@ async fn csp_workers_read_only_shared_notes_of_cases_actively_allocated_to_them(
         let token = app.login(user).await;
         for index in demo_indices() {
             let allocated = actively_allocated(index, csp);
-            let label = format!("{user} on client {index}'s case ({})", if allocated { "allocated" } else { "not allocated" });
+            let label = format!(
+                "{user} on client {index}'s case ({})",
+                if allocated {
+                    "allocated"
+                } else {
+                    "not allocated"
+                }
+            );
 
             let response = app.get(&Record::CaseNotes.path(&demo, index), &token).await;
-            let expect = if allocated { Expect::Ok(NOTE_CSP) } else { Expect::NotFound };
+            let expect = if allocated {
+                Expect::Ok(NOTE_CSP)
+            } else {
+                Expect::NotFound
+            };
             let result = check_status(&response, expect, &absent).and_then(|ok| {
                 let Some(keys) = ok else { return Ok(()) };
                 let items = page_items(&response.body)?;
-                expect_eq("note ids", ids(items), vec![demo.shared_notes[&index].clone()])?;
-                expect_eq("visibility", items[0]["visibility"].as_str(), Some("shared"))?;
+                expect_eq(
+                    "note ids",
+                    ids(items),
+                    vec![demo.shared_notes[&index].clone()],
+                )?;
+                expect_eq(
+                    "visibility",
+                    items[0]["visibility"].as_str(),
+                    Some("shared"),
+                )?;
                 expect_keys("note", &items[0], keys)
             });
             tally.record(format!("{label}: list notes"), result);
 
-            let response = app.get(&Record::SharedNote.path(&demo, index), &token).await;
+            let response = app
+                .get(&Record::SharedNote.path(&demo, index), &token)
+                .await;
             let result = check_status(&response, expect, &absent)
                 .and_then(|ok| ok.map_or(Ok(()), |keys| expect_keys("note", &response.body, keys)));
             tally.record(format!("{label}: shared note"), result);
 
-            let response = app.get(&Record::DepartmentNote.path(&demo, index), &token).await;
-            tally.record(format!("{label}: department note"), check_status(&response, Expect::NotFound, &absent).map(drop));
+            let response = app
+                .get(&Record::DepartmentNote.path(&demo, index), &token)
+                .await;
+            tally.record(
+                format!("{label}: department note"),
+                check_status(&response, Expect::NotFound, &absent).map(drop),
+            );
         }
     }
     tally.finish("CSP notes");

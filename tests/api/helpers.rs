@@ -48,13 +48,17 @@ impl Response {
 }
 
 pub fn keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+    let mut keys: Vec<String> = value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
     keys.sort();
     keys
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("CASEBRIDGE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CASEBRIDGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn backend() -> String {
@@ -69,11 +73,22 @@ fn fresh_database(data_dir: &std::path::Path) -> (String, Option<String>) {
             let admin = postgres_admin_url();
             let mut conn = PgConnection::establish(&admin)
                 .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {admin}: {e}"));
-            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
-            let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).expect("URL has a database");
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .expect("create test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(base, _)| base.to_owned())
+                .expect("URL has a database");
             (format!("{base}/{name}"), Some(name))
         }
-        "sqlite" => (data_dir.join("casebridge.db").to_string_lossy().into_owned(), None),
+        "sqlite" => (
+            data_dir
+                .join("casebridge.db")
+                .to_string_lossy()
+                .into_owned(),
+            None,
+        ),
         other => panic!("CASEBRIDGE_TEST_DATABASE must be sqlite or postgres, not {other}"),
     }
 }
@@ -111,7 +126,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         address,
         db,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         data_dir,
         postgres_database,
         server,
@@ -124,7 +142,8 @@ impl Drop for TestApp {
         actix_web::rt::spawn(async move { server.stop(false).await });
         if let Some(name) = self.postgres_database.take() {
             if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn);
             }
         }
     }
@@ -136,8 +155,17 @@ pub fn demo_client(index: usize) -> (String, String) {
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> Response {
-        let mut request = self.client.request(method, format!("{}{}", self.address, path));
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -151,36 +179,67 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("body read");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Response { status, headers, body }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.request(Method::GET, path, Some(token), None, &[]).await
+        self.request(Method::GET, path, Some(token), None, &[])
+            .await
     }
 
     pub async fn get_with(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> Response {
-        self.request(Method::GET, path, Some(token), None, headers).await
+        self.request(Method::GET, path, Some(token), None, headers)
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
-        self.request(Method::POST, path, Some(token), Some(body), &[]).await
+        self.request(Method::POST, path, Some(token), Some(body), &[])
+            .await
     }
 
-    pub async fn patch(&self, path: &str, token: &str, body: Value, if_match: Option<&str>) -> Response {
-        let headers: Vec<(&str, &str)> = if_match.map(|etag| vec![("If-Match", etag)]).unwrap_or_default();
-        self.request(Method::PATCH, path, Some(token), Some(body), &headers).await
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        let headers: Vec<(&str, &str)> = if_match
+            .map(|etag| vec![("If-Match", etag)])
+            .unwrap_or_default();
+        self.request(Method::PATCH, path, Some(token), Some(body), &headers)
+            .await
     }
 
     pub async fn login_response(&self, username: &str, password: &str) -> Response {
-        self.request(Method::POST, "/api/v1/auth/login", None, Some(serde_json::json!({"username": username, "password": password})), &[])
-            .await
+        self.request(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": username, "password": password})),
+            &[],
+        )
+        .await
     }
 
     /// An access token for a demo account.
     pub async fn login(&self, username: &str) -> String {
         let response = self.login_response(username, PASSWORD).await;
-        assert_eq!(response.status, StatusCode::OK, "login {username}: {:?}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "login {username}: {:?}",
+            response.body
+        );
         response.body["access_token"].as_str().unwrap().to_owned()
     }
 
@@ -208,7 +267,13 @@ impl TestApp {
     pub fn case_id(&self, index: usize) -> String {
         use casebridge::db::schema::cases;
         let client = self.client_id(index);
-        self.with_db(|conn| cases::table.filter(cases::client_id.eq(client)).select(cases::id).first::<String>(conn).unwrap())
+        self.with_db(|conn| {
+            cases::table
+                .filter(cases::client_id.eq(client))
+                .select(cases::id)
+                .first::<String>(conn)
+                .unwrap()
+        })
     }
 
     /// The id of the demo note of `visibility` on demo client `index`'s case.
@@ -227,12 +292,24 @@ impl TestApp {
 
     pub fn organisation_id(&self, name: &str) -> String {
         use casebridge::db::schema::organisations;
-        self.with_db(|conn| organisations::table.filter(organisations::name.eq(name)).select(organisations::id).first::<String>(conn).unwrap())
+        self.with_db(|conn| {
+            organisations::table
+                .filter(organisations::name.eq(name))
+                .select(organisations::id)
+                .first::<String>(conn)
+                .unwrap()
+        })
     }
 
     pub fn user_id(&self, username: &str) -> String {
         use casebridge::db::schema::users;
-        self.with_db(|conn| users::table.filter(users::username.eq(username)).select(users::id).first::<String>(conn).unwrap())
+        self.with_db(|conn| {
+            users::table
+                .filter(users::username.eq(username))
+                .select(users::id)
+                .first::<String>(conn)
+                .unwrap()
+        })
     }
 }
 

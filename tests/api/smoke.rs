@@ -5,9 +5,13 @@ use crate::helpers::spawn_app;
 #[actix_web::test]
 async fn health_and_ready_answer() {
     let app = spawn_app().await;
-    let health = app.request(reqwest::Method::GET, "/health", None, None, &[]).await;
+    let health = app
+        .request(reqwest::Method::GET, "/health", None, None, &[])
+        .await;
     assert_eq!(health.status, StatusCode::OK);
-    let ready = app.request(reqwest::Method::GET, "/ready", None, None, &[]).await;
+    let ready = app
+        .request(reqwest::Method::GET, "/ready", None, None, &[])
+        .await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.body["status"], "ready");
 }
@@ -25,4 +29,39 @@ async fn a_csp_worker_sees_only_allocated_clients_with_masked_fields() {
         assert!(item.get("tax_file_number").is_none());
     }
     assert_eq!(response.headers["cache-control"], "no-store");
+}
+
+#[actix_web::test]
+async fn only_allow_listed_origins_get_cors_headers() {
+    let app = spawn_app().await;
+    let preflight = async |origin: &'static str| {
+        let headers = [
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization"),
+        ];
+        app.request(
+            reqwest::Method::OPTIONS,
+            "/api/v1/clients",
+            None,
+            None,
+            &headers,
+        )
+        .await
+    };
+    let allowed = preflight("https://portal.csp.example").await;
+    assert!(allowed.status.is_success(), "{:?}", allowed.status);
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://portal.csp.example"
+    );
+
+    let refused = preflight("https://evil.example").await;
+    assert!(refused.headers.get("access-control-allow-origin").is_none());
+
+    let token = app.login("caseworker").await;
+    let simple = app
+        .get_with("/api/v1/me", &token, &[("Origin", "https://evil.example")])
+        .await;
+    assert!(simple.headers.get("access-control-allow-origin").is_none());
 }

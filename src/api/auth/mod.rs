@@ -52,10 +52,18 @@ pub struct TokenResponse {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::Unauthenticated { code: "invalid_credentials", detail: "The username or password is incorrect.".into() }
+    ApiError::Unauthenticated {
+        code: "invalid_credentials",
+        detail: "The username or password is incorrect.".into(),
+    }
 }
 
-fn tokens(state: &AppState, user_id: &str, session_id: &str, refresh_token: String) -> ApiResult<HttpResponse> {
+fn tokens(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    refresh_token: String,
+) -> ApiResult<HttpResponse> {
     let access_token = state.tokens.issue(user_id, session_id)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
@@ -74,9 +82,14 @@ fn tokens(state: &AppState, user_id: &str, session_id: &str, refresh_token: Stri
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/auth/login")]
-async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = plain_body(body.into_inner())?;
-    req.extensions_mut().insert(AttemptedLogin(username.clone()));
+    req.extensions_mut()
+        .insert(AttemptedLogin(username.clone()));
     let ttl = state.config.session_ttl;
     let session = state
         .db
@@ -89,7 +102,9 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json<Val
             let stored_hash = user.as_ref().and_then(|(_, hash, _)| hash.as_deref());
             let password_ok = password::verify(&password, stored_hash);
             match user {
-                Some((user_id, _, status)) if password_ok && status == UserStatus::Active.as_str() => {
+                Some((user_id, _, status))
+                    if password_ok && status == UserStatus::Active.as_str() =>
+                {
                     let (session_id, refresh_token) = sessions::start(conn, &user_id, ttl)?;
                     diesel::update(users::table.filter(users::id.eq(&user_id)))
                         .set(users::last_login_at.eq(Utc::now().naive_utc()))
@@ -115,18 +130,25 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: web::Json<Val
 #[post("/auth/refresh")]
 async fn refresh(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
     let RefreshRequest { refresh_token } = plain_body(body.into_inner())?;
-    let outcome = state.db.write(move |conn| Ok(sessions::refresh(conn, &refresh_token)?)).await?;
+    let outcome = state
+        .db
+        .write(move |conn| Ok(sessions::refresh(conn, &refresh_token)?))
+        .await?;
     match outcome {
-        sessions::Refresh::Rotated { user_id, session_id, refresh_token } => {
-            tokens(&state, &user_id, &session_id, refresh_token)
-        }
+        sessions::Refresh::Rotated {
+            user_id,
+            session_id,
+            refresh_token,
+        } => tokens(&state, &user_id, &session_id, refresh_token),
         sessions::Refresh::Rejected => Err(ApiError::Unauthenticated {
             code: "invalid_refresh_token",
             detail: "The refresh token is invalid, expired or its session has ended.".into(),
         }),
         sessions::Refresh::Reused => Err(ApiError::Unauthenticated {
             code: "refresh_token_reused",
-            detail: "This refresh token was already used; the session has been ended. Log in again.".into(),
+            detail:
+                "This refresh token was already used; the session has been ended. Log in again."
+                    .into(),
         }),
     }
 }
@@ -141,6 +163,8 @@ async fn refresh(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResul
 #[post("/auth/logout")]
 async fn logout(ctx: Ctx) -> ApiResult<HttpResponse> {
     let session_id = ctx.caller.session_id.clone();
-    ctx.db().write(move |conn| Ok(sessions::end(conn, &session_id, "logout")?)).await?;
+    ctx.db()
+        .write(move |conn| Ok(sessions::end(conn, &session_id, "logout")?))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

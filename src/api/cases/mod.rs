@@ -9,7 +9,10 @@ use diesel::prelude::*;
 use serde_json::Value;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use self::types::{AllocationRecord, AllocationUpdate, CaseListParams, CaseRecord, CaseUpdate, NewAllocation, NewCase};
+use self::types::{
+    AllocationRecord, AllocationUpdate, CaseListParams, CaseRecord, CaseUpdate, NewAllocation,
+    NewCase,
+};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
@@ -32,9 +35,17 @@ pub fn routes(config: &mut ServiceConfig) {
 }
 
 /// Turns rows into records, each with the allocations `allocation_permit` lets through, masked.
-fn assemble(conn: &mut DbConnection, rows: Vec<CaseRow>, allocation_permit: Option<&Permit>) -> ApiResult<Vec<CaseRecord>> {
+fn assemble(
+    conn: &mut DbConnection,
+    rows: Vec<CaseRow>,
+    allocation_permit: Option<&Permit>,
+) -> ApiResult<Vec<CaseRecord>> {
     let mut allocations: Vec<AllocationRow> = match allocation_permit {
-        Some(permit) => queries::allocations_of(conn, scope::allocations(permit), rows.iter().map(|r| r.id.clone()).collect())?,
+        Some(permit) => queries::allocations_of(
+            conn,
+            scope::allocations(permit),
+            rows.iter().map(|r| r.id.clone()).collect(),
+        )?,
         None => Vec::new(),
     };
     rows.into_iter()
@@ -42,7 +53,10 @@ fn assemble(conn: &mut DbConnection, rows: Vec<CaseRow>, allocation_permit: Opti
             let mut nested = Vec::new();
             for allocation in allocations.extract_if(.., |a| a.case_id == row.id) {
                 let record = AllocationRecord::from_row(allocation, &row.client_id);
-                nested.push(disclosure::masked(allocation_permit.expect("allocations only load with a permit"), &record)?);
+                nested.push(disclosure::masked(
+                    allocation_permit.expect("allocations only load with a permit"),
+                    &record,
+                )?);
             }
             Ok(CaseRecord::from_row(row, nested)?)
         })
@@ -50,18 +64,32 @@ fn assemble(conn: &mut DbConnection, rows: Vec<CaseRow>, allocation_permit: Opti
 }
 
 /// Loads a case the permit reaches, or 404; a restricted client's case needs a purpose of use.
-fn load(conn: &mut DbConnection, permit: &Permit, allocation_permit: Option<&Permit>, id: &str) -> ApiResult<CaseRecord> {
+fn load(
+    conn: &mut DbConnection,
+    permit: &Permit,
+    allocation_permit: Option<&Permit>,
+    id: &str,
+) -> ApiResult<CaseRecord> {
     let row = queries::find(conn, scope::cases(permit, false), id)?.ok_or(ApiError::NotFound)?;
     permit.check_restricted(queries::client_is_restricted(conn, &row.client_id)?)?;
     Ok(assemble(conn, vec![row], allocation_permit)?.remove(0))
 }
 
 fn allocation_fields(records: &[CaseRecord]) -> BTreeSet<String> {
-    records.iter().flat_map(|r| &r.allocations).flat_map(|a| a.keys().cloned()).collect()
+    records
+        .iter()
+        .flat_map(|r| &r.allocations)
+        .flat_map(|a| a.keys().cloned())
+        .collect()
 }
 
-fn respond_page(permit: &Permit, records: &[CaseRecord], next_cursor: Option<String>) -> ApiResult<Disclosed> {
-    Ok(disclosure::page(permit, records, next_cursor)?.with_nested_fields("allocations", &allocation_fields(records)))
+fn respond_page(
+    permit: &Permit,
+    records: &[CaseRecord],
+    next_cursor: Option<String>,
+) -> ApiResult<Disclosed> {
+    Ok(disclosure::page(permit, records, next_cursor)?
+        .with_nested_fields("allocations", &allocation_fields(records)))
 }
 
 fn respond_one(permit: &Permit, record: CaseRecord) -> ApiResult<Disclosed> {
@@ -70,13 +98,25 @@ fn respond_one(permit: &Permit, record: CaseRecord) -> ApiResult<Disclosed> {
 }
 
 /// 422 unless `user_id` is a user of `organisation_id`.
-fn check_member(conn: &mut DbConnection, field: &str, user_id: &str, organisation_id: &str) -> ApiResult<()> {
+fn check_member(
+    conn: &mut DbConnection,
+    field: &str,
+    user_id: &str,
+    organisation_id: &str,
+) -> ApiResult<()> {
     let found: i64 = users::table
         .filter(users::id.eq(user_id))
         .filter(users::organisation_id.eq(organisation_id))
         .count()
         .get_result(conn)?;
-    if found == 1 { Ok(()) } else { Err(ApiError::invalid(field, "is not a user of the organisation concerned")) }
+    if found == 1 {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            "is not a user of the organisation concerned",
+        ))
+    }
 }
 
 async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Disclosed> {
@@ -86,9 +126,18 @@ async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Dis
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
-            let mut rows = queries::list(conn, scope::cases(&reader, true), &filter, request.after.as_deref(), request.fetch())?;
+            let mut rows = queries::list(
+                conn,
+                scope::cases(&reader, true),
+                &filter,
+                request.after.as_deref(),
+                request.fetch(),
+            )?;
             let next_cursor = request.finish(&mut rows, |row| &row.id);
-            Ok((assemble(conn, rows, allocation_permit.as_ref())?, next_cursor))
+            Ok((
+                assemble(conn, rows, allocation_permit.as_ref())?,
+                next_cursor,
+            ))
         })
         .await?;
     respond_page(&permit, &records, next_cursor)
@@ -109,10 +158,14 @@ async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Dis
 async fn list_cases(ctx: Ctx, params: web::Query<CaseListParams>) -> ApiResult<Disclosed> {
     let params = params.into_inner();
     if params.status.is_some() {
-        ctx.permit(Resource::Case, Action::Read)?.check_filterable("status")?;
+        ctx.permit(Resource::Case, Action::Read)?
+            .check_filterable("status")?;
     }
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    let filter = CaseFilter { client_id: None, status: params.status.map(|s| s.as_str().to_owned()) };
+    let filter = CaseFilter {
+        client_id: None,
+        status: params.status.map(|s| s.as_str().to_owned()),
+    };
     list(&ctx, filter, page).await
 }
 
@@ -126,7 +179,11 @@ async fn list_cases(ctx: Ctx, params: web::Query<CaseListParams>) -> ApiResult<D
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/clients/{id}/cases")]
-async fn list_client_cases(ctx: Ctx, id: web::Path<String>, params: web::Query<CaseListParams>) -> ApiResult<Disclosed> {
+async fn list_client_cases(
+    ctx: Ctx,
+    id: web::Path<String>,
+    params: web::Query<CaseListParams>,
+) -> ApiResult<Disclosed> {
     let client_permit = ctx.permit(Resource::Client, Action::Read)?;
     let case_permit = ctx.permit(Resource::Case, Action::Read)?;
     let params = params.into_inner();
@@ -136,8 +193,13 @@ async fn list_client_cases(ctx: Ctx, id: web::Path<String>, params: web::Query<C
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let client_id = path_id(&id)?;
     let check_id = client_id.clone();
-    ctx.db().read(move |conn| crate::api::clients::load(conn, &client_permit, &check_id).map(drop)).await?;
-    let filter = CaseFilter { client_id: Some(client_id), status: params.status.map(|s| s.as_str().to_owned()) };
+    ctx.db()
+        .read(move |conn| crate::api::clients::load(conn, &client_permit, &check_id).map(drop))
+        .await?;
+    let filter = CaseFilter {
+        client_id: Some(client_id),
+        status: params.status.map(|s| s.as_str().to_owned()),
+    };
     list(&ctx, filter, page).await
 }
 
@@ -174,7 +236,10 @@ async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         lead_worker_id: new.lead_worker_id,
         summary: new.summary,
         risk_level: new.risk_level.as_str().to_owned(),
-        protective_marking: new.protective_marking.unwrap_or(ProtectiveMarking::Official).rank(),
+        protective_marking: new
+            .protective_marking
+            .unwrap_or(ProtectiveMarking::Official)
+            .rank(),
         created_at: now,
         updated_at: now,
         version: 1,
@@ -208,7 +273,10 @@ async fn get_case(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
     let id = path_id(&id)?;
     let reader = permit.clone();
-    let record = ctx.db().read(move |conn| load(conn, &reader, allocation_permit.as_ref(), &id)).await?;
+    let record = ctx
+        .db()
+        .read(move |conn| load(conn, &reader, allocation_permit.as_ref(), &id))
+        .await?;
     respond_one(&permit, record)
 }
 
@@ -225,7 +293,12 @@ async fn get_case(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     (status = 428, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[patch("/cases/{id}")]
-async fn update_case(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn update_case(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Case, Action::Update)?;
     let reader = ctx.permit(Resource::Case, Action::Read)?;
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
@@ -237,7 +310,9 @@ async fn update_case(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: we
     let changes = CaseChanges {
         service_type: update.service_type,
         status: update.status.map(|s| s.as_str().to_owned()),
-        closed_at: update.status.map(|status| (status == CaseStatus::Closed).then_some(now)),
+        closed_at: update
+            .status
+            .map(|status| (status == CaseStatus::Closed).then_some(now)),
         lead_worker_id: update.lead_worker_id,
         summary: update.summary,
         risk_level: update.risk_level.map(|r| r.as_str().to_owned()),
@@ -269,7 +344,11 @@ async fn update_case(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: we
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/cases/{id}/allocations")]
-async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_allocation(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Allocation, Action::Create)?;
     let reader = ctx.permit(Resource::Allocation, Action::Read)?;
     let case_id = path_id(&id)?;
@@ -282,7 +361,8 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: web::Json<Valu
         .db()
         .write(move |conn| {
             // The create permit's row scope names the cases it may allocate.
-            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?.ok_or(ApiError::NotFound)?;
+            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
+                .ok_or(ApiError::NotFound)?;
             permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
             let kind: Option<String> = organisations::table
                 .filter(organisations::id.eq(&new.organisation_id))
@@ -290,7 +370,10 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: web::Json<Valu
                 .first(conn)
                 .optional()?;
             if kind.as_deref() != Some(OrganisationKind::Csp.as_str()) {
-                return Err(ApiError::invalid("organisation_id", "is not a contracted service provider"));
+                return Err(ApiError::invalid(
+                    "organisation_id",
+                    "is not a contracted service provider",
+                ));
             }
             if let Some(worker) = &new.worker_id {
                 check_member(conn, "worker_id", worker, &new.organisation_id)?;
@@ -328,7 +411,12 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: web::Json<Valu
     (status = 428, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[patch("/cases/{id}/allocations/{allocation_id}")]
-async fn update_allocation(ctx: Ctx, req: HttpRequest, path: web::Path<(String, String)>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn update_allocation(
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Allocation, Action::Update)?;
     let reader = ctx.permit(Resource::Allocation, Action::Read)?;
     let (case_id, allocation_id) = (path_id(&path.0)?, path_id(&path.1)?);
@@ -339,16 +427,21 @@ async fn update_allocation(ctx: Ctx, req: HttpRequest, path: web::Path<(String, 
     let record = ctx
         .db()
         .write(move |conn| {
-            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?.ok_or(ApiError::NotFound)?;
+            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
+                .ok_or(ApiError::NotFound)?;
             permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
-            let current = queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+            let current = queries::find_allocation(conn, &case.id, &allocation_id)?
+                .ok_or(ApiError::NotFound)?;
             if ends_on.is_some_and(|ends_on| ends_on < current.starts_on) {
                 return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
             }
-            if current.version != version || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)? {
+            if current.version != version
+                || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)?
+            {
                 return Err(ApiError::PreconditionFailed);
             }
-            let row = queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+            let row = queries::find_allocation(conn, &case.id, &allocation_id)?
+                .ok_or(ApiError::NotFound)?;
             Ok(AllocationRecord::from_row(row, &case.client_id))
         })
         .await?;

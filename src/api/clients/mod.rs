@@ -17,7 +17,11 @@ use crate::domain::ProtectiveMarking;
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
-    config.service(list_clients).service(create_client).service(get_client).service(update_client);
+    config
+        .service(list_clients)
+        .service(create_client)
+        .service(get_client)
+        .service(update_client);
 }
 
 /// Loads a client the permit reaches, or 404; a restricted one needs a purpose of use.
@@ -66,11 +70,20 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
     let mut rows = ctx
         .db()
         .read(move |conn| {
-            Ok(queries::list(conn, scope::listable_clients(&reader), &filter, request.after.as_deref(), request.fetch())?)
+            Ok(queries::list(
+                conn,
+                scope::listable_clients(&reader),
+                &filter,
+                request.after.as_deref(),
+                request.fetch(),
+            )?)
         })
         .await?;
     let next_cursor = page.finish(&mut rows, |row| &row.id);
-    let records = rows.into_iter().map(ClientRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    let records = rows
+        .into_iter()
+        .map(ClientRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     disclosure::page(&permit, &records, next_cursor)
 }
 
@@ -94,7 +107,9 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     let reader = ctx.permit(Resource::Client, Action::Read)?;
     let new: NewClient = write_body(&permit, body.into_inner())?;
     ctx.caller.check_marking(new.protective_marking)?;
-    let marking = new.protective_marking.unwrap_or(ProtectiveMarking::Official);
+    let marking = new
+        .protective_marking
+        .unwrap_or(ProtectiveMarking::Official);
     let now = Utc::now().naive_utc();
     let address = new.address.unwrap_or_default();
     let row = ClientRow {
@@ -124,7 +139,9 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         version: 1,
     };
     let record = ClientRecord::try_from(row.clone())?;
-    ctx.db().write(move |conn| Ok(queries::insert(conn, &row)?)).await?;
+    ctx.db()
+        .write(move |conn| Ok(queries::insert(conn, &row)?))
+        .await?;
     disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
 }
 
@@ -169,7 +186,12 @@ async fn get_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     security(("bearer" = []))
 )]
 #[patch("/clients/{id}")]
-async fn update_client(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn update_client(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Update)?;
     let reader = ctx.permit(Resource::Client, Action::Read)?;
     let id = path_id(&id)?;
@@ -183,7 +205,9 @@ async fn update_client(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: 
         .db()
         .write(move |conn| {
             let current = load(conn, &permit, &id)?;
-            if current.version != version || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())? {
+            if current.version != version
+                || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())?
+            {
                 return Err(ApiError::PreconditionFailed);
             }
             load(conn, &read_back, &id)

@@ -76,7 +76,8 @@ fn valid_state(state: &str) -> Result<(), ValidationError> {
     if STATES.contains(&state) {
         Ok(())
     } else {
-        Err(ValidationError::new("state").with_message("must be one of ACT, NSW, NT, QLD, SA, TAS, VIC, WA".into()))
+        Err(ValidationError::new("state")
+            .with_message("must be one of ACT, NSW, NT, QLD, SA, TAS, VIC, WA".into()))
     }
 }
 
@@ -102,16 +103,22 @@ impl TryFrom<ClientRow> for ClientRecord {
     type Error = anyhow::Error;
 
     fn try_from(row: ClientRow) -> anyhow::Result<Self> {
-        let address = [&row.address_line1, &row.address_line2, &row.address_suburb, &row.address_state, &row.address_postcode]
-            .iter()
-            .any(|part| part.is_some())
-            .then(|| Address {
-                line1: row.address_line1,
-                line2: row.address_line2,
-                suburb: row.address_suburb,
-                state: row.address_state,
-                postcode: row.address_postcode,
-            });
+        let address = [
+            &row.address_line1,
+            &row.address_line2,
+            &row.address_suburb,
+            &row.address_state,
+            &row.address_postcode,
+        ]
+        .iter()
+        .any(|part| part.is_some())
+        .then(|| Address {
+            line1: row.address_line1,
+            line2: row.address_line2,
+            suburb: row.address_suburb,
+            state: row.address_state,
+            postcode: row.address_postcode,
+        });
         Ok(Self {
             id: row.id,
             given_name: row.given_name,
@@ -244,31 +251,64 @@ impl ClientUpdate {
         let mut errors = validator::ValidationErrors::new();
         let mut check = |field: &'static str, ok: bool, message: &'static str| {
             if !ok {
-                errors.add(field, ValidationError::new("invalid").with_message(message.into()));
+                errors.add(
+                    field,
+                    ValidationError::new("invalid").with_message(message.into()),
+                );
             }
         };
         if let Some(Some(address)) = &self.address {
-            check("address", address.validate().is_ok(), "has an invalid part (state or postcode)");
+            check(
+                "address",
+                address.validate().is_ok(),
+                "has an invalid part (state or postcode)",
+            );
         }
         if let Some(Some(email)) = &self.email {
-            check("email", validator::ValidateEmail::validate_email(email), "is not an email address");
+            check(
+                "email",
+                validator::ValidateEmail::validate_email(email),
+                "is not an email address",
+            );
         }
         if let Some(Some(phone)) = &self.phone {
-            check("phone", (6..=20).contains(&phone.len()), "must be 6 to 20 characters");
+            check(
+                "phone",
+                (6..=20).contains(&phone.len()),
+                "must be 6 to 20 characters",
+            );
         }
-        for (field, value) in [("preferred_name", &self.preferred_name), ("gender", &self.gender), ("interpreter_language", &self.interpreter_language)] {
+        for (field, value) in [
+            ("preferred_name", &self.preferred_name),
+            ("gender", &self.gender),
+            ("interpreter_language", &self.interpreter_language),
+        ] {
             if let Some(Some(text)) = value {
-                check(field, (1..=100).contains(&text.chars().count()), "must be 1 to 100 characters");
+                check(
+                    field,
+                    (1..=100).contains(&text.chars().count()),
+                    "must be 1 to 100 characters",
+                );
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     pub fn into_changes(self) -> ClientChanges {
         let (line1, line2, suburb, state, postcode) = match self.address {
             None => (None, None, None, None, None),
             Some(None) => (Some(None), Some(None), Some(None), Some(None), Some(None)),
-            Some(Some(a)) => (Some(a.line1), Some(a.line2), Some(a.suburb), Some(a.state), Some(a.postcode)),
+            Some(Some(a)) => (
+                Some(a.line1),
+                Some(a.line2),
+                Some(a.suburb),
+                Some(a.state),
+                Some(a.postcode),
+            ),
         };
         ClientChanges {
             given_name: self.given_name,
@@ -287,7 +327,9 @@ impl ClientUpdate {
             medicare_number: self.medicare_number.map(|m| m.map(String::from)),
             tax_file_number: self.tax_file_number.map(|t| t.map(String::from)),
             gp_details: self.gp_details,
-            safety_alerts: self.safety_alerts.map(|alerts| serde_json::Value::from(alerts).to_string()),
+            safety_alerts: self
+                .safety_alerts
+                .map(|alerts| serde_json::Value::from(alerts).to_string()),
             protective_marking: self.protective_marking.map(ProtectiveMarking::rank),
             restricted: self.restricted,
         }

@@ -82,7 +82,10 @@ async fn me(ctx: Ctx) -> ApiResult<HttpResponse> {
                 actions: granted
                     .actions
                     .into_iter()
-                    .map(|(action, scopes)| AllowedAction { action, scopes: scopes.into_iter().collect() })
+                    .map(|(action, scopes)| AllowedAction {
+                        action,
+                        scopes: scopes.into_iter().collect(),
+                    })
                     .collect(),
                 readable_fields: granted.readable.iter().map(|f| f.to_string()).collect(),
                 writable_fields: granted.writable.iter().map(|f| f.to_string()).collect(),

@@ -19,7 +19,11 @@ use crate::domain::{NoteType, ProtectiveMarking, StoredAsText, Visibility};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
-    config.service(list_notes).service(create_note).service(get_note).service(amend_note);
+    config
+        .service(list_notes)
+        .service(create_note)
+        .service(get_note)
+        .service(amend_note);
 }
 
 /// A note as the caller may see it: fields their role may not read are absent.
@@ -137,7 +141,11 @@ fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<NoteRec
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/cases/{id}/notes")]
-async fn list_notes(ctx: Ctx, id: web::Path<String>, params: web::Query<NoteListParams>) -> ApiResult<Disclosed> {
+async fn list_notes(
+    ctx: Ctx,
+    id: web::Path<String>,
+    params: web::Query<NoteListParams>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Note, Action::Read)?;
     let case_id = path_id(&id)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
@@ -146,7 +154,13 @@ async fn list_notes(ctx: Ctx, id: web::Path<String>, params: web::Query<NoteList
         .db()
         .read(move |conn| {
             let case = reachable_case(conn, &reader, &case_id)?;
-            let mut rows = queries::list_for_case(conn, scope::notes(&reader), &case.id, request.after.as_deref(), request.fetch())?;
+            let mut rows = queries::list_for_case(
+                conn,
+                scope::notes(&reader),
+                &case.id,
+                request.after.as_deref(),
+                request.fetch(),
+            )?;
             let next_cursor = request.finish(&mut rows, |row| &row.id);
             let records = rows
                 .into_iter()
@@ -167,13 +181,19 @@ async fn list_notes(ctx: Ctx, id: web::Path<String>, params: web::Query<NoteList
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/cases/{id}/notes")]
-async fn create_note(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_note(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Note, Action::Create)?;
     let reader = ctx.permit(Resource::Note, Action::Read)?;
     let case_id = path_id(&id)?;
     let new: NewNote = write_body(&permit, body.into_inner())?;
     ctx.caller.check_marking(new.protective_marking)?;
-    let marking = new.protective_marking.unwrap_or(ProtectiveMarking::Official);
+    let marking = new
+        .protective_marking
+        .unwrap_or(ProtectiveMarking::Official);
     // Whoever may not choose a note's visibility writes shared notes only.
     let visibility = new.visibility.unwrap_or(if permit.can_write("visibility") {
         Visibility::Department
@@ -231,7 +251,11 @@ async fn get_note(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/notes/{id}/amendments")]
-async fn amend_note(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn amend_note(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Note, Action::Create)?;
     let reader = ctx.permit(Resource::Note, Action::Read)?;
     let id = path_id(&id)?;
@@ -250,7 +274,11 @@ async fn amend_note(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> 
                 author_id: caller.user_id.clone(),
                 author_organisation_id: caller.organisation_id.clone(),
                 created_at: Utc::now().naive_utc(),
-                note_type: amendment.note_type.unwrap_or(original.note_type).as_str().to_owned(),
+                note_type: amendment
+                    .note_type
+                    .unwrap_or(original.note_type)
+                    .as_str()
+                    .to_owned(),
                 visibility: original.visibility.as_str().to_owned(),
                 protective_marking: original.protective_marking.rank(),
                 body: amendment.body,

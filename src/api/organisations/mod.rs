@@ -72,11 +72,13 @@ impl Disclose for OrganisationRecord {
     }
 }
 
-fn contract_dates(starts_on: Option<NaiveDate>, ends_on: Option<NaiveDate>) -> Result<(), ValidationError> {
+fn contract_dates(
+    starts_on: Option<NaiveDate>,
+    ends_on: Option<NaiveDate>,
+) -> Result<(), ValidationError> {
     match (starts_on, ends_on) {
-        (Some(starts), Some(ends)) if ends < starts => {
-            Err(ValidationError::new("contract").with_message("contract_ends_on must not be before contract_starts_on".into()))
-        }
+        (Some(starts), Some(ends)) if ends < starts => Err(ValidationError::new("contract")
+            .with_message("contract_ends_on must not be before contract_starts_on".into())),
         _ => Ok(()),
     }
 }
@@ -128,12 +130,16 @@ pub struct OrganisationListParams {
 }
 
 fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<OrganisationRecord> {
-    let row = queries::find_organisation(conn, scope::organisations(permit), id)?.ok_or(ApiError::NotFound)?;
+    let row = queries::find_organisation(conn, scope::organisations(permit), id)?
+        .ok_or(ApiError::NotFound)?;
     Ok(OrganisationRecord::try_from(row)?)
 }
 
 fn name_taken() -> ApiError {
-    ApiError::Conflict { code: "name_taken", detail: "Another organisation has this name.".into() }
+    ApiError::Conflict {
+        code: "name_taken",
+        detail: "Another organisation has this name.".into(),
+    }
 }
 
 /// List organisations
@@ -145,16 +151,29 @@ fn name_taken() -> ApiError {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/organisations")]
-async fn list_organisations(ctx: Ctx, params: web::Query<OrganisationListParams>) -> ApiResult<Disclosed> {
+async fn list_organisations(
+    ctx: Ctx,
+    params: web::Query<OrganisationListParams>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Organisation, Action::Read)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (reader, request) = (permit.clone(), page.clone());
     let mut rows = ctx
         .db()
-        .read(move |conn| Ok(queries::list_organisations(conn, scope::organisations(&reader), request.after.as_deref(), request.fetch())?))
+        .read(move |conn| {
+            Ok(queries::list_organisations(
+                conn,
+                scope::organisations(&reader),
+                request.after.as_deref(),
+                request.fetch(),
+            )?)
+        })
         .await?;
     let next_cursor = page.finish(&mut rows, |row| &row.id);
-    let records = rows.into_iter().map(OrganisationRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    let records = rows
+        .into_iter()
+        .map(OrganisationRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     disclosure::page(&permit, &records, next_cursor)
 }
 
@@ -192,7 +211,11 @@ async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disc
             Ok(queries::insert_organisation(conn, &row)?)
         })
         .await?;
-    disclosure::created(&reader, &record, format!("/api/v1/organisations/{}", record.id))
+    disclosure::created(
+        &reader,
+        &record,
+        format!("/api/v1/organisations/{}", record.id),
+    )
 }
 
 /// Get an organisation
@@ -223,7 +246,12 @@ async fn get_organisation(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclose
     (status = 428, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[patch("/organisations/{id}")]
-async fn update_organisation(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn update_organisation(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Organisation, Action::Update)?;
     let reader = ctx.permit(Resource::Organisation, Action::Read)?;
     let id = path_id(&id)?;
@@ -234,7 +262,9 @@ async fn update_organisation(ctx: Ctx, req: HttpRequest, id: web::Path<String>, 
         .db()
         .write(move |conn| {
             let current = load(conn, &permit, &id)?;
-            let starts = update.contract_starts_on.unwrap_or(current.contract_starts_on);
+            let starts = update
+                .contract_starts_on
+                .unwrap_or(current.contract_starts_on);
             let ends = update.contract_ends_on.unwrap_or(current.contract_ends_on);
             if let Err(error) = contract_dates(starts, ends) {
                 return Err(ApiError::invalid("contract_ends_on", error.to_string()));
@@ -250,7 +280,15 @@ async fn update_organisation(ctx: Ctx, req: HttpRequest, id: web::Path<String>, 
                 contract_starts_on: update.contract_starts_on,
                 contract_ends_on: update.contract_ends_on,
             };
-            if current.version != version || !queries::update_organisation(conn, &id, version, &changes, Utc::now().naive_utc())? {
+            if current.version != version
+                || !queries::update_organisation(
+                    conn,
+                    &id,
+                    version,
+                    &changes,
+                    Utc::now().naive_utc(),
+                )?
+            {
                 return Err(ApiError::PreconditionFailed);
             }
             load(conn, &read_back, &id)

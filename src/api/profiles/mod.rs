@@ -78,17 +78,40 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
     let params = params.into_inner();
     let family_name = params.family_name.filter(|name| !name.trim().is_empty());
     if family_name.is_none() || (params.given_name.is_none() && params.date_of_birth.is_none()) {
-        return Err(ApiError::invalid("family_name", "a family name and a given name or date of birth are required"));
+        return Err(ApiError::invalid(
+            "family_name",
+            "a family name and a given name or date of birth are required",
+        ));
     }
-    let filter = ClientFilter { family_name, given_name: params.given_name, date_of_birth: params.date_of_birth };
+    let filter = ClientFilter {
+        family_name,
+        given_name: params.given_name,
+        date_of_birth: params.date_of_birth,
+    };
     let reader = permit.clone();
     let profiles = ctx
         .db()
         .read(move |conn| {
-            let rows = list_clients(conn, scope::listable_clients(&reader), &filter, None, MAX_RESULTS)?;
+            let rows = list_clients(
+                conn,
+                scope::listable_clients(&reader),
+                &filter,
+                None,
+                MAX_RESULTS,
+            )?;
             let divisions: HashMap<String, (String, String)> = organisations::table
-                .filter(organisations::id.eq_any(rows.iter().map(|r| r.lead_division_id.clone()).collect::<Vec<_>>()))
-                .select((organisations::id, organisations::name, organisations::contact_email))
+                .filter(
+                    organisations::id.eq_any(
+                        rows.iter()
+                            .map(|r| r.lead_division_id.clone())
+                            .collect::<Vec<_>>(),
+                    ),
+                )
+                .select((
+                    organisations::id,
+                    organisations::name,
+                    organisations::contact_email,
+                ))
                 .load::<(String, String, String)>(conn)?
                 .into_iter()
                 .map(|(id, name, email)| (id, (name, email)))
@@ -96,7 +119,10 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
             Ok(rows
                 .into_iter()
                 .map(|row| {
-                    let (name, email) = divisions.get(&row.lead_division_id).cloned().unwrap_or_default();
+                    let (name, email) = divisions
+                        .get(&row.lead_division_id)
+                        .cloned()
+                        .unwrap_or_default();
                     ProfileRecord {
                         id: row.id,
                         given_name: row.given_name,

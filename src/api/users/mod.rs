@@ -9,7 +9,9 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body};
+use crate::api::request::{
+    PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body,
+};
 use crate::auth::password;
 use crate::authz::{Action, Permit, Resource, catalogue, scope};
 use crate::db::DbConnection;
@@ -18,7 +20,12 @@ use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatu
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
-    config.service(list_users).service(create_user).service(get_user).service(update_user).service(set_password);
+    config
+        .service(list_users)
+        .service(create_user)
+        .service(get_user)
+        .service(update_user)
+        .service(set_password);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -162,9 +169,20 @@ fn check_roles(conn: &mut DbConnection, roles: &[String], organisation_id: &str)
     let kind = OrganisationKind::from_stored(&kind)?;
     for role in roles {
         match catalogue::role(role) {
-            None => return Err(ApiError::invalid("roles", format!("{role:?} is not a role"))),
+            None => {
+                return Err(ApiError::invalid(
+                    "roles",
+                    format!("{role:?} is not a role"),
+                ));
+            }
             Some(def) if def.organisation_kind != kind => {
-                return Err(ApiError::invalid("roles", format!("{role:?} is not a role for a {} organisation", kind.as_str())));
+                return Err(ApiError::invalid(
+                    "roles",
+                    format!(
+                        "{role:?} is not a role for a {} organisation",
+                        kind.as_str()
+                    ),
+                ));
             }
             Some(_) => {}
         }
@@ -191,10 +209,20 @@ async fn list_users(ctx: Ctx, params: web::Query<UserListParams>) -> ApiResult<D
     let (reader, request) = (permit.clone(), page.clone());
     let mut rows = ctx
         .db()
-        .read(move |conn| Ok(queries::list_users(conn, scope::users(&reader), request.after.as_deref(), request.fetch())?))
+        .read(move |conn| {
+            Ok(queries::list_users(
+                conn,
+                scope::users(&reader),
+                request.after.as_deref(),
+                request.fetch(),
+            )?)
+        })
         .await?;
     let next_cursor = page.finish(&mut rows, |row| &row.id);
-    let records = rows.into_iter().map(UserRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+    let records = rows
+        .into_iter()
+        .map(UserRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     disclosure::page(&permit, &records, next_cursor)
 }
 
@@ -228,7 +256,11 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         email: new.email,
         organisation_id: new.organisation_id,
         roles: serde_json::to_string(&new.roles).map_err(ApiError::internal)?,
-        status: new.status.unwrap_or(UserStatus::Pending).as_str().to_owned(),
+        status: new
+            .status
+            .unwrap_or(UserStatus::Pending)
+            .as_str()
+            .to_owned(),
         clearance: new.clearance.rank(),
         created_at: now,
         updated_at: now,
@@ -240,7 +272,10 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         .write(move |conn| {
             check_roles(conn, &new.roles, &row.organisation_id)?;
             if queries::username_taken(conn, &row.username)? {
-                return Err(ApiError::Conflict { code: "username_taken", detail: "The username is taken.".into() });
+                return Err(ApiError::Conflict {
+                    code: "username_taken",
+                    detail: "The username is taken.".into(),
+                });
             }
             Ok(queries::insert_user(conn, &row, password_hash.as_deref())?)
         })
@@ -277,7 +312,12 @@ async fn get_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     (status = 428, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[patch("/users/{id}")]
-async fn update_user(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn update_user(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::User, Action::Update)?;
     let reader = ctx.permit(Resource::User, Action::Read)?;
     let id = path_id(&id)?;
@@ -288,18 +328,27 @@ async fn update_user(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: we
         .db()
         .write(move |conn| {
             let current = load(conn, &permit, &id)?;
-            let organisation_id = update.organisation_id.clone().unwrap_or(current.organisation_id.clone());
+            let organisation_id = update
+                .organisation_id
+                .clone()
+                .unwrap_or(current.organisation_id.clone());
             let roles = update.roles.clone().unwrap_or(current.roles.clone());
             check_roles(conn, &roles, &organisation_id)?;
             let changes = UserChanges {
                 display_name: update.display_name,
                 email: update.email,
                 organisation_id: update.organisation_id,
-                roles: update.roles.map(|roles| serde_json::to_string(&roles)).transpose().map_err(ApiError::internal)?,
+                roles: update
+                    .roles
+                    .map(|roles| serde_json::to_string(&roles))
+                    .transpose()
+                    .map_err(ApiError::internal)?,
                 status: update.status.map(|status| status.as_str().to_owned()),
                 clearance: update.clearance.map(ProtectiveMarking::rank),
             };
-            if current.version != version || !queries::update_user(conn, &id, version, &changes, Utc::now().naive_utc())? {
+            if current.version != version
+                || !queries::update_user(conn, &id, version, &changes, Utc::now().naive_utc())?
+            {
                 return Err(ApiError::PreconditionFailed);
             }
             load(conn, &read_back, &id)
@@ -320,7 +369,11 @@ async fn update_user(ctx: Ctx, req: HttpRequest, id: web::Path<String>, body: we
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/users/{id}/password")]
-async fn set_password(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+async fn set_password(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
     let permit = ctx.permit(Resource::User, Action::SetPassword)?;
     let id = path_id(&id)?;
     let change: PasswordChange = plain_body(body.into_inner())?;
@@ -352,7 +405,13 @@ async fn set_password(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -
             let now = Utc::now().naive_utc();
             queries::set_password_hash(conn, &user_id, &hash, now)?;
             let keep = own.then_some(caller.session_id.as_str());
-            Ok(queries::end_sessions(conn, &user_id, keep, "password_changed", now)?)
+            Ok(queries::end_sessions(
+                conn,
+                &user_id,
+                keep,
+                "password_changed",
+                now,
+            )?)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
