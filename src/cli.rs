@@ -1,5 +1,5 @@
 //! The `casebridge` command line.
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 
@@ -107,8 +107,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let source = PolicySource::choose(dir.as_deref().or(config.policy_dir.as_deref()));
             let compiled = policy::compile(&source).await?;
-            print!("{}", compiled.matrix());
-            println!("policy OK: {source}");
+            // Written, not printed: `policy check | head` must not panic on a closed pipe.
+            let mut out = std::io::stdout().lock();
+            let written = write!(out, "{}", compiled.matrix())
+                .and_then(|()| writeln!(out, "policy OK: {source}"));
+            match written {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(error.into());
+                }
+                _ => {}
+            }
             Ok(())
         }
         Command::CreateAdmin {

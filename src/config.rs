@@ -1,41 +1,53 @@
 //! Configuration, from flags and the environment. The README's table lists every setting.
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: a SQLite file path (`sqlite://path` or a plain path) or `postgres://...`.
     /// Default: `<data dir>/casebridge.db`.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, global = true, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
     /// Directory for the SQLite database and the generated token-signing key.
-    #[arg(long, env = "CASEBRIDGE_DATA_DIR", default_value = "casebridge-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_DATA_DIR",
+        default_value = "casebridge-data"
+    )]
     pub data_dir: PathBuf,
 
     /// Directory holding `model.conf` and `policy.csv`. Default: `./policies` when it exists,
     /// else the policy built into the binary.
-    #[arg(long, env = "CASEBRIDGE_POLICY_DIR")]
+    #[arg(long, global = true, env = "CASEBRIDGE_POLICY_DIR")]
     pub policy_dir: Option<PathBuf>,
 
     /// Secret for signing access tokens (at least 32 bytes). Default: a key generated on first
     /// start and kept in `<data dir>/jwt-secret` with mode 0600.
-    #[arg(long, env = "CASEBRIDGE_JWT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_JWT_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
 
     /// Lifetime of access tokens in seconds (at most 900).
-    #[arg(long, env = "CASEBRIDGE_ACCESS_TOKEN_TTL", default_value_t = 900,
+    #[arg(long, global = true, env = "CASEBRIDGE_ACCESS_TOKEN_TTL", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(30..=900))]
     pub access_token_ttl: u64,
 
     /// Lifetime of a session (and so of its refresh tokens) in seconds.
-    #[arg(long, env = "CASEBRIDGE_SESSION_TTL", default_value_t = 12 * 3600)]
+    #[arg(long, global = true, env = "CASEBRIDGE_SESSION_TTL", default_value_t = 12 * 3600)]
     pub session_ttl: u64,
 
     /// Browser origins allowed to call the API, comma-separated. Empty: none.
     #[arg(
         long,
+        global = true,
         env = "CASEBRIDGE_CORS_ORIGINS",
         value_delimiter = ',',
         default_value = ""
@@ -43,7 +55,7 @@ pub struct Config {
     pub cors_origins: Vec<String>,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
+    #[arg(long, global = true, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
 }
 
@@ -63,4 +75,20 @@ impl Config {
             .map(|o| o.trim())
             .filter(|o| !o.is_empty())
     }
+}
+
+/// Creates `dir` (and its parents) readable by the service's user alone: it holds client data
+/// and the signing key.
+pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("restricting {}", dir.display()))?;
+    }
+    Ok(())
 }

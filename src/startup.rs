@@ -252,12 +252,13 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
+                .wrap(cors)
+                // Outside CORS, so that preflight answers carry these headers too.
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Cache-Control", "no-store"))
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
-                .wrap(cors)
                 .wrap(TracingLogger::default())
                 .service(api::health::health)
                 .service(api::health::ready)
@@ -265,6 +266,14 @@ impl Application {
                 .service(
                     SwaggerUi::new("/docs/{_:.*}")
                         .config(SwaggerConfig::new(["/api/v1/openapi.json"])),
+                )
+                .route(
+                    "/docs",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", "/docs/"))
+                            .finish()
+                    }),
                 )
                 .default_service(web::to(unmatched))
         })

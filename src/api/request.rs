@@ -88,15 +88,18 @@ pub fn write_body<T: DeserializeOwned + Validate>(
     permit: &Permit,
     body: Value,
 ) -> Result<T, ApiError> {
-    let Value::Object(fields) = body else {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
-    };
-    permit.check_writable(fields.keys())?;
-    plain_body(Value::Object(fields))
+    if let Value::Object(fields) = &body {
+        permit.check_writable(fields.keys())?;
+    }
+    plain_body(body)
 }
 
 /// Like [`write_body`] for bodies that carry no record fields (login, password changes).
 pub fn plain_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiError> {
+    // serde would read a JSON array as a struct's fields in order; bodies are objects only.
+    if !body.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     let parsed: T = serde_path_to_error::deserialize(body).map_err(|error| {
         let field = error.path().to_string();
         ApiError::Validation(vec![FieldError {

@@ -178,6 +178,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             "starts_on",
             "ends_on",
             "service_description",
+            "version",
         ],
     },
     ResourceDef {

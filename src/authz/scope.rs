@@ -24,13 +24,36 @@ macro_rules! any_of {
     }};
 }
 
-/// Ids of cases with an allocation to the caller's organisation that is active today. A
-/// macro because the subquery's type cannot be named.
+/// Ids of organisations whose contract covers `today`; one without contract dates (a
+/// division) is not bound by one. A macro because the subquery's type cannot be named.
+macro_rules! under_contract {
+    ($today:expr) => {{
+        let today = $today;
+        organisations::table
+            .filter(
+                organisations::contract_starts_on
+                    .is_null()
+                    .or(organisations::contract_starts_on
+                        .le(today)
+                        .assume_not_null()),
+            )
+            .filter(
+                organisations::contract_ends_on
+                    .is_null()
+                    .or(organisations::contract_ends_on.ge(today).assume_not_null()),
+            )
+            .select(organisations::id)
+    }};
+}
+
+/// Ids of cases with an allocation to the caller's organisation that is active today, while
+/// that organisation's contract runs: access ends with the contract, with no job to run.
 macro_rules! actively_allocated_case_ids {
     ($permit:expr) => {{
         let today = $permit.today();
         allocations::table
             .filter(allocations::organisation_id.eq($permit.caller().organisation_id.clone()))
+            .filter(allocations::organisation_id.eq_any(under_contract!(today)))
             .filter(allocations::starts_on.le(today))
             .filter(
                 allocations::ends_on
@@ -39,6 +62,30 @@ macro_rules! actively_allocated_case_ids {
             )
             .select(allocations::case_id)
     }};
+}
+
+/// Whether organisation `id` is a CSP whose contract covers `today` (the same rule as
+/// `under_contract!`, for one organisation).
+pub fn csp_under_contract(
+    conn: &mut crate::db::DbConnection,
+    id: &str,
+    today: chrono::NaiveDate,
+) -> diesel::QueryResult<bool> {
+    let found: Option<(String, Option<chrono::NaiveDate>, Option<chrono::NaiveDate>)> =
+        organisations::table
+            .filter(organisations::id.eq(id))
+            .select((
+                organisations::kind,
+                organisations::contract_starts_on,
+                organisations::contract_ends_on,
+            ))
+            .first(conn)
+            .optional()?;
+    Ok(found.is_some_and(|(kind, starts, ends)| {
+        kind == crate::domain::OrganisationKind::Csp.as_str()
+            && starts.is_none_or(|starts| starts <= today)
+            && ends.is_none_or(|ends| ends >= today)
+    }))
 }
 
 /// Clients the permit reaches, restricted ones included (a single read then asks for a

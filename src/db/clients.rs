@@ -68,6 +68,19 @@ pub struct ClientFilter {
     pub date_of_birth: Option<NaiveDate>,
 }
 
+impl ClientFilter {
+    /// The client fields this filter tests, each of which the caller must be able to read.
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("family_name", self.family_name.is_some()),
+            ("given_name", self.given_name.is_some()),
+            ("date_of_birth", self.date_of_birth.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, used)| used.then_some(field))
+    }
+}
+
 pub fn find(
     conn: &mut DbConnection,
     reachable: Predicate<clients::table>,

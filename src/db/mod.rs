@@ -77,9 +77,7 @@ impl Database {
                 let path = url.strip_prefix("sqlite://").unwrap_or(url);
                 if let Some(parent) = std::path::Path::new(path).parent() {
                     if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).with_context(|| {
-                            format!("creating the database directory {}", parent.display())
-                        })?;
+                        crate::config::create_private_dir(parent)?;
                     }
                 }
                 path.to_owned()

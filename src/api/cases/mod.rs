@@ -19,8 +19,8 @@ use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};
-use crate::db::schema::{organisations, users};
-use crate::domain::{CaseStatus, OrganisationKind, ProtectiveMarking, StoredAsText};
+use crate::db::schema::users;
+use crate::domain::{CaseStatus, ProtectiveMarking, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -307,12 +307,10 @@ async fn update_case(
     let update: CaseUpdate = write_body(&permit, body.into_inner())?;
     ctx.caller.check_marking(update.protective_marking)?;
     let now = Utc::now().naive_utc();
-    let changes = CaseChanges {
+    let mut changes = CaseChanges {
         service_type: update.service_type,
         status: update.status.map(|s| s.as_str().to_owned()),
-        closed_at: update
-            .status
-            .map(|status| (status == CaseStatus::Closed).then_some(now)),
+        closed_at: None,
         lead_worker_id: update.lead_worker_id,
         summary: update.summary,
         risk_level: update.risk_level.map(|r| r.as_str().to_owned()),
@@ -323,6 +321,11 @@ async fn update_case(
         .db()
         .write(move |conn| {
             let current = load(conn, &permit, None, &id)?;
+            // `closed_at` records when the case was closed, so only a change of status moves it.
+            if update.status.is_some_and(|status| status != current.status) {
+                changes.closed_at =
+                    Some((update.status == Some(CaseStatus::Closed)).then_some(now));
+            }
             if let Some(Some(worker)) = &changes.lead_worker_id {
                 check_member(conn, "lead_worker_id", worker, &current.division_id)?;
             }
@@ -364,15 +367,10 @@ async fn create_allocation(
             let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
                 .ok_or(ApiError::NotFound)?;
             permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
-            let kind: Option<String> = organisations::table
-                .filter(organisations::id.eq(&new.organisation_id))
-                .select(organisations::kind)
-                .first(conn)
-                .optional()?;
-            if kind.as_deref() != Some(OrganisationKind::Csp.as_str()) {
+            if !scope::csp_under_contract(conn, &new.organisation_id, permit.today())? {
                 return Err(ApiError::invalid(
                     "organisation_id",
-                    "is not a contracted service provider",
+                    "is not a contracted service provider under contract today",
                 ));
             }
             if let Some(worker) = &new.worker_id {

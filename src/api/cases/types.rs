@@ -92,7 +92,8 @@ pub struct AllocationRecord {
     pub service_description: String,
     #[serde(skip)]
     pub client_id: String,
-    #[serde(skip)]
+    /// For `If-Match` when ending the allocation.
+    #[schema(required = false)]
     pub version: i32,
 }
 

@@ -51,21 +51,15 @@ pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<Cli
 async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Read)?;
     let params = params.into_inner();
-    for (field, used) in [
-        ("family_name", params.family_name.is_some()),
-        ("given_name", params.given_name.is_some()),
-        ("date_of_birth", params.date_of_birth.is_some()),
-    ] {
-        if used {
-            permit.check_filterable(field)?;
-        }
-    }
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = ClientFilter {
         family_name: params.family_name,
         given_name: params.given_name,
         date_of_birth: params.date_of_birth,
     };
+    for field in filter.fields() {
+        permit.check_filterable(field)?;
+    }
     let (reader, request) = (permit.clone(), page.clone());
     let mut rows = ctx
         .db()
@@ -197,7 +191,6 @@ async fn update_client(
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
     let update: ClientUpdate = write_body(&permit, body.into_inner())?;
-    update.check_nested()?;
     ctx.caller.check_marking(update.protective_marking)?;
     let changes = update.into_changes();
     let read_back = reader.clone();

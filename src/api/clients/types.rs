@@ -211,23 +211,29 @@ pub struct ClientUpdate {
     pub family_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(min = 1, max = 100))]
     pub preferred_name: Option<Option<String>>,
     #[validate(custom(function = "not_in_future"))]
     pub date_of_birth: Option<NaiveDate>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(min = 1, max = 50))]
     pub gender: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(min = 6, max = 20))]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
+    #[validate(email)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Address>)]
+    #[validate(nested)]
     pub address: Option<Option<Address>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(min = 1, max = 50))]
     pub interpreter_language: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -237,6 +243,7 @@ pub struct ClientUpdate {
     pub tax_file_number: Option<Option<TaxFileNumber>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
+    #[validate(length(max = 1000))]
     pub gp_details: Option<Option<String>>,
     #[validate(length(max = 20))]
     #[schema(max_items = 20)]
@@ -246,58 +253,6 @@ pub struct ClientUpdate {
 }
 
 impl ClientUpdate {
-    /// Checks that validator's derive cannot express on double options.
-    pub fn check_nested(&self) -> Result<(), validator::ValidationErrors> {
-        let mut errors = validator::ValidationErrors::new();
-        let mut check = |field: &'static str, ok: bool, message: &'static str| {
-            if !ok {
-                errors.add(
-                    field,
-                    ValidationError::new("invalid").with_message(message.into()),
-                );
-            }
-        };
-        if let Some(Some(address)) = &self.address {
-            check(
-                "address",
-                address.validate().is_ok(),
-                "has an invalid part (state or postcode)",
-            );
-        }
-        if let Some(Some(email)) = &self.email {
-            check(
-                "email",
-                validator::ValidateEmail::validate_email(email),
-                "is not an email address",
-            );
-        }
-        if let Some(Some(phone)) = &self.phone {
-            check(
-                "phone",
-                (6..=20).contains(&phone.len()),
-                "must be 6 to 20 characters",
-            );
-        }
-        for (field, value) in [
-            ("preferred_name", &self.preferred_name),
-            ("gender", &self.gender),
-            ("interpreter_language", &self.interpreter_language),
-        ] {
-            if let Some(Some(text)) = value {
-                check(
-                    field,
-                    (1..=100).contains(&text.chars().count()),
-                    "must be 1 to 100 characters",
-                );
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
-
     pub fn into_changes(self) -> ClientChanges {
         let (line1, line2, suburb, state, postcode) = match self.address {
             None => (None, None, None, None, None),

@@ -88,6 +88,9 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
         given_name: params.given_name,
         date_of_birth: params.date_of_birth,
     };
+    for field in filter.fields() {
+        permit.check_filterable(field)?;
+    }
     let reader = permit.clone();
     let profiles = ctx
         .db()

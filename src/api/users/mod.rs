@@ -346,10 +346,19 @@ async fn update_user(
                 status: update.status.map(|status| status.as_str().to_owned()),
                 clearance: update.clearance.map(ProtectiveMarking::rank),
             };
+            let now = Utc::now().naive_utc();
             if current.version != version
-                || !queries::update_user(conn, &id, version, &changes, Utc::now().naive_utc())?
+                || !queries::update_user(conn, &id, version, &changes, now)?
             {
                 return Err(ApiError::PreconditionFailed);
+            }
+            // Tokens already stop at the next request; ending the sessions also keeps their
+            // refresh tokens from coming back to life if the account is reactivated.
+            if update
+                .status
+                .is_some_and(|status| status != UserStatus::Active)
+            {
+                queries::end_sessions(conn, &id, None, "account_no_longer_active", now)?;
             }
             load(conn, &read_back, &id)
         })
