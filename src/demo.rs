@@ -110,14 +110,15 @@ pub const PROTECTED_CLIENT: usize = 5;
 pub const ENDED_ALLOCATION_CLIENT: usize = 9;
 
 pub fn demo_client_name(index: usize) -> (String, String) {
-    (
-        GIVEN[index % GIVEN.len()].to_owned(),
-        format!(
-            "{}{}",
-            FAMILY[index % FAMILY.len()],
-            if index >= FAMILY.len() { "-Lee" } else { "" }
-        ),
-    )
+    const SUFFIXES: [&str; 10] = [
+        "", "-Lee", "-Park", "-Brown", "-Ng", "-Fox", "-Hall", "-Reid", "-Wood", "-Cole",
+    ];
+    let family = format!(
+        "{}{}",
+        FAMILY[index % FAMILY.len()],
+        SUFFIXES[(index / FAMILY.len()) % SUFFIXES.len()]
+    );
+    (GIVEN[index % GIVEN.len()].to_owned(), family)
 }
 
 /// A valid Medicare number derived from `seed` (check digit per SPEC).

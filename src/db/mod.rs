@@ -75,10 +75,10 @@ impl Database {
             DatabaseKind::Postgres => url.to_owned(),
             DatabaseKind::Sqlite => {
                 let path = url.strip_prefix("sqlite://").unwrap_or(url);
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        crate::config::create_private_dir(parent)?;
-                    }
+                if let Some(parent) = std::path::Path::new(path).parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    crate::config::create_private_dir(parent)?;
                 }
                 path.to_owned()
             }

@@ -56,7 +56,7 @@ impl TryFrom<String> for TaxFileNumber {
             .zip(WEIGHTS)
             .map(|(digit, weight)| digit * weight)
             .sum();
-        if sum % 11 != 0 {
+        if !sum.is_multiple_of(11) {
             return Err(invalid());
         }
         Ok(Self(text))

@@ -281,11 +281,8 @@ async fn a_deactivated_users_token_stops_working_on_the_next_request() {
     assert_login_refused(&app.login_response("caseworker", PASSWORD).await);
 }
 
-// BUG: deactivating a user (PATCH /users/{id} in src/api/users/mod.rs) leaves their sessions
-// open; load_caller (src/auth/sessions.rs) merely skips them while the status is not active.
-// Reactivating the account revives every session and refresh token from before it was
-// deactivated (up to the session lifetime), though SPEC says access ends when a person leaves.
-// update_user should end the user's sessions (directory::end_sessions) when status leaves active.
+/// Deactivation ends the user's sessions, so reactivating the account does not bring back the
+/// tokens from before (SPEC: access ends when a person leaves).
 #[actix_web::test]
 async fn reactivating_a_user_does_not_revive_sessions_from_before() {
     let app = spawn_app().await;
@@ -582,7 +579,7 @@ async fn a_user_cannot_set_someone_elses_password() {
 #[actix_web::test]
 async fn an_admin_resets_a_password_and_the_users_sessions_end() {
     let app = spawn_app().await;
-    let (victim, _) = session(&app, "csp-north", PASSWORD).await;
+    let (victim, victim_refresh) = session(&app, "csp-north", PASSWORD).await;
     let admin = app.login("admin").await;
 
     let weak = app
@@ -602,6 +599,11 @@ async fn an_admin_resets_a_password_and_the_users_sessions_end() {
         .await;
     assert_eq!(reset.status, StatusCode::NO_CONTENT, "{}", reset.body);
     assert_token_refused(&me(&app, &victim).await);
+    assert_problem(
+        &refresh(&app, &victim_refresh).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    );
     assert_login_refused(&app.login_response("csp-north", PASSWORD).await);
     session(&app, "csp-north", NEW_PASSWORD).await;
 }

@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use casebridge::authz::Resource;
 use casebridge::demo::{
     self, EASTERN, ENDED_ALLOCATION_CLIENT, FAMILY_SERVICES, HOUSING_CLIENTS, HOUSING_SUPPORT,
     NORTHSIDE, PROTECTED_CLIENT, RESTRICTED_CLIENT,
@@ -73,12 +72,12 @@ const CASE_DEPARTMENT: Keys = &[
 const CASE_CSP: Keys = &[
     "id", "client_id", "service_type", "status", "opened_at", "closed_at", "risk_level", "allocations",
 ];
-/// SPEC's allocation record. Every role that reads allocations reads all of it; a `version`
-/// (metadata SPEC's field matrix does not cover, like a client's) is expected too when the
-/// catalogue gives allocations one (see [`allocation_keys`]).
+/// SPEC's allocation record plus its `version` (metadata the field matrix does not cover; the
+/// policy lets every allocation reader read it, as with a client's). Every role that reads
+/// allocations reads all of it.
 #[rustfmt::skip]
 const ALLOCATION: Keys = &[
-    "id", "case_id", "organisation_id", "worker_id", "starts_on", "ends_on", "service_description",
+    "id", "case_id", "organisation_id", "worker_id", "starts_on", "ends_on", "service_description", "version",
 ];
 
 #[rustfmt::skip]
@@ -120,20 +119,6 @@ const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "c
 const ME_ORGANISATION: Keys = &["id", "name", "kind"];
 const ME_PERMISSIONS: Keys = &["actions", "readable_fields", "writable_fields"];
 const PAGE: Keys = &["items", "next_cursor"];
-
-/// The keys of an allocation nested in a case: [`ALLOCATION`], plus `version` when the
-/// catalogue knows one.
-fn allocation_keys() -> Keys {
-    #[rustfmt::skip]
-    const WITH_VERSION: Keys = &[
-        "id", "case_id", "organisation_id", "worker_id", "starts_on", "ends_on", "service_description", "version",
-    ];
-    if Resource::Allocation.field("version").is_some() {
-        WITH_VERSION
-    } else {
-        ALLOCATION
-    }
-}
 
 // ---- the role table --------------------------------------------------------------------------
 
@@ -178,6 +163,7 @@ struct Role {
 
 const DEPARTMENT_WORKER: Keys = &["allocation", "case", "client", "note", "profile", "user"];
 const CSP_WORKER: Keys = &["allocation", "case", "client", "note", "user"];
+const PRIVACY_OFFICER: Keys = &["allocation", "case", "client", "note", "user"];
 const NO_CLIENT_CONTENT: Keys = &["user"];
 
 fn nothing(_: usize) -> bool {
@@ -205,242 +191,91 @@ fn eastern_active(index: usize) -> bool {
     actively_allocated(index, EASTERN)
 }
 
+/// The matrix. Each row: who (and whether they state a purpose of use), which demo clients
+/// are in and out of their reach, and what each kind of read gives them.
+#[rustfmt::skip]
 const ROLES: &[Role] = &[
-    Role {
-        user: "admin",
-        purpose: false,
-        in_scope: &[0],
-        out_of_scope: &[100],
-        lists: nothing,
-        clients: FORBIDDEN,
-        cases: FORBIDDEN,
-        shared_notes: FORBIDDEN,
-        department_notes: FORBIDDEN,
-        profiles: FORBIDDEN,
-        users: Reads(USER_ADMIN),
-        users_of: None,
-        organisations: Reads(ORGANISATION),
-        me: &["organisation", "user"],
-    },
-    Role {
-        user: "caseworker",
-        purpose: false,
-        in_scope: &[0, 8],
-        out_of_scope: &[100, PROTECTED_CLIENT],
+    Role { user: "admin", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
+        clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
+        profiles: FORBIDDEN, users: Reads(USER_ADMIN), users_of: None, organisations: Reads(ORGANISATION),
+        me: &["organisation", "user"] },
+    Role { user: "caseworker", purpose: false, in_scope: &[0, 8], out_of_scope: &[100, PROTECTED_CLIENT],
         lists: housing_below_protected_unrestricted,
-        clients: Reads(CLIENT_CASEWORKER),
-        cases: Reads(CASE_DEPARTMENT),
-        shared_notes: Reads(NOTE_DEPARTMENT),
-        department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE),
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: DEPARTMENT_WORKER,
-    },
+        clients: Reads(CLIENT_CASEWORKER), cases: Reads(CASE_DEPARTMENT),
+        shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: DEPARTMENT_WORKER },
     // A purpose of use opens restricted clients, never another division or a higher marking.
-    Role {
-        user: "caseworker",
-        purpose: true,
-        in_scope: &[0, RESTRICTED_CLIENT],
-        out_of_scope: &[100, PROTECTED_CLIENT],
+    Role { user: "caseworker", purpose: true, in_scope: &[0, RESTRICTED_CLIENT], out_of_scope: &[100, PROTECTED_CLIENT],
         lists: housing_below_protected,
-        clients: Reads(CLIENT_CASEWORKER),
-        cases: Reads(CASE_DEPARTMENT),
-        shared_notes: Reads(NOTE_DEPARTMENT),
-        department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE),
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: DEPARTMENT_WORKER,
-    },
-    Role {
-        user: "teamleader",
-        purpose: false,
-        in_scope: &[0, PROTECTED_CLIENT],
-        out_of_scope: &[100, 101],
+        clients: Reads(CLIENT_CASEWORKER), cases: Reads(CASE_DEPARTMENT),
+        shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: DEPARTMENT_WORKER },
+    Role { user: "teamleader", purpose: false, in_scope: &[0, PROTECTED_CLIENT], out_of_scope: &[100, 101],
         lists: housing_unrestricted,
-        clients: Reads(CLIENT_ALL),
-        cases: Reads(CASE_DEPARTMENT),
-        shared_notes: Reads(NOTE_DEPARTMENT),
-        department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE),
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: DEPARTMENT_WORKER,
-    },
-    Role {
-        user: "teamleader",
-        purpose: true,
-        in_scope: &[RESTRICTED_CLIENT, PROTECTED_CLIENT],
-        out_of_scope: &[100],
+        clients: Reads(CLIENT_ALL), cases: Reads(CASE_DEPARTMENT),
+        shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: DEPARTMENT_WORKER },
+    Role { user: "teamleader", purpose: true, in_scope: &[RESTRICTED_CLIENT, PROTECTED_CLIENT], out_of_scope: &[100],
         lists: housing,
-        clients: Reads(CLIENT_ALL),
-        cases: Reads(CASE_DEPARTMENT),
-        shared_notes: Reads(NOTE_DEPARTMENT),
-        department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE),
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: DEPARTMENT_WORKER,
-    },
-    Role {
-        user: "searcher",
-        purpose: false,
-        in_scope: &[100],
-        out_of_scope: &[0],
-        lists: nothing,
-        clients: FORBIDDEN,
-        cases: FORBIDDEN,
-        shared_notes: FORBIDDEN,
-        department_notes: FORBIDDEN,
-        profiles: Reads(PROFILE),
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: &["profile", "user"],
-    },
-    Role {
-        user: "csp-north",
-        purpose: false,
-        in_scope: &[0, 3],
-        out_of_scope: &[
-            1,
-            8,
-            ENDED_ALLOCATION_CLIENT,
-            RESTRICTED_CLIENT,
-            PROTECTED_CLIENT,
-            100,
-        ],
+        clients: Reads(CLIENT_ALL), cases: Reads(CASE_DEPARTMENT),
+        shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: DEPARTMENT_WORKER },
+    Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
+        clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: &["profile", "user"] },
+    Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
+        out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
-        clients: Reads(CLIENT_CSP),
-        cases: Reads(CASE_CSP),
-        shared_notes: Reads(NOTE_CSP),
-        department_notes: Hidden,
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: CSP_WORKER,
-    },
+        clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
+        shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: CSP_WORKER },
     // A purpose of use widens nothing for a CSP.
-    Role {
-        user: "csp-north",
-        purpose: true,
-        in_scope: &[0],
+    Role { user: "csp-north", purpose: true, in_scope: &[0],
         out_of_scope: &[1, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, 100],
         lists: northside_active,
-        clients: Reads(CLIENT_CSP),
-        cases: Reads(CASE_CSP),
-        shared_notes: Reads(NOTE_CSP),
-        department_notes: Hidden,
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: CSP_WORKER,
-    },
-    Role {
-        user: "csp-north-manager",
-        purpose: false,
-        in_scope: &[0],
-        out_of_scope: &[1, ENDED_ALLOCATION_CLIENT],
+        clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
+        shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: CSP_WORKER },
+    Role { user: "csp-north-manager", purpose: false, in_scope: &[0], out_of_scope: &[1, ENDED_ALLOCATION_CLIENT],
         lists: northside_active,
-        clients: Reads(CLIENT_CSP),
-        cases: Reads(CASE_CSP),
-        shared_notes: Reads(NOTE_CSP),
-        department_notes: Hidden,
-        profiles: FORBIDDEN,
-        users: Reads(USER_CSP_MANAGER),
-        users_of: Some(NORTHSIDE),
-        organisations: FORBIDDEN,
-        me: CSP_WORKER,
-    },
-    Role {
-        user: "csp-east",
-        purpose: false,
-        in_scope: &[1],
-        out_of_scope: &[0, 8, ENDED_ALLOCATION_CLIENT],
+        clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
+        shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
+        profiles: FORBIDDEN, users: Reads(USER_CSP_MANAGER), users_of: Some(NORTHSIDE), organisations: FORBIDDEN,
+        me: CSP_WORKER },
+    Role { user: "csp-east", purpose: false, in_scope: &[1], out_of_scope: &[0, 8, ENDED_ALLOCATION_CLIENT],
         lists: eastern_active,
-        clients: Reads(CLIENT_CSP),
-        cases: Reads(CASE_CSP),
-        shared_notes: Reads(NOTE_CSP),
-        department_notes: Hidden,
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: CSP_WORKER,
-    },
-    Role {
-        user: "auditor",
-        purpose: false,
-        in_scope: &[0],
-        out_of_scope: &[100],
-        lists: nothing,
-        clients: FORBIDDEN,
-        cases: FORBIDDEN,
-        shared_notes: FORBIDDEN,
-        department_notes: FORBIDDEN,
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: NO_CLIENT_CONTENT,
-    },
+        clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
+        shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: CSP_WORKER },
+    Role { user: "auditor", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
+        clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: NO_CLIENT_CONTENT },
     // Without a purpose of use a privacy officer reads nothing, not even whether a record exists.
-    Role {
-        user: "privacy",
-        purpose: false,
-        in_scope: &[0],
-        out_of_scope: &[100],
-        lists: nothing,
-        clients: PURPOSE_REQUIRED,
-        cases: PURPOSE_REQUIRED,
-        shared_notes: PURPOSE_REQUIRED,
-        department_notes: PURPOSE_REQUIRED,
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: &["allocation", "case", "client", "note", "user"],
-    },
+    Role { user: "privacy", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
+        clients: PURPOSE_REQUIRED, cases: PURPOSE_REQUIRED,
+        shared_notes: PURPOSE_REQUIRED, department_notes: PURPOSE_REQUIRED,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: PRIVACY_OFFICER },
     // With one, any client of any division up to PROTECTED: nothing is out of scope.
-    Role {
-        user: "privacy",
-        purpose: true,
-        in_scope: &[0, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
-        out_of_scope: &[],
+    Role { user: "privacy", purpose: true, in_scope: &[0, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100], out_of_scope: &[],
         lists: every_client,
-        clients: Reads(CLIENT_ALL),
-        cases: Reads(CASE_DEPARTMENT),
-        shared_notes: Reads(NOTE_DEPARTMENT),
-        department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: &["allocation", "case", "client", "note", "user"],
-    },
-    Role {
-        user: "records",
-        purpose: false,
-        in_scope: &[0],
-        out_of_scope: &[100],
-        lists: nothing,
-        clients: FORBIDDEN,
-        cases: FORBIDDEN,
-        shared_notes: FORBIDDEN,
-        department_notes: FORBIDDEN,
-        profiles: FORBIDDEN,
-        users: FORBIDDEN,
-        users_of: None,
-        organisations: FORBIDDEN,
-        me: NO_CLIENT_CONTENT,
-    },
+        clients: Reads(CLIENT_ALL), cases: Reads(CASE_DEPARTMENT),
+        shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: PRIVACY_OFFICER },
+    Role { user: "records", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
+        clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        me: NO_CLIENT_CONTENT },
 ];
 
 impl Role {
@@ -630,8 +465,8 @@ impl Demo {
     }
 }
 
-/// The body of a 404 for a record that does not exist: out-of-scope records must answer it
-/// byte for byte.
+/// The problem document of a 404 for a record that does not exist: a record out of scope
+/// must answer exactly the same.
 async fn absent_body(app: &TestApp, token: &str) -> Value {
     let response = app
         .get(&format!("/api/v1/clients/{}", uuid::Uuid::now_v7()), token)
@@ -806,7 +641,7 @@ fn check_case(demo: &Demo, role: &Role, body: &Value, keys: Keys, index: usize) 
         .collect();
     expect_eq(&format!("allocations of case {index}"), actual, expected)?;
     for allocation in allocations {
-        expect_keys("allocation", allocation, allocation_keys())?;
+        expect_keys("allocation", allocation, ALLOCATION)?;
         expect_eq(
             "allocation case_id",
             allocation["case_id"].as_str(),
@@ -1698,7 +1533,7 @@ async fn a_csp_sees_only_its_own_allocations_and_only_active_ones_give_access() 
             .expect("allocations")
             .iter()
             .map(|allocation| {
-                expect_keys("allocation", allocation, allocation_keys()).unwrap();
+                expect_keys("allocation", allocation, ALLOCATION).unwrap();
                 demo.organisation_name(allocation["organisation_id"].as_str().unwrap_or_default())
             })
             .collect();

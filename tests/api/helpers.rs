@@ -6,7 +6,6 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 
-use casebridge::authz::PolicySource;
 use casebridge::config::Config;
 use casebridge::db::Database;
 use casebridge::startup::{self, Application};
@@ -140,11 +139,11 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let server = self.server.clone();
         actix_web::rt::spawn(async move { server.stop(false).await });
-        if let Some(name) = self.postgres_database.take() {
-            if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn);
-            }
+        if let Some(name) = self.postgres_database.take()
+            && let Ok(mut conn) = PgConnection::establish(&postgres_admin_url())
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn);
         }
     }
 }
@@ -311,9 +310,4 @@ impl TestApp {
                 .unwrap()
         })
     }
-}
-
-/// Keeps the unused-import lint quiet for policy tests that build their own sources.
-pub fn builtin_policy() -> PolicySource {
-    PolicySource::BuiltIn
 }

@@ -693,7 +693,22 @@ async fn an_allocation_gives_a_csp_access_and_ending_it_takes_it_away() {
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    assert!(created.headers.contains_key("location"));
+    let location = created.headers["location"].to_str().unwrap().to_owned();
+    let fetched = read(&app, &location, &leader).await;
+    assert_eq!(
+        fetched.body, created.body,
+        "the Location names the new allocation"
+    );
+    assert_eq!(fetched.etag(), created.etag());
+    assert_eq!(
+        read(&app, &location, &east).await.body["organisation_id"],
+        app.organisation_id(EASTERN)
+    );
+    assert_problem(
+        &app.get(&location, &app.login("csp-north").await).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     assert_eq!(
         read(&app, &client, &east).await.body["id"],
         app.client_id(UNALLOCATED_CLIENT)
@@ -801,10 +816,7 @@ async fn an_allocation_with_bad_dates_or_a_foreign_worker_is_422() {
     assert_eq!(ends_on, None);
 }
 
-// BUG: create_allocation (src/api/cases/mod.rs, the organisation kind check) only checks that
-// the organisation is a CSP, not that it is under contract, although NewAllocation documents
-// `organisation_id` as "A CSP under contract" and the 422 says "is not a contracted service
-// provider". A CSP whose contract has ended is given the case.
+/// An allocation goes to a CSP under contract, not merely to an organisation of kind `csp`.
 #[actix_web::test]
 async fn an_allocation_to_a_csp_whose_contract_has_ended_is_422() {
     let app = spawn_app().await;
@@ -832,9 +844,7 @@ async fn an_allocation_to_a_csp_whose_contract_has_ended_is_422() {
     assert_eq!(stored_rows(&app), before);
 }
 
-// BUG: the allocation row scope (actively_allocated_case_ids! in src/authz/scope.rs) checks
-// only the allocation's dates, never the CSP's contract dates, so a CSP keeps reading its
-// clients after its contract ends (SPEC: "access ends when ... a contract ends").
+/// SPEC: access ends when a contract ends, even while the allocation itself is still open.
 #[actix_web::test]
 async fn ending_a_csp_contract_ends_its_access() {
     let app = spawn_app().await;

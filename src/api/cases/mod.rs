@@ -31,6 +31,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(get_case)
         .service(update_case)
         .service(create_allocation)
+        .service(get_allocation)
         .service(update_allocation);
 }
 
@@ -394,6 +395,36 @@ async fn create_allocation(
         .await?;
     let location = format!("/api/v1/cases/{}/allocations/{}", record.case_id, record.id);
     disclosure::created(&reader, &record, location)
+}
+
+/// Get an allocation
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("allocation_id" = String, Path, format = Uuid), ("X-Purpose-Of-Use" = Option<String>, Header)), responses(
+    (status = 200, body = AllocationRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/cases/{id}/allocations/{allocation_id}")]
+async fn get_allocation(ctx: Ctx, path: web::Path<(String, String)>) -> ApiResult<Disclosed> {
+    let case_permit = ctx.permit(Resource::Case, Action::Read)?;
+    let permit = ctx.permit(Resource::Allocation, Action::Read)?;
+    let (case_id, allocation_id) = (path_id(&path.0)?, path_id(&path.1)?);
+    let reader = permit.clone();
+    let record = ctx
+        .db()
+        .read(move |conn| {
+            let case = queries::find(conn, scope::cases(&case_permit, false), &case_id)?
+                .ok_or(ApiError::NotFound)?;
+            case_permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+            let row =
+                queries::allocations_of(conn, scope::allocations(&reader), vec![case.id.clone()])?
+                    .into_iter()
+                    .find(|allocation| allocation.id == allocation_id)
+                    .ok_or(ApiError::NotFound)?;
+            Ok(AllocationRecord::from_row(row, &case.client_id))
+        })
+        .await?;
+    disclosure::one(&permit, &record)
 }
 
 /// End an allocation

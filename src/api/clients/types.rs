@@ -112,7 +112,7 @@ impl TryFrom<ClientRow> for ClientRecord {
         ]
         .iter()
         .any(|part| part.is_some())
-        .then(|| Address {
+        .then_some(Address {
             line1: row.address_line1,
             line2: row.address_line2,
             suburb: row.address_suburb,

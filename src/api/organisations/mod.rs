@@ -269,10 +269,10 @@ async fn update_organisation(
             if let Err(error) = contract_dates(starts, ends) {
                 return Err(ApiError::invalid("contract_ends_on", error.to_string()));
             }
-            if let Some(name) = &update.name {
-                if queries::organisation_name_taken(conn, name, Some(&id))? {
-                    return Err(name_taken());
-                }
+            if let Some(name) = &update.name
+                && queries::organisation_name_taken(conn, name, Some(&id))?
+            {
+                return Err(name_taken());
             }
             let changes = OrganisationChanges {
                 name: update.name,
