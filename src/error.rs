@@ -191,22 +191,44 @@ impl From<diesel::result::Error> for ApiError {
 
 impl From<validator::ValidationErrors> for ApiError {
     fn from(errors: validator::ValidationErrors) -> Self {
-        let mut fields: Vec<FieldError> = errors
-            .field_errors()
-            .into_iter()
-            .flat_map(|(field, errors)| {
-                errors.iter().map(move |error| FieldError {
-                    field: field.to_string(),
+        let mut fields = Vec::new();
+        collect_field_errors(&errors, "", &mut fields);
+        fields.sort_by(|a, b| a.field.cmp(&b.field));
+        ApiError::Validation(fields)
+    }
+}
+
+/// Flattens validator's tree into `address.state`-style names.
+fn collect_field_errors(
+    errors: &validator::ValidationErrors,
+    prefix: &str,
+    out: &mut Vec<FieldError>,
+) {
+    use validator::ValidationErrorsKind;
+    for (field, kind) in errors.errors() {
+        let name = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(errors) => out.extend(errors.iter().map(|error| {
+                FieldError {
+                    field: name.clone(),
                     message: error
                         .message
                         .as_ref()
                         .map(|m| m.to_string())
                         .unwrap_or_else(|| format!("failed the `{}` check", error.code)),
-                })
-            })
-            .collect();
-        fields.sort_by(|a, b| a.field.cmp(&b.field));
-        ApiError::Validation(fields)
+                }
+            })),
+            ValidationErrorsKind::Struct(nested) => collect_field_errors(nested, &name, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, nested) in items {
+                    collect_field_errors(nested, &format!("{name}.{index}"), out);
+                }
+            }
+        }
     }
 }
 

@@ -9,3 +9,4 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod startup;
+pub mod telemetry;

@@ -259,7 +259,7 @@ impl Application {
                         .add(("Cache-Control", "no-store"))
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .service(api::health::health)
                 .service(api::health::ready)
                 .service(api_v1())

@@ -128,6 +128,7 @@ impl FromRequest for Ctx {
             let caller = Arc::new(caller);
             req.extensions_mut().insert(caller.clone());
             let purpose = purpose_of_use(&req)?;
+            crate::api::request::check_query(&req)?;
             Ok(Ctx {
                 policy: state.policy.current(),
                 state,

@@ -100,6 +100,9 @@ pub fn plain_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiE
     if !body.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
+    if let Some(field) = field_with_nul(&body, "") {
+        return Err(ApiError::invalid(field, "must not contain NUL characters"));
+    }
     let parsed: T = serde_path_to_error::deserialize(body).map_err(|error| {
         let field = error.path().to_string();
         ApiError::Validation(vec![FieldError {
@@ -109,6 +112,48 @@ pub fn plain_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiE
     })?;
     parsed.validate()?;
     Ok(parsed)
+}
+
+/// The path of the first string in `value` holding a NUL character, which no field may hold
+/// (PostgreSQL cannot store one, and no legitimate input has one).
+fn field_with_nul(value: &Value, path: &str) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "body".into()
+        } else {
+            path.to_owned()
+        }),
+        Value::Object(fields) => fields.iter().find_map(|(key, value)| {
+            if key.contains('\0') {
+                Some(join("<key>"))
+            } else {
+                field_with_nul(value, &join(key))
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| field_with_nul(item, &join(&i.to_string()))),
+        _ => None,
+    }
+}
+
+/// 422 when the query string holds an encoded NUL character.
+pub fn check_query(req: &HttpRequest) -> Result<(), ApiError> {
+    if req.query_string().to_ascii_lowercase().contains("%00") {
+        return Err(ApiError::invalid(
+            "query",
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
 }
 
 /// For PATCH fields that may be cleared: absent → `None` (unchanged), `null` →

@@ -17,9 +17,13 @@ use tracing_actix_web::RequestId;
 
 use crate::authz::Caller;
 
-/// The username a login tried (never the password), for the record of that request.
+/// The username a login tried (never the password) and, when it succeeded, whose account
+/// it opened: the actor of a login request is not known before it.
 #[derive(Debug, Clone)]
-pub struct AttemptedLogin(pub String);
+pub struct AttemptedLogin {
+    pub username: String,
+    pub user_id: Option<String>,
+}
 
 /// The clients and fields one response disclosed.
 #[derive(Debug, Default, Clone)]
@@ -49,10 +53,7 @@ pub async fn record(
         .get::<Disclosure>()
         .cloned()
         .unwrap_or_default();
-    let attempted_username = request
-        .extensions()
-        .get::<AttemptedLogin>()
-        .map(|login| login.0.clone());
+    let login = request.extensions().get::<AttemptedLogin>().cloned();
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -64,12 +65,18 @@ pub async fn record(
     };
     tracing::info!(
         target: "casebridge::audit",
-        actor_user_id = caller.as_ref().map(|c| c.user_id.as_str()),
+        actor_user_id = caller
+            .as_ref()
+            .map(|c| c.user_id.as_str())
+            .or(login.as_ref().and_then(|login| login.user_id.as_deref())),
         request_id,
-        attempted_username,
+        attempted_username = login.as_ref().map(|login| login.username.as_str()),
         actor_organisation_id = caller.as_ref().map(|c| c.organisation_id.as_str()),
         method,
         route,
+        // The path names the record targeted, denied requests too; the query string is left
+        // out because it can hold client names.
+        path = request.path(),
         status = status.as_u16(),
         outcome,
         resource_type = disclosure.resource_type,

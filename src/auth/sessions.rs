@@ -1,6 +1,7 @@
 //! Sessions back every token. A refresh token is `<session id>.<secret>`; only its SHA-256 is
-//! stored. Each refresh rotates it; presenting any other token for the session (a replayed
-//! old one) ends the session, since one of the two holders is not the user.
+//! stored. Each refresh rotates it and remembers the old digest; presenting an old token
+//! again (a replay) ends the session, since one of the two holders is not the user. A token
+//! the session never issued is merely refused, so knowing a session id is not enough to end it.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{NaiveDateTime, Utc};
@@ -10,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::authz::Caller;
 use crate::db::DbConnection;
-use crate::db::schema::{organisations, sessions, users};
+use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
 use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
 
 fn digest(token: &str) -> String {
@@ -57,7 +58,7 @@ pub enum Refresh {
     },
     /// Unknown, expired or ended session, or inactive user.
     Rejected,
-    /// A token of a live session that is not its current one: the session is now ended.
+    /// A token the session already exchanged, presented again: the session is now ended.
     Reused,
 }
 
@@ -84,7 +85,16 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
     if ended_at.is_some() || expires_at <= now() || status != UserStatus::Active.as_str() {
         return Ok(Refresh::Rejected);
     }
-    if digest(presented) != current_hash {
+    let presented_hash = digest(presented);
+    if presented_hash != current_hash {
+        let replayed: i64 = used_refresh_tokens::table
+            .filter(used_refresh_tokens::token_hash.eq(&presented_hash))
+            .filter(used_refresh_tokens::session_id.eq(session_id))
+            .count()
+            .get_result(conn)?;
+        if replayed == 0 {
+            return Ok(Refresh::Rejected);
+        }
         end(conn, session_id, "refresh_token_reused")?;
         return Ok(Refresh::Reused);
     }
@@ -99,6 +109,12 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
         end(conn, session_id, "refresh_token_reused")?;
         return Ok(Refresh::Reused);
     }
+    diesel::insert_into(used_refresh_tokens::table)
+        .values((
+            used_refresh_tokens::token_hash.eq(&current_hash),
+            used_refresh_tokens::session_id.eq(session_id),
+        ))
+        .execute(conn)?;
     Ok(Refresh::Rotated {
         user_id,
         session_id: session_id.to_owned(),

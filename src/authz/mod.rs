@@ -34,9 +34,25 @@ pub struct Caller {
 impl Caller {
     /// A record may not be marked above the clearance of whoever writes it.
     pub fn check_marking(&self, marking: Option<ProtectiveMarking>) -> Result<(), ApiError> {
+        self.at_most_own_clearance("protective_marking", marking)
+    }
+
+    /// Nobody grants a clearance above their own.
+    pub fn check_clearance_grant(
+        &self,
+        clearance: Option<ProtectiveMarking>,
+    ) -> Result<(), ApiError> {
+        self.at_most_own_clearance("clearance", clearance)
+    }
+
+    fn at_most_own_clearance(
+        &self,
+        field: &str,
+        marking: Option<ProtectiveMarking>,
+    ) -> Result<(), ApiError> {
         if marking.is_some_and(|marking| marking > self.clearance) {
             return Err(ApiError::invalid(
-                "protective_marking",
+                field,
                 "must not be above your own clearance",
             ));
         }
@@ -103,30 +119,43 @@ impl Permit {
         action: Action,
         purpose: Option<String>,
     ) -> Result<Permit, ApiError> {
-        let grants = grants(policy, &caller.roles, resource);
-        let Some((_, mut scopes)) = grants
-            .actions
-            .into_iter()
-            .find(|(granted, _)| *granted == action)
-        else {
+        // Fields come only from the roles whose row scope this request may use: a role that
+        // needs a purpose of use lends its fields only when one is stated.
+        let (mut granted, mut scopes) = (false, BTreeSet::new());
+        let (mut readable, mut writable) = (BTreeSet::new(), BTreeSet::new());
+        for role in caller.roles.iter().filter_map(|role| policy.role(role)) {
+            let Some(role_scopes) = role.actions.get(&(resource, action)) else {
+                continue;
+            };
+            granted = true;
+            let usable: Vec<Scope> = role_scopes
+                .iter()
+                .copied()
+                .filter(|scope| purpose.is_some() || *scope != Scope::AnyWithPurpose)
+                .collect();
+            if usable.is_empty() {
+                continue;
+            }
+            scopes.extend(usable);
+            readable.extend(role.readable.get(&resource).into_iter().flatten());
+            writable.extend(role.writable.get(&resource).into_iter().flatten());
+        }
+        if !granted {
             return Err(ApiError::forbidden(format!(
                 "Your role does not allow {} on {}.",
                 action.name(),
                 resource.name()
             )));
-        };
-        if purpose.is_none() {
-            scopes.remove(&Scope::AnyWithPurpose);
-            if scopes.is_empty() {
-                return Err(purpose_of_use_required());
-            }
+        }
+        if scopes.is_empty() {
+            return Err(purpose_of_use_required());
         }
         Ok(Permit {
             resource,
             action,
             scopes,
-            readable: grants.readable,
-            writable: grants.writable,
+            readable,
+            writable,
             caller,
             purpose,
             today: chrono::Utc::now().date_naive(),

@@ -88,10 +88,13 @@ pub fn csp_under_contract(
     }))
 }
 
-/// Clients the permit reaches, restricted ones included (a single read then asks for a
+/// Clients the permit reaches (through their lead division or a case within clearance),
+/// restricted ones included (a single read then asks for a
 /// purpose of use; see [`listable_clients`] for lists).
 pub fn clients(permit: &Permit) -> Predicate<clients::table> {
     let organisation = permit.caller().organisation_id.clone();
+    // A case above the caller's clearance must not make its client reachable.
+    let rank = permit.caller().clearance.rank();
     let scoped = any_of!(
         clients::table,
         permit
@@ -105,6 +108,7 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                             .or(clients::id.eq_any(
                                 cases::table
                                     .filter(cases::division_id.eq(organisation.clone()))
+                                    .filter(cases::protective_marking.le(rank))
                                     .select(cases::client_id),
                             )),
                     ),
@@ -112,6 +116,7 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                         clients::id.eq_any(
                             cases::table
                                 .filter(cases::id.eq_any(actively_allocated_case_ids!(permit)))
+                                .filter(cases::protective_marking.le(rank))
                                 .select(cases::client_id),
                         ),
                     ),
@@ -120,7 +125,7 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                 }
             })
     );
-    Box::new(scoped.and(clients::protective_marking.le(permit.caller().clearance.rank())))
+    Box::new(scoped.and(clients::protective_marking.le(rank)))
 }
 
 /// Clients a list or search may return: restricted clients only when a purpose is stated.

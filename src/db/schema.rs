@@ -44,6 +44,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    used_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+    }
+}
+
+diesel::table! {
     clients (id) {
         id -> Text,
         given_name -> Text,
@@ -130,6 +137,7 @@ diesel::table! {
 
 diesel::joinable!(users -> organisations (organisation_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(used_refresh_tokens -> sessions (session_id));
 diesel::joinable!(clients -> organisations (lead_division_id));
 diesel::joinable!(cases -> clients (client_id));
 diesel::joinable!(allocations -> cases (case_id));
@@ -139,6 +147,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     users,
     sessions,
+    used_refresh_tokens,
     clients,
     cases,
     allocations,

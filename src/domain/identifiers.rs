@@ -70,6 +70,24 @@ impl fmt::Debug for TaxFileNumber {
     }
 }
 
+/// One safety alert on a client file: a short warning for whoever visits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, min_length = 1, max_length = 200, example = "Dog at property")]
+pub struct SafetyAlert(String);
+
+impl TryFrom<String> for SafetyAlert {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        if (1..=200).contains(&text.trim().chars().count()) {
+            Ok(Self(text))
+        } else {
+            Err("a safety alert must be 1 to 200 characters".to_owned())
+        }
+    }
+}
+
 macro_rules! into_string {
     ($($t:ty),*) => {$(
         impl From<$t> for String {
@@ -77,7 +95,7 @@ macro_rules! into_string {
         }
     )*};
 }
-into_string!(MedicareNumber, TaxFileNumber);
+into_string!(MedicareNumber, TaxFileNumber, SafetyAlert);
 
 #[cfg(test)]
 mod tests {

@@ -1,11 +1,13 @@
 //! Parse-don't-validate types: a value of one of these types has passed its check, so code
 //! that receives one never checks again.
+mod date;
 mod enums;
 mod identifiers;
 mod marking;
 
+pub use date::{Date, DateOfBirth};
 pub use enums::{CaseStatus, NoteType, OrganisationKind, RiskLevel, UserStatus, Visibility};
-pub use identifiers::{MedicareNumber, TaxFileNumber};
+pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use marking::ProtectiveMarking;
 
 /// Enums stored as text: one spelling for JSON, SQL and error messages.

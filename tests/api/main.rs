@@ -2,6 +2,7 @@
 mod auth;
 mod authz_matrix;
 mod bad_input;
+mod hardening;
 mod helpers;
 mod openapi;
 mod policy;

@@ -3,6 +3,7 @@ DROP TABLE notes;
 DROP TABLE allocations;
 DROP TABLE cases;
 DROP TABLE clients;
+DROP TABLE used_refresh_tokens;
 DROP TABLE sessions;
 DROP TABLE users;
 DROP TABLE organisations;

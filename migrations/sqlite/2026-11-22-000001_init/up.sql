@@ -40,6 +40,12 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_user ON sessions (user_id);
 
+-- Digests of refresh tokens already exchanged: presenting one again is a replay.
+CREATE TABLE used_refresh_tokens (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions (id)
+);
+
 CREATE TABLE clients (
     id TEXT PRIMARY KEY NOT NULL,
     given_name TEXT NOT NULL,

@@ -88,8 +88,10 @@ async fn login(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = plain_body(body.into_inner())?;
-    req.extensions_mut()
-        .insert(AttemptedLogin(username.clone()));
+    req.extensions_mut().insert(AttemptedLogin {
+        username: username.clone(),
+        user_id: None,
+    });
     let ttl = state.config.session_ttl;
     let lookup = username.clone();
     let user: Option<(String, Option<String>, String)> = state
@@ -124,6 +126,9 @@ async fn login(
         _ => None,
     };
     let (user_id, session_id, refresh_token) = session.ok_or_else(invalid_credentials)?;
+    if let Some(login) = req.extensions_mut().get_mut::<AttemptedLogin>() {
+        login.user_id = Some(user_id.clone());
+    }
     tokens(&state, &user_id, &session_id, refresh_token)
 }
 

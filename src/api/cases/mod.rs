@@ -20,7 +20,7 @@ use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};
 use crate::db::schema::users;
-use crate::domain::{CaseStatus, ProtectiveMarking, StoredAsText};
+use crate::domain::{CaseStatus, Date, ProtectiveMarking, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -382,8 +382,8 @@ async fn create_allocation(
                 case_id: case.id,
                 organisation_id: new.organisation_id,
                 worker_id: new.worker_id,
-                starts_on: new.starts_on,
-                ends_on: new.ends_on,
+                starts_on: new.starts_on.get(),
+                ends_on: new.ends_on.map(Date::get),
                 service_description: new.service_description,
                 created_at: now,
                 updated_at: now,
@@ -451,7 +451,7 @@ async fn update_allocation(
     let (case_id, allocation_id) = (path_id(&path.0)?, path_id(&path.1)?);
     let version = expected_version(&req)?;
     let update: AllocationUpdate = write_body(&permit, body.into_inner())?;
-    let ends_on = update.ends_on.flatten();
+    let ends_on = update.ends_on.flatten().map(Date::get);
     let now = Utc::now().naive_utc();
     let record = ctx
         .db()

@@ -1,3 +1,4 @@
+use crate::domain::Date;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -171,8 +172,8 @@ pub struct NewAllocation {
     /// A worker of that CSP.
     #[schema(format = Uuid)]
     pub worker_id: Option<String>,
-    pub starts_on: NaiveDate,
-    pub ends_on: Option<NaiveDate>,
+    pub starts_on: Date,
+    pub ends_on: Option<Date>,
     #[validate(length(min = 1, max = 1000))]
     #[schema(min_length = 1, max_length = 1000)]
     pub service_description: String,
@@ -184,8 +185,8 @@ pub struct NewAllocation {
 pub struct AllocationUpdate {
     /// The last day of the allocation; `null` makes it open-ended again.
     #[serde(deserialize_with = "nullable")]
-    #[schema(value_type = Option<NaiveDate>)]
-    pub ends_on: Option<Option<NaiveDate>>,
+    #[schema(value_type = Option<Date>)]
+    pub ends_on: Option<Option<Date>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

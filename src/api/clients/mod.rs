@@ -13,6 +13,7 @@ use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::clients::{self as queries, ClientFilter, ClientRow};
+use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -55,7 +56,7 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
     let filter = ClientFilter {
         family_name: params.family_name,
         given_name: params.given_name,
-        date_of_birth: params.date_of_birth,
+        date_of_birth: params.date_of_birth.map(Date::get),
     };
     for field in filter.fields() {
         permit.check_filterable(field)?;
@@ -111,7 +112,7 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         given_name: new.given_name,
         family_name: new.family_name,
         preferred_name: new.preferred_name,
-        date_of_birth: new.date_of_birth,
+        date_of_birth: new.date_of_birth.get(),
         gender: new.gender,
         phone: new.phone,
         email: new.email,
@@ -124,7 +125,7 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         medicare_number: new.medicare_number.map(String::from),
         tax_file_number: new.tax_file_number.map(String::from),
         gp_details: new.gp_details,
-        safety_alerts: Value::from(new.safety_alerts).to_string(),
+        safety_alerts: types::alerts_json(new.safety_alerts),
         protective_marking: marking.rank(),
         restricted: new.restricted.unwrap_or(false),
         lead_division_id: ctx.caller.organisation_id.clone(),

@@ -1,3 +1,4 @@
+use crate::domain::{Date, DateOfBirth};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -6,7 +7,7 @@ use validator::{Validate, ValidationError};
 use crate::api::disclosure::Disclose;
 use crate::api::request::{nullable, utc};
 use crate::db::clients::{ClientChanges, ClientRow};
-use crate::domain::{MedicareNumber, ProtectiveMarking, TaxFileNumber};
+use crate::domain::{MedicareNumber, ProtectiveMarking, SafetyAlert, TaxFileNumber};
 
 /// A client as the caller may see it: fields their role may not read are absent.
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,16 +90,6 @@ fn valid_postcode(code: &str) -> Result<(), ValidationError> {
     }
 }
 
-pub fn not_in_future(date: &NaiveDate) -> Result<(), ValidationError> {
-    if *date <= Utc::now().date_naive() && date.year_ce().1 >= 1900 {
-        Ok(())
-    } else {
-        Err(ValidationError::new("date").with_message("must be a past date after 1900".into()))
-    }
-}
-
-use chrono::Datelike;
-
 impl TryFrom<ClientRow> for ClientRecord {
     type Error = anyhow::Error;
 
@@ -169,8 +160,7 @@ pub struct NewClient {
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
     pub preferred_name: Option<String>,
-    #[validate(custom(function = "not_in_future"))]
-    pub date_of_birth: NaiveDate,
+    pub date_of_birth: DateOfBirth,
     #[validate(length(min = 1, max = 50))]
     #[schema(min_length = 1, max_length = 50)]
     pub gender: Option<String>,
@@ -192,7 +182,7 @@ pub struct NewClient {
     #[serde(default)]
     #[validate(length(max = 20))]
     #[schema(max_items = 20)]
-    pub safety_alerts: Vec<String>,
+    pub safety_alerts: Vec<SafetyAlert>,
     /// Default `OFFICIAL`; at most the caller's clearance.
     pub protective_marking: Option<ProtectiveMarking>,
     /// Default false.
@@ -213,8 +203,7 @@ pub struct ClientUpdate {
     #[schema(value_type = Option<String>)]
     #[validate(length(min = 1, max = 100))]
     pub preferred_name: Option<Option<String>>,
-    #[validate(custom(function = "not_in_future"))]
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<DateOfBirth>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     #[validate(length(min = 1, max = 50))]
@@ -247,7 +236,7 @@ pub struct ClientUpdate {
     pub gp_details: Option<Option<String>>,
     #[validate(length(max = 20))]
     #[schema(max_items = 20)]
-    pub safety_alerts: Option<Vec<String>>,
+    pub safety_alerts: Option<Vec<SafetyAlert>>,
     pub protective_marking: Option<ProtectiveMarking>,
     pub restricted: Option<bool>,
 }
@@ -269,7 +258,7 @@ impl ClientUpdate {
             given_name: self.given_name,
             family_name: self.family_name,
             preferred_name: self.preferred_name,
-            date_of_birth: self.date_of_birth,
+            date_of_birth: self.date_of_birth.map(DateOfBirth::get),
             gender: self.gender,
             phone: self.phone,
             email: self.email,
@@ -282,13 +271,16 @@ impl ClientUpdate {
             medicare_number: self.medicare_number.map(|m| m.map(String::from)),
             tax_file_number: self.tax_file_number.map(|t| t.map(String::from)),
             gp_details: self.gp_details,
-            safety_alerts: self
-                .safety_alerts
-                .map(|alerts| serde_json::Value::from(alerts).to_string()),
+            safety_alerts: self.safety_alerts.map(alerts_json),
             protective_marking: self.protective_marking.map(ProtectiveMarking::rank),
             restricted: self.restricted,
         }
     }
+}
+
+/// Safety alerts as stored: a JSON array of strings.
+pub fn alerts_json(alerts: Vec<SafetyAlert>) -> String {
+    serde_json::Value::from(alerts.into_iter().map(String::from).collect::<Vec<_>>()).to_string()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -299,7 +291,7 @@ pub struct ClientListParams {
     pub family_name: Option<String>,
     /// Exact given name, ignoring case.
     pub given_name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,

@@ -1,11 +1,12 @@
 //! `/organisations`: the department's divisions and the CSPs it funds.
+use crate::domain::Date;
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
@@ -72,20 +73,19 @@ impl Disclose for OrganisationRecord {
     }
 }
 
-fn contract_dates(
-    starts_on: Option<NaiveDate>,
-    ends_on: Option<NaiveDate>,
-) -> Result<(), ValidationError> {
+/// 422 naming `contract_ends_on` when the contract would end before it starts.
+fn check_contract_dates(starts_on: Option<NaiveDate>, ends_on: Option<NaiveDate>) -> ApiResult<()> {
     match (starts_on, ends_on) {
-        (Some(starts), Some(ends)) if ends < starts => Err(ValidationError::new("contract")
-            .with_message("contract_ends_on must not be before contract_starts_on".into())),
+        (Some(starts), Some(ends)) if ends < starts => Err(ApiError::invalid(
+            "contract_ends_on",
+            "must not be before contract_starts_on",
+        )),
         _ => Ok(()),
     }
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[validate(schema(function = "new_organisation_dates", skip_on_field_errors = false))]
 pub struct NewOrganisation {
     #[validate(length(min = 1, max = 200))]
     #[schema(min_length = 1, max_length = 200)]
@@ -93,12 +93,8 @@ pub struct NewOrganisation {
     pub kind: OrganisationKind,
     #[validate(email)]
     pub contact_email: String,
-    pub contract_starts_on: Option<NaiveDate>,
-    pub contract_ends_on: Option<NaiveDate>,
-}
-
-fn new_organisation_dates(new: &NewOrganisation) -> Result<(), ValidationError> {
-    contract_dates(new.contract_starts_on, new.contract_ends_on)
+    pub contract_starts_on: Option<Date>,
+    pub contract_ends_on: Option<Date>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -110,11 +106,11 @@ pub struct OrganisationUpdate {
     #[validate(email)]
     pub contact_email: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<NaiveDate>)]
-    pub contract_starts_on: Option<Option<NaiveDate>>,
+    #[schema(value_type = Option<Date>)]
+    pub contract_starts_on: Option<Option<Date>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<NaiveDate>)]
-    pub contract_ends_on: Option<Option<NaiveDate>>,
+    #[schema(value_type = Option<Date>)]
+    pub contract_ends_on: Option<Option<Date>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -190,14 +186,19 @@ async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disc
     let permit = ctx.permit(Resource::Organisation, Action::Create)?;
     let reader = ctx.permit(Resource::Organisation, Action::Read)?;
     let new: NewOrganisation = write_body(&permit, body.into_inner())?;
+    let (starts_on, ends_on) = (
+        new.contract_starts_on.map(Date::get),
+        new.contract_ends_on.map(Date::get),
+    );
+    check_contract_dates(starts_on, ends_on)?;
     let now = Utc::now().naive_utc();
     let row = OrganisationRow {
         id: new_id(),
         name: new.name,
         kind: new.kind.as_str().to_owned(),
         contact_email: new.contact_email,
-        contract_starts_on: new.contract_starts_on,
-        contract_ends_on: new.contract_ends_on,
+        contract_starts_on: starts_on,
+        contract_ends_on: ends_on,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -257,18 +258,17 @@ async fn update_organisation(
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
     let update: OrganisationUpdate = write_body(&permit, body.into_inner())?;
+    let new_starts_on = update.contract_starts_on.map(|date| date.map(Date::get));
+    let new_ends_on = update.contract_ends_on.map(|date| date.map(Date::get));
     let read_back = reader.clone();
     let record = ctx
         .db()
         .write(move |conn| {
             let current = load(conn, &permit, &id)?;
-            let starts = update
-                .contract_starts_on
-                .unwrap_or(current.contract_starts_on);
-            let ends = update.contract_ends_on.unwrap_or(current.contract_ends_on);
-            if let Err(error) = contract_dates(starts, ends) {
-                return Err(ApiError::invalid("contract_ends_on", error.to_string()));
-            }
+            check_contract_dates(
+                new_starts_on.unwrap_or(current.contract_starts_on),
+                new_ends_on.unwrap_or(current.contract_ends_on),
+            )?;
             if let Some(name) = &update.name
                 && queries::organisation_name_taken(conn, name, Some(&id))?
             {
@@ -277,8 +277,8 @@ async fn update_organisation(
             let changes = OrganisationChanges {
                 name: update.name,
                 contact_email: update.contact_email,
-                contract_starts_on: update.contract_starts_on,
-                contract_ends_on: update.contract_ends_on,
+                contract_starts_on: new_starts_on,
+                contract_ends_on: new_ends_on,
             };
             if current.version != version
                 || !queries::update_organisation(

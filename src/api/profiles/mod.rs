@@ -1,6 +1,7 @@
 //! `/profiles`: the basic-profile search other divisions use to find clients they have in
 //! common. It returns the basic profile only, at most 20 matches, and needs a family name
 //! plus one more criterion so that it cannot be used to list clients.
+use crate::domain::Date;
 use std::collections::HashMap;
 
 use actix_web::{get, web};
@@ -60,7 +61,7 @@ pub struct ProfileSearch {
     pub family_name: Option<String>,
     /// Exact, ignoring case.
     pub given_name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
+    pub date_of_birth: Option<Date>,
 }
 
 /// Search basic profiles
@@ -86,7 +87,7 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
     let filter = ClientFilter {
         family_name,
         given_name: params.given_name,
-        date_of_birth: params.date_of_birth,
+        date_of_birth: params.date_of_birth.map(Date::get),
     };
     for field in filter.fields() {
         permit.check_filterable(field)?;

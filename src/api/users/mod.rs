@@ -239,6 +239,7 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::User, Action::Create)?;
     let reader = ctx.permit(Resource::User, Action::Read)?;
     let new: NewUser = write_body(&permit, body.into_inner())?;
+    ctx.caller.check_clearance_grant(Some(new.clearance))?;
     let password_hash = match &new.password {
         Some(password) => {
             if let Some(problem) = password::weakness(password, &new.username) {
@@ -323,6 +324,18 @@ async fn update_user(
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
     let update: UserUpdate = write_body(&permit, body.into_inner())?;
+    ctx.caller.check_clearance_grant(update.clearance)?;
+    let changes_access = update.roles.is_some()
+        || update.clearance.is_some()
+        || update.organisation_id.is_some()
+        || update.status.is_some();
+    if id == ctx.caller.user_id && changes_access {
+        // Access is granted by someone else, so one account cannot raise its own.
+        return Err(ApiError::Forbidden {
+            code: "own_access_unchangeable",
+            detail: "You may not change your own roles, clearance, organisation or status.".into(),
+        });
+    }
     let read_back = reader.clone();
     let record = ctx
         .db()
