@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub address: String,
+    /// The test's own database, for commands run against it.
+    pub database_url: String,
     pub db: Database,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
@@ -112,7 +114,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let (url, postgres_database) = fresh_database(data_dir.path());
-    let mut config = test_config(data_dir.path().to_owned(), url);
+    let mut config = test_config(data_dir.path().to_owned(), url.clone());
     configure(&mut config);
     let state = startup::state(config).await.expect("application state");
     casebridge::demo::seed(&state.db, PASSWORD).expect("seed demo data");
@@ -124,6 +126,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     actix_web::rt::spawn(app.run());
     TestApp {
         address,
+        database_url: url,
         db,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

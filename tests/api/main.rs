@@ -2,6 +2,7 @@
 mod auth;
 mod authz_matrix;
 mod bad_input;
+mod cli;
 mod hardening;
 mod helpers;
 mod openapi;

@@ -1,0 +1,110 @@
+//! The commands an operator runs, against the real binary on a fresh SQLite file.
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_casebridge");
+
+fn casebridge(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BINARY)
+        .args(args)
+        .env("CASEBRIDGE_DATA_DIR", data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("CASEBRIDGE_DEMO_PASSWORD")
+        .env_remove("CASEBRIDGE_ADMIN_PASSWORD")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run casebridge")
+}
+
+#[test]
+fn seed_demo_fills_an_empty_database_once_and_refuses_weak_passwords() {
+    let data = tempfile::tempdir().unwrap();
+    let migrate = casebridge(data.path(), &["migrate"], &[]);
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let weak = casebridge(data.path(), &["seed-demo", "--demo-password", "short"], &[]);
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"));
+    let seeded = casebridge(
+        data.path(),
+        &["seed-demo"],
+        &[("CASEBRIDGE_DEMO_PASSWORD", "a demo password")],
+    );
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let again = casebridge(
+        data.path(),
+        &["seed-demo"],
+        &[("CASEBRIDGE_DEMO_PASSWORD", "a demo password")],
+    );
+    assert!(
+        !again.status.success(),
+        "a database with data is never seeded over"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+}
+
+#[actix_web::test]
+async fn create_admin_makes_an_administrator_who_can_log_in() {
+    let app = crate::helpers::spawn_app().await;
+    let database = app.database_url.clone();
+    let created = casebridge(
+        app.data_dir.path(),
+        &[
+            "create-admin",
+            "--username",
+            "root-admin",
+            "--display-name",
+            "Root Admin",
+            "--email",
+            "root@department.example",
+            "--division",
+            "Housing Support",
+        ],
+        &[
+            ("DATABASE_URL", &database),
+            ("CASEBRIDGE_ADMIN_PASSWORD", "a long admin password"),
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let login = app
+        .login_response("root-admin", "a long admin password")
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    let token = login.body["access_token"].as_str().unwrap();
+    let me = app.get("/api/v1/me", token).await;
+    assert_eq!(me.body["roles"], json!(["dept_admin"]));
+    assert_eq!(me.body["organisation"]["name"], "Housing Support");
+
+    let weak = casebridge(
+        app.data_dir.path(),
+        &[
+            "create-admin",
+            "--username",
+            "weak",
+            "--display-name",
+            "W",
+            "--email",
+            "w@d.example",
+            "--division",
+            "Housing Support",
+        ],
+        &[
+            ("DATABASE_URL", &database),
+            ("CASEBRIDGE_ADMIN_PASSWORD", "weak"),
+        ],
+    );
+    assert!(!weak.status.success());
+}
