@@ -4,6 +4,8 @@
 //! [`Disclosure`] from exactly what they send, and [`record`] reads it, with the caller and
 //! the outcome, after the response is built. Today the record is a structured log line on
 //! the `casebridge::audit` target; the durable audit trail replaces the body of [`record`].
+pub mod chain;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;

@@ -5,6 +5,7 @@ pub mod clients;
 pub mod directory;
 pub mod notes;
 pub mod schema;
+pub mod writer;
 
 use std::time::Duration;
 
@@ -66,6 +67,7 @@ pub struct Database {
     kind: DatabaseKind,
     read: Pool<ConnectionManager<DbConnection>>,
     write: Pool<ConnectionManager<DbConnection>>,
+    writer: writer::Writer,
 }
 
 impl Database {
@@ -105,7 +107,13 @@ impl Database {
         };
         let write = pool(writers)?;
         let read = pool(readers)?;
-        Ok(Self { kind, read, write })
+        let writer = writer::Writer::start(write.clone());
+        Ok(Self {
+            kind,
+            read,
+            write,
+            writer,
+        })
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -141,18 +149,26 @@ impl Database {
         run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
     }
 
-    /// Runs `work` in one transaction on the writer connection.
+    /// Runs `work` in its own savepoint of the writer's next batch; answers once the batch
+    /// is durable (see [`writer`]).
     pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.write.clone();
-        run_blocking(move || {
-            let mut conn = pool.get().map_err(unavailable)?;
-            diesel::Connection::transaction(&mut *conn, |conn| work(conn))
-        })
-        .await
+        self.writer.submit(move |conn, _| work(conn)).await
+    }
+
+    /// Like [`Database::write`], with the instance's audit chain, to append audit events in
+    /// the same transaction as the change they record.
+    pub async fn write_chained<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &mut crate::audit::chain::ChainHead) -> Result<T, ApiError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        self.writer.submit(work).await
     }
 }
 

@@ -153,3 +153,45 @@ diesel::allow_tables_to_appear_in_same_query!(
     allocations,
     notes,
 );
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        chain_id -> Text,
+        sequence -> BigInt,
+        occurred_at -> Timestamp,
+        request_id -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_organisation_id -> Nullable<Text>,
+        actor_roles -> Text,
+        actor_kind -> Text,
+        method -> Text,
+        route -> Text,
+        path -> Text,
+        status -> Integer,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        client_ids -> Text,
+        fields -> Text,
+        purpose_of_use -> Nullable<Text>,
+        attempted_username -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        duration_ms -> BigInt,
+        previous_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_event_clients (client_id, occurred_at, event_id) {
+        client_id -> Text,
+        occurred_at -> Timestamp,
+        event_id -> Text,
+    }
+}
+
+diesel::joinable!(audit_event_clients -> audit_events (event_id));
+diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_clients, clients);

@@ -1,0 +1,2 @@
+DROP TABLE audit_event_clients;
+DROP TABLE audit_events;

@@ -1,0 +1,123 @@
+//! Group commit. One thread owns the writer connection and the instance's audit chain. It
+//! takes every job waiting in its queue, runs each in its own savepoint inside one
+//! transaction, commits once, and only then answers each job: a job's result is never seen
+//! before it is durable, and one fsync serves the whole batch.
+use std::any::Any;
+use std::sync::mpsc;
+
+use diesel::Connection;
+use diesel::r2d2::{ConnectionManager, Pool};
+use tokio::sync::oneshot;
+
+use super::DbConnection;
+use crate::audit::chain::ChainHead;
+use crate::error::ApiError;
+
+/// Jobs committed together at most; more wait for the next batch.
+const MAX_BATCH: usize = 512;
+
+type Outcome = Result<Box<dyn Any + Send>, ApiError>;
+type Work = Box<dyn FnOnce(&mut DbConnection, &mut ChainHead) -> Outcome + Send>;
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Outcome>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+pub fn unavailable() -> ApiError {
+    ApiError::Unavailable {
+        code: "audit_unavailable",
+        detail:
+            "The change and its audit record could not be stored; nothing was changed or disclosed."
+                .into(),
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread; it ends when the last `Writer` is dropped.
+    pub fn start(pool: Pool<ConnectionManager<DbConnection>>) -> Self {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("casebridge-writer".into())
+            .spawn(move || run(pool, jobs))
+            .expect("the writer thread starts");
+        Self { queue }
+    }
+
+    /// Runs `work` in the next batch and answers once the batch is committed.
+    pub async fn submit<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection, &mut ChainHead) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let work: Work = Box::new(move |conn, head| {
+            work(conn, head).map(|value| Box::new(value) as Box<dyn Any + Send>)
+        });
+        self.queue
+            .send(Job { work, reply })
+            .map_err(|_| unavailable())?;
+        let value = answer.await.map_err(|_| unavailable())??;
+        Ok(*value
+            .downcast::<T>()
+            .expect("a job answers with its own type"))
+    }
+}
+
+fn run(pool: Pool<ConnectionManager<DbConnection>>, jobs: mpsc::Receiver<Job>) {
+    let mut head = ChainHead::start();
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, &mut head, batch);
+    }
+}
+
+fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, batch: Vec<Job>) {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(error) => {
+            tracing::error!(%error, "no writer connection; refusing the batch");
+            batch
+                .into_iter()
+                .for_each(|job| drop(job.reply.send(Err(unavailable()))));
+            return;
+        }
+    };
+    let head_before = head.clone();
+    let mut replies = Vec::with_capacity(batch.len());
+    let committed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        for job in batch {
+            let before = head.clone();
+            // A nested transaction is a savepoint: a failing job takes back only its own work.
+            let outcome = conn.transaction::<_, ApiError, _>(|conn| (job.work)(conn, head));
+            if outcome.is_err() {
+                *head = before;
+            }
+            replies.push((job.reply, outcome));
+        }
+        Ok(())
+    });
+    match committed {
+        Ok(()) => replies
+            .into_iter()
+            .for_each(|(reply, outcome)| drop(reply.send(outcome))),
+        Err(error) => {
+            tracing::error!(%error, "the batch could not be committed; refusing every job in it");
+            *head = head_before;
+            replies
+                .into_iter()
+                .for_each(|(reply, _)| drop(reply.send(Err(unavailable()))));
+        }
+    }
+}
