@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
+use crate::api::disclosure::Disclosed;
+use crate::audit;
 use crate::auth::sessions;
 use crate::auth::tokens::TokenKeys;
 use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource};
 use crate::config::Config;
-use crate::db::Database;
+use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
 
 pub const PURPOSE_OF_USE_HEADER: &str = "X-Purpose-Of-Use";
@@ -29,6 +31,7 @@ pub struct AppState {
 pub struct Ctx {
     pub state: web::Data<AppState>,
     pub caller: Arc<Caller>,
+    req: HttpRequest,
     policy: Arc<CompiledPolicy>,
     purpose: Option<String>,
 }
@@ -51,6 +54,32 @@ impl Ctx {
             action,
             self.purpose.clone(),
         )
+    }
+
+    /// Runs a change whose response `work` builds, and stores the request's audit row in the
+    /// same transaction (see [`audit::recorded_write`]).
+    pub async fn write<F>(&self, work: F) -> Result<Disclosed, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<Disclosed, ApiError> + Send + 'static,
+    {
+        self.write_recorded(move |conn| {
+            let disclosed = work(conn)?;
+            let (status, disclosure) = (disclosed.status(), disclosed.disclosure().clone());
+            Ok((disclosed, status, disclosure))
+        })
+        .await
+    }
+
+    /// Like [`Ctx::write`] for a change whose response is not a record: `work` answers with
+    /// its result, the response's status and what it discloses.
+    pub async fn write_recorded<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<(T, u16, audit::Disclosure), ApiError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        audit::recorded_write(self.db(), &self.req, Some(self.caller.clone()), work).await
     }
 
     /// Like [`Ctx::permit`], for a resource nested in another's response (allocations in a
@@ -134,6 +163,7 @@ impl FromRequest for Ctx {
                 state,
                 caller,
                 purpose,
+                req,
             })
         })
     }

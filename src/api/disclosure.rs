@@ -117,6 +117,14 @@ pub fn page<T: Disclose>(
 }
 
 impl Disclosed {
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    pub fn disclosure(&self) -> &Disclosure {
+        &self.disclosure
+    }
+
     /// Answers 201 Created with the new record's location.
     pub fn at(mut self, location: String) -> Self {
         self.status = StatusCode::CREATED;

@@ -1,23 +1,32 @@
-//! What each request disclosed, and the hook that records every request.
+//! Every request to `/api/v1` leaves exactly one row in the audit trail, durable before the
+//! response does.
 //!
-//! Handlers never write this themselves: the responders in `api::disclosure` fill in a
-//! [`Disclosure`] from exactly what they send, and [`record`] reads it, with the caller and
-//! the outcome, after the response is built. Today the record is a structured log line on
-//! the `casebridge::audit` target; the durable audit trail replaces the body of [`record`].
+//! Handlers never build rows themselves: the responders in `api::disclosure` fill in a
+//! [`Disclosure`] from exactly what they send. A write records its row inside the
+//! transaction of its change ([`recorded_write`]); every other request is recorded by
+//! [`record`] once the response is built, and if that row cannot be stored the response is
+//! replaced by 503 `audit_unavailable`, so nothing is disclosed unrecorded.
 pub mod chain;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::HttpMessage;
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, ResponseError, web};
+use chrono::{NaiveDateTime, SubsecRound, Utc};
+use diesel::prelude::*;
 use tracing_actix_web::RequestId;
 
+use self::chain::{AuditEvent, ChainHead};
+use crate::api::context::AppState;
 use crate::authz::Caller;
+use crate::db::schema::{audit_event_clients, audit_events};
+use crate::db::{Database, DbConnection};
+use crate::error::ApiError;
 
 /// The username a login tried (never the password) and, when it succeeded, whose account
 /// it opened: the actor of a login request is not known before it.
@@ -37,63 +46,243 @@ pub struct Disclosure {
     pub purpose_of_use: Option<String>,
 }
 
+/// What is known of a request when it arrives.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    request_id: String,
+    method: String,
+    path: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    started: Instant,
+    occurred_at: NaiveDateTime,
+}
+
+/// Marks a request whose row was committed with its change.
+#[derive(Debug, Clone, Copy)]
+struct RecordedInTransaction;
+
+impl RequestContext {
+    fn of(req: &ServiceRequest) -> Self {
+        Self {
+            request_id: req
+                .extensions()
+                .get::<RequestId>()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            method: req.method().to_string(),
+            path: req.path().to_owned(),
+            ip: req
+                .connection_info()
+                .realip_remote_addr()
+                .map(str::to_owned),
+            user_agent: req
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|agent| agent.to_str().ok())
+                .map(|agent| agent.chars().take(500).collect()),
+            started: Instant::now(),
+            // Microseconds: what both databases keep, so the hash survives the round trip.
+            occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
+        }
+    }
+}
+
+fn outcome(status: u16) -> &'static str {
+    match status {
+        500.. => "error",
+        400.. => "denied",
+        _ => "allowed",
+    }
+}
+
+fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    serde_json::Value::from(items.into_iter().cloned().collect::<Vec<_>>()).to_string()
+}
+
+/// What a request's row holds before its outcome is known; taken from the request, which
+/// cannot cross to the writer thread.
+struct RowTemplate {
+    context: RequestContext,
+    route: String,
+    caller: Option<Arc<Caller>>,
+    login: Option<AttemptedLogin>,
+}
+
+impl RowTemplate {
+    fn of(req: &HttpRequest, caller: Option<Arc<Caller>>) -> Self {
+        let extensions = req.extensions();
+        let context = extensions
+            .get::<RequestContext>()
+            .cloned()
+            .unwrap_or_else(|| RequestContext {
+                request_id: String::new(),
+                method: req.method().to_string(),
+                path: req.path().to_owned(),
+                ip: None,
+                user_agent: None,
+                started: Instant::now(),
+                occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
+            });
+        Self {
+            context,
+            route: req
+                .match_pattern()
+                .unwrap_or_else(|| "(unmatched)".to_owned()),
+            caller,
+            login: extensions.get::<AttemptedLogin>().cloned(),
+        }
+    }
+
+    fn complete(self, status: u16, reason: Option<&str>, disclosure: &Disclosure) -> AuditEvent {
+        let (context, caller, login) = (self.context, self.caller.as_deref(), self.login.as_ref());
+        AuditEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            chain_id: String::new(),
+            sequence: 0,
+            occurred_at: context.occurred_at,
+            request_id: context.request_id,
+            actor_user_id: caller
+                .map(|c| c.user_id.clone())
+                .or_else(|| login.and_then(|login| login.user_id.clone())),
+            actor_organisation_id: caller.map(|c| c.organisation_id.clone()),
+            actor_roles: json_list(caller.map(|c| c.roles.iter()).into_iter().flatten()),
+            actor_kind: if caller.is_some() {
+                "user"
+            } else {
+                "anonymous"
+            }
+            .to_owned(),
+            method: context.method,
+            route: self.route,
+            path: context.path,
+            status: i32::from(status),
+            outcome: outcome(status).to_owned(),
+            reason: reason.map(str::to_owned),
+            resource_type: disclosure.resource_type.map(str::to_owned),
+            resource_id: disclosure.resource_id.clone(),
+            client_ids: json_list(&disclosure.client_ids),
+            fields: json_list(&disclosure.fields),
+            purpose_of_use: disclosure.purpose_of_use.clone(),
+            attempted_username: login.map(|login| login.username.clone()),
+            ip: context.ip,
+            user_agent: context.user_agent,
+            duration_ms: context.started.elapsed().as_millis() as i64,
+            previous_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+}
+
+/// Seals `event` onto the chain and stores it with one row per client it names.
+fn append(
+    conn: &mut DbConnection,
+    head: &mut ChainHead,
+    mut event: AuditEvent,
+    clients: &BTreeSet<String>,
+) -> QueryResult<()> {
+    head.seal(&mut event);
+    diesel::insert_into(audit_events::table)
+        .values(&event)
+        .execute(conn)?;
+    for client_id in clients {
+        diesel::insert_into(audit_event_clients::table)
+            .values((
+                audit_event_clients::client_id.eq(client_id),
+                audit_event_clients::occurred_at.eq(event.occurred_at),
+                audit_event_clients::event_id.eq(&event.id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Runs a change and stores its audit row in the same transaction: there is never a change
+/// without its row, nor a row for a change that did not happen. `work` answers with its
+/// result, the status the response will have, and what it discloses.
+pub async fn recorded_write<T, F>(
+    db: &Database,
+    req: &HttpRequest,
+    caller: Option<Arc<Caller>>,
+    work: F,
+) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<(T, u16, Disclosure), ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let template = RowTemplate::of(req, caller);
+    let result = db
+        .write(move |conn, head| {
+            let (value, status, disclosure) = work(conn)?;
+            append(
+                conn,
+                head,
+                template.complete(status, None, &disclosure),
+                &disclosure.client_ids,
+            )?;
+            Ok(value)
+        })
+        .await?;
+    req.extensions_mut().insert(RecordedInTransaction);
+    Ok(result)
+}
+
+fn with_request_id(mut response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let id = response
+        .request()
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.to_string());
+    if let Some(id) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), id);
+    }
+    response
+}
+
 pub async fn record(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().to_string();
-    let response = next.call(req).await?;
-    let request = response.request();
-    let route = request
-        .match_pattern()
-        .unwrap_or_else(|| request.path().to_owned());
-    let status = response.status();
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let context = RequestContext::of(&req);
+    req.extensions_mut().insert(context);
+    let response = next.call(req).await?.map_into_boxed_body();
+    if response
+        .request()
+        .extensions()
+        .contains::<RecordedInTransaction>()
+    {
+        return Ok(with_request_id(response));
+    }
+    let request = response.request().clone();
     let caller = request.extensions().get::<Arc<Caller>>().cloned();
     let disclosure = request
         .extensions()
         .get::<Disclosure>()
         .cloned()
         .unwrap_or_default();
-    let login = request.extensions().get::<AttemptedLogin>().cloned();
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.to_string());
-    let outcome = match status.as_u16() {
-        500.. => "error",
-        400.. => "denied",
-        _ => "allowed",
+    let reason = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<ApiError>())
+        .map(ApiError::code);
+    let row =
+        RowTemplate::of(&request, caller).complete(response.status().as_u16(), reason, &disclosure);
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal(anyhow::anyhow!("application state missing")).into());
     };
-    tracing::info!(
-        target: "casebridge::audit",
-        actor_user_id = caller
-            .as_ref()
-            .map(|c| c.user_id.as_str())
-            .or(login.as_ref().and_then(|login| login.user_id.as_deref())),
-        request_id,
-        attempted_username = login.as_ref().map(|login| login.username.as_str()),
-        actor_organisation_id = caller.as_ref().map(|c| c.organisation_id.as_str()),
-        method,
-        route,
-        // The path names the record targeted, denied requests too; the query string is left
-        // out because it can hold client names.
-        path = request.path(),
-        status = status.as_u16(),
-        outcome,
-        resource_type = disclosure.resource_type,
-        resource_id = disclosure.resource_id,
-        client_ids = ?disclosure.client_ids,
-        fields = ?disclosure.fields,
-        purpose_of_use = disclosure.purpose_of_use,
-        duration_ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    let mut response = response;
-    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), id);
+    let stored = state
+        .db
+        .write(move |conn, head| Ok(append(conn, head, row, &disclosure.client_ids)?))
+        .await;
+    match stored {
+        Ok(()) => Ok(with_request_id(response)),
+        Err(error) => {
+            tracing::error!(%error, "the audit row could not be stored; the response is withheld");
+            let (request, _withheld) = response.into_parts();
+            let refusal = crate::db::writer::unavailable().error_response();
+            Ok(with_request_id(ServiceResponse::new(request, refusal)))
+        }
     }
-    Ok(response)
 }

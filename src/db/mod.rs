@@ -149,19 +149,10 @@ impl Database {
         run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
     }
 
-    /// Runs `work` in its own savepoint of the writer's next batch; answers once the batch
-    /// is durable (see [`writer`]).
+    /// Runs `work` in its own savepoint of the writer's next batch and answers once the batch
+    /// is durable (see [`writer`]). `work` gets the instance's audit chain, to append the
+    /// audit row in the same transaction as the change it records.
     pub async fn write<T, F>(&self, work: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.writer.submit(move |conn, _| work(conn)).await
-    }
-
-    /// Like [`Database::write`], with the instance's audit chain, to append audit events in
-    /// the same transaction as the change they record.
-    pub async fn write_chained<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection, &mut crate::audit::chain::ChainHead) -> Result<T, ApiError>
             + Send

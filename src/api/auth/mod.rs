@@ -10,7 +10,7 @@ use validator::Validate;
 
 use crate::api::context::{AppState, Ctx};
 use crate::api::request::plain_body;
-use crate::audit::AttemptedLogin;
+use crate::audit::{self, AttemptedLogin, Disclosure};
 use crate::auth::{password, sessions};
 use crate::db::schema::users;
 use crate::domain::{StoredAsText, UserStatus};
@@ -109,26 +109,28 @@ async fn login(
     let password_ok = web::block(move || password::verify(&password, stored_hash.as_deref()))
         .await
         .map_err(ApiError::internal)?;
-    let session = match user {
+    let user_id = match user {
         Some((user_id, _, status)) if password_ok && status == UserStatus::Active.as_str() => {
-            let session = state
-                .db
-                .write(move |conn| {
-                    let (session_id, refresh_token) = sessions::start(conn, &user_id, ttl)?;
-                    diesel::update(users::table.filter(users::id.eq(&user_id)))
-                        .set(users::last_login_at.eq(Utc::now().naive_utc()))
-                        .execute(conn)?;
-                    Ok((user_id, session_id, refresh_token))
-                })
-                .await?;
-            Some(session)
+            user_id
         }
-        _ => None,
+        _ => return Err(invalid_credentials()),
     };
-    let (user_id, session_id, refresh_token) = session.ok_or_else(invalid_credentials)?;
     if let Some(login) = req.extensions_mut().get_mut::<AttemptedLogin>() {
         login.user_id = Some(user_id.clone());
     }
+    let (user_id, session_id, refresh_token) =
+        audit::recorded_write(&state.db, &req, None, move |conn| {
+            let (session_id, refresh_token) = sessions::start(conn, &user_id, ttl)?;
+            diesel::update(users::table.filter(users::id.eq(&user_id)))
+                .set(users::last_login_at.eq(Utc::now().naive_utc()))
+                .execute(conn)?;
+            Ok((
+                (user_id, session_id, refresh_token),
+                200,
+                Disclosure::default(),
+            ))
+        })
+        .await?;
     tokens(&state, &user_id, &session_id, refresh_token)
 }
 
@@ -141,12 +143,23 @@ async fn login(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 #[post("/auth/refresh")]
-async fn refresh(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResult<HttpResponse> {
+async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
     let RefreshRequest { refresh_token } = plain_body(body.into_inner())?;
-    let outcome = state
-        .db
-        .write(move |conn| Ok(sessions::refresh(conn, &refresh_token)?))
-        .await?;
+    // A reuse ends the session: that change and the refusal's row commit together.
+    let outcome = audit::recorded_write(&state.db, &req, None, move |conn| {
+        let outcome = sessions::refresh(conn, &refresh_token)?;
+        let status = if matches!(outcome, sessions::Refresh::Rotated { .. }) {
+            200
+        } else {
+            401
+        };
+        Ok((outcome, status, Disclosure::default()))
+    })
+    .await?;
     match outcome {
         sessions::Refresh::Rotated {
             user_id,
@@ -176,8 +189,10 @@ async fn refresh(state: web::Data<AppState>, body: web::Json<Value>) -> ApiResul
 #[post("/auth/logout")]
 async fn logout(ctx: Ctx) -> ApiResult<HttpResponse> {
     let session_id = ctx.caller.session_id.clone();
-    ctx.db()
-        .write(move |conn| Ok(sessions::end(conn, &session_id, "logout")?))
-        .await?;
+    ctx.write_recorded(move |conn| {
+        sessions::end(conn, &session_id, "logout")?;
+        Ok(((), 204, Disclosure::default()))
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -246,19 +246,16 @@ async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         version: 1,
     };
     let id = row.id.clone();
-    let read_back = reader.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            crate::api::clients::load(conn, &client_reader, &row.client_id)?;
-            if let Some(worker) = &row.lead_worker_id {
-                check_member(conn, "lead_worker_id", worker, &row.division_id)?;
-            }
-            queries::insert(conn, &row)?;
-            load(conn, &read_back, allocation_permit.as_ref(), &row.id)
-        })
-        .await?;
-    Ok(respond_one(&reader, record)?.at(format!("/api/v1/cases/{id}")))
+    ctx.write(move |conn| {
+        crate::api::clients::load(conn, &client_reader, &row.client_id)?;
+        if let Some(worker) = &row.lead_worker_id {
+            check_member(conn, "lead_worker_id", worker, &row.division_id)?;
+        }
+        queries::insert(conn, &row)?;
+        let record = load(conn, &reader, allocation_permit.as_ref(), &row.id)?;
+        Ok(respond_one(&reader, record)?.at(format!("/api/v1/cases/{id}")))
+    })
+    .await
 }
 
 /// Get a case
@@ -317,26 +314,22 @@ async fn update_case(
         risk_level: update.risk_level.map(|r| r.as_str().to_owned()),
         protective_marking: update.protective_marking.map(ProtectiveMarking::rank),
     };
-    let read_back = reader.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let current = load(conn, &permit, None, &id)?;
-            // `closed_at` records when the case was closed, so only a change of status moves it.
-            if update.status.is_some_and(|status| status != current.status) {
-                changes.closed_at =
-                    Some((update.status == Some(CaseStatus::Closed)).then_some(now));
-            }
-            if let Some(Some(worker)) = &changes.lead_worker_id {
-                check_member(conn, "lead_worker_id", worker, &current.division_id)?;
-            }
-            if current.version != version || !queries::update(conn, &id, version, &changes, now)? {
-                return Err(ApiError::PreconditionFailed);
-            }
-            load(conn, &read_back, allocation_permit.as_ref(), &id)
-        })
-        .await?;
-    respond_one(&reader, record)
+    ctx.write(move |conn| {
+        let current = load(conn, &permit, None, &id)?;
+        // `closed_at` records when the case was closed, so only a change of status moves it.
+        if update.status.is_some_and(|status| status != current.status) {
+            changes.closed_at = Some((update.status == Some(CaseStatus::Closed)).then_some(now));
+        }
+        if let Some(Some(worker)) = &changes.lead_worker_id {
+            check_member(conn, "lead_worker_id", worker, &current.division_id)?;
+        }
+        if current.version != version || !queries::update(conn, &id, version, &changes, now)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let record = load(conn, &reader, allocation_permit.as_ref(), &id)?;
+        respond_one(&reader, record)
+    })
+    .await
 }
 
 /// Allocate a case to a CSP
@@ -361,40 +354,38 @@ async fn create_allocation(
         return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
     }
     let now = Utc::now().naive_utc();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            // The create permit's row scope names the cases it may allocate.
-            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
-                .ok_or(ApiError::NotFound)?;
-            permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
-            if !scope::csp_under_contract(conn, &new.organisation_id, permit.today())? {
-                return Err(ApiError::invalid(
-                    "organisation_id",
-                    "is not a contracted service provider under contract today",
-                ));
-            }
-            if let Some(worker) = &new.worker_id {
-                check_member(conn, "worker_id", worker, &new.organisation_id)?;
-            }
-            let row = AllocationRow {
-                id: new_id(),
-                case_id: case.id,
-                organisation_id: new.organisation_id,
-                worker_id: new.worker_id,
-                starts_on: new.starts_on.get(),
-                ends_on: new.ends_on.map(Date::get),
-                service_description: new.service_description,
-                created_at: now,
-                updated_at: now,
-                version: 1,
-            };
-            queries::insert_allocation(conn, &row)?;
-            Ok(AllocationRecord::from_row(row, &case.client_id))
-        })
-        .await?;
-    let location = format!("/api/v1/cases/{}/allocations/{}", record.case_id, record.id);
-    disclosure::created(&reader, &record, location)
+    ctx.write(move |conn| {
+        // The create permit's row scope names the cases it may allocate.
+        let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
+            .ok_or(ApiError::NotFound)?;
+        permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+        if !scope::csp_under_contract(conn, &new.organisation_id, permit.today())? {
+            return Err(ApiError::invalid(
+                "organisation_id",
+                "is not a contracted service provider under contract today",
+            ));
+        }
+        if let Some(worker) = &new.worker_id {
+            check_member(conn, "worker_id", worker, &new.organisation_id)?;
+        }
+        let row = AllocationRow {
+            id: new_id(),
+            case_id: case.id,
+            organisation_id: new.organisation_id,
+            worker_id: new.worker_id,
+            starts_on: new.starts_on.get(),
+            ends_on: new.ends_on.map(Date::get),
+            service_description: new.service_description,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        queries::insert_allocation(conn, &row)?;
+        let record = AllocationRecord::from_row(row, &case.client_id);
+        let location = format!("/api/v1/cases/{}/allocations/{}", record.case_id, record.id);
+        disclosure::created(&reader, &record, location)
+    })
+    .await
 }
 
 /// Get an allocation
@@ -453,26 +444,24 @@ async fn update_allocation(
     let update: AllocationUpdate = write_body(&permit, body.into_inner())?;
     let ends_on = update.ends_on.flatten().map(Date::get);
     let now = Utc::now().naive_utc();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
-                .ok_or(ApiError::NotFound)?;
-            permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
-            let current = queries::find_allocation(conn, &case.id, &allocation_id)?
-                .ok_or(ApiError::NotFound)?;
-            if ends_on.is_some_and(|ends_on| ends_on < current.starts_on) {
-                return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
-            }
-            if current.version != version
-                || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)?
-            {
-                return Err(ApiError::PreconditionFailed);
-            }
-            let row = queries::find_allocation(conn, &case.id, &allocation_id)?
-                .ok_or(ApiError::NotFound)?;
-            Ok(AllocationRecord::from_row(row, &case.client_id))
-        })
-        .await?;
-    disclosure::one(&reader, &record)
+    ctx.write(move |conn| {
+        let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
+            .ok_or(ApiError::NotFound)?;
+        permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+        let current =
+            queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+        if ends_on.is_some_and(|ends_on| ends_on < current.starts_on) {
+            return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
+        }
+        if current.version != version
+            || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)?
+        {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let row =
+            queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+        let record = AllocationRecord::from_row(row, &case.client_id);
+        disclosure::one(&reader, &record)
+    })
+    .await
 }

@@ -134,10 +134,11 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         version: 1,
     };
     let record = ClientRecord::try_from(row.clone())?;
-    ctx.db()
-        .write(move |conn| Ok(queries::insert(conn, &row)?))
-        .await?;
-    disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
+    ctx.write(move |conn| {
+        queries::insert(conn, &row)?;
+        disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
+    })
+    .await
 }
 
 /// Get a client
@@ -194,18 +195,14 @@ async fn update_client(
     let update: ClientUpdate = write_body(&permit, body.into_inner())?;
     ctx.caller.check_marking(update.protective_marking)?;
     let changes = update.into_changes();
-    let read_back = reader.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let current = load(conn, &permit, &id)?;
-            if current.version != version
-                || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())?
-            {
-                return Err(ApiError::PreconditionFailed);
-            }
-            load(conn, &read_back, &id)
-        })
-        .await?;
-    disclosure::one(&reader, &record)
+    ctx.write(move |conn| {
+        let current = load(conn, &permit, &id)?;
+        if current.version != version
+            || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())?
+        {
+            return Err(ApiError::PreconditionFailed);
+        }
+        disclosure::one(&reader, &load(conn, &reader, &id)?)
+    })
+    .await
 }

@@ -201,27 +201,25 @@ async fn create_note(
         Visibility::Shared
     });
     let caller = ctx.caller.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let case = reachable_case(conn, &permit, &case_id)?;
-            let row = NoteRow {
-                id: new_id(),
-                case_id: case.id,
-                author_id: caller.user_id.clone(),
-                author_organisation_id: caller.organisation_id.clone(),
-                created_at: Utc::now().naive_utc(),
-                note_type: new.note_type.as_str().to_owned(),
-                visibility: visibility.as_str().to_owned(),
-                protective_marking: marking.rank(),
-                body: new.body,
-                amends_note_id: None,
-            };
-            queries::insert(conn, &row)?;
-            Ok(NoteRecord::from_row(row, &case.client_id)?)
-        })
-        .await?;
-    disclosure::created(&reader, &record, format!("/api/v1/notes/{}", record.id))
+    ctx.write(move |conn| {
+        let case = reachable_case(conn, &permit, &case_id)?;
+        let row = NoteRow {
+            id: new_id(),
+            case_id: case.id,
+            author_id: caller.user_id.clone(),
+            author_organisation_id: caller.organisation_id.clone(),
+            created_at: Utc::now().naive_utc(),
+            note_type: new.note_type.as_str().to_owned(),
+            visibility: visibility.as_str().to_owned(),
+            protective_marking: marking.rank(),
+            body: new.body,
+            amends_note_id: None,
+        };
+        queries::insert(conn, &row)?;
+        let record = NoteRecord::from_row(row, &case.client_id)?;
+        disclosure::created(&reader, &record, format!("/api/v1/notes/{}", record.id))
+    })
+    .await
 }
 
 /// Get a note
@@ -262,31 +260,29 @@ async fn amend_note(
     let amendment: NoteAmendment = write_body(&permit, body.into_inner())?;
     let caller = ctx.caller.clone();
     let original_reader = reader.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let original = load(conn, &original_reader, &id)?;
-            // Amending needs the create permit's reach too: a privacy officer reads but may not write.
-            reachable_case(conn, &permit, &original.case_id)?;
-            let row = NoteRow {
-                id: new_id(),
-                case_id: original.case_id.clone(),
-                author_id: caller.user_id.clone(),
-                author_organisation_id: caller.organisation_id.clone(),
-                created_at: Utc::now().naive_utc(),
-                note_type: amendment
-                    .note_type
-                    .unwrap_or(original.note_type)
-                    .as_str()
-                    .to_owned(),
-                visibility: original.visibility.as_str().to_owned(),
-                protective_marking: original.protective_marking.rank(),
-                body: amendment.body,
-                amends_note_id: Some(original.id.clone()),
-            };
-            queries::insert(conn, &row)?;
-            Ok(NoteRecord::from_row(row, &original.client_id)?)
-        })
-        .await?;
-    disclosure::created(&reader, &record, format!("/api/v1/notes/{}", record.id))
+    ctx.write(move |conn| {
+        let original = load(conn, &original_reader, &id)?;
+        // Amending needs the create permit's reach too: a privacy officer reads but may not write.
+        reachable_case(conn, &permit, &original.case_id)?;
+        let row = NoteRow {
+            id: new_id(),
+            case_id: original.case_id.clone(),
+            author_id: caller.user_id.clone(),
+            author_organisation_id: caller.organisation_id.clone(),
+            created_at: Utc::now().naive_utc(),
+            note_type: amendment
+                .note_type
+                .unwrap_or(original.note_type)
+                .as_str()
+                .to_owned(),
+            visibility: original.visibility.as_str().to_owned(),
+            protective_marking: original.protective_marking.rank(),
+            body: amendment.body,
+            amends_note_id: Some(original.id.clone()),
+        };
+        queries::insert(conn, &row)?;
+        let record = NoteRecord::from_row(row, &original.client_id)?;
+        disclosure::created(&reader, &record, format!("/api/v1/notes/{}", record.id))
+    })
+    .await
 }

@@ -204,19 +204,18 @@ async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disc
         version: 1,
     };
     let record = OrganisationRecord::try_from(row.clone())?;
-    ctx.db()
-        .write(move |conn| {
-            if queries::organisation_name_taken(conn, &row.name, None)? {
-                return Err(name_taken());
-            }
-            Ok(queries::insert_organisation(conn, &row)?)
-        })
-        .await?;
-    disclosure::created(
-        &reader,
-        &record,
-        format!("/api/v1/organisations/{}", record.id),
-    )
+    ctx.write(move |conn| {
+        if queries::organisation_name_taken(conn, &row.name, None)? {
+            return Err(name_taken());
+        }
+        queries::insert_organisation(conn, &row)?;
+        disclosure::created(
+            &reader,
+            &record,
+            format!("/api/v1/organisations/{}", record.id),
+        )
+    })
+    .await
 }
 
 /// Get an organisation
@@ -260,39 +259,30 @@ async fn update_organisation(
     let update: OrganisationUpdate = write_body(&permit, body.into_inner())?;
     let new_starts_on = update.contract_starts_on.map(|date| date.map(Date::get));
     let new_ends_on = update.contract_ends_on.map(|date| date.map(Date::get));
-    let read_back = reader.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let current = load(conn, &permit, &id)?;
-            check_contract_dates(
-                new_starts_on.unwrap_or(current.contract_starts_on),
-                new_ends_on.unwrap_or(current.contract_ends_on),
-            )?;
-            if let Some(name) = &update.name
-                && queries::organisation_name_taken(conn, name, Some(&id))?
-            {
-                return Err(name_taken());
-            }
-            let changes = OrganisationChanges {
-                name: update.name,
-                contact_email: update.contact_email,
-                contract_starts_on: new_starts_on,
-                contract_ends_on: new_ends_on,
-            };
-            if current.version != version
-                || !queries::update_organisation(
-                    conn,
-                    &id,
-                    version,
-                    &changes,
-                    Utc::now().naive_utc(),
-                )?
-            {
-                return Err(ApiError::PreconditionFailed);
-            }
-            load(conn, &read_back, &id)
-        })
-        .await?;
-    disclosure::one(&reader, &record)
+    ctx.write(move |conn| {
+        let current = load(conn, &permit, &id)?;
+        check_contract_dates(
+            new_starts_on.unwrap_or(current.contract_starts_on),
+            new_ends_on.unwrap_or(current.contract_ends_on),
+        )?;
+        if let Some(name) = &update.name
+            && queries::organisation_name_taken(conn, name, Some(&id))?
+        {
+            return Err(name_taken());
+        }
+        let changes = OrganisationChanges {
+            name: update.name,
+            contact_email: update.contact_email,
+            contract_starts_on: new_starts_on,
+            contract_ends_on: new_ends_on,
+        };
+        if current.version != version
+            || !queries::update_organisation(conn, &id, version, &changes, Utc::now().naive_utc())?
+        {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let record = load(conn, &reader, &id)?;
+        disclosure::one(&reader, &record)
+    })
+    .await
 }

@@ -12,6 +12,7 @@ use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
     PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body,
 };
+use crate::audit::Disclosure;
 use crate::auth::password;
 use crate::authz::{Action, Permit, Resource, catalogue, scope};
 use crate::db::DbConnection;
@@ -269,19 +270,18 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         version: 1,
     };
     let record = UserRecord::try_from(row.clone())?;
-    ctx.db()
-        .write(move |conn| {
-            check_roles(conn, &new.roles, &row.organisation_id)?;
-            if queries::username_taken(conn, &row.username)? {
-                return Err(ApiError::Conflict {
-                    code: "username_taken",
-                    detail: "The username is taken.".into(),
-                });
-            }
-            Ok(queries::insert_user(conn, &row, password_hash.as_deref())?)
-        })
-        .await?;
-    disclosure::created(&reader, &record, format!("/api/v1/users/{}", record.id))
+    ctx.write(move |conn| {
+        check_roles(conn, &new.roles, &row.organisation_id)?;
+        if queries::username_taken(conn, &row.username)? {
+            return Err(ApiError::Conflict {
+                code: "username_taken",
+                detail: "The username is taken.".into(),
+            });
+        }
+        queries::insert_user(conn, &row, password_hash.as_deref())?;
+        disclosure::created(&reader, &record, format!("/api/v1/users/{}", record.id))
+    })
+    .await
 }
 
 /// Get a user
@@ -336,47 +336,42 @@ async fn update_user(
             detail: "You may not change your own roles, clearance, organisation or status.".into(),
         });
     }
-    let read_back = reader.clone();
-    let record = ctx
-        .db()
-        .write(move |conn| {
-            let current = load(conn, &permit, &id)?;
-            let organisation_id = update
-                .organisation_id
-                .clone()
-                .unwrap_or(current.organisation_id.clone());
-            let roles = update.roles.clone().unwrap_or(current.roles.clone());
-            check_roles(conn, &roles, &organisation_id)?;
-            let changes = UserChanges {
-                display_name: update.display_name,
-                email: update.email,
-                organisation_id: update.organisation_id,
-                roles: update
-                    .roles
-                    .map(|roles| serde_json::to_string(&roles))
-                    .transpose()
-                    .map_err(ApiError::internal)?,
-                status: update.status.map(|status| status.as_str().to_owned()),
-                clearance: update.clearance.map(ProtectiveMarking::rank),
-            };
-            let now = Utc::now().naive_utc();
-            if current.version != version
-                || !queries::update_user(conn, &id, version, &changes, now)?
-            {
-                return Err(ApiError::PreconditionFailed);
-            }
-            // Tokens already stop at the next request; ending the sessions also keeps their
-            // refresh tokens from coming back to life if the account is reactivated.
-            if update
-                .status
-                .is_some_and(|status| status != UserStatus::Active)
-            {
-                queries::end_sessions(conn, &id, None, "account_no_longer_active", now)?;
-            }
-            load(conn, &read_back, &id)
-        })
-        .await?;
-    disclosure::one(&reader, &record)
+    ctx.write(move |conn| {
+        let current = load(conn, &permit, &id)?;
+        let organisation_id = update
+            .organisation_id
+            .clone()
+            .unwrap_or(current.organisation_id.clone());
+        let roles = update.roles.clone().unwrap_or(current.roles.clone());
+        check_roles(conn, &roles, &organisation_id)?;
+        let changes = UserChanges {
+            display_name: update.display_name,
+            email: update.email,
+            organisation_id: update.organisation_id,
+            roles: update
+                .roles
+                .map(|roles| serde_json::to_string(&roles))
+                .transpose()
+                .map_err(ApiError::internal)?,
+            status: update.status.map(|status| status.as_str().to_owned()),
+            clearance: update.clearance.map(ProtectiveMarking::rank),
+        };
+        let now = Utc::now().naive_utc();
+        if current.version != version || !queries::update_user(conn, &id, version, &changes, now)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        // Tokens already stop at the next request; ending the sessions also keeps their
+        // refresh tokens from coming back to life if the account is reactivated.
+        if update
+            .status
+            .is_some_and(|status| status != UserStatus::Active)
+        {
+            queries::end_sessions(conn, &id, None, "account_no_longer_active", now)?;
+        }
+        let record = load(conn, &reader, &id)?;
+        disclosure::one(&reader, &record)
+    })
+    .await
 }
 
 /// Set a password
@@ -422,19 +417,21 @@ async fn set_password(
         })
         .await?;
     let (user_id, hash) = new_hash;
-    ctx.db()
-        .write(move |conn| {
-            let now = Utc::now().naive_utc();
-            queries::set_password_hash(conn, &user_id, &hash, now)?;
-            let keep = own.then_some(caller.session_id.as_str());
-            Ok(queries::end_sessions(
-                conn,
-                &user_id,
-                keep,
-                "password_changed",
-                now,
-            )?)
-        })
-        .await?;
+    ctx.write_recorded(move |conn| {
+        let now = Utc::now().naive_utc();
+        queries::set_password_hash(conn, &user_id, &hash, now)?;
+        let keep = own.then_some(caller.session_id.as_str());
+        queries::end_sessions(conn, &user_id, keep, "password_changed", now)?;
+        Ok((
+            (),
+            204,
+            Disclosure {
+                resource_type: Some("user"),
+                resource_id: Some(user_id),
+                ..Disclosure::default()
+            },
+        ))
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
