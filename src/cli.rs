@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use diesel::prelude::*;
 use rand::RngCore;
 
+use crate::audit::chain::Verdict;
 use crate::authz::{PolicySource, PolicyStore, catalogue, policy};
 use crate::config::Config;
 use crate::db::Database;
@@ -70,6 +71,17 @@ pub enum Command {
     },
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk every hash chain and name the first row that was altered, deleted or moved.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +137,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             division,
         } => create_admin(&config, &username, &display_name, &email, &division),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let db = Database::connect(&config.database_url())?;
+            match crate::audit::chain::verify(&mut *db.read_conn()?)? {
+                Verdict::Intact { chains, events } => {
+                    println!("audit trail intact: {events} events in {chains} chain(s)");
+                    Ok(())
+                }
+                Verdict::Broken {
+                    chain_id,
+                    sequence,
+                    event_id,
+                    problem,
+                } => {
+                    anyhow::bail!(
+                        "audit trail broken at event {event_id} (chain {chain_id}, sequence {sequence}): {problem}"
+                    )
+                }
+            }
+        }
         Command::Openapi => {
             println!("{}", startup::openapi().to_pretty_json()?);
             Ok(())

@@ -1,0 +1,339 @@
+//! The audit trail: one durable row per request, written with the change it records, the
+//! response withheld when it cannot be written, and a chain that shows tampering.
+use casebridge::audit::chain::{self, Verdict};
+use casebridge::db::schema::{audit_events, clients};
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, Response, TestApp, spawn_app};
+
+const NORTHSIDE_CLIENT: usize = 0;
+
+fn request_id(response: &Response) -> String {
+    response.headers["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The rows stored for one request, as JSON objects.
+fn rows_of(app: &TestApp, request_id: &str) -> Vec<Value> {
+    app.with_db(|conn| {
+        audit_events::table
+            .filter(audit_events::request_id.eq(request_id))
+            .select(chain::AuditEvent::as_select())
+            .load::<chain::AuditEvent>(conn)
+            .unwrap()
+    })
+    .into_iter()
+    .map(|event| serde_json::to_value(event).unwrap())
+    .collect()
+}
+
+fn the_row_of(app: &TestApp, response: &Response) -> Value {
+    let rows = rows_of(app, &request_id(response));
+    assert_eq!(rows.len(), 1, "exactly one row per request: {rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+fn list(row: &Value, field: &str) -> Vec<String> {
+    serde_json::from_str(row[field].as_str().unwrap()).unwrap()
+}
+
+#[actix_web::test]
+async fn every_request_leaves_exactly_one_row_naming_actor_outcome_clients_and_fields() {
+    let app = spawn_app().await;
+    let failed = app
+        .login_response("caseworker", "not the password at all")
+        .await;
+    let row = the_row_of(&app, &failed);
+    assert_eq!(
+        (row["status"].as_i64(), row["outcome"].as_str()),
+        (Some(401), Some("denied"))
+    );
+    assert_eq!(row["attempted_username"], "caseworker");
+    assert_eq!(row["reason"], "invalid_credentials");
+
+    let login = app.login_response("csp-north", PASSWORD).await;
+    let row = the_row_of(&app, &login);
+    assert_eq!(row["actor_user_id"], app.user_id("csp-north"));
+    let token = login.body["access_token"].as_str().unwrap().to_owned();
+
+    let client_id = app.client_id(NORTHSIDE_CLIENT);
+    let read = app
+        .get(&format!("/api/v1/clients/{client_id}"), &token)
+        .await;
+    let row = the_row_of(&app, &read);
+    assert_eq!(row["outcome"], "allowed");
+    assert_eq!(row["actor_kind"], "user");
+    assert_eq!(
+        row["actor_organisation_id"],
+        app.organisation_id(casebridge::demo::NORTHSIDE)
+    );
+    assert_eq!(list(&row, "actor_roles"), ["csp_worker"]);
+    assert_eq!(row["route"], "/api/v1/clients/{id}");
+    assert_eq!(list(&row, "client_ids"), [client_id.clone()]);
+    let mut shown: Vec<String> = read.body.as_object().unwrap().keys().cloned().collect();
+    shown.sort();
+    assert_eq!(
+        list(&row, "fields"),
+        shown,
+        "the fields disclosed are the fields sent"
+    );
+
+    let page = app.get("/api/v1/clients?limit=5", &token).await;
+    let row = the_row_of(&app, &page);
+    let listed: Vec<String> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut recorded = list(&row, "client_ids");
+    recorded.sort();
+    let mut expected = listed.clone();
+    expected.sort();
+    assert_eq!(recorded, expected, "every client of a list is recorded");
+
+    let out_of_scope = app
+        .get(&format!("/api/v1/clients/{}", app.client_id(8)), &token)
+        .await;
+    let row = the_row_of(&app, &out_of_scope);
+    assert_eq!(
+        (
+            row["status"].as_i64(),
+            row["outcome"].as_str(),
+            row["reason"].as_str()
+        ),
+        (Some(404), Some("denied"), Some("not_found"))
+    );
+    assert_eq!(
+        list(&row, "client_ids"),
+        Vec::<String>::new(),
+        "a denial discloses nothing"
+    );
+
+    let anonymous = app
+        .request(Method::GET, "/api/v1/clients", None, None, &[])
+        .await;
+    assert_eq!(the_row_of(&app, &anonymous)["actor_kind"], "anonymous");
+    let unknown = app.get("/api/v1/no-such-thing", &token).await;
+    assert_eq!(the_row_of(&app, &unknown)["status"], 404);
+
+    // Secrets never reach the trail.
+    let everything: Vec<chain::AuditEvent> = app.with_db(|conn| {
+        audit_events::table
+            .select(chain::AuditEvent::as_select())
+            .load(conn)
+            .unwrap()
+    });
+    let text = serde_json::to_string(&everything).unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains("not the password at all"));
+    assert!(!text.contains(&token));
+}
+
+#[actix_web::test]
+async fn a_write_and_its_row_commit_together() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let path = format!("/api/v1/clients/{}", app.client_id(NORTHSIDE_CLIENT));
+    let etag = app.get(&path, &token).await.etag();
+    let changed = app
+        .patch(&path, &token, json!({"phone": "0400111222"}), Some(&etag))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let row = the_row_of(&app, &changed);
+    assert_eq!(
+        (row["method"].as_str(), row["status"].as_i64()),
+        (Some("PATCH"), Some(200))
+    );
+    assert_eq!(row["resource_id"], app.client_id(NORTHSIDE_CLIENT));
+    assert!(list(&row, "fields").contains(&"phone".to_owned()));
+
+    let stale = app
+        .patch(&path, &token, json!({"phone": "0400999999"}), Some(&etag))
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let row = the_row_of(&app, &stale);
+    assert_eq!(
+        (row["outcome"].as_str(), row["reason"].as_str()),
+        (Some("denied"), Some("version_mismatch"))
+    );
+    assert_eq!(app.get(&path, &token).await.body["phone"], "0400111222");
+}
+
+#[actix_web::test]
+async fn when_the_audit_row_cannot_be_stored_nothing_is_disclosed_or_changed() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let client_id = app.client_id(NORTHSIDE_CLIENT);
+    let path = format!("/api/v1/clients/{client_id}");
+    let etag = app.get(&path, &token).await.etag();
+    let phone_before = app.with_db(|conn| {
+        clients::table
+            .find(&client_id)
+            .select(clients::phone)
+            .first::<Option<String>>(conn)
+            .unwrap()
+    });
+
+    // Injected failure: the trail's table is gone.
+    app.with_db(|conn| {
+        diesel::sql_query("ALTER TABLE audit_events RENAME TO audit_events_away")
+            .execute(conn)
+            .unwrap()
+    });
+    let read = app.get(&path, &token).await;
+    assert_eq!(read.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(read.code(), "audit_unavailable");
+    assert!(
+        read.body.get("given_name").is_none() && read.body.get("medicare_number").is_none(),
+        "{}",
+        read.body
+    );
+    let write = app
+        .patch(&path, &token, json!({"phone": "0400000001"}), Some(&etag))
+        .await;
+    assert_eq!(write.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(write.code(), "audit_unavailable");
+    let phone_after = app.with_db(|conn| {
+        clients::table
+            .find(&client_id)
+            .select(clients::phone)
+            .first::<Option<String>>(conn)
+            .unwrap()
+    });
+    assert_eq!(
+        phone_after, phone_before,
+        "the change was taken back with its row"
+    );
+
+    app.with_db(|conn| {
+        diesel::sql_query("ALTER TABLE audit_events_away RENAME TO audit_events")
+            .execute(conn)
+            .unwrap()
+    });
+    assert_eq!(
+        app.get(&path, &token).await.status,
+        StatusCode::OK,
+        "the service recovers"
+    );
+}
+
+fn verdict(app: &TestApp) -> Verdict {
+    app.with_db(|conn| chain::verify(conn).unwrap())
+}
+
+fn event_at(app: &TestApp, sequence: i64) -> String {
+    app.with_db(|conn| {
+        audit_events::table
+            .filter(audit_events::sequence.eq(sequence))
+            .select(audit_events::id)
+            .first(conn)
+            .unwrap()
+    })
+}
+
+fn expect_broken(app: &TestApp, sequence: i64, problem: &str) {
+    match verdict(app) {
+        Verdict::Broken {
+            sequence: found,
+            event_id,
+            problem: said,
+            ..
+        } => {
+            assert_eq!(found, sequence, "{said}");
+            assert_eq!(event_id, event_at(app, sequence));
+            assert!(said.contains(problem), "{said}");
+        }
+        intact => panic!("tampering went unnoticed: {intact:?}"),
+    }
+}
+
+fn sql(app: &TestApp, statement: &str) {
+    app.with_db(|conn| diesel::sql_query(statement).execute(conn).unwrap());
+}
+
+#[actix_web::test]
+async fn verify_names_the_row_that_was_altered_moved_or_deleted() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    for _ in 0..5 {
+        app.get("/api/v1/clients?limit=2", &token).await;
+    }
+    assert!(
+        matches!(
+            verdict(&app),
+            Verdict::Intact {
+                chains: 1,
+                events: 6
+            }
+        ),
+        "{:?}",
+        verdict(&app)
+    );
+
+    sql(
+        &app,
+        "UPDATE audit_events SET status = 500 WHERE sequence = 3",
+    );
+    expect_broken(&app, 3, "altered");
+    sql(
+        &app,
+        "UPDATE audit_events SET status = 200 WHERE sequence = 3",
+    );
+    assert!(matches!(verdict(&app), Verdict::Intact { .. }));
+
+    // Rows 2 and 3 swap places.
+    sql(
+        &app,
+        "UPDATE audit_events SET sequence = -2 WHERE sequence = 2",
+    );
+    sql(
+        &app,
+        "UPDATE audit_events SET sequence = 2 WHERE sequence = 3",
+    );
+    sql(
+        &app,
+        "UPDATE audit_events SET sequence = 3 WHERE sequence = -2",
+    );
+    expect_broken(&app, 2, "moved");
+    sql(
+        &app,
+        "UPDATE audit_events SET sequence = -2 WHERE sequence = 2",
+    );
+    sql(
+        &app,
+        "UPDATE audit_events SET sequence = 2 WHERE sequence = 3",
+    );
+    sql(
+        &app,
+        "UPDATE audit_events SET sequence = 3 WHERE sequence = -2",
+    );
+    assert!(matches!(verdict(&app), Verdict::Intact { .. }));
+
+    let gone = event_at(&app, 4);
+    sql(
+        &app,
+        &format!("DELETE FROM audit_event_clients WHERE event_id = '{gone}'"),
+    );
+    sql(
+        &app,
+        &format!("DELETE FROM audit_events WHERE id = '{gone}'"),
+    );
+    expect_broken(&app, 5, "deleted");
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_casebridge"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("CASEBRIDGE_DATA_DIR", app.data_dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains(&event_at(&app, 5)) && said.contains("sequence 5"),
+        "{said}"
+    );
+}
