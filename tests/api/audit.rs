@@ -73,7 +73,7 @@ async fn every_request_leaves_exactly_one_row_naming_actor_outcome_clients_and_f
     );
     assert_eq!(list(&row, "actor_roles"), ["csp_worker"]);
     assert_eq!(row["route"], "/api/v1/clients/{id}");
-    assert_eq!(list(&row, "client_ids"), [client_id.clone()]);
+    assert_eq!(list(&row, "client_ids"), std::slice::from_ref(&client_id));
     let mut shown: Vec<String> = read.body.as_object().unwrap().keys().cloned().collect();
     shown.sort();
     assert_eq!(
