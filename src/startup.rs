@@ -37,6 +37,7 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "profiles", description = "Basic-profile search across divisions"),
         (name = "users", description = "Staff accounts"),
         (name = "organisations", description = "Divisions and CSPs"),
+        (name = "audit", description = "The audit trail, access logs and exports"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

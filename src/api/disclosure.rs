@@ -117,6 +117,12 @@ pub fn page<T: Disclose>(
 }
 
 impl Disclosed {
+    /// Records that the response is about `client_id` (a client's access log names it).
+    pub fn about_client(mut self, client_id: String) -> Self {
+        self.disclosure.client_ids.insert(client_id);
+        self
+    }
+
     pub fn status(&self) -> u16 {
         self.status.as_u16()
     }

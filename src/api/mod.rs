@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`. Each resource folder holds its handlers and types; the
 //! pipeline they all go through is [`context`] (authenticate, decide) and [`disclosure`]
 //! (mask, record what left).
+pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod clients;
@@ -19,6 +20,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 /// Every `/api/v1` route.
 pub fn routes(config: &mut ServiceConfig) {
     auth::routes(config);
+    audit::routes(config);
     me::routes(config);
     clients::routes(config);
     cases::routes(config);

@@ -64,6 +64,7 @@ pub enum Resource {
     Profile,
     User,
     Organisation,
+    AuditEvent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -74,6 +75,10 @@ pub enum Action {
     Update,
     Search,
     SetPassword,
+    /// Export part of the audit trail in bulk.
+    Export,
+    /// Read the audit history of one client (its access log).
+    ReadClientHistory,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -252,6 +257,41 @@ pub const RESOURCES: &[ResourceDef] = &[
             "version",
         ],
     },
+    ResourceDef {
+        resource: Resource::AuditEvent,
+        name: "audit_event",
+        actions: &[
+            (Read, &[Any]),
+            (Export, &[Any]),
+            (ReadClientHistory, &[Any, AnyWithPurpose]),
+        ],
+        fields: &[
+            "id",
+            "occurred_at",
+            "request_id",
+            "actor_user_id",
+            "actor_organisation_id",
+            "actor_roles",
+            "actor_kind",
+            "method",
+            "route",
+            "path",
+            "status",
+            "outcome",
+            "reason",
+            "resource_type",
+            "resource_id",
+            "client_ids",
+            "fields",
+            "purpose_of_use",
+            "attempted_username",
+            "ip",
+            "user_agent",
+            "duration_ms",
+            "chain_id",
+            "sequence",
+        ],
+    },
 ];
 
 impl Resource {
@@ -284,7 +324,15 @@ impl Resource {
 }
 
 impl Action {
-    pub const ALL: &'static [Action] = &[Read, Create, Update, Search, SetPassword];
+    pub const ALL: &'static [Action] = &[
+        Read,
+        Create,
+        Update,
+        Search,
+        SetPassword,
+        Export,
+        ReadClientHistory,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -293,6 +341,8 @@ impl Action {
             Update => "update",
             Search => "search",
             SetPassword => "set_password",
+            Export => "export",
+            ReadClientHistory => "read_client_history",
         }
     }
 

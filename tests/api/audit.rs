@@ -337,3 +337,214 @@ async fn verify_names_the_row_that_was_altered_moved_or_deleted() {
         "{said}"
     );
 }
+
+#[actix_web::test]
+async fn auditors_read_the_trail_newest_first_with_filters_and_others_may_not() {
+    let app = spawn_app().await;
+    let north = app.login("csp-north").await;
+    let client_id = app.client_id(NORTHSIDE_CLIENT);
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/clients/{client_id}"), &north)
+            .await;
+    }
+    app.get(&format!("/api/v1/clients/{}", app.client_id(8)), &north)
+        .await;
+    let auditor = app.login("auditor").await;
+
+    let mine = app
+        .get(
+            &format!(
+                "/api/v1/audit/events?actor_user_id={}&limit=2",
+                app.user_id("csp-north")
+            ),
+            &auditor,
+        )
+        .await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    let first: Vec<Value> = mine.body["items"].as_array().unwrap().clone();
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .all(|event| event["actor_user_id"] == app.user_id("csp-north"))
+    );
+    assert_eq!(
+        first[0]["status"], 404,
+        "newest first: the denied read came last"
+    );
+    let cursor = mine.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!(
+                "/api/v1/audit/events?actor_user_id={}&cursor={cursor}",
+                app.user_id("csp-north")
+            ),
+            &auditor,
+        )
+        .await;
+    let rest: Vec<Value> = rest.body["items"].as_array().unwrap().clone();
+    assert_eq!(rest.len(), 3, "two more reads and the login");
+    assert!(
+        rest.iter()
+            .all(|event| !first.iter().any(|seen| seen["id"] == event["id"]))
+    );
+
+    let about_client = app
+        .get(
+            &format!("/api/v1/audit/events?client_id={client_id}"),
+            &auditor,
+        )
+        .await;
+    let events = about_client.body["items"].as_array().unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(
+        events
+            .iter()
+            .all(|event| event["client_ids"] == json!([client_id]))
+    );
+    let denied = app
+        .get("/api/v1/audit/events?outcome=denied", &auditor)
+        .await;
+    assert!(
+        denied.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|event| event["outcome"] == "denied")
+    );
+
+    for role in ["caseworker", "csp-north", "privacy", "admin"] {
+        let token = app.login(role).await;
+        assert_eq!(
+            app.get("/api/v1/audit/events", &token).await.status,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_clients_access_log_shows_who_saw_what_and_reading_it_is_recorded() {
+    let app = spawn_app().await;
+    let client_id = app.client_id(NORTHSIDE_CLIENT);
+    let north = app.login("csp-north").await;
+    app.get(&format!("/api/v1/clients/{client_id}"), &north)
+        .await;
+    let log_path = format!("/api/v1/clients/{client_id}/access-log");
+
+    let auditor = app.login("auditor").await;
+    let log = app.get(&log_path, &auditor).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let entry = &log.body["items"][0];
+    assert_eq!(entry["actor_user_id"], app.user_id("csp-north"));
+    assert_eq!(
+        entry["actor_organisation_id"],
+        app.organisation_id(casebridge::demo::NORTHSIDE)
+    );
+    assert!(
+        entry["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("phone"))
+    );
+    assert!(
+        !entry["fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("medicare_number"))
+    );
+    let row = the_row_of(&app, &log);
+    assert_eq!(row["route"], "/api/v1/clients/{id}/access-log");
+    assert_eq!(
+        list(&row, "client_ids"),
+        std::slice::from_ref(&client_id),
+        "reading the log is itself logged"
+    );
+
+    let privacy = app.login("privacy").await;
+    let without = app.get(&log_path, &privacy).await;
+    assert_eq!(
+        (without.status, without.code()),
+        (StatusCode::FORBIDDEN, "purpose_of_use_required")
+    );
+    let with = app
+        .get_with(
+            &log_path,
+            &privacy,
+            &[("X-Purpose-Of-Use", "access request AR-12")],
+        )
+        .await;
+    assert_eq!(with.status, StatusCode::OK);
+    assert_eq!(
+        the_row_of(&app, &with)["purpose_of_use"],
+        "access request AR-12"
+    );
+    for role in ["caseworker", "csp-north", "admin"] {
+        let token = app.login(role).await;
+        assert_eq!(
+            app.get(&log_path, &token).await.status,
+            StatusCode::FORBIDDEN,
+            "{role}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_export_streams_every_event_of_the_period_as_ndjson() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    for _ in 0..4 {
+        app.get("/api/v1/clients?limit=1", &token).await;
+    }
+    let auditor = app.login("auditor").await;
+    let stored: i64 = app.with_db(|conn| audit_events::table.count().get_result(conn).unwrap());
+    let (from, to) = ("2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z");
+    let response = app
+        .client
+        .get(format!(
+            "{}/api/v1/audit/events/export?from={from}&to={to}",
+            app.address
+        ))
+        .bearer_auth(&auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len() as i64,
+        stored + 1,
+        "every event before the export, and its own"
+    );
+    assert_eq!(
+        lines[0]["route"], "/api/v1/audit/events/export",
+        "its own row is durable before any line leaves"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|event| event["request_id"].is_string() && event["hash"].is_null())
+    );
+
+    let backwards = app
+        .get(
+            &format!("/api/v1/audit/events/export?from={to}&to={from}"),
+            &auditor,
+        )
+        .await;
+    assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/audit/events/export?from={from}&to={to}"),
+            &token
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+}

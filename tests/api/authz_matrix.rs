@@ -163,7 +163,16 @@ struct Role {
 
 const DEPARTMENT_WORKER: Keys = &["allocation", "case", "client", "note", "profile", "user"];
 const CSP_WORKER: Keys = &["allocation", "case", "client", "note", "user"];
-const PRIVACY_OFFICER: Keys = &["allocation", "case", "client", "note", "user"];
+const PRIVACY_OFFICER: Keys = &[
+    "allocation",
+    "audit_event",
+    "case",
+    "client",
+    "note",
+    "user",
+];
+/// The audit trail is the auditor's only resource besides its own password.
+const AUDITOR: Keys = &["audit_event", "user"];
 const NO_CLIENT_CONTENT: Keys = &["user"];
 
 fn nothing(_: usize) -> bool {
@@ -258,7 +267,7 @@ const ROLES: &[Role] = &[
     Role { user: "auditor", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
-        me: NO_CLIENT_CONTENT },
+        me: AUDITOR },
     // Without a purpose of use a privacy officer reads nothing, not even whether a record exists.
     Role { user: "privacy", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: PURPOSE_REQUIRED, cases: PURPOSE_REQUIRED,
