@@ -548,3 +548,41 @@ async fn the_export_streams_every_event_of_the_period_as_ndjson() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[actix_web::test]
+async fn two_instances_on_one_database_each_keep_a_chain_that_verifies() {
+    let app = spawn_app().await;
+    // A second service instance over the same database, as behind a load balancer.
+    let config =
+        crate::helpers::test_config(app.data_dir.path().to_owned(), app.database_url.clone());
+    let state = casebridge::startup::state(config).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = casebridge::startup::Application::build(state, listener).unwrap();
+    let second_address = format!("http://127.0.0.1:{}", second.port());
+    let handle = second.handle();
+    actix_web::rt::spawn(second.run());
+
+    let token = app.login("caseworker").await;
+    let reads = (0..20).map(|i| {
+        let url = format!(
+            "{}/api/v1/clients?limit=1",
+            if i % 2 == 0 {
+                &app.address
+            } else {
+                &second_address
+            }
+        );
+        app.client.get(url).bearer_auth(&token).send()
+    });
+    for response in futures_util::future::join_all(reads).await {
+        assert_eq!(response.unwrap().status(), StatusCode::OK);
+    }
+    match verdict(&app) {
+        Verdict::Intact { chains, events } => {
+            assert_eq!(chains, 2, "one chain per instance");
+            assert_eq!(events, 21, "the login and twenty reads");
+        }
+        broken => panic!("{broken:?}"),
+    }
+    handle.stop(false).await;
+}
