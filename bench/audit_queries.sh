@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Times the two audit queries an investigation runs most, over a large trail:
+#   - the access log of one client          GET /api/v1/clients/{id}/access-log
+#   - one user's events over one month       GET /api/v1/audit/events?actor_user_id=&from=&to=
+# Usage: bench/audit_queries.sh [--postgres] [ROWS]   (ROWS defaults to 10,000,000)
+# The synthetic rows are generated in SQL, spread over a year, 2,000 actors and 20,000
+# clients (each event discloses one client). They sit in their own chain whose hashes are
+# placeholders: `audit verify` is not expected to pass on a benchmark database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=sqlite
+rows=10000000
+for arg in "$@"; do
+  case "$arg" in
+    --postgres) backend=postgres ;;
+    *) rows="$arg" ;;
+  esac
+done
+
+cargo build --release --locked -q
+bin=target/release/casebridge
+work="$(mktemp -d)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
+export CASEBRIDGE_DATA_DIR="$work" CASEBRIDGE_DEMO_PASSWORD="$password" CASEBRIDGE_LOG=warn
+pg_admin="postgres://postgres@127.0.0.1:5432/postgres"
+if [ "$backend" = postgres ]; then
+  db="casebridge_bench_$$"
+  psql "$pg_admin" -qc "CREATE DATABASE $db"
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+else
+  export DATABASE_URL="$work/casebridge.db"
+fi
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  if [ "$backend" = postgres ]; then psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin" seed-demo >/dev/null
+
+# Row i: actor i % 2000, client i % 20000, time spread over the year before now.
+read -r -d '' generate_sqlite <<SQL || true
+PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows)
+INSERT INTO audit_events
+SELECT printf('00000000-0000-7000-8000-%012d', i), 'bench', i,
+       strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ((i * 7919) % 31536000) || ' seconds'),
+       printf('req-%d', i), printf('00000000-0000-7000-a000-%012d', i % 2000), NULL, '["dept_caseworker"]', 'user',
+       'GET', '/api/v1/clients/{id}', '/api/v1/clients/x', 200, 'allowed', NULL, 'client', NULL,
+       printf('["00000000-0000-7000-b000-%012d"]', i % 20000), '["id","given_name"]', NULL, NULL,
+       '127.0.0.1', 'bench', 1, 'bench', 'bench'
+FROM n;
+INSERT INTO audit_event_clients
+SELECT printf('00000000-0000-7000-b000-%012d', sequence % 20000), occurred_at, id FROM audit_events WHERE chain_id = 'bench';
+COMMIT;
+ANALYZE;
+SQL
+read -r -d '' generate_postgres <<SQL || true
+INSERT INTO audit_events
+SELECT format('00000000-0000-7000-8000-%s', lpad(i::text, 12, '0')), 'bench', i,
+       (now() at time zone 'utc') - ((i * 7919) % 31536000) * interval '1 second',
+       'req-' || i, format('00000000-0000-7000-a000-%s', lpad((i % 2000)::text, 12, '0')), NULL, '["dept_caseworker"]', 'user',
+       'GET', '/api/v1/clients/{id}', '/api/v1/clients/x', 200, 'allowed', NULL, 'client', NULL,
+       format('["00000000-0000-7000-b000-%s"]', lpad((i % 20000)::text, 12, '0')), '["id","given_name"]', NULL, NULL,
+       '127.0.0.1', 'bench', 1, 'bench', 'bench'
+FROM generate_series(1, $rows) AS i;
+INSERT INTO audit_event_clients
+SELECT format('00000000-0000-7000-b000-%s', lpad((sequence % 20000)::text, 12, '0')), occurred_at, id FROM audit_events WHERE chain_id = 'bench';
+ANALYZE;
+SQL
+started=$(date +%s)
+if [ "$backend" = postgres ]; then
+  psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -c "$generate_postgres"
+else
+  python3 - "$DATABASE_URL" "$generate_sqlite" <<'PY'
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.executescript(sys.argv[2])
+PY
+fi
+echo "generated $rows audit rows in $(( $(date +%s) - started )) s"
+
+taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+  -d "{\"username\":\"auditor\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+
+client="00000000-0000-7000-b000-000000000042"
+actor="00000000-0000-7000-a000-000000000042"
+from=$(date -u -d '-45 days' +%Y-%m-%dT%H:%M:%SZ)
+to=$(date -u -d '-15 days' +%Y-%m-%dT%H:%M:%SZ)
+median_ms() {
+  local url="$1" times=()
+  for _ in $(seq 1 21); do
+    times+=("$(curl -fs -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $token" "$url")")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f ms (median of %d; max %.1f ms)", a[int((NR+1)/2)]*1000, NR, a[NR]*1000}'
+}
+items() { curl -fs -H "Authorization: Bearer $token" "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }
+access_log="http://127.0.0.1:$port/api/v1/clients/$client/access-log?limit=50"
+month="http://127.0.0.1:$port/api/v1/audit/events?actor_user_id=$actor&from=$from&to=$to&limit=50"
+echo "backend=$backend rows=$rows"
+echo "| query | items in first page | latency |"
+echo "|---|---|---|"
+echo "| access log of one client ($(( rows / 20000 )) events in all), first page | $(items "$access_log") | $(median_ms "$access_log") |"
+echo "| one user's events over 30 days ($(( rows / 2000 )) in the year), first page | $(items "$month") | $(median_ms "$month") |"
