@@ -38,6 +38,16 @@ pub fn unavailable() -> ApiError {
     }
 }
 
+/// For a batch whose COMMIT failed: it may or may not have been stored.
+fn outcome_unknown() -> ApiError {
+    ApiError::Unavailable {
+        code: "audit_unavailable",
+        detail:
+            "The database did not confirm the change and its audit record; check before retrying."
+                .into(),
+    }
+}
+
 impl Writer {
     /// Starts the writer thread; it ends when the last `Writer` is dropped.
     pub fn start(pool: Pool<ConnectionManager<DbConnection>>) -> Self {
@@ -113,11 +123,15 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
             .into_iter()
             .for_each(|(reply, outcome)| drop(reply.send(outcome))),
         Err(error) => {
-            tracing::error!(%error, "the batch could not be committed; refusing every job in it");
-            *head = head_before;
+            // A failed COMMIT may still have committed (a connection lost mid-commit), so the
+            // chain cannot be trusted to end where it did before the batch: a new chain never
+            // reuses a sequence number, and the callers are told the outcome is unknown.
+            *head = ChainHead::start();
+            tracing::error!(%error, old_chain = %head_before.chain_id, new_chain = %head.chain_id,
+                "the batch's commit failed; its outcome is unknown and a new audit chain starts");
             replies
                 .into_iter()
-                .for_each(|(reply, _)| drop(reply.send(Err(unavailable()))));
+                .for_each(|(reply, _)| drop(reply.send(Err(outcome_unknown()))));
         }
     }
 }
