@@ -63,7 +63,7 @@ SQL
 read -r -d '' generate_postgres <<SQL || true
 INSERT INTO audit_events
 SELECT format('00000000-0000-7000-8000-%s', lpad(i::text, 12, '0')), 'bench', i,
-       (now() at time zone 'utc') - ((i * 7919) % 31536000) * interval '1 second',
+       (now() at time zone 'utc') - ((i::bigint * 7919) % 31536000) * interval '1 second',
        'req-' || i, format('00000000-0000-7000-a000-%s', lpad((i % 2000)::text, 12, '0')), NULL, '["dept_caseworker"]', 'user',
        'GET', '/api/v1/clients/{id}', '/api/v1/clients/x', 200, 'allowed', NULL, 'client', NULL,
        format('["00000000-0000-7000-b000-%s"]', lpad((i % 20000)::text, 12, '0')), '["id","given_name"]', NULL, NULL,

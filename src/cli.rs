@@ -171,6 +171,21 @@ async fn serve(
     demo: bool,
     demo_password: Option<String>,
 ) -> anyhow::Result<()> {
+    // A build with `bench-unaudited` discloses reads without audit rows: it serves only a
+    // benchmark that says so explicitly.
+    #[cfg(feature = "bench-unaudited")]
+    {
+        eprintln!(
+            "WARNING: THIS BUILD HAS THE `bench-unaudited` FEATURE: READ REQUESTS LEAVE NO AUDIT ROW.\n\
+             WARNING: IT IS FOR BENCHMARKS ONLY AND MUST NEVER SERVE REAL DATA."
+        );
+        if std::env::var("CASEBRIDGE_BENCHMARK_ONLY").as_deref() != Ok("1") {
+            anyhow::bail!(
+                "refusing to serve: this build has the `bench-unaudited` feature; set \
+                 CASEBRIDGE_BENCHMARK_ONLY=1 only to run a benchmark"
+            );
+        }
+    }
     let state = startup::state(config).await?;
     let empty = organisations::table
         .count()
