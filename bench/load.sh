@@ -5,7 +5,8 @@
 #
 # Builds the release binary, starts `casebridge serve --demo` on a fresh database pinned to
 # one core, drives it with wrk pinned to the other, and prints one markdown table row per
-# scenario:
+# scenario (req/s, p50 and p99 latency, non-2xx responses, the server's peak resident memory
+# during the measured runs, and the CPU that other processes took meanwhile):
 #
 #   get-client  GET  /api/v1/clients/{id}       as csp-north (a client allocated to Northside)
 #   post-note   POST /api/v1/cases/{id}/notes   as caseworker (a Housing case)
@@ -26,7 +27,8 @@
 #   PG_URL=postgres://postgres@127.0.0.1:5432   server for --postgres (trust auth)
 #   PG_PIN=1           also pin the PostgreSQL backends serving the benchmark database to
 #                      SERVER_CPU, so the service and its database share one core as with SQLite
-#   QUIET_WAIT=600     seconds to wait for running compilers (rustc) to finish first
+#   QUIET_WAIT=600     seconds to wait, before starting, for the machine to be quiet: at most
+#   QUIET_BUSY=5       percent of its CPU busy (compilers, test suites, other benchmarks)
 #   SCENARIOS="get-client post-note"
 #   KEEP=0             1 keeps the temporary directory (server log, raw wrk output)
 set -euo pipefail
@@ -63,6 +65,7 @@ PORT=${PORT:-18080}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_PIN=${PG_PIN:-1}
 QUIET_WAIT=${QUIET_WAIT:-600}
+QUIET_BUSY=${QUIET_BUSY:-5}
 SCENARIOS=${SCENARIOS:-get-client post-note}
 KEEP=${KEEP:-0}
 
@@ -98,14 +101,22 @@ fi
 binary=$root/$target_dir/release/casebridge
 
 # --- a quiet machine ---------------------------------------------------------------------
+# Busy share of the whole machine over 3 s, in percent: compilers, test suites and other
+# benchmarks all show here.
+machine_busy() {
+  local a b
+  read -r -a a < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  sleep 3
+  read -r -a b < <(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  echo $((100 * (b[0] - a[0]) / ((b[0] - a[0]) + (b[1] - a[1]) + 1)))
+}
 waited=0
-while pgrep -x rustc > /dev/null && ((waited < QUIET_WAIT)); do
-  ((waited == 0)) && say "a compiler is running; waiting up to ${QUIET_WAIT}s for the machine to be quiet"
-  sleep 5
-  waited=$((waited + 5))
+while busy=$(machine_busy) && ((busy > QUIET_BUSY && waited < QUIET_WAIT)); do
+  ((waited == 0)) && say "the machine is ${busy}% busy; waiting up to ${QUIET_WAIT}s for it to be quiet"
+  waited=$((waited + 3))
 done
-if pgrep -x rustc > /dev/null; then
-  say "WARNING: rustc is still running; the figures below share the CPU with it"
+if ((busy > QUIET_BUSY)); then
+  say "WARNING: the machine is still ${busy}% busy; the figures below share the CPU with that work"
 fi
 
 # --- server ----------------------------------------------------------------------------
@@ -159,11 +170,17 @@ for _ in $(seq 1 600); do
 done
 curl -s -o /dev/null "$base/health" || die "the server did not answer /health within 60 s"
 
-pin_postgres() {
-  [[ $backend == postgres && $PG_PIN == 1 ]] || return 0
-  local pids
+# The processes that make up the service: the server and, on PostgreSQL, the backends
+# serving the benchmark database (pinned to SERVER_CPU unless PG_PIN=0).
+service_pids=
+find_service() {
+  service_pids=$server_pid
+  [[ $backend == postgres ]] || return 0
+  local pids pid
   pids=$(psql "$PG_URL/postgres" -qAt -c \
     "SELECT pid FROM pg_stat_activity WHERE datname = '$pg_db' AND pid <> pg_backend_pid()")
+  service_pids="$server_pid $pids"
+  [[ $PG_PIN == 1 ]] || return 0
   for pid in $pids; do
     taskset -pc "$SERVER_CPU" "$pid" > /dev/null 2>&1 || {
       say "cannot pin PostgreSQL backend $pid (not local, or not permitted); left unpinned"
@@ -198,13 +215,42 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/api/v1/cases/$cas
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 field() { sed -n "s/.*[[:space:]]$1=\([^[:space:]]*\).*/\1/p"; }
 
-run_wrk() { # seconds token method body url -> RESULT line
-  BENCH_TOKEN=$2 BENCH_METHOD=$3 BENCH_BODY=$4 taskset -c "$CLIENT_CPU" \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency -s "$here/report.lua" "$5"
+# CPU time in clock ticks: of the whole machine, and of some processes (all their threads).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+process_ticks() {
+  local total=0 pid
+  for pid in "$@"; do
+    [[ -r /proc/$pid/stat ]] && total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+  done
+  echo "$total"
 }
 
-echo "| backend | audit | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | peak RSS MiB |"
-echo "|---|---|---|---|---|---|---|---|---|"
+# seconds token method body url -> wrk's output, whose RESULT line gets other_cpu=N: the
+# CPU that neither the service nor wrk used during the run, in percent of one core. More
+# than a few percent means something else ran on the machine and the figures are suspect.
+run_wrk() {
+  local hz machine service start wrk_seconds elapsed other
+  hz=$(getconf CLK_TCK)
+  machine=$(machine_ticks)
+  # shellcheck disable=SC2086
+  service=$(process_ticks $service_pids)
+  start=$(date +%s%N)
+  TIMEFORMAT='%3U %3S'
+  { time BENCH_TOKEN=$2 BENCH_METHOD=$3 BENCH_BODY=$4 taskset -c "$CLIENT_CPU" \
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1"s --latency -s "$here/report.lua" "$5" \
+    > "$work/wrk.out" 2> /dev/null; } 2> "$work/wrk.time"
+  elapsed=$(($(date +%s%N) - start))
+  machine=$(($(machine_ticks) - machine))
+  # shellcheck disable=SC2086
+  service=$(($(process_ticks $service_pids) - service))
+  wrk_seconds=$(awk '{ print $1 + $2 }' "$work/wrk.time")
+  other=$(awk -v m="$machine" -v s="$service" -v w="$wrk_seconds" -v hz="$hz" -v ns="$elapsed" \
+    'BEGIN { o = (m - s - w * hz) / hz / (ns / 1e9) * 100; printf "%.0f", (o < 0 ? 0 : o) }')
+  sed "s/^RESULT .*/& other_cpu=$other/" "$work/wrk.out"
+}
+
+echo "| backend | audit | scenario | conns | req/s | p50 ms | p99 ms | non-2xx | peak RSS MiB | other CPU % |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for scenario in $SCENARIOS; do
   case $scenario in
     get-client) user=csp-north method=GET body= url=$base/api/v1/clients/$client_id ;;
@@ -213,7 +259,7 @@ for scenario in $SCENARIOS; do
   esac
   # A fresh token per scenario: access tokens live 15 minutes at most.
   token=$(login "$user") || die "$user cannot log in"
-  pin_postgres
+  find_service
   if ((WARMUP > 0)); then
     say "$scenario: warming up for ${WARMUP}s"
     run_wrk "$WARMUP" "$token" "$method" "$body" "$url" > "$work/$scenario-warmup.txt"
@@ -233,11 +279,13 @@ for scenario in $SCENARIOS; do
   p99=$(field p99_ms < "$work/$scenario.results" | median)
   non2xx=$(field non2xx < "$work/$scenario.results" | awk '{ s += $1 } END { print s }')
   errors=$(field socket_errors < "$work/$scenario.results" | awk '{ s += $1 } END { print s }')
+  other=$(field other_cpu < "$work/$scenario.results" | sort -g | tail -1)
   ((errors == 0)) || non2xx="$non2xx (+$errors socket errors)"
-  printf '| %s | %s | %s %s | %s | %.0f | %.2f | %.2f | %s | %.1f |\n' \
+  ((other <= 10)) || say "WARNING: $scenario: up to $other% of a core went to other processes during a run"
+  printf '| %s | %s | %s %s | %s | %.0f | %.2f | %.2f | %s | %.1f | %s |\n' \
     "$backend" "$audit" "$scenario" "$method" "$CONNECTIONS" "$rps" "$p50" "$p99" "$non2xx" \
-    "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')"
+    "$(awk -v k="$hwm_kib" 'BEGIN { print k / 1024 }')" "$other"
 done
 if ((RUNS > 1)); then
-  say "req/s, p50 and p99 are medians of $RUNS runs; non-2xx is their sum"
+  say "req/s, p50 and p99 are medians of $RUNS runs; non-2xx is their sum; other CPU the largest"
 fi
