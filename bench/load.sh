@@ -253,7 +253,7 @@ echo "| backend | audit | scenario | conns | req/s | p50 ms | p99 ms | non-2xx |
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for scenario in $SCENARIOS; do
   case $scenario in
-    get-client) user=csp-north method=GET body= url=$base/api/v1/clients/$client_id ;;
+    get-client) user=csp-north method=GET body='' url=$base/api/v1/clients/$client_id ;;
     post-note) user=caseworker method=POST body=$note_body url=$base/api/v1/cases/$case_id/notes ;;
     *) die "unknown scenario $scenario" ;;
   esac
