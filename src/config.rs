@@ -54,6 +54,29 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// Failed logins for one username, within the lockout window, that lock it.
+    #[arg(long, global = true, env = "CASEBRIDGE_LOCKOUT_THRESHOLD", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub lockout_threshold: u32,
+
+    /// The window, in seconds, within which failed logins count towards a lockout.
+    #[arg(long, global = true, env = "CASEBRIDGE_LOCKOUT_WINDOW", default_value_t = 15 * 60)]
+    pub lockout_window: u64,
+
+    /// How long, in seconds, a locked username stays locked.
+    #[arg(long, global = true, env = "CASEBRIDGE_LOCKOUT_DURATION", default_value_t = 15 * 60)]
+    pub lockout_duration: u64,
+
+    /// Days without a login after which an account is suspended as dormant.
+    #[arg(long, global = true, env = "CASEBRIDGE_DORMANT_AFTER_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub dormant_after_days: u32,
+
+    /// Days after which an account with no access-review decision is overdue for review.
+    #[arg(long, global = true, env = "CASEBRIDGE_REVIEW_INTERVAL_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub review_interval_days: u32,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,

@@ -39,6 +39,10 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
+    #[error(
+        "Too many failed logins for this username: it is locked for {retry_after_seconds} more seconds."
+    )]
+    LoginLocked { retry_after_seconds: i64 },
     #[error("{detail}")]
     Unavailable { code: &'static str, detail: String },
     #[error(transparent)]
@@ -105,6 +109,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::LoginLocked { .. } => "login_locked",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -150,6 +155,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -168,6 +174,11 @@ impl ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header(("Allow", allowed.join(", ")));
+            }
+            ApiError::LoginLocked {
+                retry_after_seconds,
+            } => {
+                response.insert_header(("Retry-After", retry_after_seconds.to_string()));
             }
             _ => {}
         }

@@ -311,5 +311,6 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
         policy,
         tokens,
         config,
+        clock: Arc::new(crate::clock::Clock::default()),
     })
 }

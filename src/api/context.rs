@@ -12,6 +12,7 @@ use crate::audit;
 use crate::auth::sessions;
 use crate::auth::tokens::TokenKeys;
 use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub policy: Arc<PolicyStore>,
     pub tokens: TokenKeys,
     pub config: Config,
+    pub clock: Arc<Clock>,
 }
 
 /// An authenticated request.
@@ -53,7 +55,12 @@ impl Ctx {
             resource,
             action,
             self.purpose.clone(),
+            self.state.clock.today(),
         )
+    }
+
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.state.clock.now()
     }
 
     /// Runs a change whose response `work` builds, and stores the request's audit row in the
@@ -124,47 +131,71 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+impl Ctx {
+    /// Token → live session → active principal, read afresh on every request.
+    async fn authenticate(req: HttpRequest, allow_enrolment_only: bool) -> Result<Self, ApiError> {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+        let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthenticated {
+            code: "authentication_required",
+            detail: "Send an access token in the Authorization header as `Bearer <token>`.".into(),
+        })?;
+        let now = state.clock.now();
+        let claims = state
+            .tokens
+            .verify(token, now)
+            .ok_or_else(|| unauthenticated("The access token is invalid or has expired."))?;
+        let caller = state
+            .db
+            .read(move |conn| {
+                sessions::load_caller(conn, &claims.sub, &claims.sid, now)
+                    .map_err(ApiError::internal)
+            })
+            .await?
+            .ok_or_else(|| unauthenticated("The session has ended or the account is not active."))?;
+        let caller = Arc::new(caller);
+        req.extensions_mut().insert(caller.clone());
+        if caller.enrolment_only && !allow_enrolment_only {
+            return Err(ApiError::Forbidden {
+                code: "mfa_enrolment_required",
+                detail: "Your role requires multi-factor authentication. Enrol with \
+                         POST /api/v1/me/mfa/totp and confirm a code before anything else."
+                    .into(),
+            });
+        }
+        let purpose = purpose_of_use(&req)?;
+        crate::api::request::check_query(&req)?;
+        Ok(Ctx {
+            policy: state.policy.current(),
+            state,
+            caller,
+            purpose,
+            req,
+        })
+    }
+}
+
 impl FromRequest for Ctx {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        Box::pin(Ctx::authenticate(req.clone(), false))
+    }
+}
+
+/// An authenticated request that a session limited to MFA enrolment may also make: enrolling,
+/// confirming, reading who one is, logging out.
+pub struct EnrollingCtx(pub Ctx);
+
+impl FromRequest for EnrollingCtx {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthenticated {
-                code: "authentication_required",
-                detail: "Send an access token in the Authorization header as `Bearer <token>`."
-                    .into(),
-            })?;
-            let claims = state
-                .tokens
-                .verify(token)
-                .ok_or_else(|| unauthenticated("The access token is invalid or has expired."))?;
-            let caller = state
-                .db
-                .read(move |conn| {
-                    sessions::load_caller(conn, &claims.sub, &claims.sid)
-                        .map_err(ApiError::internal)
-                })
-                .await?
-                .ok_or_else(|| {
-                    unauthenticated("The session has ended or the account is not active.")
-                })?;
-            let caller = Arc::new(caller);
-            req.extensions_mut().insert(caller.clone());
-            let purpose = purpose_of_use(&req)?;
-            crate::api::request::check_query(&req)?;
-            Ok(Ctx {
-                policy: state.policy.current(),
-                state,
-                caller,
-                purpose,
-                req,
-            })
-        })
+        Box::pin(async move { Ctx::authenticate(req, true).await.map(EnrollingCtx) })
     }
 }

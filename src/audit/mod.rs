@@ -26,6 +26,7 @@ use crate::api::context::AppState;
 use crate::authz::Caller;
 use crate::db::schema::{audit_event_clients, audit_events};
 use crate::db::{Database, DbConnection};
+use crate::domain::PrincipalKind;
 use crate::error::ApiError;
 
 /// The username a login tried (never the password) and, when it succeeded, whose account
@@ -34,6 +35,7 @@ use crate::error::ApiError;
 pub struct AttemptedLogin {
     pub username: String,
     pub user_id: Option<String>,
+    pub kind: PrincipalKind,
 }
 
 /// The clients and fields one response disclosed.
@@ -44,6 +46,9 @@ pub struct Disclosure {
     pub client_ids: BTreeSet<String>,
     pub fields: BTreeSet<String>,
     pub purpose_of_use: Option<String>,
+    /// Why a refusal that is stored with a change (a failed login counted towards a lockout,
+    /// a reused refresh token ending its session) was refused.
+    pub reason: Option<&'static str>,
 }
 
 /// What is known of a request when it arrives.
@@ -147,18 +152,13 @@ impl RowTemplate {
                 .or_else(|| login.and_then(|login| login.user_id.clone())),
             actor_organisation_id: caller.map(|c| c.organisation_id.clone()),
             actor_roles: json_list(caller.map(|c| c.roles.iter()).into_iter().flatten()),
-            actor_kind: if caller.is_some() {
-                "user"
-            } else {
-                "anonymous"
-            }
-            .to_owned(),
+            actor_kind: actor_kind(caller, login).to_owned(),
             method: context.method,
             route: self.route,
             path: context.path,
             status: i32::from(status),
             outcome: outcome(status).to_owned(),
-            reason: reason.map(str::to_owned),
+            reason: reason.or(disclosure.reason).map(str::to_owned),
             resource_type: disclosure.resource_type.map(str::to_owned),
             resource_id: disclosure.resource_id.clone(),
             client_ids: json_list(&disclosure.client_ids),
@@ -171,6 +171,22 @@ impl RowTemplate {
             previous_hash: String::new(),
             hash: String::new(),
         }
+    }
+}
+
+/// `user` for a person, `api_client` for a CSP system (also while it asks for a token), and
+/// `anonymous` for a request nobody could be identified for.
+fn actor_kind(caller: Option<&Caller>, login: Option<&AttemptedLogin>) -> &'static str {
+    let kind = match (caller, login) {
+        (Some(caller), _) => caller.kind,
+        (None, Some(login)) if login.user_id.is_some() || login.kind == PrincipalKind::ApiClient => {
+            login.kind
+        }
+        _ => return "anonymous",
+    };
+    match kind {
+        PrincipalKind::Person => "user",
+        PrincipalKind::ApiClient => "api_client",
     }
 }
 

@@ -1,4 +1,6 @@
-//! Authentication: passwords, access tokens and sessions.
+//! Authentication: passwords, TOTP, API-client secrets, access tokens and sessions.
+pub mod login;
 pub mod password;
 pub mod sessions;
 pub mod tokens;
+pub mod totp;

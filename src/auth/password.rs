@@ -35,13 +35,27 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     matches && real
 }
 
-/// Why a new password is refused, or None when it is acceptable.
+/// Why a new password is refused, or None when it is acceptable: shorter than
+/// [`MIN_LENGTH`], the username, or guessable in fewer than 10^10 guesses by zxcvbn's
+/// estimate (score below 3), which knows common passwords, names, keyboard patterns, dates
+/// and the username itself.
 pub fn weakness(password: &str, username: &str) -> Option<String> {
     if password.chars().count() < MIN_LENGTH {
         return Some(format!("must be at least {MIN_LENGTH} characters long"));
     }
     if password.eq_ignore_ascii_case(username) {
         return Some("must not be the username".into());
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[username]);
+    if estimate.score() < zxcvbn::Score::Three {
+        let hint = estimate
+            .feedback()
+            .and_then(|feedback| feedback.warning())
+            .map(|warning| format!(" ({warning})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "is too easy to guess{hint}; use a longer phrase of unrelated words"
+        ));
     }
     None
 }

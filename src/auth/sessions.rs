@@ -4,7 +4,7 @@
 //! the session never issued is merely refused, so knowing a session id is not enough to end it.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::authz::Caller;
 use crate::db::DbConnection;
 use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
-use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::domain::{
+    OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText,
+    UserStatus,
+};
 
 fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -24,26 +27,34 @@ fn new_refresh_token(session_id: &str) -> String {
     format!("{session_id}.{}", URL_SAFE_NO_PAD.encode(secret))
 }
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
+/// What a new session is for and where it was opened from.
+pub struct NewSession<'a> {
+    pub user_id: &'a str,
+    pub ttl_seconds: u64,
+    /// The session may only enrol in MFA: its user must have MFA and has none yet.
+    pub enrolment_only: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
-/// Starts a session for `user_id`; returns its id and first refresh token.
+/// Starts a session; returns its id and first refresh token.
 pub fn start(
     conn: &mut DbConnection,
-    user_id: &str,
-    ttl_seconds: u64,
+    new: NewSession,
+    now: NaiveDateTime,
 ) -> QueryResult<(String, String)> {
     let session_id = uuid::Uuid::now_v7().to_string();
     let refresh_token = new_refresh_token(&session_id);
-    let created_at = now();
     diesel::insert_into(sessions::table)
         .values((
             sessions::id.eq(&session_id),
-            sessions::user_id.eq(user_id),
+            sessions::user_id.eq(new.user_id),
             sessions::refresh_token_hash.eq(digest(&refresh_token)),
-            sessions::created_at.eq(created_at),
-            sessions::expires_at.eq(created_at + chrono::Duration::seconds(ttl_seconds as i64)),
+            sessions::created_at.eq(now),
+            sessions::expires_at.eq(now + chrono::Duration::seconds(new.ttl_seconds as i64)),
+            sessions::enrolment_only.eq(new.enrolment_only),
+            sessions::ip.eq(new.ip),
+            sessions::user_agent.eq(new.user_agent),
         ))
         .execute(conn)?;
     Ok((session_id, refresh_token))
@@ -62,7 +73,11 @@ pub enum Refresh {
     Reused,
 }
 
-pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh> {
+pub fn refresh(
+    conn: &mut DbConnection,
+    presented: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Refresh> {
     let Some((session_id, _)) = presented.split_once('.') else {
         return Ok(Refresh::Rejected);
     };
@@ -82,7 +97,7 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
     let Some((user_id, current_hash, expires_at, ended_at, status)) = found else {
         return Ok(Refresh::Rejected);
     };
-    if ended_at.is_some() || expires_at <= now() || status != UserStatus::Active.as_str() {
+    if ended_at.is_some() || expires_at <= now || status != UserStatus::Active.as_str() {
         return Ok(Refresh::Rejected);
     }
     let presented_hash = digest(presented);
@@ -95,7 +110,7 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
         if replayed == 0 {
             return Ok(Refresh::Rejected);
         }
-        end(conn, session_id, "refresh_token_reused")?;
+        end(conn, session_id, "refresh_token_reused", now)?;
         return Ok(Refresh::Reused);
     }
     let refresh_token = new_refresh_token(session_id);
@@ -106,7 +121,7 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
         .execute(conn)?;
     if rotated == 0 {
         // A concurrent refresh won the race with the same token: that is a reuse too.
-        end(conn, session_id, "refresh_token_reused")?;
+        end(conn, session_id, "refresh_token_reused", now)?;
         return Ok(Refresh::Reused);
     }
     diesel::insert_into(used_refresh_tokens::table)
@@ -122,47 +137,63 @@ pub fn refresh(conn: &mut DbConnection, presented: &str) -> QueryResult<Refresh>
     })
 }
 
-pub fn end(conn: &mut DbConnection, session_id: &str, reason: &str) -> QueryResult<()> {
-    diesel::update(sessions::table)
+pub fn end(
+    conn: &mut DbConnection,
+    session_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let ended = diesel::update(sessions::table)
         .filter(sessions::id.eq(session_id))
         .filter(sessions::ended_at.is_null())
         .set((
-            sessions::ended_at.eq(now()),
+            sessions::ended_at.eq(now),
             sessions::ended_reason.eq(reason),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(ended == 1)
 }
 
-/// The caller behind a verified token, read afresh: None unless the session is live and the
-/// user active. Roles, clearance and organisation come from here, never from the token.
+/// The caller behind a verified token, read afresh: None unless the session is live, the
+/// principal active, and its organisation active and (for a CSP) under contract on `now`'s
+/// date. Roles, clearance and organisation come from here, never from the token.
 pub fn load_caller(
     conn: &mut DbConnection,
     user_id: &str,
     session_id: &str,
+    now: NaiveDateTime,
 ) -> anyhow::Result<Option<Caller>> {
-    let row: Option<(String, String, String, i32, String, String)> = sessions::table
-        .inner_join(users::table.inner_join(organisations::table))
-        .filter(sessions::id.eq(session_id))
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::ended_at.is_null())
-        .filter(sessions::expires_at.gt(now()))
-        .filter(users::status.eq(UserStatus::Active.as_str()))
-        .select((
-            users::username,
-            users::organisation_id,
-            users::roles,
-            users::clearance,
-            organisations::kind,
-            users::id,
-        ))
-        .first(conn)
-        .optional()?;
-    let Some((username, organisation_id, roles, clearance, kind, user_id)) = row else {
+    let today = now.date();
+    let row: Option<(String, String, String, i32, String, String, String, bool)> =
+        sessions::table
+            .inner_join(users::table.inner_join(organisations::table))
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::ended_at.is_null())
+            .filter(sessions::expires_at.gt(now))
+            .filter(users::status.eq(UserStatus::Active.as_str()))
+            .filter(crate::organisation_in_good_standing!(today))
+            .select((
+                users::username,
+                users::organisation_id,
+                users::roles,
+                users::clearance,
+                organisations::kind,
+                users::id,
+                users::kind,
+                sessions::enrolment_only,
+            ))
+            .first(conn)
+            .optional()?;
+    let Some((username, organisation_id, roles, clearance, kind, user_id, principal, enrolling)) =
+        row
+    else {
         return Ok(None);
     };
     Ok(Some(Caller {
         user_id,
+        kind: PrincipalKind::from_stored(&principal)?,
+        enrolment_only: enrolling,
         session_id: session_id.to_owned(),
         username,
         organisation_id,

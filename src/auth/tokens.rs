@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 const ISSUER: &str = "casebridge";
 const AUDIENCE: &str = "casebridge-api";
 const MIN_SECRET_BYTES: usize = 32;
+/// Tolerated clock difference between the issuing and the verifying instance.
+const LEEWAY_SECONDS: i64 = 30;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -43,8 +45,10 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
+        // Expiry is compared with the service's clock in `verify`, not the library's, so
+        // that tests can move time forward; the signature, issuer and audience stay here.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -53,8 +57,13 @@ impl TokenKeys {
         })
     }
 
-    pub fn issue(&self, user_id: &str, session_id: &str) -> anyhow::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+    pub fn issue(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        now: chrono::NaiveDateTime,
+    ) -> anyhow::Result<String> {
+        let now = now.and_utc().timestamp();
         let claims = Claims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -71,10 +80,12 @@ impl TokenKeys {
         )?)
     }
 
-    pub fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+    pub fn verify(&self, token: &str, now: chrono::NaiveDateTime) -> Option<Claims> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .ok()
+            .ok()?;
+        let now = now.and_utc().timestamp();
+        (claims.nbf - LEEWAY_SECONDS <= now && now < claims.exp + LEEWAY_SECONDS).then_some(claims)
     }
 }
 

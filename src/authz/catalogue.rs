@@ -65,6 +65,11 @@ pub enum Resource {
     User,
     Organisation,
     AuditEvent,
+    ApiClient,
+    AccessReview,
+    AccessRegister,
+    /// Not a record: a role granted `mfa, required` must log in with a second factor.
+    Mfa,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -79,6 +84,21 @@ pub enum Action {
     Export,
     /// Read the audit history of one client (its access log).
     ReadClientHistory,
+    /// Record a user's training, security check and acceptable-use dates.
+    RecordOnboarding,
+    Approve,
+    Suspend,
+    Reactivate,
+    Deactivate,
+    RevokeSessions,
+    RotateSecret,
+    Revoke,
+    /// Make an access-review decision that takes effect when the review closes.
+    Decide,
+    /// Propose an access-review decision that needs a `decide` holder's confirmation.
+    Propose,
+    Close,
+    Required,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -225,9 +245,15 @@ pub const RESOURCES: &[ResourceDef] = &[
         name: "user",
         actions: &[
             (Read, &[Any, OwnOrganisation]),
-            (Create, &[Any]),
+            (Create, &[Any, OwnOrganisation]),
             (Update, &[Any]),
             (SetPassword, &[Any, OwnRecord]),
+            (RecordOnboarding, &[Any, OwnOrganisation]),
+            (Approve, &[Any]),
+            (Suspend, &[Any, OwnOrganisation]),
+            (Reactivate, &[Any]),
+            (Deactivate, &[Any, OwnOrganisation]),
+            (RevokeSessions, &[Any]),
         ],
         fields: &[
             "id",
@@ -237,9 +263,16 @@ pub const RESOURCES: &[ResourceDef] = &[
             "organisation_id",
             "roles",
             "status",
+            "status_reason",
             "clearance",
             "created_at",
             "last_login_at",
+            "training_completed_on",
+            "security_check_completed_on",
+            "security_check_reference",
+            "acceptable_use_accepted_on",
+            "approved_at",
+            "mfa_enrolled",
             "version",
         ],
     },
@@ -251,6 +284,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             "id",
             "name",
             "kind",
+            "status",
             "contact_email",
             "contract_starts_on",
             "contract_ends_on",
@@ -292,6 +326,84 @@ pub const RESOURCES: &[ResourceDef] = &[
             "sequence",
         ],
     },
+    ResourceDef {
+        resource: Resource::ApiClient,
+        name: "api_client",
+        actions: &[
+            (Read, &[Any]),
+            (Create, &[Any]),
+            (RotateSecret, &[Any]),
+            (Revoke, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "name",
+            "organisation_id",
+            "roles",
+            "status",
+            "status_reason",
+            "clearance",
+            "created_at",
+            "last_used_at",
+            "secret_issued_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::AccessReview,
+        name: "access_review",
+        actions: &[
+            (Read, &[Any, OwnOrganisation]),
+            (Create, &[Any]),
+            (Decide, &[Any]),
+            (Propose, &[OwnOrganisation]),
+            (Close, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "organisation_id",
+            "due_on",
+            "status",
+            "opened_by",
+            "opened_at",
+            "closed_at",
+            "closed_by",
+            "items",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::AccessRegister,
+        name: "access_register",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "kind",
+            "username",
+            "display_name",
+            "organisation_id",
+            "roles",
+            "status",
+            "status_reason",
+            "dormant",
+            "clearance",
+            "created_at",
+            "training_completed_on",
+            "security_check_completed_on",
+            "acceptable_use_accepted_on",
+            "approved_at",
+            "last_login_at",
+            "mfa_enrolled",
+            "last_review",
+            "review_overdue",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Mfa,
+        name: "mfa",
+        actions: &[(Required, &[Any])],
+        fields: &[],
+    },
 ];
 
 impl Resource {
@@ -332,6 +444,18 @@ impl Action {
         SetPassword,
         Export,
         ReadClientHistory,
+        RecordOnboarding,
+        Approve,
+        Suspend,
+        Reactivate,
+        Deactivate,
+        RevokeSessions,
+        RotateSecret,
+        Revoke,
+        Decide,
+        Propose,
+        Close,
+        Required,
     ];
 
     pub fn name(self) -> &'static str {
@@ -343,6 +467,18 @@ impl Action {
             SetPassword => "set_password",
             Export => "export",
             ReadClientHistory => "read_client_history",
+            RecordOnboarding => "record_onboarding",
+            Approve => "approve",
+            Suspend => "suspend",
+            Reactivate => "reactivate",
+            Deactivate => "deactivate",
+            RevokeSessions => "revoke_sessions",
+            RotateSecret => "rotate_secret",
+            Revoke => "revoke",
+            Decide => "decide",
+            Propose => "propose",
+            Close => "close",
+            Required => "required",
         }
     }
 

@@ -15,15 +15,19 @@ use chrono::NaiveDate;
 pub use catalogue::{Action, Resource, Scope};
 pub use policy::{CompiledPolicy, PolicySource, PolicyStore};
 
-use crate::domain::{OrganisationKind, ProtectiveMarking};
+use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking};
 use crate::error::ApiError;
 
 /// The authenticated caller, as the database says they are on this request (not as their
 /// token said when it was issued).
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The principal: a person's user id, or an API client's id.
     pub user_id: String,
+    pub kind: PrincipalKind,
     pub session_id: String,
+    /// The session may only enrol in MFA (see `api::context::EnrollingCtx`).
+    pub enrolment_only: bool,
     pub username: String,
     pub organisation_id: String,
     pub organisation_kind: OrganisationKind,
@@ -118,6 +122,7 @@ impl Permit {
         resource: Resource,
         action: Action,
         purpose: Option<String>,
+        today: NaiveDate,
     ) -> Result<Permit, ApiError> {
         // Fields come only from the roles whose row scope this request may use: a role that
         // needs a purpose of use lends its fields only when one is stated.
@@ -158,7 +163,7 @@ impl Permit {
             writable,
             caller,
             purpose,
-            today: chrono::Utc::now().date_naive(),
+            today,
         })
     }
 

@@ -90,6 +90,15 @@ impl CompiledPolicy {
         self.roles.get(name)
     }
 
+    /// Whether any of `roles` is granted `mfa, required`: its holders log in with a second
+    /// factor.
+    pub fn requires_mfa(&self, roles: &[String]) -> bool {
+        roles.iter().filter_map(|role| self.role(role)).any(|role| {
+            role.actions
+                .contains_key(&(super::Resource::Mfa, super::Action::Required))
+        })
+    }
+
     pub fn roles(&self) -> impl Iterator<Item = (&'static str, &RoleGrants)> {
         self.roles.iter().map(|(name, grants)| (*name, grants))
     }

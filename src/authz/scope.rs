@@ -9,6 +9,8 @@ use diesel::sql_types::Bool;
 use super::{Permit, Scope};
 use crate::db::Backend;
 use crate::db::schema::{allocations, cases, clients, notes, organisations, users};
+use chrono::NaiveDate;
+
 use crate::domain::StoredAsText;
 use crate::domain::Visibility;
 
@@ -24,24 +26,41 @@ macro_rules! any_of {
     }};
 }
 
-/// Ids of organisations whose contract covers `today`; one without contract dates (a
-/// division) is not bound by one. A macro because the subquery's type cannot be named.
-macro_rules! under_contract {
+/// Organisations in good standing on `today`: active (not suspended) and, when they have
+/// contract dates (CSPs), under contract. Their principals may act and their allocations grant
+/// access; others are refused with no job needing to run when a contract ends. A macro so
+/// that the expression also fits queries that join organisations to other tables.
+#[macro_export]
+macro_rules! organisation_in_good_standing {
     ($today:expr) => {{
-        let today = $today;
-        organisations::table
-            .filter(
+        use $crate::db::schema::organisations;
+        use $crate::domain::StoredAsText;
+        let today: chrono::NaiveDate = $today;
+        organisations::status
+            .eq($crate::domain::OrganisationStatus::Active.as_str())
+            .and(
                 organisations::contract_starts_on
                     .is_null()
-                    .or(organisations::contract_starts_on
-                        .le(today)
-                        .assume_not_null()),
+                    .or(organisations::contract_starts_on.le(today).assume_not_null()),
             )
-            .filter(
+            .and(
                 organisations::contract_ends_on
                     .is_null()
                     .or(organisations::contract_ends_on.ge(today).assume_not_null()),
             )
+    }};
+}
+
+pub fn in_good_standing(today: NaiveDate) -> Predicate<organisations::table> {
+    Box::new(organisation_in_good_standing!(today))
+}
+
+/// Ids of organisations in good standing on `today`. A macro because the subquery's type
+/// cannot be named.
+macro_rules! under_contract {
+    ($today:expr) => {{
+        organisations::table
+            .filter($crate::organisation_in_good_standing!($today))
             .select(organisations::id)
     }};
 }
@@ -64,28 +83,19 @@ macro_rules! actively_allocated_case_ids {
     }};
 }
 
-/// Whether organisation `id` is a CSP whose contract covers `today` (the same rule as
-/// `under_contract!`, for one organisation).
+/// Whether organisation `id` is a CSP in good standing on `today`.
 pub fn csp_under_contract(
     conn: &mut crate::db::DbConnection,
     id: &str,
-    today: chrono::NaiveDate,
+    today: NaiveDate,
 ) -> diesel::QueryResult<bool> {
-    let found: Option<(String, Option<chrono::NaiveDate>, Option<chrono::NaiveDate>)> =
-        organisations::table
-            .filter(organisations::id.eq(id))
-            .select((
-                organisations::kind,
-                organisations::contract_starts_on,
-                organisations::contract_ends_on,
-            ))
-            .first(conn)
-            .optional()?;
-    Ok(found.is_some_and(|(kind, starts, ends)| {
-        kind == crate::domain::OrganisationKind::Csp.as_str()
-            && starts.is_none_or(|starts| starts <= today)
-            && ends.is_none_or(|ends| ends >= today)
-    }))
+    let count: i64 = organisations::table
+        .filter(organisations::id.eq(id))
+        .filter(organisations::kind.eq(crate::domain::OrganisationKind::Csp.as_str()))
+        .filter(in_good_standing(today))
+        .count()
+        .get_result(conn)?;
+    Ok(count == 1)
 }
 
 /// Clients the permit reaches (through their lead division or a case within clearance),
@@ -242,6 +252,16 @@ pub fn users(permit: &Permit) -> Predicate<users::table> {
                 }
             })
     )
+}
+
+/// Whether the permit reaches records of organisation `organisation_id` (for records being
+/// created, which no query can filter yet).
+pub fn reaches_organisation(permit: &Permit, organisation_id: &str) -> bool {
+    permit.scopes().iter().any(|scope| match scope {
+        Scope::Any => true,
+        Scope::OwnOrganisation => permit.caller().organisation_id == organisation_id,
+        _ => false,
+    })
 }
 
 pub fn organisations(permit: &Permit) -> Predicate<organisations::table> {

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{organisations, sessions, users};
 use crate::authz::scope::Predicate;
+use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -21,6 +22,44 @@ pub struct UserRow {
     pub updated_at: NaiveDateTime,
     pub last_login_at: Option<NaiveDateTime>,
     pub version: i32,
+    pub kind: String,
+    pub status_reason: Option<String>,
+    pub activated_at: Option<NaiveDateTime>,
+    pub training_completed_on: Option<NaiveDate>,
+    pub security_check_completed_on: Option<NaiveDate>,
+    pub security_check_reference: Option<String>,
+    pub acceptable_use_accepted_on: Option<NaiveDate>,
+    pub approved_at: Option<NaiveDateTime>,
+    pub totp_confirmed_at: Option<NaiveDateTime>,
+}
+
+impl UserRow {
+    /// A new principal's row with nothing recorded yet.
+    pub fn new(kind: PrincipalKind, now: NaiveDateTime) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            username: String::new(),
+            display_name: String::new(),
+            email: String::new(),
+            organisation_id: String::new(),
+            roles: "[]".into(),
+            status: UserStatus::Pending.as_str().into(),
+            clearance: 0,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            version: 1,
+            kind: kind.as_str().into(),
+            status_reason: None,
+            activated_at: None,
+            training_completed_on: None,
+            security_check_completed_on: None,
+            security_check_reference: None,
+            acceptable_use_accepted_on: None,
+            approved_at: None,
+            totp_confirmed_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -31,7 +70,15 @@ pub struct UserChanges {
     pub organisation_id: Option<String>,
     pub roles: Option<String>,
     pub status: Option<String>,
+    pub status_reason: Option<Option<String>>,
+    pub activated_at: Option<Option<NaiveDateTime>>,
     pub clearance: Option<i32>,
+    pub training_completed_on: Option<Option<NaiveDate>>,
+    pub security_check_completed_on: Option<Option<NaiveDate>>,
+    pub security_check_reference: Option<Option<String>>,
+    pub acceptable_use_accepted_on: Option<Option<NaiveDate>>,
+    pub approved_at: Option<Option<NaiveDateTime>>,
+    pub approved_by: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -46,24 +93,29 @@ pub struct OrganisationRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+    pub status: String,
 }
 
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = organisations)]
 pub struct OrganisationChanges {
     pub name: Option<String>,
+    pub status: Option<String>,
     pub contact_email: Option<String>,
     pub contract_starts_on: Option<Option<NaiveDate>>,
     pub contract_ends_on: Option<Option<NaiveDate>>,
 }
 
+/// A person's or an API client's row, if `reachable`.
 pub fn find_user(
     conn: &mut DbConnection,
+    kind: PrincipalKind,
     reachable: Predicate<users::table>,
     id: &str,
 ) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::id.eq(id))
+        .filter(users::kind.eq(kind.as_str()))
         .filter(reachable)
         .select(UserRow::as_select())
         .first(conn)
@@ -72,11 +124,13 @@ pub fn find_user(
 
 pub fn list_users(
     conn: &mut DbConnection,
+    kind: PrincipalKind,
     reachable: Predicate<users::table>,
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<UserRow>> {
     let mut query = users::table
+        .filter(users::kind.eq(kind.as_str()))
         .filter(reachable)
         .select(UserRow::as_select())
         .into_boxed();
@@ -120,6 +174,53 @@ pub fn update_user(
             users::updated_at.eq(now),
             users::version.eq(version + 1),
         ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Applies `changes` whatever the version the caller read (lifecycle actions, which do not
+/// take an If-Match), and moves the version on.
+pub fn change_user(
+    conn: &mut DbConnection,
+    id: &str,
+    changes: &UserChanges,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table)
+        .filter(users::id.eq(id))
+        .set((
+            changes,
+            users::updated_at.eq(now),
+            users::version.eq(users::version + 1),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Sets a status (with its reason) and, when the principal is no longer active, ends its
+/// sessions: tokens already stop at the next request, and ending the sessions keeps their
+/// refresh tokens from coming back to life if the account is reactivated.
+pub fn change_status(
+    conn: &mut DbConnection,
+    id: &str,
+    changes: &UserChanges,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    change_user(conn, id, changes, now)?;
+    if let Some(status) = changes.status.as_deref()
+        && status != UserStatus::Active.as_str()
+    {
+        end_sessions(conn, id, None, status, now)?;
+    }
+    Ok(())
+}
+
+/// Records that a TOTP time step was used; false when it (or a later one) already was.
+pub fn use_totp_step(conn: &mut DbConnection, id: &str, step: i64) -> QueryResult<bool> {
+    let updated = diesel::update(users::table)
+        .filter(users::id.eq(id))
+        .filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step)))
+        .set(users::totp_last_step.eq(step))
         .execute(conn)?;
     Ok(updated == 1)
 }

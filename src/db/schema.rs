@@ -10,6 +10,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        status -> Text,
     }
 }
 
@@ -28,6 +29,19 @@ diesel::table! {
         updated_at -> Timestamp,
         last_login_at -> Nullable<Timestamp>,
         version -> Integer,
+        kind -> Text,
+        status_reason -> Nullable<Text>,
+        activated_at -> Nullable<Timestamp>,
+        training_completed_on -> Nullable<Date>,
+        security_check_completed_on -> Nullable<Date>,
+        security_check_reference -> Nullable<Text>,
+        acceptable_use_accepted_on -> Nullable<Date>,
+        approved_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        totp_secret -> Nullable<Text>,
+        totp_confirmed_at -> Nullable<Timestamp>,
+        totp_last_step -> Nullable<BigInt>,
+        mfa_exempt -> Bool,
     }
 }
 
@@ -40,6 +54,55 @@ diesel::table! {
         expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
         ended_reason -> Nullable<Text>,
+        enrolment_only -> Bool,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_client_secrets (user_id) {
+        user_id -> Text,
+        secret_hash -> Text,
+        issued_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_throttle (username) {
+        username -> Text,
+        failures -> Integer,
+        window_started_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    access_reviews (id) {
+        id -> Text,
+        organisation_id -> Text,
+        due_on -> Date,
+        status -> Text,
+        opened_by -> Text,
+        opened_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+        closed_by -> Nullable<Text>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    access_review_items (id) {
+        id -> Text,
+        review_id -> Text,
+        subject_id -> Text,
+        decision -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        confirmed_by -> Nullable<Text>,
+        confirmed_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
     }
 }
 
@@ -142,11 +205,19 @@ diesel::joinable!(clients -> organisations (lead_division_id));
 diesel::joinable!(cases -> clients (client_id));
 diesel::joinable!(allocations -> cases (case_id));
 diesel::joinable!(notes -> cases (case_id));
+diesel::joinable!(api_client_secrets -> users (user_id));
+diesel::joinable!(access_reviews -> organisations (organisation_id));
+diesel::joinable!(access_review_items -> access_reviews (review_id));
+diesel::joinable!(access_review_items -> users (subject_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     users,
     sessions,
+    api_client_secrets,
+    login_throttle,
+    access_reviews,
+    access_review_items,
     used_refresh_tokens,
     clients,
     cases,

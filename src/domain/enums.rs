@@ -28,6 +28,19 @@ text_enum!(
 text_enum!(
     UserStatus { Pending => "pending", Active => "active", Suspended => "suspended", Deactivated => "deactivated" }
 );
+text_enum!(
+    /// A person logging in, or a CSP system using OAuth2 client credentials.
+    PrincipalKind { Person => "person", ApiClient => "api_client" }
+);
+text_enum!(
+    /// A suspended organisation's users and API clients are refused at once.
+    OrganisationStatus { Active => "active", Suspended => "suspended" }
+);
+text_enum!(
+    /// A dept_admin's or csp_manager's decision on one subject of an access review.
+    ReviewDecision { Keep => "keep", Revoke => "revoke" }
+);
+text_enum!(ReviewStatus { Open => "open", Closed => "closed" });
 text_enum!(CaseStatus { Open => "open", Closed => "closed" });
 text_enum!(RiskLevel { Low => "low", Medium => "medium", High => "high" });
 text_enum!(
@@ -56,5 +69,9 @@ mod tests {
         json_spelling_is_stored_spelling::<RiskLevel>();
         json_spelling_is_stored_spelling::<NoteType>();
         json_spelling_is_stored_spelling::<Visibility>();
+        json_spelling_is_stored_spelling::<PrincipalKind>();
+        json_spelling_is_stored_spelling::<OrganisationStatus>();
+        json_spelling_is_stored_spelling::<ReviewDecision>();
+        json_spelling_is_stored_spelling::<ReviewStatus>();
     }
 }

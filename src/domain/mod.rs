@@ -6,7 +6,10 @@ mod identifiers;
 mod marking;
 
 pub use date::{Date, DateOfBirth};
-pub use enums::{CaseStatus, NoteType, OrganisationKind, RiskLevel, UserStatus, Visibility};
+pub use enums::{
+    CaseStatus, NoteType, OrganisationKind, OrganisationStatus, PrincipalKind, ReviewDecision,
+    ReviewStatus, RiskLevel, UserStatus, Visibility,
+};
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use marking::ProtectiveMarking;
 

@@ -20,6 +20,8 @@ pub struct TestApp {
     /// The test's own database, for commands run against it.
     pub database_url: String,
     pub db: Database,
+    /// The service's clock: move it forward to reach contract ends, lockout expiry, dormancy.
+    pub clock: std::sync::Arc<casebridge::clock::Clock>,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
     postgres_database: Option<String>,
@@ -104,6 +106,11 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         session_ttl: 3600,
         cors_origins: vec!["https://portal.csp.example".into()],
         body_limit: 64 * 1024,
+        lockout_threshold: 5,
+        lockout_window: 900,
+        lockout_duration: 900,
+        dormant_after_days: 90,
+        review_interval_days: 90,
     }
 }
 
@@ -119,6 +126,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let state = startup::state(config).await.expect("application state");
     casebridge::demo::seed(&state.db, PASSWORD).expect("seed demo data");
     let db = state.db.clone();
+    let clock = state.clock.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let app = Application::build(state, listener).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -128,6 +136,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         address,
         database_url: url,
         db,
+        clock,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

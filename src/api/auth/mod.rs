@@ -1,6 +1,5 @@
 //! `/auth`: log in, refresh, log out.
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
-use chrono::Utc;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -8,12 +7,14 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::api::context::{AppState, Ctx};
+use crate::api::context::{AppState, EnrollingCtx};
 use crate::api::request::plain_body;
 use crate::audit::{self, AttemptedLogin, Disclosure};
+use crate::auth::login::{self as sign_in, LoginRules};
 use crate::auth::{password, sessions};
+use crate::db::directory::{self, UserChanges};
 use crate::db::schema::users;
-use crate::domain::{StoredAsText, UserStatus};
+use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -30,6 +31,11 @@ pub struct LoginRequest {
     #[schema(min_length = 1, max_length = 1000)]
     #[schema(format = Password)]
     pub password: String,
+    /// The current code of the authenticator app, for an account enrolled in MFA. Each code
+    /// is accepted once.
+    #[validate(length(min = 6, max = 6))]
+    #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    pub totp_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -54,7 +60,7 @@ pub struct TokenResponse {
 fn invalid_credentials() -> ApiError {
     ApiError::Unauthenticated {
         code: "invalid_credentials",
-        detail: "The username or password is incorrect.".into(),
+        detail: "The username, password or code is incorrect.".into(),
     }
 }
 
@@ -64,7 +70,7 @@ fn tokens(
     session_id: &str,
     refresh_token: String,
 ) -> ApiResult<HttpResponse> {
-    let access_token = state.tokens.issue(user_id, session_id)?;
+    let access_token = state.tokens.issue(user_id, session_id, state.clock.now())?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -73,9 +79,28 @@ fn tokens(
     }))
 }
 
+/// Where a request came from, kept with the session it opens.
+fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
+    let ip = req
+        .connection_info()
+        .realip_remote_addr()
+        .map(str::to_owned);
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok())
+        .map(|agent| agent.chars().take(500).collect());
+    (ip, user_agent)
+}
+
 /// Log in
 ///
-/// The same answer for an unknown user, a wrong password and an account that is not active.
+/// The same answer for an unknown user, a wrong password or code, and an account or
+/// organisation that is not active. After too many failures for one username (5 in 15
+/// minutes by default) it is locked for a while (15 minutes by default), whether or not the
+/// account exists. An account enrolled in MFA also sends `totp_code`; without one the answer
+/// is 401 `mfa_code_required`. A user whose role requires MFA and who has not enrolled gets
+/// a token that can only enrol (`POST /api/v1/me/mfa/totp`).
 #[utoipa::path(tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -87,43 +112,118 @@ async fn login(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let LoginRequest { username, password } = plain_body(body.into_inner())?;
+    let LoginRequest {
+        username,
+        password,
+        totp_code,
+    } = plain_body(body.into_inner())?;
     req.extensions_mut().insert(AttemptedLogin {
         username: username.clone(),
         user_id: None,
+        kind: PrincipalKind::Person,
     });
-    let ttl = state.config.session_ttl;
+    let now = state.clock.now();
+    let rules = LoginRules::of(&state.config);
     let lookup = username.clone();
-    let user: Option<(String, Option<String>, String)> = state
+    let (locked, account, organisation_ok) = state
         .db
         .read(move |conn| {
-            Ok(users::table
-                .filter(users::username.eq(&lookup))
-                .select((users::id, users::password_hash, users::status))
-                .first(conn)
-                .optional()?)
+            let locked = sign_in::locked_until(conn, &lookup, now)?;
+            let account = sign_in::find_account(conn, &lookup)?;
+            let organisation_ok = match &account {
+                Some(account) => {
+                    sign_in::organisation_in_good_standing(conn, &account.organisation_id, now)?
+                }
+                None => false,
+            };
+            Ok((locked, account, organisation_ok))
         })
         .await?;
+    if let Some(until) = locked {
+        return Err(login_locked(until, now));
+    }
     // Verified off the database connections: argon2 takes tens of milliseconds.
-    let stored_hash = user.as_ref().and_then(|(_, hash, _)| hash.clone());
+    let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let password_ok = web::block(move || password::verify(&password, stored_hash.as_deref()))
         .await
         .map_err(ApiError::internal)?;
-    let user_id = match user {
-        Some((user_id, _, status)) if password_ok && status == UserStatus::Active.as_str() => {
-            user_id
+    let verdict = sign_in::judge(
+        sign_in::Attempt {
+            account: account.as_ref(),
+            password_ok,
+            organisation_ok,
+            totp_code: totp_code.as_deref(),
+            now,
+        },
+        &rules,
+        &state.policy.current(),
+    );
+    let (user_id, enrolment_only, totp_step) = match verdict {
+        sign_in::Verdict::Accepted {
+            user_id,
+            enrolment_only,
+            totp_step,
+        } => (user_id, enrolment_only, totp_step),
+        sign_in::Verdict::CodeRequired => {
+            return Err(ApiError::Unauthenticated {
+                code: "mfa_code_required",
+                detail: "Send the current code of your authenticator app as `totp_code`.".into(),
+            });
         }
-        _ => return Err(invalid_credentials()),
+        sign_in::Verdict::Dormant { user_id } => {
+            audit::recorded_write(&state.db, &req, None, move |conn| {
+                let changes = UserChanges {
+                    status: Some(UserStatus::Suspended.as_str().to_owned()),
+                    status_reason: Some(Some("dormant".to_owned())),
+                    ..UserChanges::default()
+                };
+                directory::change_status(conn, &user_id, &changes, now)?;
+                Ok(((), 401, refusal("account_dormant")))
+            })
+            .await?;
+            return Err(invalid_credentials());
+        }
+        sign_in::Verdict::Refused => {
+            let locked = audit::recorded_write(&state.db, &req, None, move |conn| {
+                let locked = sign_in::record_failure(conn, &rules, &username, now)?;
+                Ok((locked, 401, refusal("invalid_credentials")))
+            })
+            .await?;
+            return Err(match locked {
+                Some(until) => login_locked(until, now),
+                None => invalid_credentials(),
+            });
+        }
     };
     if let Some(login) = req.extensions_mut().get_mut::<AttemptedLogin>() {
         login.user_id = Some(user_id.clone());
     }
+    let ttl = state.config.session_ttl;
+    let (ip, user_agent) = origin(&req);
     let (user_id, session_id, refresh_token) =
         audit::recorded_write(&state.db, &req, None, move |conn| {
-            let (session_id, refresh_token) = sessions::start(conn, &user_id, ttl)?;
+            let (session_id, refresh_token) = sessions::start(
+                conn,
+                sessions::NewSession {
+                    user_id: &user_id,
+                    ttl_seconds: ttl,
+                    enrolment_only,
+                    ip,
+                    user_agent,
+                },
+                now,
+            )?;
             diesel::update(users::table.filter(users::id.eq(&user_id)))
-                .set(users::last_login_at.eq(Utc::now().naive_utc()))
+                .set(users::last_login_at.eq(now))
                 .execute(conn)?;
+            if let Some(step) = totp_step {
+                // Checked again here, where writes are serialised: two logins racing with
+                // one code cannot both use it.
+                if !directory::use_totp_step(conn, &user_id, step)? {
+                    return Err(invalid_credentials());
+                }
+            }
+            sign_in::clear_failures(conn, &username)?;
             Ok((
                 (user_id, session_id, refresh_token),
                 200,
@@ -132,6 +232,19 @@ async fn login(
         })
         .await?;
     tokens(&state, &user_id, &session_id, refresh_token)
+}
+
+fn refusal(reason: &'static str) -> Disclosure {
+    Disclosure {
+        reason: Some(reason),
+        ..Disclosure::default()
+    }
+}
+
+fn login_locked(until: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> ApiError {
+    ApiError::LoginLocked {
+        retry_after_seconds: (until - now).num_seconds().max(1),
+    }
 }
 
 /// Refresh the access token
@@ -149,9 +262,10 @@ async fn refresh(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let RefreshRequest { refresh_token } = plain_body(body.into_inner())?;
+    let now = state.clock.now();
     // A reuse ends the session: that change and the refusal's row commit together.
     let outcome = audit::recorded_write(&state.db, &req, None, move |conn| {
-        let outcome = sessions::refresh(conn, &refresh_token)?;
+        let outcome = sessions::refresh(conn, &refresh_token, now)?;
         let status = if matches!(outcome, sessions::Refresh::Rotated { .. }) {
             200
         } else {
@@ -187,10 +301,11 @@ async fn refresh(
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/auth/logout")]
-async fn logout(ctx: Ctx) -> ApiResult<HttpResponse> {
+async fn logout(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
     let session_id = ctx.caller.session_id.clone();
+    let now = ctx.now();
     ctx.write_recorded(move |conn| {
-        sessions::end(conn, &session_id, "logout")?;
+        sessions::end(conn, &session_id, "logout", now)?;
         Ok(((), 204, Disclosure::default()))
     })
     .await?;

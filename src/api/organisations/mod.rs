@@ -14,7 +14,7 @@ use crate::api::request::{PageRequest, expected_version, new_id, nullable, path_
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, OrganisationChanges, OrganisationRow};
-use crate::domain::{OrganisationKind, StoredAsText};
+use crate::domain::{OrganisationKind, OrganisationStatus, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -33,6 +33,10 @@ pub struct OrganisationRecord {
     pub name: String,
     #[schema(required = false)]
     pub kind: OrganisationKind,
+    /// A suspended organisation's users and API clients are refused at once, and its
+    /// allocations grant nothing.
+    #[schema(required = false)]
+    pub status: OrganisationStatus,
     #[schema(required = false)]
     pub contact_email: String,
     /// For CSPs: the first day of their contract.
@@ -53,6 +57,7 @@ impl TryFrom<OrganisationRow> for OrganisationRecord {
             id: row.id,
             name: row.name,
             kind: OrganisationKind::from_stored(&row.kind)?,
+            status: OrganisationStatus::from_stored(&row.status)?,
             contact_email: row.contact_email,
             contract_starts_on: row.contract_starts_on,
             contract_ends_on: row.contract_ends_on,
@@ -105,6 +110,8 @@ pub struct OrganisationUpdate {
     pub name: Option<String>,
     #[validate(email)]
     pub contact_email: Option<String>,
+    /// `suspended` refuses every user and API client of the organisation at once.
+    pub status: Option<OrganisationStatus>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Date>)]
     pub contract_starts_on: Option<Option<Date>>,
@@ -202,6 +209,7 @@ async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disc
         created_at: now,
         updated_at: now,
         version: 1,
+        status: OrganisationStatus::Active.as_str().to_owned(),
     };
     let record = OrganisationRecord::try_from(row.clone())?;
     ctx.write(move |conn| {
@@ -235,6 +243,9 @@ async fn get_organisation(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclose
 }
 
 /// Update an organisation
+///
+/// Suspending one (`status: suspended`) refuses its users and API clients from their next
+/// request; a CSP whose contract has ended is refused the same way without any change here.
 #[utoipa::path(tag = "organisations", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = OrganisationUpdate, responses(
     (status = 200, body = OrganisationRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -257,6 +268,12 @@ async fn update_organisation(
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
     let update: OrganisationUpdate = write_body(&permit, body.into_inner())?;
+    if id == ctx.caller.organisation_id && update.status.is_some() {
+        return Err(ApiError::Forbidden {
+            code: "own_access_unchangeable",
+            detail: "You may not change the status of your own organisation.".into(),
+        });
+    }
     let new_starts_on = update.contract_starts_on.map(|date| date.map(Date::get));
     let new_ends_on = update.contract_ends_on.map(|date| date.map(Date::get));
     ctx.write(move |conn| {
@@ -272,6 +289,7 @@ async fn update_organisation(
         }
         let changes = OrganisationChanges {
             name: update.name,
+            status: update.status.map(|status| status.as_str().to_owned()),
             contact_email: update.contact_email,
             contract_starts_on: new_starts_on,
             contract_ends_on: new_ends_on,

@@ -1,6 +1,6 @@
 //! `/users`: staff accounts of the department and of CSPs.
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -10,14 +10,16 @@ use validator::Validate;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
-    PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body,
+    PageRequest, expected_version, path_id, plain_body, utc, write_body,
 };
 use crate::audit::Disclosure;
 use crate::auth::password;
 use crate::authz::{Action, Permit, Resource, catalogue, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, UserChanges, UserRow};
-use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::domain::{
+    Date, OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus,
+};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -26,7 +28,13 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(create_user)
         .service(get_user)
         .service(update_user)
-        .service(set_password);
+        .service(set_password)
+        .service(record_onboarding_checks)
+        .service(approve_user)
+        .service(suspend_user)
+        .service(reactivate_user)
+        .service(deactivate_user)
+        .service(revoke_sessions);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -52,6 +60,23 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     #[schema(required = false)]
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Why the status last changed: `dormant`, `suspended`, `deactivated`,
+    /// `access_review_revoked`, `access_review_no_decision`, ...
+    #[schema(required = false)]
+    pub status_reason: Option<String>,
+    #[schema(required = false)]
+    pub training_completed_on: Option<NaiveDate>,
+    #[schema(required = false)]
+    pub security_check_completed_on: Option<NaiveDate>,
+    #[schema(required = false)]
+    pub security_check_reference: Option<String>,
+    #[schema(required = false)]
+    pub acceptable_use_accepted_on: Option<NaiveDate>,
+    #[schema(required = false)]
+    pub approved_at: Option<DateTime<Utc>>,
+    /// Whether the user has confirmed a TOTP authenticator.
+    #[schema(required = false)]
+    pub mfa_enrolled: bool,
     #[schema(required = false)]
     pub version: i32,
 }
@@ -71,6 +96,13 @@ impl TryFrom<UserRow> for UserRecord {
             clearance: ProtectiveMarking::from_rank(row.clearance)?,
             created_at: utc(row.created_at),
             last_login_at: row.last_login_at.map(utc),
+            status_reason: row.status_reason,
+            training_completed_on: row.training_completed_on,
+            security_check_completed_on: row.security_check_completed_on,
+            security_check_reference: row.security_check_reference,
+            acceptable_use_accepted_on: row.acceptable_use_accepted_on,
+            approved_at: row.approved_at.map(utc),
+            mfa_enrolled: row.totp_confirmed_at.is_some(),
             version: row.version,
         })
     }
@@ -104,7 +136,9 @@ pub struct NewUser {
     #[schema(min_items = 1, max_items = 9)]
     pub roles: Vec<String>,
     pub clearance: ProtectiveMarking,
-    /// Default `pending`: the account cannot log in until it is made `active`.
+    /// `pending` (the default: the account cannot log in until a dept_admin approves it) or,
+    /// for department staff only, `active`. CSP staff are approved once their onboarding
+    /// checks are recorded.
     pub status: Option<UserStatus>,
     /// An initial password, at least 12 characters. Without one the user cannot log in
     /// until a password is set.
@@ -130,8 +164,20 @@ pub struct UserUpdate {
     #[validate(length(min = 1, max = 9))]
     #[schema(min_items = 1, max_items = 9)]
     pub roles: Option<Vec<String>>,
-    pub status: Option<UserStatus>,
     pub clearance: Option<ProtectiveMarking>,
+}
+
+/// The checks a CSP staff member completes before approval; record them as they happen.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnboardingChecks {
+    pub training_completed_on: Option<Date>,
+    pub security_check_completed_on: Option<Date>,
+    /// The reference of the security check (for example a police check number).
+    #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    pub security_check_reference: Option<String>,
+    pub acceptable_use_accepted_on: Option<Date>,
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -159,12 +205,18 @@ pub struct UserListParams {
 }
 
 fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<UserRecord> {
-    let row = queries::find_user(conn, scope::users(permit), id)?.ok_or(ApiError::NotFound)?;
+    let row = queries::find_user(conn, PrincipalKind::Person, scope::users(permit), id)?
+        .ok_or(ApiError::NotFound)?;
     Ok(UserRecord::try_from(row)?)
 }
 
-/// 422 unless every role is catalogued and meant for the organisation's kind.
-fn check_roles(conn: &mut DbConnection, roles: &[String], organisation_id: &str) -> ApiResult<()> {
+/// 422 unless every role is catalogued and meant for the organisation's kind; answers the
+/// kind.
+pub fn check_roles(
+    conn: &mut DbConnection,
+    roles: &[String],
+    organisation_id: &str,
+) -> ApiResult<OrganisationKind> {
     let kind = queries::organisation_kind(conn, organisation_id)?
         .ok_or_else(|| ApiError::invalid("organisation_id", "is not an organisation"))?;
     let kind = OrganisationKind::from_stored(&kind)?;
@@ -188,7 +240,7 @@ fn check_roles(conn: &mut DbConnection, roles: &[String], organisation_id: &str)
             Some(_) => {}
         }
     }
-    Ok(())
+    Ok(kind)
 }
 
 fn weak_password(problem: String) -> ApiError {
@@ -213,6 +265,7 @@ async fn list_users(ctx: Ctx, params: web::Query<UserListParams>) -> ApiResult<D
         .read(move |conn| {
             Ok(queries::list_users(
                 conn,
+                PrincipalKind::Person,
                 scope::users(&reader),
                 request.after.as_deref(),
                 request.fetch(),
@@ -250,28 +303,35 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         }
         None => None,
     };
-    let now = Utc::now().naive_utc();
-    let row = UserRow {
-        id: new_id(),
-        username: new.username,
-        display_name: new.display_name,
-        email: new.email,
-        organisation_id: new.organisation_id,
-        roles: serde_json::to_string(&new.roles).map_err(ApiError::internal)?,
-        status: new
-            .status
-            .unwrap_or(UserStatus::Pending)
-            .as_str()
-            .to_owned(),
-        clearance: new.clearance.rank(),
-        created_at: now,
-        updated_at: now,
-        last_login_at: None,
-        version: 1,
-    };
-    let record = UserRecord::try_from(row.clone())?;
+    let status = new.status.unwrap_or(UserStatus::Pending);
+    if !matches!(status, UserStatus::Pending | UserStatus::Active) {
+        return Err(ApiError::invalid(
+            "status",
+            "a new user is `pending` or, for department staff, `active`",
+        ));
+    }
+    if !scope::reaches_organisation(&permit, &new.organisation_id) {
+        return Err(organisation_not_allowed());
+    }
+    let now = ctx.now();
+    let mut row = UserRow::new(PrincipalKind::Person, now);
+    row.username = new.username;
+    row.display_name = new.display_name;
+    row.email = new.email;
+    row.organisation_id = new.organisation_id;
+    row.roles = serde_json::to_string(&new.roles).map_err(ApiError::internal)?;
+    row.status = status.as_str().to_owned();
+    row.clearance = new.clearance.rank();
+    if status == UserStatus::Active {
+        row.activated_at = Some(now);
+        row.approved_at = Some(now);
+    }
+    let approver = ctx.caller.user_id.clone();
     ctx.write(move |conn| {
-        check_roles(conn, &new.roles, &row.organisation_id)?;
+        let kind = check_roles(conn, &new.roles, &row.organisation_id)?;
+        if status == UserStatus::Active && kind == OrganisationKind::Csp {
+            return Err(onboarding_incomplete(&missing_checks(&row)));
+        }
         if queries::username_taken(conn, &row.username)? {
             return Err(ApiError::Conflict {
                 code: "username_taken",
@@ -279,9 +339,58 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
             });
         }
         queries::insert_user(conn, &row, password_hash.as_deref())?;
+        if status == UserStatus::Active {
+            let approval = UserChanges {
+                approved_by: Some(Some(approver)),
+                ..UserChanges::default()
+            };
+            queries::change_user(conn, &row.id, &approval, now)?;
+        }
+        let record = load(conn, &reader, &row.id)?;
         disclosure::created(&reader, &record, format!("/api/v1/users/{}", record.id))
     })
     .await
+}
+
+fn organisation_not_allowed() -> ApiError {
+    ApiError::Forbidden {
+        code: "organisation_not_allowed",
+        detail: "You may create users only in your own organisation.".into(),
+    }
+}
+
+/// The onboarding checks not yet recorded for `row`.
+fn missing_checks(row: &UserRow) -> Vec<&'static str> {
+    [
+        ("training_completed_on", row.training_completed_on.is_some()),
+        (
+            "security_check_completed_on",
+            row.security_check_completed_on.is_some(),
+        ),
+        (
+            "security_check_reference",
+            row.security_check_reference.is_some(),
+        ),
+        (
+            "acceptable_use_accepted_on",
+            row.acceptable_use_accepted_on.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, recorded)| !recorded)
+    .map(|(check, _)| check)
+    .collect()
+}
+
+fn onboarding_incomplete(missing: &[&str]) -> ApiError {
+    ApiError::Conflict {
+        code: "onboarding_incomplete",
+        detail: format!(
+            "A CSP staff member is approved only once every onboarding check is recorded; \
+             missing: {}.",
+            missing.join(", ")
+        ),
+    }
 }
 
 /// Get a user
@@ -302,7 +411,8 @@ async fn get_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
 
 /// Update a user
 ///
-/// Role, clearance, organisation and status changes apply from the user's next request.
+/// Role, clearance and organisation changes apply from the user's next request. The status
+/// changes only through `/approve`, `/suspend`, `/reactivate` and `/deactivate`.
 #[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = UserUpdate, responses(
     (status = 200, body = UserRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -325,16 +435,11 @@ async fn update_user(
     let version = expected_version(&req)?;
     let update: UserUpdate = write_body(&permit, body.into_inner())?;
     ctx.caller.check_clearance_grant(update.clearance)?;
-    let changes_access = update.roles.is_some()
-        || update.clearance.is_some()
-        || update.organisation_id.is_some()
-        || update.status.is_some();
+    let changes_access =
+        update.roles.is_some() || update.clearance.is_some() || update.organisation_id.is_some();
     if id == ctx.caller.user_id && changes_access {
         // Access is granted by someone else, so one account cannot raise its own.
-        return Err(ApiError::Forbidden {
-            code: "own_access_unchangeable",
-            detail: "You may not change your own roles, clearance, organisation or status.".into(),
-        });
+        return Err(own_access_unchangeable());
     }
     ctx.write(move |conn| {
         let current = load(conn, &permit, &id)?;
@@ -353,20 +458,12 @@ async fn update_user(
                 .map(|roles| serde_json::to_string(&roles))
                 .transpose()
                 .map_err(ApiError::internal)?,
-            status: update.status.map(|status| status.as_str().to_owned()),
             clearance: update.clearance.map(ProtectiveMarking::rank),
+            ..UserChanges::default()
         };
         let now = Utc::now().naive_utc();
         if current.version != version || !queries::update_user(conn, &id, version, &changes, now)? {
             return Err(ApiError::PreconditionFailed);
-        }
-        // Tokens already stop at the next request; ending the sessions also keeps their
-        // refresh tokens from coming back to life if the account is reactivated.
-        if update
-            .status
-            .is_some_and(|status| status != UserStatus::Active)
-        {
-            queries::end_sessions(conn, &id, None, "account_no_longer_active", now)?;
         }
         let record = load(conn, &reader, &id)?;
         disclosure::one(&reader, &record)
@@ -428,6 +525,243 @@ async fn set_password(
             Disclosure {
                 resource_type: Some("user"),
                 resource_id: Some(user_id),
+                ..Disclosure::default()
+            },
+        ))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn own_access_unchangeable() -> ApiError {
+    ApiError::Forbidden {
+        code: "own_access_unchangeable",
+        detail: "You may not change your own roles, clearance, organisation or status.".into(),
+    }
+}
+
+fn find_row(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<UserRow> {
+    queries::find_user(conn, PrincipalKind::Person, scope::users(permit), id)?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Record onboarding checks
+///
+/// The user's csp_manager or a dept_admin records each check as it is completed. Dates may
+/// not be in the future.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), request_body = OnboardingChecks, responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/onboarding-checks")]
+async fn record_onboarding_checks(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, Action::RecordOnboarding)?;
+    let reader = ctx.permit(Resource::User, Action::Read)?;
+    let id = path_id(&id)?;
+    let checks: OnboardingChecks = plain_body(body.into_inner())?;
+    let today = ctx.state.clock.today();
+    let dates = [
+        ("training_completed_on", checks.training_completed_on),
+        (
+            "security_check_completed_on",
+            checks.security_check_completed_on,
+        ),
+        ("acceptable_use_accepted_on", checks.acceptable_use_accepted_on),
+    ];
+    if dates.iter().all(|(_, date)| date.is_none()) && checks.security_check_reference.is_none() {
+        return Err(ApiError::invalid("body", "record at least one check"));
+    }
+    for (field, date) in dates {
+        if date.is_some_and(|date| date.get() > today) {
+            return Err(ApiError::invalid(field, "must not be in the future"));
+        }
+    }
+    let now = ctx.now();
+    ctx.write(move |conn| {
+        find_row(conn, &permit, &id)?;
+        let changes = UserChanges {
+            training_completed_on: checks.training_completed_on.map(|d| Some(d.get())),
+            security_check_completed_on: checks
+                .security_check_completed_on
+                .map(|d| Some(d.get())),
+            security_check_reference: checks.security_check_reference.map(Some),
+            acceptable_use_accepted_on: checks.acceptable_use_accepted_on.map(|d| Some(d.get())),
+            ..UserChanges::default()
+        };
+        queries::change_user(conn, &id, &changes, now)?;
+        disclosure::one(&reader, &load(conn, &reader, &id)?)
+    })
+    .await
+}
+
+/// A status change. Who may make it, and for which users, comes from the policy (the
+/// action's row scope); the statuses it starts from are fixed here.
+struct Transition {
+    action: Action,
+    from: &'static [UserStatus],
+    to: UserStatus,
+    reason: Option<&'static str>,
+}
+
+async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, transition.action)?;
+    let reader = ctx.permit(Resource::User, Action::Read)?;
+    let id = path_id(id)?;
+    if id == ctx.caller.user_id {
+        return Err(own_access_unchangeable());
+    }
+    let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
+    ctx.write(move |conn| {
+        let row = find_row(conn, &permit, &id)?;
+        let status = UserStatus::from_stored(&row.status)?;
+        if !transition.from.contains(&status) {
+            return Err(ApiError::Conflict {
+                code: "invalid_status_transition",
+                detail: format!(
+                    "A {} user cannot be made {}.",
+                    status.as_str(),
+                    transition.to.as_str()
+                ),
+            });
+        }
+        let approving = transition.action == Action::Approve;
+        if approving {
+            let kind = queries::organisation_kind(conn, &row.organisation_id)?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user without organisation")))?;
+            let missing = missing_checks(&row);
+            if kind == OrganisationKind::Csp.as_str() && !missing.is_empty() {
+                return Err(onboarding_incomplete(&missing));
+            }
+        }
+        let activating = transition.to == UserStatus::Active;
+        let changes = UserChanges {
+            status: Some(transition.to.as_str().to_owned()),
+            status_reason: Some(transition.reason.map(str::to_owned)),
+            activated_at: activating.then_some(Some(now)),
+            approved_at: approving.then_some(Some(now)),
+            approved_by: approving.then_some(Some(actor)),
+            ..UserChanges::default()
+        };
+        queries::change_status(conn, &id, &changes, now)?;
+        disclosure::one(&reader, &load(conn, &reader, &id)?)
+    })
+    .await
+}
+
+/// Approve a pending user
+///
+/// A dept_admin makes a pending user active. A CSP staff member needs every onboarding check
+/// recorded first (409 `onboarding_incomplete` names the missing ones).
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/approve")]
+async fn approve_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let rule = Transition {
+        action: Action::Approve,
+        from: &[UserStatus::Pending],
+        to: UserStatus::Active,
+        reason: None,
+    };
+    transition(ctx, &id, rule).await
+}
+
+/// Suspend a user
+///
+/// Takes effect on the user's next request: their sessions end. A csp_manager may suspend
+/// its own organisation's staff.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/suspend")]
+async fn suspend_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let rule = Transition {
+        action: Action::Suspend,
+        from: &[UserStatus::Pending, UserStatus::Active],
+        to: UserStatus::Suspended,
+        reason: Some("suspended"),
+    };
+    transition(ctx, &id, rule).await
+}
+
+/// Reactivate a suspended user
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/reactivate")]
+async fn reactivate_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let rule = Transition {
+        action: Action::Reactivate,
+        from: &[UserStatus::Suspended],
+        to: UserStatus::Active,
+        reason: None,
+    };
+    transition(ctx, &id, rule).await
+}
+
+/// Deactivate a user
+///
+/// For good: a departure. A csp_manager reports one by deactivating its own staff member.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/deactivate")]
+async fn deactivate_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let rule = Transition {
+        action: Action::Deactivate,
+        from: &[UserStatus::Pending, UserStatus::Active, UserStatus::Suspended],
+        to: UserStatus::Deactivated,
+        reason: Some("deactivated"),
+    };
+    transition(ctx, &id, rule).await
+}
+
+/// End every session of a user
+///
+/// Their access and refresh tokens stop working at once; the account stays as it is.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 204),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/revoke-sessions")]
+async fn revoke_sessions(ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let permit = ctx.permit(Resource::User, Action::RevokeSessions)?;
+    let id = path_id(&id)?;
+    let now = ctx.now();
+    ctx.write_recorded(move |conn| {
+        let row = find_row(conn, &permit, &id)?;
+        queries::end_sessions(conn, &row.id, None, "revoked_by_admin", now)?;
+        Ok((
+            (),
+            204,
+            Disclosure {
+                resource_type: Some("user"),
+                resource_id: Some(row.id),
                 ..Disclosure::default()
             },
         ))

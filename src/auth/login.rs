@@ -1,0 +1,207 @@
+//! What a login attempt comes to: the account's state, the lockout of the username tried,
+//! dormancy, and the second factor. The handler in `api::auth` carries the verdict out in one
+//! transaction with its audit row.
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::auth::totp;
+use crate::authz::{CompiledPolicy, scope};
+use crate::config::Config;
+use crate::db::DbConnection;
+use crate::db::schema::{login_throttle, organisations, users};
+use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
+
+/// Lockout and dormancy rules, from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginRules {
+    pub lockout_threshold: i32,
+    pub lockout_window: Duration,
+    pub lockout_duration: Duration,
+    pub dormant_after: Duration,
+}
+
+impl LoginRules {
+    pub fn of(config: &Config) -> Self {
+        Self {
+            lockout_threshold: i32::try_from(config.lockout_threshold).unwrap_or(i32::MAX),
+            lockout_window: Duration::seconds(config.lockout_window as i64),
+            lockout_duration: Duration::seconds(config.lockout_duration as i64),
+            dormant_after: Duration::days(i64::from(config.dormant_after_days)),
+        }
+    }
+}
+
+/// A person's account, as a login needs it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct LoginAccount {
+    pub id: String,
+    pub password_hash: Option<String>,
+    pub status: String,
+    pub roles: String,
+    pub organisation_id: String,
+    pub mfa_exempt: bool,
+    pub totp_secret: Option<String>,
+    pub totp_confirmed_at: Option<NaiveDateTime>,
+    pub totp_last_step: Option<i64>,
+    pub last_login_at: Option<NaiveDateTime>,
+    pub activated_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The account a person logs in to (API clients use `/oauth/token` instead).
+pub fn find_account(conn: &mut DbConnection, username: &str) -> QueryResult<Option<LoginAccount>> {
+    users::table
+        .filter(users::username.eq(username))
+        .filter(users::kind.eq(PrincipalKind::Person.as_str()))
+        .select(LoginAccount::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn organisation_in_good_standing(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let count: i64 = organisations::table
+        .filter(organisations::id.eq(organisation_id))
+        .filter(scope::in_good_standing(now.date()))
+        .count()
+        .get_result(conn)?;
+    Ok(count == 1)
+}
+
+/// Until when `username` is locked, if it is now.
+pub fn locked_until(
+    conn: &mut DbConnection,
+    username: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let until: Option<Option<NaiveDateTime>> = login_throttle::table
+        .filter(login_throttle::username.eq(username))
+        .select(login_throttle::locked_until)
+        .first(conn)
+        .optional()?;
+    Ok(until.flatten().filter(|until| *until > now))
+}
+
+/// Counts a failed login for `username`; returns the end of the lock when this failure
+/// reached the threshold.
+pub fn record_failure(
+    conn: &mut DbConnection,
+    rules: &LoginRules,
+    username: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let current: Option<(i32, NaiveDateTime)> = login_throttle::table
+        .filter(login_throttle::username.eq(username))
+        .select((login_throttle::failures, login_throttle::window_started_at))
+        .first(conn)
+        .optional()?;
+    let (failures, window_started_at) = match current {
+        Some((failures, started)) if started + rules.lockout_window > now => (failures + 1, started),
+        _ => (1, now),
+    };
+    let locked_until =
+        (failures >= rules.lockout_threshold).then_some(now + rules.lockout_duration);
+    // A lock starts a fresh count: the next window opens when it ends.
+    let (failures, window_started_at) = match locked_until {
+        Some(_) => (0, now),
+        None => (failures, window_started_at),
+    };
+    let values = (
+        login_throttle::failures.eq(failures),
+        login_throttle::window_started_at.eq(window_started_at),
+        login_throttle::locked_until.eq(locked_until),
+    );
+    let updated = diesel::update(login_throttle::table.filter(login_throttle::username.eq(username)))
+        .set(values)
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(login_throttle::table)
+            .values((login_throttle::username.eq(username), values))
+            .execute(conn)?;
+    }
+    Ok(locked_until)
+}
+
+pub fn clear_failures(conn: &mut DbConnection, username: &str) -> QueryResult<()> {
+    diesel::delete(login_throttle::table.filter(login_throttle::username.eq(username)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// What a login attempt with a correct or incorrect password comes to.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Unknown user, wrong password, wrong or reused code, or an account or organisation not
+    /// in good standing: counted towards the lockout, answered alike.
+    Refused,
+    /// The password was right, the account has a second factor, and no code was sent.
+    CodeRequired,
+    /// The password was right but the account has not been used for too long: it is
+    /// suspended now, and the attempt answered like a refusal.
+    Dormant { user_id: String },
+    /// A session may start; `enrolment_only` when MFA is required and not yet set up.
+    Accepted {
+        user_id: String,
+        enrolment_only: bool,
+        totp_step: Option<i64>,
+    },
+}
+
+pub struct Attempt<'a> {
+    pub account: Option<&'a LoginAccount>,
+    pub password_ok: bool,
+    pub organisation_ok: bool,
+    pub totp_code: Option<&'a str>,
+    pub now: NaiveDateTime,
+}
+
+pub fn judge(attempt: Attempt, rules: &LoginRules, policy: &CompiledPolicy) -> Verdict {
+    let Some(account) = attempt.account else {
+        return Verdict::Refused;
+    };
+    if !attempt.password_ok
+        || !attempt.organisation_ok
+        || account.status != UserStatus::Active.as_str()
+    {
+        return Verdict::Refused;
+    }
+    let last_active = [account.last_login_at, account.activated_at]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(account.created_at);
+    if attempt.now - last_active > rules.dormant_after {
+        return Verdict::Dormant {
+            user_id: account.id.clone(),
+        };
+    }
+    let enrolled_secret = account
+        .totp_secret
+        .as_deref()
+        .filter(|_| account.totp_confirmed_at.is_some());
+    if let Some(secret) = enrolled_secret {
+        let Some(code) = attempt.totp_code else {
+            return Verdict::CodeRequired;
+        };
+        return match totp::matching_step(secret, code, attempt.now) {
+            Some(step) if account.totp_last_step.is_none_or(|last| step > last) => {
+                Verdict::Accepted {
+                    user_id: account.id.clone(),
+                    enrolment_only: false,
+                    totp_step: Some(step),
+                }
+            }
+            _ => Verdict::Refused,
+        };
+    }
+    let roles: Vec<String> = serde_json::from_str(&account.roles).unwrap_or_default();
+    Verdict::Accepted {
+        user_id: account.id.clone(),
+        enrolment_only: policy.requires_mfa(&roles) && !account.mfa_exempt,
+        totp_step: None,
+    }
+}
