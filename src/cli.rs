@@ -76,6 +76,19 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Work with access reviews.
+    AccessReviews {
+        #[command(subcommand)]
+        command: AccessReviewCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessReviewCommand {
+    /// Close every open access review whose due date has passed, applying it: subjects
+    /// without a confirmed `keep` are suspended. Run it daily (the API also closes an overdue
+    /// review whenever a request touches it).
+    CloseDue,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +170,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                 }
             }
+        }
+        Command::AccessReviews {
+            command: AccessReviewCommand::CloseDue,
+        } => {
+            let db = Database::connect(&config.database_url())?;
+            db.migrate()?;
+            let now = chrono::Utc::now().naive_utc();
+            let closed = db.write_conn()?.transaction(|conn| {
+                let every_review = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"));
+                crate::db::access_reviews::close_due(conn, every_review, now.date(), now)
+            })?;
+            println!("closed {closed} overdue access review(s)");
+            Ok(())
         }
         Command::Openapi => {
             println!("{}", startup::openapi().to_pretty_json()?);
@@ -317,6 +343,7 @@ fn create_admin(
                 users::password_hash.eq(hash),
                 users::created_at.eq(now),
                 users::updated_at.eq(now),
+                users::activated_at.eq(now),
                 users::version.eq(1),
             ))
             .execute(conn)?;

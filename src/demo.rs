@@ -257,6 +257,9 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
                 users::created_at.eq(now),
                 users::updated_at.eq(now),
                 users::version.eq(1),
+                // SPEC: demo accounts log in with the password alone.
+                users::mfa_exempt.eq(true),
+                users::activated_at.eq(now),
             ))
             .execute(conn)?;
         user_ids.insert(*username, id);

@@ -7,7 +7,10 @@ use actix_web::dev::Server;
 use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityRequirement,
+    SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
@@ -38,6 +41,10 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "users", description = "Staff accounts"),
         (name = "organisations", description = "Divisions and CSPs"),
         (name = "audit", description = "The audit trail, access logs and exports"),
+        (name = "api-clients", description = "CSP systems calling with OAuth2 client credentials"),
+        (name = "oauth", description = "OAuth2 token endpoint (client credentials)"),
+        (name = "access-reviews", description = "Periodic reviews of who may use the system"),
+        (name = "reports", description = "Oversight reports"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -52,6 +59,39 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // CSP systems: HTTP Basic with the client id and secret at the token endpoint, and
+        // the token it returns used as a bearer token like a person's.
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::ClientCredentials(
+                ClientCredentials::new("/api/v1/oauth/token", Scopes::new()),
+            )])),
+        );
+        let oauth2 = SecurityRequirement::new("oauth2", Vec::<String>::new());
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let Some(security) = operation.security.as_mut() else {
+                    continue;
+                };
+                let bearer = serde_json::to_value(&*security)
+                    .is_ok_and(|value| value.to_string().contains("\"bearer\""));
+                if bearer {
+                    security.push(oauth2.clone());
+                }
+            }
+        }
     }
 }
 

@@ -154,7 +154,9 @@ impl Ctx {
                     .map_err(ApiError::internal)
             })
             .await?
-            .ok_or_else(|| unauthenticated("The session has ended or the account is not active."))?;
+            .ok_or_else(|| {
+                unauthenticated("The session has ended or the account is not active.")
+            })?;
         let caller = Arc::new(caller);
         req.extensions_mut().insert(caller.clone());
         if caller.enrolment_only && !allow_enrolment_only {

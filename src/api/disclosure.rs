@@ -138,6 +138,16 @@ impl Disclosed {
         self
     }
 
+    /// Adds a credential shown once (an API client's secret) to the body. The audit row names
+    /// the field, never its value.
+    pub fn with_credential(mut self, name: &str, value: String) -> Self {
+        if let Value::Object(body) = &mut self.body {
+            body.insert(name.to_owned(), Value::String(value));
+        }
+        self.disclosure.fields.insert(name.to_owned());
+        self
+    }
+
     /// Fields disclosed inside nested records, named `parent.field`.
     pub fn with_nested_fields(mut self, parent: &str, fields: &BTreeSet<String>) -> Self {
         self.disclosure

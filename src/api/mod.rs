@@ -1,6 +1,8 @@
 //! The HTTP API under `/api/v1`. Each resource folder holds its handlers and types; the
 //! pipeline they all go through is [`context`] (authenticate, decide) and [`disclosure`]
 //! (mask, record what left).
+pub mod access_reviews;
+pub mod api_clients;
 pub mod audit;
 pub mod auth;
 pub mod cases;
@@ -10,8 +12,10 @@ pub mod disclosure;
 pub mod health;
 pub mod me;
 pub mod notes;
+pub mod oauth;
 pub mod organisations;
 pub mod profiles;
+pub mod reports;
 pub mod request;
 pub mod users;
 
@@ -28,4 +32,8 @@ pub fn routes(config: &mut ServiceConfig) {
     profiles::routes(config);
     users::routes(config);
     organisations::routes(config);
+    api_clients::routes(config);
+    oauth::routes(config);
+    access_reviews::routes(config);
+    reports::routes(config);
 }

@@ -179,7 +179,9 @@ impl RowTemplate {
 fn actor_kind(caller: Option<&Caller>, login: Option<&AttemptedLogin>) -> &'static str {
     let kind = match (caller, login) {
         (Some(caller), _) => caller.kind,
-        (None, Some(login)) if login.user_id.is_some() || login.kind == PrincipalKind::ApiClient => {
+        (None, Some(login))
+            if login.user_id.is_some() || login.kind == PrincipalKind::ApiClient =>
+        {
             login.kind
         }
         _ => return "anonymous",

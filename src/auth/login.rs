@@ -100,7 +100,9 @@ pub fn record_failure(
         .first(conn)
         .optional()?;
     let (failures, window_started_at) = match current {
-        Some((failures, started)) if started + rules.lockout_window > now => (failures + 1, started),
+        Some((failures, started)) if started + rules.lockout_window > now => {
+            (failures + 1, started)
+        }
         _ => (1, now),
     };
     let locked_until =
@@ -115,9 +117,10 @@ pub fn record_failure(
         login_throttle::window_started_at.eq(window_started_at),
         login_throttle::locked_until.eq(locked_until),
     );
-    let updated = diesel::update(login_throttle::table.filter(login_throttle::username.eq(username)))
-        .set(values)
-        .execute(conn)?;
+    let updated =
+        diesel::update(login_throttle::table.filter(login_throttle::username.eq(username)))
+            .set(values)
+            .execute(conn)?;
     if updated == 0 {
         diesel::insert_into(login_throttle::table)
             .values((login_throttle::username.eq(username), values))

@@ -1,4 +1,5 @@
 //! Authentication: passwords, TOTP, API-client secrets, access tokens and sessions.
+pub mod client_secret;
 pub mod login;
 pub mod password;
 pub mod sessions;

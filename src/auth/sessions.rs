@@ -12,10 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::authz::Caller;
 use crate::db::DbConnection;
 use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
-use crate::domain::{
-    OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText,
-    UserStatus,
-};
+use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 
 fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -164,41 +161,103 @@ pub fn load_caller(
     now: NaiveDateTime,
 ) -> anyhow::Result<Option<Caller>> {
     let today = now.date();
-    let row: Option<(String, String, String, i32, String, String, String, bool)> =
-        sessions::table
-            .inner_join(users::table.inner_join(organisations::table))
-            .filter(sessions::id.eq(session_id))
-            .filter(sessions::user_id.eq(user_id))
-            .filter(sessions::ended_at.is_null())
-            .filter(sessions::expires_at.gt(now))
-            .filter(users::status.eq(UserStatus::Active.as_str()))
-            .filter(crate::organisation_in_good_standing!(today))
-            .select((
-                users::username,
-                users::organisation_id,
-                users::roles,
-                users::clearance,
-                organisations::kind,
-                users::id,
-                users::kind,
-                sessions::enrolment_only,
-            ))
-            .first(conn)
-            .optional()?;
-    let Some((username, organisation_id, roles, clearance, kind, user_id, principal, enrolling)) =
-        row
-    else {
+    #[derive(Queryable)]
+    struct CallerRow {
+        username: String,
+        organisation_id: String,
+        roles: String,
+        clearance: i32,
+        organisation_kind: String,
+        user_id: String,
+        principal_kind: String,
+        enrolment_only: bool,
+    }
+    let row: Option<CallerRow> = sessions::table
+        .inner_join(users::table.inner_join(organisations::table))
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .filter(crate::organisation_in_good_standing!(today))
+        .select((
+            users::username,
+            users::organisation_id,
+            users::roles,
+            users::clearance,
+            organisations::kind,
+            users::id,
+            users::kind,
+            sessions::enrolment_only,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(Caller {
-        user_id,
-        kind: PrincipalKind::from_stored(&principal)?,
-        enrolment_only: enrolling,
+        user_id: row.user_id,
+        kind: PrincipalKind::from_stored(&row.principal_kind)?,
+        enrolment_only: row.enrolment_only,
         session_id: session_id.to_owned(),
-        username,
-        organisation_id,
-        organisation_kind: OrganisationKind::from_stored(&kind)?,
-        roles: serde_json::from_str(&roles)?,
-        clearance: ProtectiveMarking::from_rank(clearance)?,
+        username: row.username,
+        organisation_id: row.organisation_id,
+        organisation_kind: OrganisationKind::from_stored(&row.organisation_kind)?,
+        roles: serde_json::from_str(&row.roles)?,
+        clearance: ProtectiveMarking::from_rank(row.clearance)?,
     }))
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The live sessions of `user_id`, newest first.
+pub fn live(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::id.desc())
+        .select(SessionRow::as_select())
+        .load(conn)
+}
+
+/// Ends session `session_id` if it belongs to `user_id` and is live; false otherwise.
+pub fn end_own(
+    conn: &mut DbConnection,
+    user_id: &str,
+    session_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let ended = diesel::update(sessions::table)
+        .filter(sessions::id.eq(session_id))
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .set((
+            sessions::ended_at.eq(now),
+            sessions::ended_reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(ended == 1)
+}
+
+/// The session's user has confirmed a second factor: it is no longer limited to enrolment.
+pub fn complete_enrolment(conn: &mut DbConnection, session_id: &str) -> QueryResult<()> {
+    diesel::update(sessions::table.filter(sessions::id.eq(session_id)))
+        .set(sessions::enrolment_only.eq(false))
+        .execute(conn)
+        .map(drop)
 }

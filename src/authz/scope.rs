@@ -8,7 +8,7 @@ use diesel::sql_types::Bool;
 
 use super::{Permit, Scope};
 use crate::db::Backend;
-use crate::db::schema::{allocations, cases, clients, notes, organisations, users};
+use crate::db::schema::{access_reviews, allocations, cases, clients, notes, organisations, users};
 use chrono::NaiveDate;
 
 use crate::domain::StoredAsText;
@@ -41,7 +41,9 @@ macro_rules! organisation_in_good_standing {
             .and(
                 organisations::contract_starts_on
                     .is_null()
-                    .or(organisations::contract_starts_on.le(today).assume_not_null()),
+                    .or(organisations::contract_starts_on
+                        .le(today)
+                        .assume_not_null()),
             )
             .and(
                 organisations::contract_ends_on
@@ -249,6 +251,25 @@ pub fn users(permit: &Permit) -> Predicate<users::table> {
                     Scope::Division | Scope::Allocation | Scope::AnyWithPurpose => {
                         Box::new(false.into_sql::<Bool>())
                     }
+                }
+            })
+    )
+}
+
+pub fn access_reviews(permit: &Permit) -> Predicate<access_reviews::table> {
+    let caller = permit.caller();
+    any_of!(
+        access_reviews::table,
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<access_reviews::table> {
+                match scope {
+                    Scope::Any => Box::new(true.into_sql::<Bool>()),
+                    Scope::OwnOrganisation => {
+                        Box::new(access_reviews::organisation_id.eq(caller.organisation_id.clone()))
+                    }
+                    _ => Box::new(false.into_sql::<Bool>()),
                 }
             })
     )

@@ -3,7 +3,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{organisations, sessions, users};
+use super::schema::{api_client_secrets, organisations, sessions, users};
 use crate::authz::scope::Predicate;
 use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
 
@@ -140,6 +140,26 @@ pub fn list_users(
     query.order(users::id).limit(limit).load(conn)
 }
 
+/// Users and API clients that are pending, active or suspended, for the access register.
+pub fn register(
+    conn: &mut DbConnection,
+    organisation_id: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table
+        .filter(users::status.ne(UserStatus::Deactivated.as_str()))
+        .select(UserRow::as_select())
+        .into_boxed();
+    if let Some(organisation_id) = organisation_id {
+        query = query.filter(users::organisation_id.eq(organisation_id.to_owned()));
+    }
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after.to_owned()));
+    }
+    query.order(users::id).limit(limit).load(conn)
+}
+
 pub fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
     Ok(users::table
         .filter(users::username.eq(username))
@@ -219,10 +239,93 @@ pub fn change_status(
 pub fn use_totp_step(conn: &mut DbConnection, id: &str, step: i64) -> QueryResult<bool> {
     let updated = diesel::update(users::table)
         .filter(users::id.eq(id))
-        .filter(users::totp_last_step.is_null().or(users::totp_last_step.lt(step)))
+        .filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        )
         .set(users::totp_last_step.eq(step))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// Stores a new TOTP secret awaiting confirmation; false when one is already confirmed.
+pub fn set_pending_totp(conn: &mut DbConnection, id: &str, secret: &str) -> QueryResult<bool> {
+    let updated = diesel::update(users::table)
+        .filter(users::id.eq(id))
+        .filter(users::totp_confirmed_at.is_null())
+        .set(users::totp_secret.eq(secret))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The TOTP secret awaiting confirmation, if any.
+pub fn pending_totp(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    let secret: Option<Option<String>> = users::table
+        .filter(users::id.eq(id))
+        .filter(users::totp_confirmed_at.is_null())
+        .select(users::totp_secret)
+        .first(conn)
+        .optional()?;
+    Ok(secret.flatten())
+}
+
+pub fn confirm_totp(
+    conn: &mut DbConnection,
+    id: &str,
+    step: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::totp_confirmed_at.eq(now),
+            users::totp_last_step.eq(step),
+            users::updated_at.eq(now),
+            users::version.eq(users::version + 1),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Stores (or replaces) an API client's secret digest.
+pub fn set_client_secret(
+    conn: &mut DbConnection,
+    id: &str,
+    digest: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let replaced =
+        diesel::update(api_client_secrets::table.filter(api_client_secrets::user_id.eq(id)))
+            .set((
+                api_client_secrets::secret_hash.eq(digest),
+                api_client_secrets::issued_at.eq(now),
+            ))
+            .execute(conn)?;
+    if replaced == 0 {
+        diesel::insert_into(api_client_secrets::table)
+            .values((
+                api_client_secrets::user_id.eq(id),
+                api_client_secrets::secret_hash.eq(digest),
+                api_client_secrets::issued_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// An API client's secret digest and when it was issued.
+pub fn client_secret(
+    conn: &mut DbConnection,
+    id: &str,
+) -> QueryResult<Option<(String, NaiveDateTime)>> {
+    api_client_secrets::table
+        .filter(api_client_secrets::user_id.eq(id))
+        .select((
+            api_client_secrets::secret_hash,
+            api_client_secrets::issued_at,
+        ))
+        .first(conn)
+        .optional()
 }
 
 pub fn password_hash(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {

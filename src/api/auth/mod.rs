@@ -80,7 +80,7 @@ fn tokens(
 }
 
 /// Where a request came from, kept with the session it opens.
-fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
+pub fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
     let ip = req
         .connection_info()
         .realip_remote_addr()

@@ -2,21 +2,33 @@
 //! screens. It reveals nothing about anyone else.
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpResponse, delete, get, post, web};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
 
-use crate::api::context::Ctx;
+use crate::api::context::{Ctx, EnrollingCtx};
+use crate::api::request::{path_id, plain_body, utc};
+use crate::audit::Disclosure;
+use crate::auth::{sessions, totp};
 use crate::authz::catalogue::RESOURCES;
 use crate::authz::{Action, Scope, grants};
+use crate::db::directory;
 use crate::db::schema::{organisations, users};
-use crate::domain::{OrganisationKind, ProtectiveMarking};
+use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
-    config.service(me);
+    config
+        .service(me)
+        .service(list_sessions)
+        .service(end_session)
+        .service(enrol_totp)
+        .service(confirm_totp);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,9 +40,20 @@ pub struct Me {
     pub organisation: MyOrganisation,
     pub roles: Vec<String>,
     pub clearance: ProtectiveMarking,
+    pub mfa: MfaState,
     /// For each resource: the actions allowed with their row scopes, and the fields readable
     /// and writable.
     pub permissions: BTreeMap<String, ResourcePermissions>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaState {
+    /// The policy requires a second factor for one of the caller's roles.
+    pub required: bool,
+    /// The caller has confirmed a TOTP authenticator.
+    pub enrolled: bool,
+    /// This session may only enrol: confirm a code to use the rest of the API.
+    pub enrolment_only_session: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -60,16 +83,21 @@ pub struct AllowedAction {
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/me")]
-async fn me(ctx: Ctx) -> ApiResult<HttpResponse> {
+async fn me(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
     let user_id = ctx.caller.user_id.clone();
-    let (display_name, organisation_name) = ctx
+    let (display_name, organisation_name, mfa_exempt, totp_confirmed_at) = ctx
         .db()
         .read(move |conn| {
             users::table
                 .inner_join(organisations::table)
                 .filter(users::id.eq(&user_id))
-                .select((users::display_name, organisations::name))
-                .first::<(String, String)>(conn)
+                .select((
+                    users::display_name,
+                    organisations::name,
+                    users::mfa_exempt,
+                    users::totp_confirmed_at,
+                ))
+                .first::<(String, String, bool, Option<NaiveDateTime>)>(conn)
                 .map_err(ApiError::from)
         })
         .await?;
@@ -104,6 +132,170 @@ async fn me(ctx: Ctx) -> ApiResult<HttpResponse> {
         },
         roles: caller.roles.clone(),
         clearance: caller.clearance,
+        mfa: MfaState {
+            required: ctx.policy().requires_mfa(&caller.roles) && !mfa_exempt,
+            enrolled: totp_confirmed_at.is_some(),
+            enrolment_only_session: caller.enrolment_only,
+        },
         permissions,
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionRecord {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session this request belongs to.
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionRecord>,
+}
+
+/// Your live sessions
+///
+/// Every session you are logged in with, where it was opened from, and which one this
+/// request uses. End one you do not recognise.
+#[utoipa::path(tag = "me", responses(
+    (status = 200, body = SessionList),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/me/sessions")]
+async fn list_sessions(ctx: Ctx) -> ApiResult<HttpResponse> {
+    let (user_id, current) = (ctx.caller.user_id.clone(), ctx.caller.session_id.clone());
+    let now = ctx.now();
+    let rows = ctx
+        .db()
+        .read(move |conn| Ok(sessions::live(conn, &user_id, now)?))
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|row| SessionRecord {
+            current: row.id == current,
+            id: row.id,
+            created_at: utc(row.created_at),
+            expires_at: utc(row.expires_at),
+            ip: row.ip,
+            user_agent: row.user_agent,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionList { items }))
+}
+
+/// End one of your sessions
+///
+/// Its access and refresh tokens stop working at once. 404 for a session that is not yours
+/// or has already ended.
+#[utoipa::path(tag = "me", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 204),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[delete("/me/sessions/{id}")]
+async fn end_session(ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id = path_id(&id)?;
+    let user_id = ctx.caller.user_id.clone();
+    let now = ctx.now();
+    ctx.write_recorded(move |conn| {
+        if !sessions::end_own(conn, &user_id, &id, "ended_by_user", now)? {
+            return Err(ApiError::NotFound);
+        }
+        Ok(((), 204, Disclosure::default()))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpEnrolment {
+    /// Base32: type it into an authenticator app, or use `otpauth_uri` (as a QR code).
+    /// Shown once.
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirmation {
+    #[validate(length(min = 6, max = 6))]
+    #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    pub code: String,
+}
+
+/// Enrol a TOTP authenticator
+///
+/// Returns a new secret once; it takes effect when a code from it is confirmed. Enrolling
+/// again before confirming replaces the secret; after confirming it is 409.
+#[utoipa::path(tag = "me", responses(
+    (status = 201, body = TotpEnrolment),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/me/mfa/totp")]
+async fn enrol_totp(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
+    if ctx.caller.kind != PrincipalKind::Person {
+        return Err(ApiError::forbidden(
+            "API clients authenticate with their secret.",
+        ));
+    }
+    let enrolment = totp::enrol(&ctx.caller.username)?;
+    let (user_id, secret) = (ctx.caller.user_id.clone(), enrolment.secret.clone());
+    ctx.write_recorded(move |conn| {
+        if !directory::set_pending_totp(conn, &user_id, &secret)? {
+            return Err(ApiError::Conflict {
+                code: "mfa_already_enrolled",
+                detail: "An authenticator is already confirmed for your account; ask an \
+                         administrator to reset it."
+                    .into(),
+            });
+        }
+        Ok(((), 201, Disclosure::default()))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(TotpEnrolment {
+        secret: enrolment.secret,
+        otpauth_uri: enrolment.otpauth_uri,
+    }))
+}
+
+/// Confirm the TOTP authenticator
+///
+/// With a current code from the enrolled secret. From then on every login needs a code; a
+/// session limited to enrolment becomes a full one.
+#[utoipa::path(tag = "me", request_body = TotpConfirmation, responses(
+    (status = 204),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/me/mfa/totp/confirm")]
+async fn confirm_totp(
+    EnrollingCtx(ctx): EnrollingCtx,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let TotpConfirmation { code } = plain_body(body.into_inner())?;
+    let (user_id, session_id) = (ctx.caller.user_id.clone(), ctx.caller.session_id.clone());
+    let now = ctx.now();
+    ctx.write_recorded(move |conn| {
+        let Some(secret) = directory::pending_totp(conn, &user_id)? else {
+            return Err(ApiError::Conflict {
+                code: "mfa_not_enrolling",
+                detail: "Enrol first with POST /api/v1/me/mfa/totp.".into(),
+            });
+        };
+        let step = totp::matching_step(&secret, &code, now)
+            .ok_or_else(|| ApiError::invalid("code", "is not the current code"))?;
+        directory::confirm_totp(conn, &user_id, step, now)?;
+        sessions::complete_enrolment(conn, &session_id)?;
+        Ok(((), 204, Disclosure::default()))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

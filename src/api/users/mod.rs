@@ -9,9 +9,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{
-    PageRequest, expected_version, path_id, plain_body, utc, write_body,
-};
+use crate::api::request::{PageRequest, expected_version, path_id, plain_body, utc, write_body};
 use crate::audit::Disclosure;
 use crate::auth::password;
 use crate::authz::{Action, Permit, Resource, catalogue, scope};
@@ -573,7 +571,10 @@ async fn record_onboarding_checks(
             "security_check_completed_on",
             checks.security_check_completed_on,
         ),
-        ("acceptable_use_accepted_on", checks.acceptable_use_accepted_on),
+        (
+            "acceptable_use_accepted_on",
+            checks.acceptable_use_accepted_on,
+        ),
     ];
     if dates.iter().all(|(_, date)| date.is_none()) && checks.security_check_reference.is_none() {
         return Err(ApiError::invalid("body", "record at least one check"));
@@ -588,9 +589,7 @@ async fn record_onboarding_checks(
         find_row(conn, &permit, &id)?;
         let changes = UserChanges {
             training_completed_on: checks.training_completed_on.map(|d| Some(d.get())),
-            security_check_completed_on: checks
-                .security_check_completed_on
-                .map(|d| Some(d.get())),
+            security_check_completed_on: checks.security_check_completed_on.map(|d| Some(d.get())),
             security_check_reference: checks.security_check_reference.map(Some),
             acceptable_use_accepted_on: checks.acceptable_use_accepted_on.map(|d| Some(d.get())),
             ..UserChanges::default()
@@ -732,7 +731,11 @@ async fn reactivate_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed
 async fn deactivate_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     let rule = Transition {
         action: Action::Deactivate,
-        from: &[UserStatus::Pending, UserStatus::Active, UserStatus::Suspended],
+        from: &[
+            UserStatus::Pending,
+            UserStatus::Active,
+            UserStatus::Suspended,
+        ],
         to: UserStatus::Deactivated,
         reason: Some("deactivated"),
     };

@@ -1,0 +1,311 @@
+//! `/api-clients`: CSP systems that call the API with OAuth2 client credentials. An API
+//! client is a principal like a person (a row in `users` of kind `api_client`): the same
+//! roles, row scopes, field masks, organisation standing, audit and access reviews apply.
+use actix_web::{get, post, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{PageRequest, path_id, utc, write_body};
+use crate::api::users::check_roles;
+use crate::auth::client_secret;
+use crate::authz::{Action, Permit, Resource, scope};
+use crate::db::DbConnection;
+use crate::db::directory::{self as queries, UserChanges, UserRow};
+use crate::domain::{PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(list_api_clients)
+        .service(create_api_client)
+        .service(get_api_client)
+        .service(rotate_secret)
+        .service(revoke_api_client);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiClientRecord {
+    /// Also the OAuth2 `client_id`.
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false)]
+    pub name: String,
+    #[schema(required = false, format = Uuid)]
+    pub organisation_id: String,
+    #[schema(required = false)]
+    pub roles: Vec<String>,
+    #[schema(required = false)]
+    pub status: UserStatus,
+    #[schema(required = false)]
+    pub status_reason: Option<String>,
+    #[schema(required = false)]
+    pub clearance: ProtectiveMarking,
+    #[schema(required = false)]
+    pub created_at: DateTime<Utc>,
+    /// When it last obtained a token.
+    #[schema(required = false)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[schema(required = false)]
+    pub secret_issued_at: Option<DateTime<Utc>>,
+    #[schema(required = false)]
+    pub version: i32,
+}
+
+impl Disclose for ApiClientRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+    fn version(&self) -> Option<i32> {
+        Some(self.version)
+    }
+}
+
+/// An API client's record with its new secret, shown this once. The schema of the body that
+/// `Disclosed::with_credential` builds; never constructed itself.
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiClientWithSecret {
+    #[serde(flatten)]
+    pub api_client: ApiClientRecord,
+    /// Store it now: only its digest is kept.
+    pub client_secret: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiClient {
+    #[schema(format = Uuid)]
+    pub organisation_id: String,
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[validate(length(min = 1, max = 9))]
+    #[schema(min_items = 1, max_items = 9)]
+    pub roles: Vec<String>,
+    /// Default `OFFICIAL`.
+    pub clearance: Option<ProtectiveMarking>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ApiClientListParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+}
+
+fn record(conn: &mut DbConnection, row: UserRow) -> ApiResult<ApiClientRecord> {
+    let issued_at = queries::client_secret(conn, &row.id)?.map(|(_, at)| utc(at));
+    Ok(ApiClientRecord {
+        roles: serde_json::from_str(&row.roles).map_err(ApiError::internal)?,
+        status: UserStatus::from_stored(&row.status)?,
+        clearance: ProtectiveMarking::from_rank(row.clearance)?,
+        created_at: utc(row.created_at),
+        last_used_at: row.last_login_at.map(utc),
+        secret_issued_at: issued_at,
+        status_reason: row.status_reason,
+        name: row.display_name,
+        organisation_id: row.organisation_id,
+        version: row.version,
+        id: row.id,
+    })
+}
+
+fn find(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<UserRow> {
+    queries::find_user(conn, PrincipalKind::ApiClient, scope::users(permit), id)?
+        .ok_or(ApiError::NotFound)
+}
+
+fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<ApiClientRecord> {
+    let row = find(conn, permit, id)?;
+    record(conn, row)
+}
+
+/// List API clients
+#[utoipa::path(tag = "api-clients", params(ApiClientListParams), responses(
+    (status = 200, body = Page<ApiClientRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/api-clients")]
+async fn list_api_clients(
+    ctx: Ctx,
+    params: web::Query<ApiClientListParams>,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::ApiClient, Action::Read)?;
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let (reader, request) = (permit.clone(), page.clone());
+    let (records, next_cursor) = ctx
+        .db()
+        .read(move |conn| {
+            let mut rows = queries::list_users(
+                conn,
+                PrincipalKind::ApiClient,
+                scope::users(&reader),
+                request.after.as_deref(),
+                request.fetch(),
+            )?;
+            let next_cursor = request.finish(&mut rows, |row| &row.id);
+            let records = rows
+                .into_iter()
+                .map(|row| record(conn, row))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok((records, next_cursor))
+        })
+        .await?;
+    disclosure::page(&permit, &records, next_cursor)
+}
+
+/// Register an API client
+///
+/// For a CSP system. Answers its `id` (the OAuth2 `client_id`) and `client_secret`, shown
+/// this once. It may obtain tokens at once; its roles, organisation and clearance bound what
+/// it sees exactly as for a person.
+#[utoipa::path(tag = "api-clients", request_body = NewApiClient, responses(
+    (status = 201, body = ApiClientWithSecret, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/api-clients")]
+async fn create_api_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::ApiClient, Action::Create)?;
+    let reader = ctx.permit(Resource::ApiClient, Action::Read)?;
+    let new: NewApiClient = write_body(&permit, body.into_inner())?;
+    let clearance = new.clearance.unwrap_or(ProtectiveMarking::Official);
+    ctx.caller.check_clearance_grant(Some(clearance))?;
+    if !scope::reaches_organisation(&permit, &new.organisation_id) {
+        return Err(ApiError::forbidden(
+            "You may not register API clients for this organisation.",
+        ));
+    }
+    let now = ctx.now();
+    let mut row = UserRow::new(PrincipalKind::ApiClient, now);
+    // Not a name anyone can log in with: `:` is not allowed in usernames.
+    row.username = format!("api-client:{}", row.id);
+    row.display_name = new.name;
+    row.organisation_id = new.organisation_id;
+    row.roles = serde_json::to_string(&new.roles).map_err(ApiError::internal)?;
+    row.status = UserStatus::Active.as_str().to_owned();
+    row.clearance = clearance.rank();
+    row.activated_at = Some(now);
+    row.approved_at = Some(now);
+    let secret = client_secret::generate();
+    let digest = client_secret::digest(&secret);
+    ctx.write(move |conn| {
+        check_roles(conn, &new.roles, &row.organisation_id)?;
+        queries::insert_user(conn, &row, None)?;
+        queries::set_client_secret(conn, &row.id, &digest, now)?;
+        let record = load(conn, &reader, &row.id)?;
+        Ok(disclosure::created(
+            &reader,
+            &record,
+            format!("/api/v1/api-clients/{}", record.id),
+        )?
+        .with_credential("client_secret", secret))
+    })
+    .await
+}
+
+/// Get an API client
+#[utoipa::path(tag = "api-clients", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = ApiClientRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/api-clients/{id}")]
+async fn get_api_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::ApiClient, Action::Read)?;
+    let id = path_id(&id)?;
+    let reader = permit.clone();
+    let record = ctx.db().read(move |conn| load(conn, &reader, &id)).await?;
+    disclosure::one(&permit, &record)
+}
+
+/// Rotate an API client's secret
+///
+/// Answers the new secret once. The old secret stops working, and every token issued with
+/// it is refused from its next request.
+#[utoipa::path(tag = "api-clients", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = ApiClientWithSecret, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/api-clients/{id}/rotate-secret")]
+async fn rotate_secret(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::ApiClient, Action::RotateSecret)?;
+    let reader = ctx.permit(Resource::ApiClient, Action::Read)?;
+    let id = path_id(&id)?;
+    let secret = client_secret::generate();
+    let digest = client_secret::digest(&secret);
+    let now = ctx.now();
+    ctx.write(move |conn| {
+        let row = find(conn, &permit, &id)?;
+        if row.status == UserStatus::Deactivated.as_str() {
+            return Err(revoked());
+        }
+        queries::set_client_secret(conn, &id, &digest, now)?;
+        queries::end_sessions(conn, &id, None, "secret_rotated", now)?;
+        queries::change_user(conn, &id, &UserChanges::default(), now)?;
+        let record = load(conn, &reader, &id)?;
+        Ok(disclosure::one(&reader, &record)?.with_credential("client_secret", secret))
+    })
+    .await
+}
+
+fn revoked() -> ApiError {
+    ApiError::Conflict {
+        code: "api_client_revoked",
+        detail: "The API client has been revoked.".into(),
+    }
+}
+
+/// Revoke an API client
+///
+/// For good: its secret stops working and its tokens are refused from their next request.
+#[utoipa::path(tag = "api-clients", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = ApiClientRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/api-clients/{id}/revoke")]
+async fn revoke_api_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::ApiClient, Action::Revoke)?;
+    let reader = ctx.permit(Resource::ApiClient, Action::Read)?;
+    let id = path_id(&id)?;
+    let now = ctx.now();
+    ctx.write(move |conn| {
+        let row = find(conn, &permit, &id)?;
+        if row.status == UserStatus::Deactivated.as_str() {
+            return Err(revoked());
+        }
+        let changes = UserChanges {
+            status: Some(UserStatus::Deactivated.as_str().to_owned()),
+            status_reason: Some(Some("revoked".to_owned())),
+            ..UserChanges::default()
+        };
+        queries::change_status(conn, &id, &changes, now)?;
+        disclosure::one(&reader, &load(conn, &reader, &id)?)
+    })
+    .await
+}
