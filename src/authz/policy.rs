@@ -235,9 +235,21 @@ pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyErro
     for role in catalogue::ROLES {
         let mut grants = RoleGrants::default();
         let rules = enforcer.get_implicit_permissions_for_user(role.name, None);
+        // The matcher compares object and action by equality, so only a pair some line of
+        // the role (or a role it inherits) names can be allowed; Casbin decides each of those.
+        // Asking it about every catalogued pair gives the same answers ~20 times slower.
+        let named = |object: &str, action: &str| {
+            rules.iter().any(|rule| {
+                rule.get(1).map(String::as_str) == Some(object)
+                    && rule.get(2).map(String::as_str) == Some(action)
+            })
+        };
+        let allowed = |object: &str, action: &str| -> anyhow::Result<bool> {
+            Ok(named(object, action) && enforce(&enforcer, role.name, object, action)?)
+        };
         for def in RESOURCES {
             for (action, _) in def.actions {
-                if enforce(&enforcer, role.name, def.name, action.name())? {
+                if allowed(def.name, action.name())? {
                     let scopes = rules
                         .iter()
                         .filter(|rule| rule.get(1).map(String::as_str) == Some(def.name))
@@ -249,14 +261,14 @@ pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyErro
             }
             for field in def.fields {
                 let object = format!("{}.{field}", def.name);
-                if enforce(&enforcer, role.name, &object, "read")? {
+                if allowed(&object, "read")? {
                     grants
                         .readable
                         .entry(def.resource)
                         .or_default()
                         .insert(field);
                 }
-                if enforce(&enforcer, role.name, &object, "write")? {
+                if allowed(&object, "write")? {
                     grants
                         .writable
                         .entry(def.resource)

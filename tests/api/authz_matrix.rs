@@ -101,21 +101,25 @@ const PROFILE: Keys = &[
 
 #[rustfmt::skip]
 const USER_ADMIN: Keys = &[
-    "id", "username", "display_name", "email", "organisation_id", "roles", "status", "clearance", "created_at",
-    "last_login_at", "version",
+    "id", "username", "display_name", "email", "organisation_id", "roles", "status", "status_reason", "clearance",
+    "created_at", "last_login_at", "training_completed_on", "security_check_completed_on",
+    "security_check_reference", "acceptable_use_accepted_on", "approved_at", "mfa_enrolled", "version",
 ];
-/// A CSP manager's view of its staff: no clearance, no version.
+/// A CSP manager's view of its staff: everything it asks for and records, but no version (it
+/// changes its staff only through the lifecycle actions).
 #[rustfmt::skip]
 const USER_CSP_MANAGER: Keys = &[
-    "id", "username", "display_name", "email", "organisation_id", "roles", "status", "created_at", "last_login_at",
+    "id", "username", "display_name", "email", "organisation_id", "roles", "status", "status_reason", "clearance",
+    "created_at", "last_login_at", "training_completed_on", "security_check_completed_on",
+    "security_check_reference", "acceptable_use_accepted_on", "approved_at", "mfa_enrolled",
 ];
 #[rustfmt::skip]
 const ORGANISATION: Keys = &[
-    "id", "name", "kind", "contact_email", "contract_starts_on", "contract_ends_on", "version",
+    "id", "name", "kind", "status", "contact_email", "contract_starts_on", "contract_ends_on", "version",
 ];
 
 #[rustfmt::skip]
-const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "permissions"];
+const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "permissions"];
 const ME_ORGANISATION: Keys = &["id", "name", "kind"];
 const ME_PERMISSIONS: Keys = &["actions", "readable_fields", "writable_fields"];
 const PAGE: Keys = &["items", "next_cursor"];
@@ -162,17 +166,37 @@ struct Role {
 }
 
 const DEPARTMENT_WORKER: Keys = &["allocation", "case", "client", "note", "profile", "user"];
-const CSP_WORKER: Keys = &["allocation", "case", "client", "note", "user"];
+/// CSP roles, dept_admin, privacy_officer and auditor must log in with MFA (`mfa`).
+const CSP_WORKER: Keys = &["allocation", "case", "client", "mfa", "note", "user"];
+const CSP_MANAGER: Keys = &[
+    "access_review",
+    "allocation",
+    "case",
+    "client",
+    "mfa",
+    "note",
+    "user",
+];
+const DEPARTMENT_ADMIN: Keys = &[
+    "access_register",
+    "access_review",
+    "api_client",
+    "mfa",
+    "organisation",
+    "user",
+];
 const PRIVACY_OFFICER: Keys = &[
     "allocation",
     "audit_event",
     "case",
     "client",
+    "mfa",
     "note",
     "user",
 ];
-/// The audit trail is the auditor's only resource besides its own password.
-const AUDITOR: Keys = &["audit_event", "user"];
+/// The audit trail and the access register are the auditor's only resources besides its own
+/// password.
+const AUDITOR: Keys = &["access_register", "audit_event", "mfa", "user"];
 const NO_CLIENT_CONTENT: Keys = &["user"];
 
 fn nothing(_: usize) -> bool {
@@ -207,7 +231,7 @@ const ROLES: &[Role] = &[
     Role { user: "admin", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: FORBIDDEN, users: Reads(USER_ADMIN), users_of: None, organisations: Reads(ORGANISATION),
-        me: &["organisation", "user"] },
+        me: DEPARTMENT_ADMIN },
     Role { user: "caseworker", purpose: false, in_scope: &[0, 8], out_of_scope: &[100, PROTECTED_CLIENT],
         lists: housing_below_protected_unrestricted,
         clients: Reads(CLIENT_CASEWORKER), cases: Reads(CASE_DEPARTMENT),
@@ -257,7 +281,7 @@ const ROLES: &[Role] = &[
         clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
         shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
         profiles: FORBIDDEN, users: Reads(USER_CSP_MANAGER), users_of: Some(NORTHSIDE), organisations: FORBIDDEN,
-        me: CSP_WORKER },
+        me: CSP_MANAGER },
     Role { user: "csp-east", purpose: false, in_scope: &[1], out_of_scope: &[0, 8, ENDED_ALLOCATION_CLIENT],
         lists: eastern_active,
         clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),

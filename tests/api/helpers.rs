@@ -217,6 +217,25 @@ impl TestApp {
             .await
     }
 
+    /// A POST without a body (actions such as `/users/{id}/suspend`).
+    pub async fn act(&self, path: &str, token: &str) -> Response {
+        self.request(Method::POST, path, Some(token), None, &[])
+            .await
+    }
+
+    /// Rows of the audit trail for requests to `route` (a route template).
+    pub fn audit_rows(&self, route: &str) -> Vec<casebridge::audit::chain::AuditEvent> {
+        use casebridge::db::schema::audit_events;
+        self.with_db(|conn| {
+            audit_events::table
+                .filter(audit_events::route.eq(route))
+                .order(audit_events::id)
+                .select(casebridge::audit::chain::AuditEvent::as_select())
+                .load(conn)
+                .unwrap()
+        })
+    }
+
     pub async fn patch(
         &self,
         path: &str,

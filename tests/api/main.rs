@@ -1,4 +1,5 @@
 //! The one integration-test binary: real HTTP against a real database per test.
+mod access;
 mod audit;
 mod auth;
 mod authz_matrix;
