@@ -59,6 +59,19 @@ fn assert_login_refused(response: &Response) {
 }
 
 /// An admin PATCH of user `username`, with the ETag read just before.
+/// A dept_admin's lifecycle action (`approve`, `suspend`, `reactivate`, `deactivate`).
+async fn admin_acts_on_user(app: &TestApp, username: &str, action: &str) {
+    let admin = app.login("admin").await;
+    let path = format!("/api/v1/users/{}/{action}", app.user_id(username));
+    let response = app.act(&path, &admin).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "POST {path}: {}",
+        response.body
+    );
+}
+
 async fn admin_updates_user(app: &TestApp, username: &str, changes: Value) {
     let admin = app.login("admin").await;
     let path = format!("/api/v1/users/{}", app.user_id(username));
@@ -133,10 +146,10 @@ async fn pending_and_suspended_users_cannot_log_in() {
         "a pending account is not revealed"
     );
 
-    admin_updates_user(&app, "new.worker", json!({"status": "active"})).await;
+    admin_acts_on_user(&app, "new.worker", "approve").await;
     let (token, refresh_token) = session(&app, "new.worker", NEW_PASSWORD).await;
 
-    admin_updates_user(&app, "new.worker", json!({"status": "suspended"})).await;
+    admin_acts_on_user(&app, "new.worker", "suspend").await;
     assert_login_refused(&app.login_response("new.worker", NEW_PASSWORD).await);
     assert_token_refused(&me(&app, &token).await);
     assert_problem(
@@ -270,7 +283,7 @@ async fn a_deactivated_users_token_stops_working_on_the_next_request() {
         StatusCode::OK
     );
 
-    admin_updates_user(&app, "caseworker", json!({"status": "deactivated"})).await;
+    admin_acts_on_user(&app, "caseworker", "deactivate").await;
     assert_token_refused(&app.get("/api/v1/clients", &access).await);
     assert_token_refused(&me(&app, &access).await);
     assert_problem(
@@ -281,16 +294,16 @@ async fn a_deactivated_users_token_stops_working_on_the_next_request() {
     assert_login_refused(&app.login_response("caseworker", PASSWORD).await);
 }
 
-/// Deactivation ends the user's sessions, so reactivating the account does not bring back the
+/// Suspension ends the user's sessions, so reactivating the account does not bring back the
 /// tokens from before (SPEC: access ends when a person leaves).
 #[actix_web::test]
 async fn reactivating_a_user_does_not_revive_sessions_from_before() {
     let app = spawn_app().await;
     let (access, refresh_token) = session(&app, "caseworker", PASSWORD).await;
-    admin_updates_user(&app, "caseworker", json!({"status": "deactivated"})).await;
+    admin_acts_on_user(&app, "caseworker", "suspend").await;
     assert_token_refused(&me(&app, &access).await);
 
-    admin_updates_user(&app, "caseworker", json!({"status": "active"})).await;
+    admin_acts_on_user(&app, "caseworker", "reactivate").await;
     assert_token_refused(&me(&app, &access).await);
     assert_problem(
         &refresh(&app, &refresh_token).await,

@@ -844,7 +844,8 @@ async fn an_allocation_to_a_csp_whose_contract_has_ended_is_422() {
     assert_eq!(stored_rows(&app), before);
 }
 
-/// SPEC: access ends when a contract ends, even while the allocation itself is still open.
+/// SPEC: access ends when a contract ends, even while the allocation itself is still open:
+/// the CSP's staff are refused outright, and the department still reads the client.
 #[actix_web::test]
 async fn ending_a_csp_contract_ends_its_access() {
     let app = spawn_app().await;
@@ -867,9 +868,10 @@ async fn ending_a_csp_contract_ends_its_access() {
 
     assert_problem(
         &app.get(&client, &east).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
     );
+    read(&app, &client, &app.login("caseworker").await).await;
 }
 
 // ---- notes -----------------------------------------------------------------------------------
@@ -1194,7 +1196,13 @@ async fn only_an_admin_creates_users() {
     let app = spawn_app().await;
     let before = stored_rows(&app);
 
-    for username in ["caseworker", "teamleader", "csp-north-manager", "privacy"] {
+    // A csp_manager creates users only in its own organisation.
+    for (username, code) in [
+        ("caseworker", "forbidden"),
+        ("teamleader", "forbidden"),
+        ("csp-north-manager", "organisation_not_allowed"),
+        ("privacy", "forbidden"),
+    ] {
         let token = app.login(username).await;
         let body = new_user(
             "sneaky",
@@ -1204,7 +1212,7 @@ async fn only_an_admin_creates_users() {
         assert_problem(
             &app.post("/api/v1/users", &token, body).await,
             StatusCode::FORBIDDEN,
-            "forbidden",
+            code,
         );
     }
     assert_eq!(stored_rows(&app), before);
