@@ -264,6 +264,22 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     let response = app.get("/api/v1/clients", &leader).await;
     assert_problem(&response, StatusCode::FORBIDDEN, "forbidden");
+
+    // An organisation change moves a CSP worker's reach with their very next request.
+    let worker = app.login("csp-north").await;
+    let before = ids(&app.get("/api/v1/clients?limit=200", &worker).await);
+    let east = app.login("csp-east").await;
+    let eastern_clients = ids(&app.get("/api/v1/clients?limit=200", &east).await);
+    let moved = format!("/api/v1/users/{}", app.user_id("csp-north"));
+    let etag = app.get(&moved, &admin).await.etag();
+    let eastern = app.organisation_id(casebridge::demo::EASTERN);
+    let response = app
+        .patch(&moved, &admin, json!({"organisation_id": eastern}), Some(&etag))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let after = ids(&app.get("/api/v1/clients?limit=200", &worker).await);
+    assert_ne!(before, after);
+    assert_eq!(after, eastern_clients);
     // Status changes go through the lifecycle endpoints, not PATCH.
     let response = app
         .patch(
@@ -876,7 +892,9 @@ async fn the_token_endpoint_answers_rfc_6749_errors() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
     let (client_id, secret) = register_client(&app, &admin).await;
-    let cases: Vec<(Vec<(&str, &str)>, Option<(&str, &str)>, StatusCode, &str)> = vec![
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    type Basic<'a> = Option<(&'a str, &'a str)>;
+    let cases: Vec<(Form, Basic, StatusCode, &str)> = vec![
         (
             vec![],
             Some((&client_id, &secret)),
