@@ -274,7 +274,12 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
     let etag = app.get(&moved, &admin).await.etag();
     let eastern = app.organisation_id(casebridge::demo::EASTERN);
     let response = app
-        .patch(&moved, &admin, json!({"organisation_id": eastern}), Some(&etag))
+        .patch(
+            &moved,
+            &admin,
+            json!({"organisation_id": eastern}),
+            Some(&etag),
+        )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     let after = ids(&app.get("/api/v1/clients?limit=200", &worker).await);
@@ -1104,6 +1109,12 @@ async fn an_access_review_keeps_confirmed_decisions_and_suspends_the_rest() {
     app.login("csp-north").await;
     let response = app.act(&close, &admin).await;
     assert_problem(&response, StatusCode::CONFLICT, "review_closed");
+    // The suspended API client is reactivated like a person.
+    let reactivated = app
+        .act(&format!("/api/v1/users/{api_client}/reactivate"), &admin)
+        .await;
+    assert_eq!(reactivated.status, StatusCode::OK, "{}", reactivated.body);
+    assert_eq!(reactivated.body["status"], "active");
 
     let register = app
         .get(

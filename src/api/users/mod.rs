@@ -543,6 +543,16 @@ fn find_row(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<Use
         .ok_or(ApiError::NotFound)
 }
 
+/// A person or an API client: the status actions and ending sessions apply to both.
+fn find_principal(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<UserRow> {
+    for kind in [PrincipalKind::Person, PrincipalKind::ApiClient] {
+        if let Some(row) = queries::find_user(conn, kind, scope::users(permit), id)? {
+            return Ok(row);
+        }
+    }
+    Err(ApiError::NotFound)
+}
+
 /// Record onboarding checks
 ///
 /// The user's csp_manager or a dept_admin records each check as it is completed. Dates may
@@ -618,7 +628,7 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
     }
     let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
     ctx.write(move |conn| {
-        let row = find_row(conn, &permit, &id)?;
+        let row = find_principal(conn, &permit, &id)?;
         let status = UserStatus::from_stored(&row.status)?;
         if !transition.from.contains(&status) {
             return Err(ApiError::Conflict {
@@ -649,7 +659,8 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
             ..UserChanges::default()
         };
         queries::change_status(conn, &id, &changes, now)?;
-        disclosure::one(&reader, &load(conn, &reader, &id)?)
+        let record = UserRecord::try_from(find_principal(conn, &reader, &id)?)?;
+        disclosure::one(&reader, &record)
     })
     .await
 }
@@ -699,6 +710,8 @@ async fn suspend_user(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
 }
 
 /// Reactivate a suspended user
+///
+/// Also an API client's id (for example one suspended by an access review).
 #[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = UserRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -757,7 +770,7 @@ async fn revoke_sessions(ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpRespo
     let id = path_id(&id)?;
     let now = ctx.now();
     ctx.write_recorded(move |conn| {
-        let row = find_row(conn, &permit, &id)?;
+        let row = find_principal(conn, &permit, &id)?;
         queries::end_sessions(conn, &row.id, None, "revoked_by_admin", now)?;
         Ok((
             (),
