@@ -159,7 +159,8 @@ impl Ctx {
             })?;
         let caller = Arc::new(caller);
         req.extensions_mut().insert(caller.clone());
-        if caller.enrolment_only && !allow_enrolment_only {
+        let policy = state.policy.current();
+        if !allow_enrolment_only && caller.must_enrol_in_mfa(&policy) {
             return Err(ApiError::Forbidden {
                 code: "mfa_enrolment_required",
                 detail: "Your role requires multi-factor authentication. Enrol with \
@@ -170,7 +171,7 @@ impl Ctx {
         let purpose = purpose_of_use(&req)?;
         crate::api::request::check_query(&req)?;
         Ok(Ctx {
-            policy: state.policy.current(),
+            policy,
             state,
             caller,
             purpose,

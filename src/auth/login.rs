@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::auth::totp;
-use crate::authz::{CompiledPolicy, scope};
+use crate::authz::scope;
 use crate::config::Config;
 use crate::db::DbConnection;
 use crate::db::schema::{login_throttle, organisations, users};
@@ -21,6 +21,22 @@ pub struct LoginRules {
 }
 
 impl LoginRules {
+    /// Whether an account last used (logged in, or made active) that long ago is dormant.
+    pub fn is_dormant(
+        &self,
+        last_login_at: Option<NaiveDateTime>,
+        activated_at: Option<NaiveDateTime>,
+        created_at: NaiveDateTime,
+        now: NaiveDateTime,
+    ) -> bool {
+        let last_active = [last_login_at, activated_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(created_at);
+        now - last_active > self.dormant_after
+    }
+
     pub fn of(config: &Config) -> Self {
         Self {
             lockout_threshold: i32::try_from(config.lockout_threshold).unwrap_or(i32::MAX),
@@ -146,10 +162,10 @@ pub enum Verdict {
     /// The password was right but the account has not been used for too long: it is
     /// suspended now, and the attempt answered like a refusal.
     Dormant { user_id: String },
-    /// A session may start; `enrolment_only` when MFA is required and not yet set up.
+    /// A session may start (limited to MFA enrolment while the policy requires MFA and
+    /// the account has none: see `Caller::must_enrol_in_mfa`).
     Accepted {
         user_id: String,
-        enrolment_only: bool,
         totp_step: Option<i64>,
     },
 }
@@ -162,7 +178,7 @@ pub struct Attempt<'a> {
     pub now: NaiveDateTime,
 }
 
-pub fn judge(attempt: Attempt, rules: &LoginRules, policy: &CompiledPolicy) -> Verdict {
+pub fn judge(attempt: Attempt, rules: &LoginRules) -> Verdict {
     let Some(account) = attempt.account else {
         return Verdict::Refused;
     };
@@ -172,12 +188,12 @@ pub fn judge(attempt: Attempt, rules: &LoginRules, policy: &CompiledPolicy) -> V
     {
         return Verdict::Refused;
     }
-    let last_active = [account.last_login_at, account.activated_at]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(account.created_at);
-    if attempt.now - last_active > rules.dormant_after {
+    if rules.is_dormant(
+        account.last_login_at,
+        account.activated_at,
+        account.created_at,
+        attempt.now,
+    ) {
         return Verdict::Dormant {
             user_id: account.id.clone(),
         };
@@ -194,17 +210,14 @@ pub fn judge(attempt: Attempt, rules: &LoginRules, policy: &CompiledPolicy) -> V
             Some(step) if account.totp_last_step.is_none_or(|last| step > last) => {
                 Verdict::Accepted {
                     user_id: account.id.clone(),
-                    enrolment_only: false,
                     totp_step: Some(step),
                 }
             }
             _ => Verdict::Refused,
         };
     }
-    let roles: Vec<String> = serde_json::from_str(&account.roles).unwrap_or_default();
     Verdict::Accepted {
         user_id: account.id.clone(),
-        enrolment_only: policy.requires_mfa(&roles) && !account.mfa_exempt,
         totp_step: None,
     }
 }

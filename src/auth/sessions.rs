@@ -28,8 +28,6 @@ fn new_refresh_token(session_id: &str) -> String {
 pub struct NewSession<'a> {
     pub user_id: &'a str,
     pub ttl_seconds: u64,
-    /// The session may only enrol in MFA: its user must have MFA and has none yet.
-    pub enrolment_only: bool,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -49,7 +47,6 @@ pub fn start(
             sessions::refresh_token_hash.eq(digest(&refresh_token)),
             sessions::created_at.eq(now),
             sessions::expires_at.eq(now + chrono::Duration::seconds(new.ttl_seconds as i64)),
-            sessions::enrolment_only.eq(new.enrolment_only),
             sessions::ip.eq(new.ip),
             sessions::user_agent.eq(new.user_agent),
         ))
@@ -170,7 +167,8 @@ pub fn load_caller(
         organisation_kind: String,
         user_id: String,
         principal_kind: String,
-        enrolment_only: bool,
+        mfa_exempt: bool,
+        mfa_confirmed_at: Option<NaiveDateTime>,
     }
     let row: Option<CallerRow> = sessions::table
         .inner_join(users::table.inner_join(organisations::table))
@@ -188,7 +186,8 @@ pub fn load_caller(
             organisations::kind,
             users::id,
             users::kind,
-            sessions::enrolment_only,
+            users::mfa_exempt,
+            users::totp_confirmed_at,
         ))
         .first(conn)
         .optional()?;
@@ -198,7 +197,8 @@ pub fn load_caller(
     Ok(Some(Caller {
         user_id: row.user_id,
         kind: PrincipalKind::from_stored(&row.principal_kind)?,
-        enrolment_only: row.enrolment_only,
+        mfa_exempt: row.mfa_exempt,
+        mfa_enrolled: row.mfa_confirmed_at.is_some(),
         session_id: session_id.to_owned(),
         username: row.username,
         organisation_id: row.organisation_id,
@@ -252,12 +252,4 @@ pub fn end_own(
         ))
         .execute(conn)?;
     Ok(ended == 1)
-}
-
-/// The session's user has confirmed a second factor: it is no longer limited to enrolment.
-pub fn complete_enrolment(conn: &mut DbConnection, session_id: &str) -> QueryResult<()> {
-    diesel::update(sessions::table.filter(sessions::id.eq(session_id)))
-        .set(sessions::enrolment_only.eq(false))
-        .execute(conn)
-        .map(drop)
 }

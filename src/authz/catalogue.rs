@@ -274,6 +274,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "approved_at",
             "mfa_enrolled",
             "version",
+            // Write-only: an initial password given when creating a user.
+            "password",
         ],
     },
     ResourceDef {

@@ -26,8 +26,10 @@ pub struct Caller {
     pub user_id: String,
     pub kind: PrincipalKind,
     pub session_id: String,
-    /// The session may only enrol in MFA (see `api::context::EnrollingCtx`).
-    pub enrolment_only: bool,
+    /// Exempt from any MFA requirement (demo accounts of a demo database).
+    pub mfa_exempt: bool,
+    /// Has confirmed a TOTP authenticator.
+    pub mfa_enrolled: bool,
     pub username: String,
     pub organisation_id: String,
     pub organisation_kind: OrganisationKind,
@@ -36,6 +38,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Whether the policy requires MFA of this caller and they have not set it up: such a
+    /// caller may only enrol (see `api::context::EnrollingCtx`). Decided on every request,
+    /// so a role that gains the requirement mid-session is held to it at once.
+    pub fn must_enrol_in_mfa(&self, policy: &CompiledPolicy) -> bool {
+        self.kind == PrincipalKind::Person
+            && !self.mfa_exempt
+            && !self.mfa_enrolled
+            && policy.requires_mfa(&self.roles)
+    }
+
     /// A record may not be marked above the clearance of whoever writes it.
     pub fn check_marking(&self, marking: Option<ProtectiveMarking>) -> Result<(), ApiError> {
         self.at_most_own_clearance("protective_marking", marking)

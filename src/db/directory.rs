@@ -367,6 +367,30 @@ pub fn end_sessions(
         .map(drop)
 }
 
+/// Ends every live session of every principal of `organisation_id`.
+pub fn end_organisation_sessions(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(sessions::table)
+        .filter(
+            sessions::user_id.eq_any(
+                users::table
+                    .filter(users::organisation_id.eq(organisation_id))
+                    .select(users::id),
+            ),
+        )
+        .filter(sessions::ended_at.is_null())
+        .set((
+            sessions::ended_at.eq(now),
+            sessions::ended_reason.eq(reason),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
 pub fn find_organisation(
     conn: &mut DbConnection,
     reachable: Predicate<organisations::table>,

@@ -54,7 +54,6 @@ diesel::table! {
         expires_at -> Timestamp,
         ended_at -> Nullable<Timestamp>,
         ended_reason -> Nullable<Text>,
-        enrolment_only -> Bool,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
     }

@@ -33,7 +33,7 @@ async fn new_csp_user(app: &TestApp, token: &str, username: &str, organisation: 
         json!({
             "username": username, "display_name": "New Staff", "email": "new.staff@example.org",
             "organisation_id": app.organisation_id(organisation), "roles": ["csp_worker"],
-            "clearance": "OFFICIAL", "password": STRONG_PASSWORD,
+            "clearance": "OFFICIAL",
         }),
     )
     .await
@@ -77,6 +77,14 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     });
     let response = app.post("/api/v1/users", &manager, active.clone()).await;
     assert_problem(&response, StatusCode::FORBIDDEN, "field_not_writable");
+    // Nor may the manager choose the password: it could use the account before its owner.
+    active.as_object_mut().unwrap().remove("status");
+    active["password"] = json!(STRONG_PASSWORD);
+    let response = app.post("/api/v1/users", &manager, active.clone()).await;
+    assert_problem(&response, StatusCode::FORBIDDEN, "field_not_writable");
+    assert_eq!(response.body["fields"], json!(["password"]));
+    active.as_object_mut().unwrap().remove("password");
+    active["status"] = json!("active");
     // Not even a dept_admin makes a CSP staff member active without the checks.
     active["username"] = json!("north.active2");
     let response = app.post("/api/v1/users", &admin, active).await;
@@ -161,6 +169,13 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     assert!(approved.body["approved_at"].is_string());
     let again = app.act(&approve, &admin).await;
     assert_problem(&again, StatusCode::CONFLICT, "invalid_status_transition");
+
+    // The department sets the first password.
+    let password = user_path(&app, "north.staff", "password");
+    let set = app
+        .post(&password, &admin, json!({"new_password": STRONG_PASSWORD}))
+        .await;
+    assert_eq!(set.status, StatusCode::NO_CONTENT, "{}", set.body);
 
     let login = app.login_response("north.staff", STRONG_PASSWORD).await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.body);
@@ -401,6 +416,8 @@ async fn a_suspended_organisation_is_refused_at_once_and_restored_when_reactivat
         )
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    // Sessions from before the suspension stay ended; a new login works.
+    refused_token(&app, &worker).await;
     app.login("csp-north").await;
 }
 
@@ -674,9 +691,10 @@ async fn a_role_that_requires_mfa_gets_an_enrolment_only_token_until_a_code_is_c
             .unwrap()
     });
     assert_eq!(failures, 2);
-    // A role without the requirement logs in with the password alone.
+    // A role without the requirement logs in with the password alone...
+    let admin = app.login("admin").await;
     app.with_db(|conn| {
-        diesel::update(users::table)
+        diesel::update(users::table.filter(users::username.eq("caseworker")))
             .set(users::mfa_exempt.eq(false))
             .execute(conn)
             .unwrap()
@@ -686,6 +704,15 @@ async fn a_role_that_requires_mfa_gets_an_enrolment_only_token_until_a_code_is_c
         app.get("/api/v1/clients", &caseworker).await.status,
         StatusCode::OK
     );
+    // ...until it is given a role that requires MFA: the same session may then only enrol.
+    let path = format!("/api/v1/users/{}", app.user_id("caseworker"));
+    let etag = app.get(&path, &admin).await.etag();
+    let promoted = app
+        .patch(&path, &admin, json!({"roles": ["dept_admin"]}), Some(&etag))
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
+    let response = app.get("/api/v1/users", &caseworker).await;
+    assert_problem(&response, StatusCode::FORBIDDEN, "mfa_enrolment_required");
 }
 
 // ---- API clients ----------------------------------------------------------------------------
@@ -776,6 +803,16 @@ async fn a_csp_system_sees_exactly_what_its_roles_and_organisation_allow() {
         "validation_failed",
     );
 
+    let division = json!({
+        "organisation_id": app.organisation_id(casebridge::demo::HOUSING_SUPPORT),
+        "name": "a department script", "roles": ["dept_admin"],
+    });
+    let response = app.post("/api/v1/api-clients", &admin, division).await;
+    assert_problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
     let (client_id, secret) = register_client(&app, &admin).await;
     let fetched = app
         .get(&format!("/api/v1/api-clients/{client_id}"), &admin)
@@ -1158,6 +1195,16 @@ async fn an_overdue_review_closes_itself_on_the_next_request_that_touches_it() {
     let id = review.body["id"].as_str().unwrap();
     app.clock.advance(chrono::Duration::days(2));
     let admin = app.login("admin").await;
+    // A decision on it is refused, and the closing it triggered stays done.
+    let decision = json!({"subject_id": app.user_id("csp-east"), "decision": "keep"});
+    let response = app
+        .post(
+            &format!("/api/v1/access-reviews/{id}/decisions"),
+            &admin,
+            decision,
+        )
+        .await;
+    assert_problem(&response, StatusCode::CONFLICT, "review_closed");
     let touched = app
         .get(&format!("/api/v1/access-reviews/{id}"), &admin)
         .await;

@@ -5,7 +5,6 @@ DROP TABLE api_client_secrets;
 DROP INDEX users_kind;
 ALTER TABLE sessions DROP COLUMN user_agent;
 ALTER TABLE sessions DROP COLUMN ip;
-ALTER TABLE sessions DROP COLUMN enrolment_only;
 ALTER TABLE users DROP COLUMN mfa_exempt;
 ALTER TABLE users DROP COLUMN totp_last_step;
 ALTER TABLE users DROP COLUMN totp_confirmed_at;

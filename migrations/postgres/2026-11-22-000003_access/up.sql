@@ -24,8 +24,6 @@ ALTER TABLE users ADD COLUMN totp_last_step BIGINT;
 ALTER TABLE users ADD COLUMN mfa_exempt BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX users_kind ON users (kind, organisation_id);
 
--- A session that may only enrol in MFA (its user must have MFA and has none yet).
-ALTER TABLE sessions ADD COLUMN enrolment_only BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE sessions ADD COLUMN ip TEXT;
 ALTER TABLE sessions ADD COLUMN user_agent TEXT;
 

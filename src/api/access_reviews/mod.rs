@@ -4,8 +4,9 @@
 //! subjects and subjects without a confirmed decision are suspended. An open review past its
 //! due date closes itself the same way on the next request that touches it (or by
 //! `casebridge access-reviews close-due`).
+use actix_web::ResponseError;
 use actix_web::{get, post, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -15,6 +16,7 @@ use validator::Validate;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, path_id, plain_body, utc, write_body};
+use crate::audit::Disclosure;
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::access_reviews::{self as queries, Decision, ReviewRow};
@@ -169,12 +171,11 @@ fn record(conn: &mut DbConnection, row: ReviewRow) -> ApiResult<AccessReviewReco
 
 /// The review, after closing it if its due date has passed.
 fn touch(
-    ctx_clock: (NaiveDate, chrono::NaiveDateTime),
+    (today, now): (NaiveDate, NaiveDateTime),
     conn: &mut DbConnection,
     permit: &Permit,
     id: &str,
 ) -> ApiResult<ReviewRow> {
-    let (today, now) = ctx_clock;
     let row = queries::find(conn, scope::access_reviews(permit), id)?.ok_or(ApiError::NotFound)?;
     if row.status == ReviewStatus::Open.as_str() && row.due_on < today {
         queries::close(conn, &row.id, None, now)?;
@@ -329,10 +330,10 @@ async fn decide(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiR
     }
     let clock = (ctx.state.clock.today(), ctx.now());
     let actor = ctx.caller.user_id.clone();
-    ctx.write(move |conn| {
+    ctx.write_recorded(move |conn| {
         let row = touch(clock, conn, &permit, &id)?;
         if row.status != ReviewStatus::Open.as_str() {
-            return Err(review_closed());
+            return Ok(refused_but_committed(review_closed()));
         }
         let item = queries::item(conn, &row.id, &request.subject_id)?
             .ok_or_else(|| ApiError::invalid("subject_id", "is not a subject of this review"))?;
@@ -356,9 +357,25 @@ async fn decide(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiR
         queries::touch(conn, &row.id)?;
         let row =
             queries::find(conn, scope::access_reviews(&reader), &id)?.ok_or(ApiError::NotFound)?;
-        disclosure::one(&reader, &record(conn, row)?)
+        answered(disclosure::one(&reader, &record(conn, row)?)?)
     })
-    .await
+    .await?
+}
+
+/// A refusal whose transaction must still commit: a review that closed itself on this request
+/// stays closed (and its suspensions stay applied) although the request is refused.
+fn refused_but_committed(error: ApiError) -> (ApiResult<Disclosed>, u16, Disclosure) {
+    let status = error.status_code().as_u16();
+    let disclosure = Disclosure {
+        reason: Some(error.code()),
+        ..Disclosure::default()
+    };
+    (Err(error), status, disclosure)
+}
+
+fn answered(disclosed: Disclosed) -> ApiResult<(ApiResult<Disclosed>, u16, Disclosure)> {
+    let (status, disclosure) = (disclosed.status(), disclosed.disclosure().clone());
+    Ok((Ok(disclosed), status, disclosure))
 }
 
 fn review_closed() -> ApiError {
@@ -386,15 +403,15 @@ async fn close_review(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     let id = path_id(&id)?;
     let clock = (ctx.state.clock.today(), ctx.now());
     let actor = ctx.caller.user_id.clone();
-    ctx.write(move |conn| {
+    ctx.write_recorded(move |conn| {
         let row = touch(clock, conn, &permit, &id)?;
         if row.status != ReviewStatus::Open.as_str() {
-            return Err(review_closed());
+            return Ok(refused_but_committed(review_closed()));
         }
         queries::close(conn, &row.id, Some(&actor), clock.1)?;
         let row =
             queries::find(conn, scope::access_reviews(&reader), &id)?.ok_or(ApiError::NotFound)?;
-        disclosure::one(&reader, &record(conn, row)?)
+        answered(disclosure::one(&reader, &record(conn, row)?)?)
     })
-    .await
+    .await?
 }

@@ -17,7 +17,7 @@ use crate::auth::client_secret;
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, UserChanges, UserRow};
-use crate::domain::{PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -208,7 +208,13 @@ async fn create_api_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclo
     let secret = client_secret::generate();
     let digest = client_secret::digest(&secret);
     ctx.write(move |conn| {
-        check_roles(conn, &new.roles, &row.organisation_id)?;
+        // SPEC: API clients are CSP systems; a department login is a person with MFA.
+        if check_roles(conn, &new.roles, &row.organisation_id)? != OrganisationKind::Csp {
+            return Err(ApiError::invalid(
+                "organisation_id",
+                "API clients are registered for contracted service providers only",
+            ));
+        }
         queries::insert_user(conn, &row, None)?;
         queries::set_client_secret(conn, &row.id, &digest, now)?;
         let record = load(conn, &reader, &row.id)?;

@@ -156,14 +156,9 @@ async fn login(
             now,
         },
         &rules,
-        &state.policy.current(),
     );
-    let (user_id, enrolment_only, totp_step) = match verdict {
-        sign_in::Verdict::Accepted {
-            user_id,
-            enrolment_only,
-            totp_step,
-        } => (user_id, enrolment_only, totp_step),
+    let (user_id, totp_step) = match verdict {
+        sign_in::Verdict::Accepted { user_id, totp_step } => (user_id, totp_step),
         sign_in::Verdict::CodeRequired => {
             return Err(ApiError::Unauthenticated {
                 code: "mfa_code_required",
@@ -200,14 +195,24 @@ async fn login(
     }
     let ttl = state.config.session_ttl;
     let (ip, user_agent) = origin(&req);
+    let verified_hash = account.and_then(|account| account.password_hash);
     let (user_id, session_id, refresh_token) =
         audit::recorded_write(&state.db, &req, None, move |conn| {
+            // Checked again where writes are serialised: a password change, suspension or
+            // lockout committed since the read above must not be outlived by this session.
+            let still = sign_in::find_account(conn, &username)?.filter(|account| {
+                account.id == user_id
+                    && account.status == UserStatus::Active.as_str()
+                    && account.password_hash == verified_hash
+            });
+            if still.is_none() || sign_in::locked_until(conn, &username, now)?.is_some() {
+                return Err(invalid_credentials());
+            }
             let (session_id, refresh_token) = sessions::start(
                 conn,
                 sessions::NewSession {
                     user_id: &user_id,
                     ttl_seconds: ttl,
-                    enrolment_only,
                     ip,
                     user_agent,
                 },

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,19 +85,14 @@ pub struct AllowedAction {
 #[get("/me")]
 async fn me(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
     let user_id = ctx.caller.user_id.clone();
-    let (display_name, organisation_name, mfa_exempt, totp_confirmed_at) = ctx
+    let (display_name, organisation_name) = ctx
         .db()
         .read(move |conn| {
             users::table
                 .inner_join(organisations::table)
                 .filter(users::id.eq(&user_id))
-                .select((
-                    users::display_name,
-                    organisations::name,
-                    users::mfa_exempt,
-                    users::totp_confirmed_at,
-                ))
-                .first::<(String, String, bool, Option<NaiveDateTime>)>(conn)
+                .select((users::display_name, organisations::name))
+                .first::<(String, String)>(conn)
                 .map_err(ApiError::from)
         })
         .await?;
@@ -133,9 +128,9 @@ async fn me(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
         roles: caller.roles.clone(),
         clearance: caller.clearance,
         mfa: MfaState {
-            required: ctx.policy().requires_mfa(&caller.roles) && !mfa_exempt,
-            enrolled: totp_confirmed_at.is_some(),
-            enrolment_only_session: caller.enrolment_only,
+            required: ctx.policy().requires_mfa(&caller.roles) && !caller.mfa_exempt,
+            enrolled: caller.mfa_enrolled,
+            enrolment_only_session: caller.must_enrol_in_mfa(ctx.policy()),
         },
         permissions,
     }))
@@ -281,7 +276,7 @@ async fn confirm_totp(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let TotpConfirmation { code } = plain_body(body.into_inner())?;
-    let (user_id, session_id) = (ctx.caller.user_id.clone(), ctx.caller.session_id.clone());
+    let user_id = ctx.caller.user_id.clone();
     let now = ctx.now();
     ctx.write_recorded(move |conn| {
         let Some(secret) = directory::pending_totp(conn, &user_id)? else {
@@ -293,7 +288,6 @@ async fn confirm_totp(
         let step = totp::matching_step(&secret, &code, now)
             .ok_or_else(|| ApiError::invalid("code", "is not the current code"))?;
         directory::confirm_totp(conn, &user_id, step, now)?;
-        sessions::complete_enrolment(conn, &session_id)?;
         Ok(((), 204, Disclosure::default()))
     })
     .await?;

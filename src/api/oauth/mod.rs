@@ -13,8 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::AppState;
 use crate::audit::{self, AttemptedLogin, Disclosure};
-use crate::auth::{client_secret, login, sessions};
-use crate::db::directory;
+use crate::auth::login::{self, LoginRules};
+use crate::auth::{client_secret, sessions};
+use crate::db::directory::{self, UserChanges};
 use crate::db::schema::users;
 use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
 use crate::error::ApiError;
@@ -71,10 +72,7 @@ impl Refusal {
     }
 
     fn response(self, req: &HttpRequest) -> HttpResponse {
-        req.extensions_mut().insert(Disclosure {
-            reason: Some(self.error),
-            ..Disclosure::default()
-        });
+        req.extensions_mut().insert(refusal(self.error));
         let status = if self.error == "invalid_client" {
             StatusCode::UNAUTHORIZED
         } else {
@@ -142,6 +140,48 @@ fn credentials(
         }
         (None, Some(id), Some(secret)) => Ok((id, secret, false)),
         (None, _, _) => Err(invalid_client(false)),
+    }
+}
+
+#[derive(Debug, Queryable)]
+struct ActiveClient {
+    id: String,
+    last_login_at: Option<chrono::NaiveDateTime>,
+    activated_at: Option<chrono::NaiveDateTime>,
+    created_at: chrono::NaiveDateTime,
+}
+
+/// The API client `id` if it is active and its organisation in good standing.
+fn active_client(
+    conn: &mut crate::db::DbConnection,
+    id: &str,
+    now: chrono::NaiveDateTime,
+) -> diesel::QueryResult<Option<ActiveClient>> {
+    let found: Option<(ActiveClient, String)> = users::table
+        .filter(users::id.eq(id))
+        .filter(users::kind.eq(PrincipalKind::ApiClient.as_str()))
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .select((
+            (
+                users::id,
+                users::last_login_at,
+                users::activated_at,
+                users::created_at,
+            ),
+            users::organisation_id,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((client, organisation_id)) = found else {
+        return Ok(None);
+    };
+    Ok(login::organisation_in_good_standing(conn, &organisation_id, now)?.then_some(client))
+}
+
+fn refusal(reason: &'static str) -> Disclosure {
+    Disclosure {
+        reason: Some(reason),
+        ..Disclosure::default()
     }
 }
 
@@ -224,49 +264,69 @@ async fn token(
     let found = state
         .db
         .read(move |conn| {
-            let found: Option<(String, String)> = users::table
-                .filter(users::id.eq(&lookup))
-                .filter(users::kind.eq(PrincipalKind::ApiClient.as_str()))
-                .filter(users::status.eq(UserStatus::Active.as_str()))
-                .select((users::id, users::organisation_id))
-                .first(conn)
-                .optional()?;
-            let Some((id, organisation_id)) = found else {
+            let Some(client) = active_client(conn, &lookup, now)? else {
                 return Ok(None);
             };
-            if !login::organisation_in_good_standing(conn, &organisation_id, now)? {
-                return Ok(None);
-            }
-            Ok(directory::client_secret(conn, &id)?.map(|(digest, _)| (id, digest)))
+            Ok(directory::client_secret(conn, &client.id)?.map(|(digest, _)| (client, digest)))
         })
         .await?;
-    let principal = match found {
-        Some((id, digest)) if client_secret::matches(&secret, &digest) => id,
+    let (client, digest) = match found {
+        Some((client, digest)) if client_secret::matches(&secret, &digest) => (client, digest),
         _ => return Ok(invalid_client(basic).response(&req)),
     };
     if let Some(attempt) = req.extensions_mut().get_mut::<AttemptedLogin>() {
-        attempt.user_id = Some(principal.clone());
+        attempt.user_id = Some(client.id.clone());
+    }
+    let rules = LoginRules::of(&state.config);
+    if rules.is_dormant(
+        client.last_login_at,
+        client.activated_at,
+        client.created_at,
+        now,
+    ) {
+        let id = client.id.clone();
+        audit::recorded_write(&state.db, &req, None, move |conn| {
+            let changes = UserChanges {
+                status: Some(UserStatus::Suspended.as_str().to_owned()),
+                status_reason: Some(Some("dormant".to_owned())),
+                ..UserChanges::default()
+            };
+            directory::change_status(conn, &id, &changes, now)?;
+            Ok(((), 401, refusal("account_dormant")))
+        })
+        .await?;
+        return Ok(invalid_client(basic).response(&req));
     }
     let ttl = state.config.access_token_ttl;
     let (ip, user_agent) = crate::api::auth::origin(&req);
     let session_id = audit::recorded_write(&state.db, &req, None, move |conn| {
+        // Checked again where writes are serialised: a rotation or revocation committed since
+        // the read above must not be outlived by this token.
+        let unchanged = active_client(conn, &client.id, now)?.is_some()
+            && directory::client_secret(conn, &client.id)?
+                .is_some_and(|(now_digest, _)| now_digest == digest);
+        if !unchanged {
+            return Ok((None, 401, refusal("invalid_client")));
+        }
         let (session_id, _unused_refresh_token) = sessions::start(
             conn,
             sessions::NewSession {
-                user_id: &principal,
+                user_id: &client.id,
                 ttl_seconds: ttl,
-                enrolment_only: false,
                 ip,
                 user_agent,
             },
             now,
         )?;
-        diesel::update(users::table.filter(users::id.eq(&principal)))
+        diesel::update(users::table.filter(users::id.eq(&client.id)))
             .set(users::last_login_at.eq(now))
             .execute(conn)?;
-        Ok((session_id, 200, Disclosure::default()))
+        Ok((Some(session_id), 200, Disclosure::default()))
     })
     .await?;
+    let Some(session_id) = session_id else {
+        return Ok(invalid_client(basic).response(&req));
+    };
     let access_token = state.tokens.issue(&client_id, &session_id, now)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Pragma", "no-cache"))

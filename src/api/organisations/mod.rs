@@ -287,6 +287,8 @@ async fn update_organisation(
         {
             return Err(name_taken());
         }
+        let suspending = update.status == Some(OrganisationStatus::Suspended);
+        let now = Utc::now().naive_utc();
         let changes = OrganisationChanges {
             name: update.name,
             status: update.status.map(|status| status.as_str().to_owned()),
@@ -295,9 +297,14 @@ async fn update_organisation(
             contract_ends_on: new_ends_on,
         };
         if current.version != version
-            || !queries::update_organisation(conn, &id, version, &changes, Utc::now().naive_utc())?
+            || !queries::update_organisation(conn, &id, version, &changes, now)?
         {
             return Err(ApiError::PreconditionFailed);
+        }
+        // Refused from the next request anyway; ending the sessions also keeps their refresh
+        // tokens from coming back to life when the organisation is reactivated.
+        if suspending {
+            queries::end_organisation_sessions(conn, &id, "organisation_suspended", now)?;
         }
         let record = load(conn, &reader, &id)?;
         disclosure::one(&reader, &record)

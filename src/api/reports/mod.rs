@@ -8,6 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, path_id, utc};
+use crate::auth::login::LoginRules;
 use crate::authz::{Action, Resource};
 use crate::db::access_reviews as reviews;
 use crate::db::directory::{self, UserRow};
@@ -99,7 +100,7 @@ pub struct RegisterParams {
 
 struct Periods {
     now: NaiveDateTime,
-    dormant_after: Duration,
+    rules: LoginRules,
     review_interval: Duration,
 }
 
@@ -109,13 +110,14 @@ fn entry(
     periods: &Periods,
 ) -> ApiResult<RegisterEntry> {
     let status = UserStatus::from_stored(&row.status)?;
-    let last_active = [row.last_login_at, row.activated_at]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(row.created_at);
     let dormant = row.status_reason.as_deref() == Some("dormant")
-        || (status == UserStatus::Active && periods.now - last_active > periods.dormant_after);
+        || (status == UserStatus::Active
+            && periods.rules.is_dormant(
+                row.last_login_at,
+                row.activated_at,
+                row.created_at,
+                periods.now,
+            ));
     let reviewed_since = last_review
         .as_ref()
         .and_then(|review| review.closed_at)
@@ -170,7 +172,7 @@ async fn access_register(ctx: Ctx, params: web::Query<RegisterParams>) -> ApiRes
     let config = &ctx.state.config;
     let periods = Periods {
         now: ctx.now(),
-        dormant_after: Duration::days(i64::from(config.dormant_after_days)),
+        rules: LoginRules::of(config),
         review_interval: Duration::days(i64::from(config.review_interval_days)),
     };
     let (rows, last_reviews, next_cursor) = ctx

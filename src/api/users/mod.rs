@@ -138,8 +138,8 @@ pub struct NewUser {
     /// for department staff only, `active`. CSP staff are approved once their onboarding
     /// checks are recorded.
     pub status: Option<UserStatus>,
-    /// An initial password, at least 12 characters. Without one the user cannot log in
-    /// until a password is set.
+    /// An initial password (dept_admin only), at least 12 characters. Without one the user
+    /// cannot log in until a dept_admin sets a password.
     #[schema(format = Password)]
     #[validate(length(max = 1000))]
     #[schema(max_length = 1000)]
