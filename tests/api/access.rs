@@ -466,7 +466,24 @@ async fn when_a_contract_ends_its_csp_is_refused_with_no_job_run() {
 #[actix_web::test]
 async fn an_account_unused_for_90_days_is_suspended_and_the_register_shows_it() {
     let app = spawn_app().await;
+    let (client_id, secret) = register_client(&app, &app.login("admin").await).await;
     app.clock.advance(chrono::Duration::days(91));
+    // An API client that asked for no token in 90 days is suspended at its next request.
+    let form = [("grant_type", "client_credentials")];
+    let response = token_request(&app, &form, Some((&client_id, &secret))).await;
+    assert_eq!(
+        response.body["error"], "invalid_client",
+        "{}",
+        response.body
+    );
+    let client_status: (String, Option<String>) = app.with_db(|conn| {
+        users::table
+            .filter(users::id.eq(&client_id))
+            .select((users::status, users::status_reason))
+            .first(conn)
+            .unwrap()
+    });
+    assert_eq!(client_status, ("suspended".into(), Some("dormant".into())));
     let login = app.login_response("caseworker", PASSWORD).await;
     assert_problem(&login, StatusCode::UNAUTHORIZED, "invalid_credentials");
     let (status, reason): (String, Option<String>) = app.with_db(|conn| {
