@@ -105,6 +105,9 @@ pub fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
     (status = 200, body = TokenResponse),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 429, body = Problem, content_type = "application/problem+json",
+        description = "The username is locked after repeated failures; see Retry-After",
+        headers(("Retry-After" = String))),
 ))]
 #[post("/auth/login")]
 async fn login(
