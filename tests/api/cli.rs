@@ -108,3 +108,60 @@ async fn create_admin_makes_an_administrator_who_can_log_in() {
     );
     assert!(!weak.status.success());
 }
+
+#[actix_web::test]
+async fn access_reviews_close_due_applies_every_overdue_review() {
+    use casebridge::db::schema::access_reviews;
+    use diesel::prelude::*;
+    let app = crate::helpers::spawn_app().await;
+    let admin = app.login("admin").await;
+    let eastern = app.organisation_id(casebridge::demo::EASTERN);
+    let today = app.clock.today();
+    let opened = app
+        .post(
+            "/api/v1/access-reviews",
+            &admin,
+            json!({"organisation_id": eastern, "due_on": today}),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let id = opened.body["id"].as_str().unwrap().to_owned();
+    let run = || {
+        casebridge(
+            app.data_dir.path(),
+            &[
+                "--database-url",
+                &app.database_url,
+                "access-reviews",
+                "close-due",
+            ],
+            &[],
+        )
+    };
+    // Due today: not yet overdue.
+    let output = run();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("closed 0"));
+
+    app.with_db(|conn| {
+        diesel::update(access_reviews::table.filter(access_reviews::id.eq(&id)))
+            .set(access_reviews::due_on.eq(today - chrono::Duration::days(1)))
+            .execute(conn)
+            .unwrap()
+    });
+    let output = run();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("closed 1"));
+    let review = app
+        .get(&format!("/api/v1/access-reviews/{id}"), &admin)
+        .await;
+    assert_eq!(review.body["status"], "closed", "{}", review.body);
+    assert!(review.body["closed_by"].is_null());
+    let login = app
+        .login_response("csp-east", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED);
+}
