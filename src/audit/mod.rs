@@ -51,6 +51,25 @@ pub struct Disclosure {
     pub reason: Option<&'static str>,
 }
 
+impl Disclosure {
+    /// Nothing disclosed, for a refusal stored with a change: `reason` is the refusal's code.
+    pub fn refusal(reason: &'static str) -> Self {
+        Self {
+            reason: Some(reason),
+            ..Self::default()
+        }
+    }
+}
+
+/// Where a request came from (ip, user agent), as its audit row records it; kept with the
+/// sessions it opens.
+pub fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
+    req.extensions()
+        .get::<RequestContext>()
+        .map(|context| (context.ip.clone(), context.user_agent.clone()))
+        .unwrap_or_default()
+}
+
 /// What is known of a request when it arrives.
 #[derive(Debug, Clone)]
 pub struct RequestContext {

@@ -177,7 +177,8 @@ pub fn decide(conn: &mut DbConnection, item_id: &str, decision: Decision) -> Que
         .map(drop)
 }
 
-pub fn touch(conn: &mut DbConnection, review_id: &str) -> QueryResult<()> {
+/// Moves the review's version on (a decision changed it).
+pub fn bump_version(conn: &mut DbConnection, review_id: &str) -> QueryResult<()> {
     diesel::update(access_reviews::table.filter(access_reviews::id.eq(review_id)))
         .set(access_reviews::version.eq(access_reviews::version + 1))
         .execute(conn)
@@ -213,11 +214,7 @@ pub fn close(
                 .count()
                 .get_result(conn)?;
             if still_active == 1 {
-                let changes = UserChanges {
-                    status: Some(UserStatus::Suspended.as_str().to_owned()),
-                    status_reason: Some(Some(reason.to_owned())),
-                    ..UserChanges::default()
-                };
+                let changes = UserChanges::status(UserStatus::Suspended, Some(reason));
                 directory::change_status(conn, &item.subject_id, &changes, now)?;
             }
         }

@@ -62,6 +62,17 @@ impl UserRow {
     }
 }
 
+impl UserChanges {
+    /// A change of status, with why it changed.
+    pub fn status(status: UserStatus, reason: Option<&str>) -> Self {
+        Self {
+            status: Some(status.as_str().to_owned()),
+            status_reason: Some(reason.map(str::to_owned)),
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct UserChanges {

@@ -354,7 +354,7 @@ async fn decide(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiR
                 at: clock.1,
             },
         )?;
-        queries::touch(conn, &row.id)?;
+        queries::bump_version(conn, &row.id)?;
         let row =
             queries::find(conn, scope::access_reviews(&reader), &id)?.ok_or(ApiError::NotFound)?;
         answered(disclosure::one(&reader, &record(conn, row)?)?)
@@ -366,10 +366,7 @@ async fn decide(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiR
 /// stays closed (and its suspensions stay applied) although the request is refused.
 fn refused_but_committed(error: ApiError) -> (ApiResult<Disclosed>, u16, Disclosure) {
     let status = error.status_code().as_u16();
-    let disclosure = Disclosure {
-        reason: Some(error.code()),
-        ..Disclosure::default()
-    };
+    let disclosure = Disclosure::refusal(error.code());
     (Err(error), status, disclosure)
 }
 

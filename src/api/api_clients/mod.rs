@@ -305,11 +305,7 @@ async fn revoke_api_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclos
         if row.status == UserStatus::Deactivated.as_str() {
             return Err(revoked());
         }
-        let changes = UserChanges {
-            status: Some(UserStatus::Deactivated.as_str().to_owned()),
-            status_reason: Some(Some("revoked".to_owned())),
-            ..UserChanges::default()
-        };
+        let changes = UserChanges::status(UserStatus::Deactivated, Some("revoked"));
         queries::change_status(conn, &id, &changes, now)?;
         disclosure::one(&reader, &load(conn, &reader, &id)?)
     })

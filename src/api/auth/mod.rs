@@ -79,20 +79,6 @@ fn tokens(
     }))
 }
 
-/// Where a request came from, kept with the session it opens.
-pub fn origin(req: &HttpRequest) -> (Option<String>, Option<String>) {
-    let ip = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(str::to_owned);
-    let user_agent = req
-        .headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|agent| agent.to_str().ok())
-        .map(|agent| agent.chars().take(500).collect());
-    (ip, user_agent)
-}
-
 /// Log in
 ///
 /// The same answer for an unknown user, a wrong password or code, and an account or
@@ -170,13 +156,9 @@ async fn login(
         }
         sign_in::Verdict::Dormant { user_id } => {
             audit::recorded_write(&state.db, &req, None, move |conn| {
-                let changes = UserChanges {
-                    status: Some(UserStatus::Suspended.as_str().to_owned()),
-                    status_reason: Some(Some("dormant".to_owned())),
-                    ..UserChanges::default()
-                };
+                let changes = UserChanges::status(UserStatus::Suspended, Some("dormant"));
                 directory::change_status(conn, &user_id, &changes, now)?;
-                Ok(((), 401, refusal("account_dormant")))
+                Ok(((), 401, Disclosure::refusal("account_dormant")))
             })
             .await?;
             return Err(invalid_credentials());
@@ -184,7 +166,7 @@ async fn login(
         sign_in::Verdict::Refused => {
             let locked = audit::recorded_write(&state.db, &req, None, move |conn| {
                 let locked = sign_in::record_failure(conn, &rules, &username, now)?;
-                Ok((locked, 401, refusal("invalid_credentials")))
+                Ok((locked, 401, Disclosure::refusal("invalid_credentials")))
             })
             .await?;
             return Err(match locked {
@@ -197,7 +179,7 @@ async fn login(
         login.user_id = Some(user_id.clone());
     }
     let ttl = state.config.session_ttl;
-    let (ip, user_agent) = origin(&req);
+    let (ip, user_agent) = audit::origin(&req);
     let verified_hash = account.and_then(|account| account.password_hash);
     let (user_id, session_id, refresh_token) =
         audit::recorded_write(&state.db, &req, None, move |conn| {
@@ -240,13 +222,6 @@ async fn login(
         })
         .await?;
     tokens(&state, &user_id, &session_id, refresh_token)
-}
-
-fn refusal(reason: &'static str) -> Disclosure {
-    Disclosure {
-        reason: Some(reason),
-        ..Disclosure::default()
-    }
 }
 
 fn login_locked(until: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> ApiError {

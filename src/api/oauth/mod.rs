@@ -72,7 +72,7 @@ impl Refusal {
     }
 
     fn response(self, req: &HttpRequest) -> HttpResponse {
-        req.extensions_mut().insert(refusal(self.error));
+        req.extensions_mut().insert(Disclosure::refusal(self.error));
         let status = if self.error == "invalid_client" {
             StatusCode::UNAUTHORIZED
         } else {
@@ -178,13 +178,6 @@ fn active_client(
     Ok(login::organisation_in_good_standing(conn, &organisation_id, now)?.then_some(client))
 }
 
-fn refusal(reason: &'static str) -> Disclosure {
-    Disclosure {
-        reason: Some(reason),
-        ..Disclosure::default()
-    }
-}
-
 fn form_urlencoded_decode(part: &str) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={part}")).ok()?;
     pairs.into_iter().next().map(|(_, value)| value)
@@ -286,19 +279,15 @@ async fn token(
     ) {
         let id = client.id.clone();
         audit::recorded_write(&state.db, &req, None, move |conn| {
-            let changes = UserChanges {
-                status: Some(UserStatus::Suspended.as_str().to_owned()),
-                status_reason: Some(Some("dormant".to_owned())),
-                ..UserChanges::default()
-            };
+            let changes = UserChanges::status(UserStatus::Suspended, Some("dormant"));
             directory::change_status(conn, &id, &changes, now)?;
-            Ok(((), 401, refusal("account_dormant")))
+            Ok(((), 401, Disclosure::refusal("account_dormant")))
         })
         .await?;
         return Ok(invalid_client(basic).response(&req));
     }
     let ttl = state.config.access_token_ttl;
-    let (ip, user_agent) = crate::api::auth::origin(&req);
+    let (ip, user_agent) = audit::origin(&req);
     let session_id = audit::recorded_write(&state.db, &req, None, move |conn| {
         // Checked again where writes are serialised: a rotation or revocation committed since
         // the read above must not be outlived by this token.
@@ -306,7 +295,7 @@ async fn token(
             && directory::client_secret(conn, &client.id)?
                 .is_some_and(|(now_digest, _)| now_digest == digest);
         if !unchanged {
-            return Ok((None, 401, refusal("invalid_client")));
+            return Ok((None, 401, Disclosure::refusal("invalid_client")));
         }
         let (session_id, _unused_refresh_token) = sessions::start(
             conn,

@@ -651,12 +651,10 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
         }
         let activating = transition.to == UserStatus::Active;
         let changes = UserChanges {
-            status: Some(transition.to.as_str().to_owned()),
-            status_reason: Some(transition.reason.map(str::to_owned)),
             activated_at: activating.then_some(Some(now)),
             approved_at: approving.then_some(Some(now)),
             approved_by: approving.then_some(Some(actor)),
-            ..UserChanges::default()
+            ..UserChanges::status(transition.to, transition.reason)
         };
         queries::change_status(conn, &id, &changes, now)?;
         let record = UserRecord::try_from(find_principal(conn, &reader, &id)?)?;
