@@ -318,6 +318,7 @@ impl Application {
                 )
                 .default_service(web::to(unmatched))
         })
+        .worker_max_blocking_threads(crate::db::READ_CONNECTIONS as usize)
         .listen(listener)?
         .run();
         Ok(Self { server, port })

@@ -47,6 +47,10 @@ impl DatabaseKind {
     }
 }
 
+/// Reader connections. Each worker runs database work on at most this many threads: more
+/// would only wait for a connection, and every extra thread costs memory and switches.
+pub const READ_CONNECTIONS: u32 = 8;
+
 /// SQLite settings every connection needs: WAL so readers never block the writer, FULL
 /// synchronous so a commit is on disk when it returns, foreign keys enforced.
 #[derive(Debug)]
@@ -104,8 +108,8 @@ impl Database {
                 .with_context(|| format!("connecting to the {kind:?} database"))
         };
         let (readers, writers) = match kind {
-            DatabaseKind::Sqlite => (8, 1),
-            DatabaseKind::Postgres => (8, 8),
+            DatabaseKind::Sqlite => (READ_CONNECTIONS, 1),
+            DatabaseKind::Postgres => (READ_CONNECTIONS, 8),
         };
         let write = pool(writers)?;
         let read = pool(readers)?;
