@@ -23,7 +23,7 @@ use tracing_actix_web::RequestId;
 
 use self::chain::{AuditEvent, ChainHead};
 use crate::api::context::AppState;
-use crate::authz::Caller;
+use crate::authz::{Caller, Resource};
 use crate::db::schema::{audit_event_clients, audit_events};
 use crate::db::{Database, DbConnection};
 use crate::domain::PrincipalKind;
@@ -49,6 +49,9 @@ pub struct Disclosure {
     /// Why a refusal that is stored with a change (a failed login counted towards a lockout,
     /// a reused refresh token ending its session) was refused.
     pub reason: Option<&'static str>,
+    /// The person a request without an access token turned out to act for, when only its
+    /// change could tell: a refresh token names the user of its session.
+    pub actor_user_id: Option<String>,
 }
 
 impl Disclosure {
@@ -57,6 +60,14 @@ impl Disclosure {
         Self {
             reason: Some(reason),
             ..Self::default()
+        }
+    }
+
+    /// The same, for a request that acted for `user_id` without an access token.
+    pub fn acting_for(self, user_id: &str) -> Self {
+        Self {
+            actor_user_id: Some(user_id.to_owned()),
+            ..self
         }
     }
 }
@@ -131,6 +142,7 @@ struct RowTemplate {
     route: String,
     caller: Option<Arc<Caller>>,
     login: Option<AttemptedLogin>,
+    requested: Option<(&'static str, String)>,
 }
 
 impl RowTemplate {
@@ -148,11 +160,13 @@ impl RowTemplate {
                 started: Instant::now(),
                 occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
             });
+        let route = req.match_pattern();
         Self {
             context,
-            route: req
-                .match_pattern()
-                .unwrap_or_else(|| "(unmatched)".to_owned()),
+            requested: route
+                .as_deref()
+                .and_then(|route| requested_resource(req, route)),
+            route: route.unwrap_or_else(|| "(unmatched)".to_owned()),
             caller,
             login: extensions.get::<AttemptedLogin>().cloned(),
         }
@@ -160,6 +174,10 @@ impl RowTemplate {
 
     fn complete(self, status: u16, reason: Option<&str>, disclosure: &Disclosure) -> AuditEvent {
         let (context, caller, login) = (self.context, self.caller.as_deref(), self.login.as_ref());
+        let (resource_type, resource_id) = match disclosure.resource_type {
+            Some(disclosed) => (Some(disclosed), disclosure.resource_id.clone()),
+            None => self.requested.unzip(),
+        };
         AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
             chain_id: String::new(),
@@ -168,18 +186,19 @@ impl RowTemplate {
             request_id: context.request_id,
             actor_user_id: caller
                 .map(|c| c.user_id.clone())
-                .or_else(|| login.and_then(|login| login.user_id.clone())),
+                .or_else(|| login.and_then(|login| login.user_id.clone()))
+                .or_else(|| disclosure.actor_user_id.clone()),
             actor_organisation_id: caller.map(|c| c.organisation_id.clone()),
             actor_roles: json_list(caller.map(|c| c.roles.iter()).into_iter().flatten()),
-            actor_kind: actor_kind(caller, login).to_owned(),
+            actor_kind: actor_kind(caller, login, disclosure).to_owned(),
             method: context.method,
             route: self.route,
             path: context.path,
             status: i32::from(status),
             outcome: outcome(status).to_owned(),
             reason: reason.or(disclosure.reason).map(str::to_owned),
-            resource_type: disclosure.resource_type.map(str::to_owned),
-            resource_id: disclosure.resource_id.clone(),
+            resource_type: resource_type.map(str::to_owned),
+            resource_id,
             client_ids: json_list(&disclosure.client_ids),
             fields: json_list(&disclosure.fields),
             purpose_of_use: disclosure.purpose_of_use.clone(),
@@ -193,9 +212,26 @@ impl RowTemplate {
     }
 }
 
+/// The resource a request's path names, by its last parameter (`/clients/{id}/cases`: that
+/// client; `/cases/{id}/allocations/{allocation_id}`: that allocation). A row whose response
+/// disclosed no resource records this one, so a refusal still says what was asked for.
+fn requested_resource(req: &HttpRequest, route: &str) -> Option<(&'static str, String)> {
+    let segments: Vec<&str> = route.split('/').collect();
+    segments.windows(2).rev().find_map(|pair| {
+        let parameter = pair[1].strip_prefix('{')?.strip_suffix('}')?;
+        let resource = Resource::by_collection(pair[0])?;
+        let id = req.match_info().get(parameter)?;
+        Some((resource.name(), id.to_owned()))
+    })
+}
+
 /// `user` for a person, `api_client` for a CSP system (also while it asks for a token), and
 /// `anonymous` for a request nobody could be identified for.
-fn actor_kind(caller: Option<&Caller>, login: Option<&AttemptedLogin>) -> &'static str {
+fn actor_kind(
+    caller: Option<&Caller>,
+    login: Option<&AttemptedLogin>,
+    disclosure: &Disclosure,
+) -> &'static str {
     let kind = match (caller, login) {
         (Some(caller), _) => caller.kind,
         (None, Some(login))
@@ -203,6 +239,8 @@ fn actor_kind(caller: Option<&Caller>, login: Option<&AttemptedLogin>) -> &'stat
         {
             login.kind
         }
+        // Only people hold refresh tokens.
+        (None, None) if disclosure.actor_user_id.is_some() => PrincipalKind::Person,
         _ => return "anonymous",
     };
     match kind {

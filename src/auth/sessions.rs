@@ -64,7 +64,7 @@ pub enum Refresh {
     /// Unknown, expired or ended session, or inactive user.
     Rejected,
     /// A token the session already exchanged, presented again: the session is now ended.
-    Reused,
+    Reused { user_id: String },
 }
 
 pub fn refresh(
@@ -105,7 +105,7 @@ pub fn refresh(
             return Ok(Refresh::Rejected);
         }
         end(conn, session_id, "refresh_token_reused", now)?;
-        return Ok(Refresh::Reused);
+        return Ok(Refresh::Reused { user_id });
     }
     let refresh_token = new_refresh_token(session_id);
     let rotated = diesel::update(sessions::table)
@@ -116,7 +116,7 @@ pub fn refresh(
     if rotated == 0 {
         // A concurrent refresh won the race with the same token: that is a reuse too.
         end(conn, session_id, "refresh_token_reused", now)?;
-        return Ok(Refresh::Reused);
+        return Ok(Refresh::Reused { user_id });
     }
     diesel::insert_into(used_refresh_tokens::table)
         .values((

@@ -427,6 +427,12 @@ impl Resource {
             .map(|def| def.resource)
     }
 
+    /// The resource whose collection a path segment names: `clients`, `api-clients`.
+    pub fn by_collection(segment: &str) -> Option<Resource> {
+        let name = segment.strip_suffix('s')?.replace('-', "_");
+        Resource::by_name(&name)
+    }
+
     /// The catalogued spelling of `field`, or None when the resource has no such field.
     pub fn field(self, field: &str) -> Option<&'static str> {
         self.def()

@@ -113,6 +113,27 @@ async fn every_request_leaves_exactly_one_row_naming_actor_outcome_clients_and_f
         Vec::<String>::new(),
         "a denial discloses nothing"
     );
+    assert_eq!(
+        (row["resource_type"].as_str(), row["resource_id"].as_str()),
+        (Some("client"), Some(app.client_id(8).as_str())),
+        "a denial names what was asked for"
+    );
+    let case_denied = app
+        .get(
+            &format!(
+                "/api/v1/cases/{}/allocations/no-such-allocation",
+                "any-case"
+            ),
+            &token,
+        )
+        .await;
+    let row = the_row_of(&app, &case_denied);
+    assert_eq!(row["outcome"], "denied");
+    assert_eq!(
+        (row["resource_type"].as_str(), row["resource_id"].as_str()),
+        (Some("allocation"), Some("no-such-allocation")),
+        "the last parameter of the path names the resource"
+    );
 
     let anonymous = app
         .request(Method::GET, "/api/v1/clients", None, None, &[])

@@ -223,6 +223,35 @@ async fn reusing_an_old_refresh_token_ends_the_session() {
         StatusCode::OK,
         "other sessions are unaffected"
     );
+
+    // The trail names whose session each refresh acted for, and why one was refused.
+    let rows: Vec<(u16, Option<String>, String, Option<String>)> = app
+        .audit_rows("/api/v1/auth/refresh")
+        .into_iter()
+        .map(|row| {
+            let status = u16::try_from(row.status).unwrap();
+            (status, row.actor_user_id, row.actor_kind, row.reason)
+        })
+        .collect();
+    let caseworker = Some(app.user_id("caseworker"));
+    assert_eq!(
+        rows,
+        [
+            (200, caseworker.clone(), "user".to_owned(), None),
+            (
+                401,
+                caseworker,
+                "user".to_owned(),
+                Some("refresh_token_reused".to_owned())
+            ),
+            (
+                401,
+                None,
+                "anonymous".to_owned(),
+                Some("invalid_refresh_token".to_owned())
+            ),
+        ]
+    );
 }
 
 #[actix_web::test]

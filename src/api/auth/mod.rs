@@ -230,6 +230,9 @@ fn login_locked(until: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> Api
     }
 }
 
+const INVALID_REFRESH_TOKEN: &str = "invalid_refresh_token";
+const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
+
 /// Refresh the access token
 ///
 /// Rotates the refresh token. Presenting a refresh token that was already used ends the session.
@@ -249,12 +252,17 @@ async fn refresh(
     // A reuse ends the session: that change and the refusal's row commit together.
     let outcome = audit::recorded_write(&state.db, &req, None, move |conn| {
         let outcome = sessions::refresh(conn, &refresh_token, now)?;
-        let status = if matches!(outcome, sessions::Refresh::Rotated { .. }) {
-            200
-        } else {
-            401
+        let (status, disclosure) = match &outcome {
+            sessions::Refresh::Rotated { user_id, .. } => {
+                (200, Disclosure::default().acting_for(user_id))
+            }
+            sessions::Refresh::Reused { user_id } => (
+                401,
+                Disclosure::refusal(REFRESH_TOKEN_REUSED).acting_for(user_id),
+            ),
+            sessions::Refresh::Rejected => (401, Disclosure::refusal(INVALID_REFRESH_TOKEN)),
         };
-        Ok((outcome, status, Disclosure::default()))
+        Ok((outcome, status, disclosure))
     })
     .await?;
     match outcome {
@@ -264,11 +272,11 @@ async fn refresh(
             refresh_token,
         } => tokens(&state, &user_id, &session_id, refresh_token),
         sessions::Refresh::Rejected => Err(ApiError::Unauthenticated {
-            code: "invalid_refresh_token",
+            code: INVALID_REFRESH_TOKEN,
             detail: "The refresh token is invalid, expired or its session has ended.".into(),
         }),
-        sessions::Refresh::Reused => Err(ApiError::Unauthenticated {
-            code: "refresh_token_reused",
+        sessions::Refresh::Reused { .. } => Err(ApiError::Unauthenticated {
+            code: REFRESH_TOKEN_REUSED,
             detail:
                 "This refresh token was already used; the session has been ended. Log in again."
                     .into(),
