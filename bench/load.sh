@@ -25,6 +25,8 @@
 #   SERVER_CPU=0       core for the server  CLIENT_CPU=1  core for wrk
 #   PORT=18080         port the server listens on (127.0.0.1)
 #   PG_URL=postgres://postgres@127.0.0.1:5432   server for --postgres (trust auth)
+#   PG_OPTIONS=sslmode=disable   connection options of the service's DATABASE_URL: loopback
+#                      needs no TLS, which libpq would otherwise negotiate (sslmode=prefer)
 #   PG_PIN=1           also pin the PostgreSQL backends serving the benchmark database to
 #                      SERVER_CPU, so the service and its database share one core as with SQLite
 #   QUIET_WAIT=600     seconds to wait, before starting, for the machine to be quiet: at most
@@ -64,6 +66,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18080}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_PIN=${PG_PIN:-1}
+PG_OPTIONS=${PG_OPTIONS:-sslmode=disable}
 QUIET_WAIT=${QUIET_WAIT:-600}
 QUIET_BUSY=${QUIET_BUSY:-5}
 SCENARIOS=${SCENARIOS:-get-client post-note}
@@ -149,7 +152,7 @@ if [[ $backend == postgres ]]; then
   pg_db=casebridge_bench_$$
   psql "$PG_URL/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" > /dev/null ||
     die "cannot create database $pg_db on $PG_URL"
-  export DATABASE_URL=$PG_URL/$pg_db
+  export DATABASE_URL=$PG_URL/$pg_db${PG_OPTIONS:+?$PG_OPTIONS}
 else
   export DATABASE_URL=$work/data/casebridge.db
 fi

@@ -47,8 +47,9 @@ impl DatabaseKind {
     }
 }
 
-/// Reader connections. Each worker runs database work on at most this many threads: more
-/// would only wait for a connection, and every extra thread costs memory and switches.
+/// Reader connections (on SQLite at least one per server worker, see [`Database::read`]).
+/// Each worker runs blocking work on at most this many threads: more would only wait for a
+/// connection, and every extra thread costs memory and switches.
 pub const READ_CONNECTIONS: u32 = 8;
 
 /// SQLite settings every connection needs: WAL so readers never block the writer, FULL
@@ -107,8 +108,9 @@ impl Database {
                 ))
                 .with_context(|| format!("connecting to the {kind:?} database"))
         };
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let (readers, writers) = match kind {
-            DatabaseKind::Sqlite => (READ_CONNECTIONS, 1),
+            DatabaseKind::Sqlite => (READ_CONNECTIONS.max(workers), 1),
             DatabaseKind::Postgres => (READ_CONNECTIONS, 8),
         };
         let write = pool(writers)?;
@@ -145,14 +147,24 @@ impl Database {
         Ok(self.write.get()?)
     }
 
-    /// Runs `work` on a reader connection off the async executor.
+    /// Runs `work` on a reader connection.
     pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.read.clone();
-        run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
+        match self.kind {
+            // A SQLite read is CPU work on pages already in memory, tens of microseconds:
+            // handing it to another thread and back cost more than the read itself
+            // (docs/benchmarks.md). The worker never waits for a connection: it holds at most
+            // one at a time, and there are at least as many as workers.
+            DatabaseKind::Sqlite => work(&mut *pool.get().map_err(unavailable)?),
+            // A PostgreSQL read waits on the network.
+            DatabaseKind::Postgres => {
+                run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
+            }
+        }
     }
 
     /// Runs `work` in its own savepoint of the writer's next batch and answers once the batch
