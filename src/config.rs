@@ -80,6 +80,48 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
+
+    #[command(flatten)]
+    pub oversight: OversightConfig,
+}
+
+/// Breach response and oversight settings.
+#[derive(Debug, Clone, Args)]
+pub struct OversightConfig {
+    /// The agency named in breach notifications.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_AGENCY_NAME",
+        default_value = "The Department"
+    )]
+    pub agency_name: String,
+
+    /// How people reach the agency's privacy officer (named in breach notifications).
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_PRIVACY_CONTACT",
+        default_value = "the Privacy Officer of the Department"
+    )]
+    pub privacy_contact: String,
+
+    /// Days from becoming aware of a suspected breach to the end of its assessment.
+    #[arg(long, global = true, env = "CASEBRIDGE_BREACH_ASSESSMENT_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub breach_assessment_days: u32,
+}
+
+impl Default for OversightConfig {
+    /// The documented defaults (and any `CASEBRIDGE_*` variables set).
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            oversight: OversightConfig,
+        }
+        <Defaults as clap::Parser>::parse_from(["casebridge"]).oversight
+    }
 }
 
 impl Config {

@@ -5,6 +5,7 @@ pub mod access_reviews;
 pub mod api_clients;
 pub mod audit;
 pub mod auth;
+pub mod breaches;
 pub mod cases;
 pub mod clients;
 pub mod context;
@@ -36,4 +37,5 @@ pub fn routes(config: &mut ServiceConfig) {
     oauth::routes(config);
     access_reviews::routes(config);
     reports::routes(config);
+    breaches::routes(config);
 }

@@ -68,6 +68,12 @@ pub enum Resource {
     ApiClient,
     AccessReview,
     AccessRegister,
+    /// The data breach register.
+    Breach,
+    /// The individuals a breach affected, computed from the audit trail.
+    BreachImpact,
+    /// The draft of a breach notification.
+    BreachNotice,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -99,6 +105,8 @@ pub enum Action {
     Propose,
     Close,
     Required,
+    /// Carry out a breach's containment steps (suspend, end sessions, change credentials).
+    Contain,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -401,6 +409,83 @@ pub const RESOURCES: &[ResourceDef] = &[
         ],
     },
     ResourceDef {
+        resource: Resource::Breach,
+        name: "breach",
+        actions: &[
+            (Read, &[Any]),
+            (Create, &[Any]),
+            (Update, &[Any]),
+            (Contain, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "aware_at",
+            "reported_by",
+            "source",
+            "description",
+            "kinds",
+            "suspected_actor_ids",
+            "window_from",
+            "window_to",
+            "assessment_due_on",
+            "assessment_overdue",
+            "status",
+            "eligible",
+            "assessment",
+            "assessed_at",
+            "assessed_by",
+            "extensions",
+            "containment_actions",
+            "notifications",
+            "review",
+            "reviewed_at",
+            "reviewed_by",
+            "created_by",
+            "created_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::BreachImpact,
+        name: "breach_impact",
+        actions: &[(Read, &[Any]), (Create, &[Any])],
+        fields: &[
+            "breach_id",
+            "snapshot_id",
+            "computed_at",
+            "window_from",
+            "window_to",
+            "suspected_actor_ids",
+            "number_affected",
+            "counts_by_kind",
+            "additional_notifications",
+            "individuals",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::BreachNotice,
+        name: "breach_notice",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "breach_id",
+            "snapshot_id",
+            "recipient",
+            "client_id",
+            "agency",
+            "contact",
+            "aware_at",
+            "how_it_occurred",
+            "breach_kinds",
+            "period",
+            "information_kinds",
+            "recommended_steps",
+            "containment_steps",
+            "number_affected",
+            "number_notified",
+            "how_to_complain",
+        ],
+    },
+    ResourceDef {
         resource: Resource::Mfa,
         name: "mfa",
         actions: &[(Required, &[Any])],
@@ -464,6 +549,7 @@ impl Action {
         Propose,
         Close,
         Required,
+        Contain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -487,6 +573,7 @@ impl Action {
             Propose => "propose",
             Close => "close",
             Required => "required",
+            Contain => "contain",
         }
     }
 

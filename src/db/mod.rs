@@ -2,6 +2,7 @@
 //! the URL scheme. Diesel is synchronous, so every query runs on actix's blocking pool.
 pub mod access_reviews;
 pub mod audit;
+pub mod breaches;
 pub mod cases;
 pub mod clients;
 pub mod directory;

@@ -265,3 +265,77 @@ diesel::table! {
 
 diesel::joinable!(audit_event_clients -> audit_events (event_id));
 diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_clients, clients);
+
+diesel::table! {
+    breaches (id) {
+        id -> Text,
+        aware_at -> Timestamp,
+        reported_by -> Text,
+        source -> Text,
+        description -> Text,
+        kinds -> Text,
+        suspected_actor_ids -> Text,
+        window_from -> Timestamp,
+        window_to -> Timestamp,
+        assessment_due_on -> Date,
+        status -> Text,
+        eligible -> Nullable<Bool>,
+        assessment -> Nullable<Text>,
+        assessed_at -> Nullable<Timestamp>,
+        assessed_by -> Nullable<Text>,
+        review -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        reviewed_by -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    breach_extensions (id) {
+        id -> Text,
+        breach_id -> Text,
+        previous_due_on -> Date,
+        new_due_on -> Date,
+        reason -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    breach_containment_actions (id) {
+        id -> Text,
+        breach_id -> Text,
+        action -> Text,
+        target_id -> Text,
+        outcome -> Text,
+        performed_by -> Text,
+        performed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    breach_snapshots (id) {
+        id -> Text,
+        breach_id -> Text,
+        taken_at -> Timestamp,
+        taken_by -> Text,
+        content -> Text,
+    }
+}
+
+diesel::table! {
+    breach_notifications (id) {
+        id -> Text,
+        breach_id -> Text,
+        recipient -> Text,
+        client_id -> Nullable<Text>,
+        method -> Text,
+        sent_on -> Date,
+        snapshot_id -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}

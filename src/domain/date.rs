@@ -1,4 +1,4 @@
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -64,6 +64,35 @@ impl DateOfBirth {
     }
 }
 
+/// A moment a person could mean, in the years [`Date`] allows, kept to the microsecond (what
+/// both databases store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "DateTime<Utc>", into = "DateTime<Utc>")]
+#[schema(value_type = String, format = DateTime, example = "2026-11-22T09:30:00Z")]
+pub struct Timestamp(NaiveDateTime);
+
+impl TryFrom<DateTime<Utc>> for Timestamp {
+    type Error = String;
+
+    fn try_from(moment: DateTime<Utc>) -> Result<Self, String> {
+        Date::try_from(moment.date_naive())
+            .map(|_| Self(moment.naive_utc().trunc_subsecs(6)))
+            .map_err(|_| "must be a time between 1900 and 9999".to_owned())
+    }
+}
+
+impl From<Timestamp> for DateTime<Utc> {
+    fn from(moment: Timestamp) -> DateTime<Utc> {
+        moment.0.and_utc()
+    }
+}
+
+impl Timestamp {
+    pub fn get(self) -> NaiveDateTime {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +104,14 @@ mod tests {
         assert!(parse("1899-12-31").is_err());
         assert!(parse("+10000-01-01").is_err());
         assert!(parse("2023-02-30").is_err());
+    }
+
+    #[test]
+    fn only_plausible_times_parse() {
+        let parse = |text: &str| serde_json::from_value::<Timestamp>(serde_json::json!(text));
+        assert!(parse("2026-11-22T09:30:00Z").is_ok());
+        assert!(parse("2026-11-22T09:30:00+11:00").is_ok());
+        assert!(parse("1899-12-31T23:59:59Z").is_err());
+        assert!(parse("2026-11-22").is_err());
     }
 }

@@ -51,6 +51,37 @@ text_enum!(
     Visibility { Shared => "shared", Department => "department" }
 );
 
+text_enum!(
+    /// Who told the department about a breach.
+    BreachSource { Internal => "internal", Csp => "csp", Public => "public" }
+);
+text_enum!(
+    /// What kind of breach: unauthorised access, unauthorised disclosure, or loss.
+    BreachKind { Access => "access", Disclosure => "disclosure", Loss => "loss" }
+);
+text_enum!(
+    /// `assessing` until the assessment decides eligibility, `reviewed` once the
+    /// post-incident review is recorded.
+    BreachStatus { Assessing => "assessing", Assessed => "assessed", Reviewed => "reviewed" }
+);
+text_enum!(
+    /// Who a breach notification goes to.
+    NotificationRecipient {
+        InformationCommissioner => "information_commissioner",
+        Individual => "individual",
+        OtherAgency => "other_agency"
+    }
+);
+text_enum!(
+    /// A containment step carried out at once.
+    ContainmentStep {
+        SuspendUser => "suspend_user",
+        RevokeSessions => "revoke_sessions",
+        SuspendOrganisation => "suspend_organisation",
+        RotateApiClientSecret => "rotate_api_client_secret"
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +104,10 @@ mod tests {
         json_spelling_is_stored_spelling::<OrganisationStatus>();
         json_spelling_is_stored_spelling::<ReviewDecision>();
         json_spelling_is_stored_spelling::<ReviewStatus>();
+        json_spelling_is_stored_spelling::<BreachSource>();
+        json_spelling_is_stored_spelling::<BreachKind>();
+        json_spelling_is_stored_spelling::<BreachStatus>();
+        json_spelling_is_stored_spelling::<NotificationRecipient>();
+        json_spelling_is_stored_spelling::<ContainmentStep>();
     }
 }

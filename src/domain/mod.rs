@@ -3,14 +3,17 @@
 mod date;
 mod enums;
 mod identifiers;
+mod information;
 mod marking;
 
-pub use date::{Date, DateOfBirth};
+pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{
-    CaseStatus, NoteType, OrganisationKind, OrganisationStatus, PrincipalKind, ReviewDecision,
+    BreachKind, BreachSource, BreachStatus, CaseStatus, ContainmentStep, NoteType,
+    NotificationRecipient, OrganisationKind, OrganisationStatus, PrincipalKind, ReviewDecision,
     ReviewStatus, RiskLevel, UserStatus, Visibility,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
+pub use information::InformationKind;
 pub use marking::ProtectiveMarking;
 
 /// Enums stored as text: one spelling for JSON, SQL and error messages.

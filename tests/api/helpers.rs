@@ -111,6 +111,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         lockout_duration: 900,
         dormant_after_days: 90,
         review_interval_days: 90,
+        oversight: casebridge::config::OversightConfig::default(),
     }
 }
 

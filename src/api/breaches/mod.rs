@@ -1,0 +1,1163 @@
+//! `/breaches`: the data breach register. A privacy officer records a suspected breach,
+//! contains it in one call, computes the affected individuals from the audit trail (and saves
+//! the computation that notifications rely on), assesses it within the assessment period
+//! (extendable), drafts and records the notifications, and records the post-incident review.
+//! Auditors read the register.
+mod containment;
+mod impact;
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpRequest, get, patch, post, web};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+pub use self::containment::{ContainmentAction, ContainmentRequest};
+pub use self::impact::{AdditionalNotification, AffectedIndividual, BreachImpact};
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{
+    PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body,
+};
+use crate::authz::{Action, Permit, Resource, scope};
+use crate::db::DbConnection;
+use crate::db::breaches::{
+    self as queries, BreachFilter, BreachRow, ExtensionRow, NotificationRow, SnapshotRow,
+};
+use crate::db::directory;
+use crate::domain::{
+    BreachKind, BreachSource, BreachStatus, ContainmentStep, Date, InformationKind,
+    NotificationRecipient, PrincipalKind, StoredAsText, Timestamp,
+};
+use crate::error::{ApiError, ApiResult, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(list_breaches)
+        .service(record_breach)
+        .service(get_breach)
+        .service(assess_breach)
+        .service(extend_assessment)
+        .service(contain_breach)
+        .service(affected_individuals)
+        .service(save_affected_snapshot)
+        .service(notification_draft)
+        .service(record_notification)
+        .service(record_review)
+        .service(breaches_overdue);
+}
+
+// ---- records ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Extension {
+    pub previous_due_on: NaiveDate,
+    pub new_due_on: NaiveDate,
+    pub reason: String,
+    #[schema(format = Uuid)]
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainmentRecord {
+    pub action: ContainmentStep,
+    #[schema(format = Uuid)]
+    pub target_id: String,
+    /// What the step found and did: `suspended`, `already_suspended`, `sessions_ended`,
+    /// `secret_replaced`, ...
+    pub outcome: String,
+    #[schema(format = Uuid)]
+    pub performed_by: String,
+    pub performed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationRecord {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub recipient: NotificationRecipient,
+    #[schema(format = Uuid)]
+    pub client_id: Option<String>,
+    pub method: String,
+    pub sent_on: NaiveDate,
+    /// The affected-individuals snapshot the notification was based on.
+    #[schema(format = Uuid)]
+    pub snapshot_id: String,
+    #[schema(format = Uuid)]
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The harm assessment and the decision whether the breach is eligible (notifiable).
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreachAssessment {
+    /// The kinds of information involved.
+    pub information_kinds: Vec<InformationKind>,
+    /// Whether serious harm to any individual is likely.
+    pub serious_harm_likely: bool,
+    /// Why (or why not).
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub harm_reasons: String,
+    /// What was done to reduce the harm.
+    #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
+    pub remedial_steps: String,
+    /// What the affected individuals should do (for their notification).
+    #[validate(length(max = 5000))]
+    #[schema(max_length = 5000)]
+    pub recommended_steps: String,
+    /// Eligible (notifiable): serious harm is likely and remedial action did not prevent it.
+    pub eligible: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BreachReview {
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub root_cause: String,
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub lessons: String,
+    /// What will change, and who does it.
+    #[validate(length(max = 50), nested)]
+    #[schema(max_items = 50)]
+    pub actions: Vec<ReviewActionItem>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewActionItem {
+    #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
+    pub action: String,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
+    pub owner: Option<String>,
+    pub due_on: Option<Date>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreachRecord {
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false)]
+    pub aware_at: DateTime<Utc>,
+    #[schema(required = false)]
+    pub reported_by: String,
+    #[schema(required = false)]
+    pub source: BreachSource,
+    #[schema(required = false)]
+    pub description: String,
+    #[schema(required = false)]
+    pub kinds: Vec<BreachKind>,
+    #[schema(required = false)]
+    pub suspected_actor_ids: Vec<String>,
+    #[schema(required = false)]
+    pub window_from: DateTime<Utc>,
+    #[schema(required = false)]
+    pub window_to: DateTime<Utc>,
+    /// When the assessment must be finished (extensions move it).
+    #[schema(required = false)]
+    pub assessment_due_on: NaiveDate,
+    /// Still being assessed after its due date.
+    #[schema(required = false)]
+    pub assessment_overdue: bool,
+    #[schema(required = false)]
+    pub status: BreachStatus,
+    /// Null until assessed.
+    #[schema(required = false)]
+    pub eligible: Option<bool>,
+    #[schema(required = false)]
+    pub assessment: Option<BreachAssessment>,
+    #[schema(required = false)]
+    pub assessed_at: Option<DateTime<Utc>>,
+    #[schema(required = false, format = Uuid)]
+    pub assessed_by: Option<String>,
+    #[schema(required = false)]
+    pub extensions: Vec<Extension>,
+    #[schema(required = false)]
+    pub containment_actions: Vec<ContainmentRecord>,
+    #[schema(required = false)]
+    pub notifications: Vec<NotificationRecord>,
+    #[schema(required = false)]
+    pub review: Option<BreachReview>,
+    #[schema(required = false)]
+    pub reviewed_at: Option<DateTime<Utc>>,
+    #[schema(required = false, format = Uuid)]
+    pub reviewed_by: Option<String>,
+    #[schema(required = false, format = Uuid)]
+    pub created_by: String,
+    #[schema(required = false)]
+    pub created_at: DateTime<Utc>,
+    #[schema(required = false)]
+    pub version: i32,
+}
+
+impl Disclose for BreachRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+    fn version(&self) -> Option<i32> {
+        Some(self.version)
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
+    serde_json::from_str(text).map_err(ApiError::internal)
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
+    serde_json::to_string(value).map_err(ApiError::internal)
+}
+
+fn record(conn: &mut DbConnection, row: BreachRow, today: NaiveDate) -> ApiResult<BreachRecord> {
+    let extensions = queries::extensions(conn, &row.id)?
+        .into_iter()
+        .map(|extension| Extension {
+            previous_due_on: extension.previous_due_on,
+            new_due_on: extension.new_due_on,
+            reason: extension.reason,
+            recorded_by: extension.recorded_by,
+            recorded_at: utc(extension.recorded_at),
+        })
+        .collect();
+    let containment_actions = queries::containment(conn, &row.id)?
+        .into_iter()
+        .map(|step| {
+            Ok(ContainmentRecord {
+                action: ContainmentStep::from_stored(&step.action)?,
+                target_id: step.target_id,
+                outcome: step.outcome,
+                performed_by: step.performed_by,
+                performed_at: utc(step.performed_at),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let notifications = queries::notifications(conn, &row.id)?
+        .into_iter()
+        .map(|notification| {
+            Ok(NotificationRecord {
+                recipient: NotificationRecipient::from_stored(&notification.recipient)?,
+                id: notification.id,
+                client_id: notification.client_id,
+                method: notification.method,
+                sent_on: notification.sent_on,
+                snapshot_id: notification.snapshot_id,
+                recorded_by: notification.recorded_by,
+                recorded_at: utc(notification.recorded_at),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let status = BreachStatus::from_stored(&row.status)?;
+    Ok(BreachRecord {
+        kinds: parse_json::<Vec<String>>(&row.kinds)?
+            .iter()
+            .map(|kind| BreachKind::from_stored(kind))
+            .collect::<anyhow::Result<_>>()?,
+        suspected_actor_ids: parse_json(&row.suspected_actor_ids)?,
+        source: BreachSource::from_stored(&row.source)?,
+        assessment_overdue: status == BreachStatus::Assessing && row.assessment_due_on < today,
+        status,
+        assessment: row.assessment.as_deref().map(parse_json).transpose()?,
+        review: row.review.as_deref().map(parse_json).transpose()?,
+        aware_at: utc(row.aware_at),
+        window_from: utc(row.window_from),
+        window_to: utc(row.window_to),
+        assessed_at: row.assessed_at.map(utc),
+        reviewed_at: row.reviewed_at.map(utc),
+        created_at: utc(row.created_at),
+        id: row.id,
+        reported_by: row.reported_by,
+        description: row.description,
+        assessment_due_on: row.assessment_due_on,
+        eligible: row.eligible,
+        assessed_by: row.assessed_by,
+        reviewed_by: row.reviewed_by,
+        created_by: row.created_by,
+        version: row.version,
+        extensions,
+        containment_actions,
+        notifications,
+    })
+}
+
+fn find(conn: &mut DbConnection, id: &str) -> ApiResult<BreachRow> {
+    queries::find(conn, id)?.ok_or(ApiError::NotFound)
+}
+
+/// The breach as its reader may see it.
+fn answer(
+    conn: &mut DbConnection,
+    reader: &Permit,
+    id: &str,
+    today: NaiveDate,
+) -> ApiResult<Disclosed> {
+    let row = find(conn, id)?;
+    disclosure::one(reader, &record(conn, row, today)?)
+}
+
+fn conflict(code: &'static str, detail: &str) -> ApiError {
+    ApiError::Conflict {
+        code,
+        detail: detail.to_owned(),
+    }
+}
+
+fn check_being_assessed(row: &BreachRow) -> ApiResult<()> {
+    if row.status != BreachStatus::Assessing.as_str() {
+        return Err(conflict(
+            "breach_assessed",
+            "The breach has been assessed: its assessment period is over.",
+        ));
+    }
+    Ok(())
+}
+
+// ---- recording and listing ---------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBreach {
+    /// When the department became aware of the suspected breach; not in the future.
+    pub aware_at: Timestamp,
+    /// Who reported it (a name, a role, an organisation).
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub reported_by: String,
+    pub source: BreachSource,
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub description: String,
+    #[validate(length(min = 1, max = 3))]
+    #[schema(min_items = 1, max_items = 3)]
+    pub kinds: Vec<BreachKind>,
+    /// Users or API clients whose use of the system is suspected. The affected individuals are
+    /// computed from their requests within the window.
+    #[validate(length(max = 50))]
+    #[schema(max_items = 50)]
+    pub suspected_actor_ids: Vec<String>,
+    pub window_from: Timestamp,
+    /// After `window_from`.
+    pub window_to: Timestamp,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BreachListParams {
+    /// `true`: the register of eligible data breaches.
+    pub eligible: Option<bool>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+}
+
+async fn page_of(
+    ctx: &Ctx,
+    filter: BreachFilter,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Breach, Action::Read)?;
+    let page = PageRequest::parse(limit, cursor)?;
+    let today = ctx.state.clock.today();
+    ctx.db()
+        .read(move |conn| {
+            let mut rows = queries::list(conn, &filter, page.after.as_deref(), page.fetch())?;
+            let next_cursor = page.finish(&mut rows, |row| &row.id);
+            let records = rows
+                .into_iter()
+                .map(|row| record(conn, row, today))
+                .collect::<ApiResult<Vec<_>>>()?;
+            disclosure::page(&permit, &records, next_cursor)
+        })
+        .await
+}
+
+/// List the breach register
+///
+/// Oldest first. `eligible=true` is the register of eligible data breaches.
+#[utoipa::path(tag = "breaches", params(BreachListParams), responses(
+    (status = 200, body = Page<BreachRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/breaches")]
+async fn list_breaches(ctx: Ctx, params: web::Query<BreachListParams>) -> ApiResult<Disclosed> {
+    let filter = BreachFilter {
+        eligible: params.eligible,
+        ..BreachFilter::default()
+    };
+    page_of(&ctx, filter, params.limit, params.cursor.as_deref()).await
+}
+
+/// Breaches whose assessment is overdue
+///
+/// Still being assessed after their due date (30 days from awareness unless extended).
+#[utoipa::path(tag = "reports", params(PageParams), responses(
+    (status = 200, body = Page<BreachRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/reports/breaches-overdue")]
+async fn breaches_overdue(ctx: Ctx, params: web::Query<PageParams>) -> ApiResult<Disclosed> {
+    let filter = BreachFilter {
+        assessment_due_before: Some(ctx.state.clock.today()),
+        ..BreachFilter::default()
+    };
+    page_of(&ctx, filter, params.limit, params.cursor.as_deref()).await
+}
+
+/// Record a suspected breach
+///
+/// Its assessment is due 30 days (configurable) after `aware_at`.
+#[utoipa::path(tag = "breaches", request_body = NewBreach, responses(
+    (status = 201, body = BreachRecord, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches")]
+async fn record_breach(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Breach, Action::Create)?;
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let new: NewBreach = write_body(&permit, body.into_inner())?;
+    let now = ctx.now();
+    if new.aware_at.get() > now {
+        return Err(ApiError::invalid("aware_at", "must not be in the future"));
+    }
+    if new.window_from >= new.window_to {
+        return Err(ApiError::invalid("window_to", "must be after window_from"));
+    }
+    if new.window_from.get() > now {
+        return Err(ApiError::invalid(
+            "window_from",
+            "must not be in the future",
+        ));
+    }
+    let kinds: BTreeSet<&str> = new.kinds.iter().map(|kind| kind.as_str()).collect();
+    let suspects = new
+        .suspected_actor_ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| {
+            uuid::Uuid::parse_str(id)
+                .map(|id| id.to_string())
+                .map_err(|_| {
+                    ApiError::invalid(format!("suspected_actor_ids[{index}]"), "must be a UUID")
+                })
+        })
+        .collect::<ApiResult<BTreeSet<String>>>()?;
+    let days = i64::from(ctx.state.config.oversight.breach_assessment_days);
+    let row = BreachRow {
+        id: new_id(),
+        aware_at: new.aware_at.get(),
+        reported_by: new.reported_by,
+        source: new.source.as_str().to_owned(),
+        description: new.description,
+        kinds: to_json(&kinds)?,
+        suspected_actor_ids: to_json(&suspects)?,
+        window_from: new.window_from.get(),
+        window_to: new.window_to.get(),
+        assessment_due_on: new.aware_at.get().date() + Duration::days(days),
+        status: BreachStatus::Assessing.as_str().to_owned(),
+        eligible: None,
+        assessment: None,
+        assessed_at: None,
+        assessed_by: None,
+        review: None,
+        reviewed_at: None,
+        reviewed_by: None,
+        created_by: ctx.caller.user_id.clone(),
+        created_at: now,
+        version: 1,
+    };
+    let today = ctx.state.clock.today();
+    ctx.write(move |conn| {
+        for (index, id) in suspects.iter().enumerate() {
+            if !is_principal(conn, &permit, id)? {
+                return Err(ApiError::invalid(
+                    format!("suspected_actor_ids[{index}]"),
+                    "is not a user or API client",
+                ));
+            }
+        }
+        queries::insert(conn, &row)?;
+        let record = record(conn, row, today)?;
+        disclosure::created(&reader, &record, format!("/api/v1/breaches/{}", record.id))
+    })
+    .await
+}
+
+fn is_principal(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<bool> {
+    for kind in [PrincipalKind::Person, PrincipalKind::ApiClient] {
+        if directory::find_user(conn, kind, scope::users(permit), id)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Get a breach
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/breaches/{id}")]
+async fn get_breach(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let id = path_id(&id)?;
+    let today = ctx.state.clock.today();
+    ctx.db()
+        .read(move |conn| answer(conn, &reader, &id, today))
+        .await
+}
+
+// ---- assessment ----------------------------------------------------------------------------
+
+/// Record the assessment
+///
+/// The harm assessment and the decision `eligible`. An eligible breach is one where serious
+/// harm is likely; a likely serious harm that remedial action prevented needs those steps.
+/// Needs `If-Match`; may be revised until the review is recorded.
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = BreachAssessment, responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[patch("/breaches/{id}")]
+async fn assess_breach(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    ctx.permit(Resource::Breach, Action::Update)?;
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let id = path_id(&id)?;
+    let version = expected_version(&req)?;
+    let assessment: BreachAssessment = plain_body(body.into_inner())?;
+    if assessment.eligible && !assessment.serious_harm_likely {
+        return Err(ApiError::invalid(
+            "eligible",
+            "an eligible breach is one likely to result in serious harm",
+        ));
+    }
+    if assessment.serious_harm_likely
+        && !assessment.eligible
+        && assessment.remedial_steps.trim().is_empty()
+    {
+        return Err(ApiError::invalid(
+            "remedial_steps",
+            "a breach likely to cause serious harm is eligible unless remedial action prevented \
+             the harm: describe that action",
+        ));
+    }
+    let (now, today, actor) = (
+        ctx.now(),
+        ctx.state.clock.today(),
+        ctx.caller.user_id.clone(),
+    );
+    ctx.write(move |conn| {
+        let row = find(conn, &id)?;
+        if row.status == BreachStatus::Reviewed.as_str() {
+            return Err(conflict(
+                "breach_reviewed",
+                "The breach has been reviewed: its assessment is final.",
+            ));
+        }
+        let stored = to_json(&assessment)?;
+        if row.version != version
+            || !queries::assess(
+                conn,
+                &id,
+                version,
+                assessment.eligible,
+                &stored,
+                &actor,
+                now,
+            )?
+        {
+            return Err(ApiError::PreconditionFailed);
+        }
+        answer(conn, &reader, &id, today)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewExtension {
+    /// After the current due date.
+    pub new_due_on: Date,
+    #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+/// Extend the assessment period
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = NewExtension, responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/extensions")]
+async fn extend_assessment(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    ctx.permit(Resource::Breach, Action::Update)?;
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let id = path_id(&id)?;
+    let extension: NewExtension = plain_body(body.into_inner())?;
+    let (now, today, actor) = (
+        ctx.now(),
+        ctx.state.clock.today(),
+        ctx.caller.user_id.clone(),
+    );
+    ctx.write(move |conn| {
+        let row = find(conn, &id)?;
+        check_being_assessed(&row)?;
+        let new_due_on = extension.new_due_on.get();
+        if new_due_on <= row.assessment_due_on {
+            return Err(ApiError::invalid(
+                "new_due_on",
+                format!(
+                    "must be after the current due date, {}",
+                    row.assessment_due_on
+                ),
+            ));
+        }
+        queries::insert_extension(
+            conn,
+            &ExtensionRow {
+                id: new_id(),
+                breach_id: id.clone(),
+                previous_due_on: row.assessment_due_on,
+                new_due_on,
+                reason: extension.reason,
+                recorded_by: actor,
+                recorded_at: now,
+            },
+        )?;
+        queries::set_assessment_due_on(conn, &id, new_due_on)?;
+        queries::bump_version(conn, &id)?;
+        answer(conn, &reader, &id, today)
+    })
+    .await
+}
+
+// ---- containment ---------------------------------------------------------------------------
+
+/// Contain a breach
+///
+/// Carries out every step at once, in one transaction, and records who did what when:
+/// `suspend_user` (its sessions end), `revoke_sessions`, `suspend_organisation` (every
+/// session of its users ends), `rotate_api_client_secret` (the secret is replaced by one
+/// nobody is shown; a dept_admin issues the next). A step naming an unknown target, or the
+/// caller's own account or organisation, refuses the whole request and nothing is done.
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = ContainmentRequest, responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/containment")]
+async fn contain_breach(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Breach, Action::Contain)?;
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let id = path_id(&id)?;
+    let request: ContainmentRequest = plain_body(body.into_inner())?;
+    let (now, today, caller) = (ctx.now(), ctx.state.clock.today(), ctx.caller.clone());
+    ctx.write(move |conn| {
+        find(conn, &id)?;
+        let containment = containment::Containment {
+            permit: &permit,
+            caller: &caller,
+            breach_id: &id,
+            now,
+        };
+        containment.carry_out(conn, &request.actions)?;
+        queries::bump_version(conn, &id)?;
+        answer(conn, &reader, &id, today)
+    })
+    .await
+}
+
+// ---- affected individuals ----------------------------------------------------------------
+
+fn compute_impact(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> ApiResult<BreachImpact> {
+    let row = find(conn, id)?;
+    let suspects: Vec<String> = parse_json(&row.suspected_actor_ids)?;
+    let events = queries::disclosing_events(conn, &suspects, row.window_from, row.window_to)?;
+    let scope = impact::Scope {
+        breach_id: &row.id,
+        window_from: row.window_from,
+        window_to: row.window_to,
+        suspected_actor_ids: suspects,
+    };
+    Ok(impact::compute(scope, events, now)?)
+}
+
+/// What an impact response discloses: the clients it names.
+fn disclose_impact(permit: &Permit, impact: &BreachImpact) -> ApiResult<Disclosed> {
+    let mut disclosed = disclosure::one(permit, impact)?;
+    for individual in &impact.individuals {
+        disclosed = disclosed.about_client(individual.client_id.clone());
+    }
+    Ok(disclosed)
+}
+
+/// The affected individuals
+///
+/// Computed now from the audit trail: every client whose data the suspected actors' allowed
+/// requests disclosed within the window, with the fields, the kinds of information, the
+/// times and the audit events that prove it; counts by kind of information; and the further
+/// notifications the kinds call for (a tax file number: the Commonwealth regulator).
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = BreachImpact),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/breaches/{id}/affected")]
+async fn affected_individuals(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::BreachImpact, Action::Read)?;
+    let id = path_id(&id)?;
+    let now = ctx.now();
+    ctx.db()
+        .read(move |conn| disclose_impact(&permit, &compute_impact(conn, &id, now)?))
+        .await
+}
+
+/// Save the affected individuals
+///
+/// Computes them as `GET .../affected` does and keeps the result: notifications and their
+/// drafts rely on the latest saved snapshot, so what was notified can be shown later even
+/// though the trail keeps growing.
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 201, body = BreachImpact, headers(("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/affected-snapshots")]
+async fn save_affected_snapshot(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    ctx.permit(Resource::BreachImpact, Action::Create)?;
+    let reader = ctx.permit(Resource::BreachImpact, Action::Read)?;
+    let id = path_id(&id)?;
+    let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
+    ctx.write(move |conn| {
+        let mut impact = compute_impact(conn, &id, now)?;
+        let snapshot_id = new_id();
+        impact.snapshot_id = Some(snapshot_id.clone());
+        queries::insert_snapshot(
+            conn,
+            &SnapshotRow {
+                id: snapshot_id,
+                breach_id: id.clone(),
+                taken_at: now,
+                taken_by: actor,
+                content: to_json(&impact)?,
+            },
+        )?;
+        Ok(disclose_impact(&reader, &impact)?.at(format!("/api/v1/breaches/{id}/affected")))
+    })
+    .await
+}
+
+fn latest_snapshot(conn: &mut DbConnection, id: &str) -> ApiResult<BreachImpact> {
+    let snapshot = queries::latest_snapshot(conn, id)?.ok_or_else(|| {
+        conflict(
+            "affected_snapshot_required",
+            "Save the affected individuals first: POST /api/v1/breaches/{id}/affected-snapshots.",
+        )
+    })?;
+    parse_json(&snapshot.content)
+}
+
+// ---- notifications -------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNotification {
+    pub recipient: NotificationRecipient,
+    /// The individual notified; required for `individual`, and one of the latest snapshot's.
+    #[schema(format = Uuid)]
+    pub client_id: Option<String>,
+    /// How it was sent: letter, email, phone, in person, web form...
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub method: String,
+    /// Not in the future.
+    pub sent_on: Date,
+}
+
+/// The individual a notification names: required (and affected) for an individual, refused
+/// for anyone else.
+fn notified_client(
+    recipient: NotificationRecipient,
+    client_id: Option<&str>,
+    impact: &BreachImpact,
+) -> ApiResult<Option<String>> {
+    match (recipient, client_id) {
+        (NotificationRecipient::Individual, None) => Err(ApiError::invalid(
+            "client_id",
+            "is required when notifying an individual",
+        )),
+        (NotificationRecipient::Individual, Some(client_id)) => impact
+            .individual(client_id)
+            .map(|individual| Some(individual.client_id.clone()))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "client_id",
+                    "is not one of the affected individuals of the latest snapshot",
+                )
+            }),
+        (_, Some(_)) => Err(ApiError::invalid(
+            "client_id",
+            "is only given when notifying an individual",
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
+/// Record a notification
+///
+/// To the Information Commissioner, an affected individual or another agency, based on the
+/// latest saved affected-individuals snapshot (409 `affected_snapshot_required` without one).
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = NewNotification, responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/notifications")]
+async fn record_notification(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    ctx.permit(Resource::Breach, Action::Update)?;
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let id = path_id(&id)?;
+    let notification: NewNotification = plain_body(body.into_inner())?;
+    let (now, today, actor) = (
+        ctx.now(),
+        ctx.state.clock.today(),
+        ctx.caller.user_id.clone(),
+    );
+    if notification.sent_on.get() > today {
+        return Err(ApiError::invalid("sent_on", "must not be in the future"));
+    }
+    ctx.write(move |conn| {
+        find(conn, &id)?;
+        let impact = latest_snapshot(conn, &id)?;
+        let client_id = notified_client(
+            notification.recipient,
+            notification.client_id.as_deref(),
+            &impact,
+        )?;
+        let snapshot_id = impact.snapshot_id.ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("a saved snapshot without its id"))
+        })?;
+        queries::insert_notification(
+            conn,
+            &NotificationRow {
+                id: new_id(),
+                breach_id: id.clone(),
+                recipient: notification.recipient.as_str().to_owned(),
+                client_id: client_id.clone(),
+                method: notification.method,
+                sent_on: notification.sent_on.get(),
+                snapshot_id,
+                recorded_by: actor,
+                recorded_at: now,
+            },
+        )?;
+        queries::bump_version(conn, &id)?;
+        let disclosed = answer(conn, &reader, &id, today)?;
+        Ok(match client_id {
+            Some(client_id) => disclosed.about_client(client_id),
+            None => disclosed,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// The contents a notification must carry, filled from the register and the latest snapshot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreachNotice {
+    #[schema(required = false, format = Uuid)]
+    pub breach_id: String,
+    #[schema(required = false, format = Uuid)]
+    pub snapshot_id: String,
+    #[schema(required = false)]
+    pub recipient: NotificationRecipient,
+    /// The individual, for `individual`.
+    #[schema(required = false, format = Uuid)]
+    pub client_id: Option<String>,
+    /// The agency and how to contact it.
+    #[schema(required = false)]
+    pub agency: String,
+    #[schema(required = false)]
+    pub contact: String,
+    /// When the agency became aware of the breach.
+    #[schema(required = false)]
+    pub aware_at: DateTime<Utc>,
+    #[schema(required = false)]
+    pub how_it_occurred: String,
+    #[schema(required = false)]
+    pub breach_kinds: Vec<BreachKind>,
+    /// When the breach happened.
+    #[schema(required = false)]
+    pub period: Period,
+    /// The kinds of information involved (for an individual: theirs).
+    #[schema(required = false)]
+    pub information_kinds: Vec<InformationKind>,
+    /// What the individuals should do.
+    #[schema(required = false)]
+    pub recommended_steps: String,
+    /// What the agency did to contain the breach and reduce the harm.
+    #[schema(required = false)]
+    pub containment_steps: Vec<String>,
+    #[schema(required = false)]
+    pub number_affected: usize,
+    /// Individuals notified so far.
+    #[schema(required = false)]
+    pub number_notified: usize,
+    #[schema(required = false)]
+    pub how_to_complain: String,
+}
+
+impl Disclose for BreachNotice {
+    fn id(&self) -> &str {
+        &self.breach_id
+    }
+    fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DraftParams {
+    #[param(inline)]
+    pub recipient: NotificationRecipient,
+    /// For `individual`: the affected individual.
+    #[param(format = Uuid)]
+    pub client_id: Option<String>,
+}
+
+/// Draft a notification
+///
+/// The contents the breach guideline lists for the recipient, filled from the register, the
+/// assessment (409 `assessment_required` before it) and the latest affected-individuals
+/// snapshot (409 `affected_snapshot_required` before one).
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid), DraftParams), responses(
+    (status = 200, body = BreachNotice),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/breaches/{id}/notification-draft")]
+async fn notification_draft(
+    ctx: Ctx,
+    id: web::Path<String>,
+    params: web::Query<DraftParams>,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::BreachNotice, Action::Read)?;
+    let id = path_id(&id)?;
+    let params = params.into_inner();
+    let oversight = ctx.state.config.oversight.clone();
+    let today = ctx.state.clock.today();
+    ctx.db()
+        .read(move |conn| {
+            let row = find(conn, &id)?;
+            let breach = record(conn, row, today)?;
+            let assessment = breach.assessment.clone().ok_or_else(|| {
+                conflict(
+                    "assessment_required",
+                    "Record the assessment first (PATCH /api/v1/breaches/{id}).",
+                )
+            })?;
+            let impact = latest_snapshot(conn, &id)?;
+            let client_id =
+                notified_client(params.recipient, params.client_id.as_deref(), &impact)?;
+            let information_kinds = match &client_id {
+                Some(client_id) => impact
+                    .individual(client_id)
+                    .map(|individual| individual.information_kinds.clone())
+                    .unwrap_or_default(),
+                None => {
+                    let mut kinds: BTreeSet<InformationKind> =
+                        impact.information_kinds().into_iter().collect();
+                    kinds.extend(assessment.information_kinds.iter().copied());
+                    kinds.into_iter().collect()
+                }
+            };
+            let notified: BTreeSet<&str> = breach
+                .notifications
+                .iter()
+                .filter_map(|notification| notification.client_id.as_deref())
+                .collect();
+            let notice = BreachNotice {
+                snapshot_id: impact.snapshot_id.clone().unwrap_or_default(),
+                recipient: params.recipient,
+                agency: oversight.agency_name.clone(),
+                contact: oversight.privacy_contact.clone(),
+                aware_at: breach.aware_at,
+                how_it_occurred: breach.description.clone(),
+                breach_kinds: breach.kinds.clone(),
+                period: Period {
+                    from: breach.window_from,
+                    to: breach.window_to,
+                },
+                information_kinds,
+                recommended_steps: assessment.recommended_steps.clone(),
+                containment_steps: containment_steps(&breach, &assessment),
+                number_affected: impact.number_affected,
+                number_notified: notified.len(),
+                how_to_complain: format!(
+                    "Complain first to {} ({}). If you are not satisfied with the response, you \
+                     may complain to the Information Commissioner.",
+                    oversight.agency_name, oversight.privacy_contact
+                ),
+                breach_id: breach.id,
+                client_id,
+            };
+            disclosure::one(&permit, &notice)
+        })
+        .await
+}
+
+fn containment_steps(breach: &BreachRecord, assessment: &BreachAssessment) -> Vec<String> {
+    let mut steps: Vec<String> = breach
+        .containment_actions
+        .iter()
+        .map(|step| {
+            format!(
+                "{}: {} {} ({})",
+                step.performed_at.format("%Y-%m-%d %H:%M UTC"),
+                step.action.as_str().replace('_', " "),
+                step.target_id,
+                step.outcome.replace('_', " ")
+            )
+        })
+        .collect();
+    if !assessment.remedial_steps.trim().is_empty() {
+        steps.push(assessment.remedial_steps.clone());
+    }
+    steps
+}
+
+// ---- review --------------------------------------------------------------------------------
+
+/// Record the post-incident review
+///
+/// Once the breach is assessed (409 `assessment_required` before). The review is final.
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = BreachReview, responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/review")]
+async fn record_review(
+    ctx: Ctx,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    ctx.permit(Resource::Breach, Action::Update)?;
+    let reader = ctx.permit(Resource::Breach, Action::Read)?;
+    let id = path_id(&id)?;
+    let review: BreachReview = plain_body(body.into_inner())?;
+    let (now, today, actor) = (
+        ctx.now(),
+        ctx.state.clock.today(),
+        ctx.caller.user_id.clone(),
+    );
+    ctx.write(move |conn| {
+        let row = find(conn, &id)?;
+        match BreachStatus::from_stored(&row.status)? {
+            BreachStatus::Assessing => {
+                return Err(conflict(
+                    "assessment_required",
+                    "Record the assessment before the review.",
+                ));
+            }
+            BreachStatus::Reviewed => {
+                return Err(conflict("breach_reviewed", "The breach has been reviewed."));
+            }
+            BreachStatus::Assessed => {}
+        }
+        queries::set_review(conn, &id, &to_json(&review)?, &actor, now)?;
+        queries::bump_version(conn, &id)?;
+        answer(conn, &reader, &id, today)
+    })
+    .await
+}
