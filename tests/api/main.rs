@@ -4,6 +4,7 @@ mod audit;
 mod auth;
 mod authz_matrix;
 mod bad_input;
+mod breaches;
 mod cli;
 mod hardening;
 mod helpers;
