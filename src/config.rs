@@ -110,6 +110,118 @@ pub struct OversightConfig {
     #[arg(long, global = true, env = "CASEBRIDGE_BREACH_ASSESSMENT_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=365))]
     pub breach_assessment_days: u32,
+
+    /// The department's time zone (IANA name): working hours and days are judged in it.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_TIME_ZONE",
+        default_value = "Australia/Sydney"
+    )]
+    pub time_zone: chrono_tz::Tz,
+
+    /// Working hours, local time, `HH-HH`: requests outside them on any day, or on a weekend,
+    /// are reported for review.
+    #[arg(long, global = true, env = "CASEBRIDGE_WORKING_HOURS", default_value = "7-19",
+          value_parser = parse_hours)]
+    pub working_hours: (u32, u32),
+
+    /// Working days, comma-separated (`mon,tue,...` or ranges such as `mon-fri`).
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_WORKING_DAYS",
+        default_value = "mon-fri"
+    )]
+    pub working_days: WorkingDays,
+
+    /// A user reading more distinct clients in a day than this many times their own median
+    /// day of the previous 30 days...
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_UNUSUAL_CLIENTS_FACTOR",
+        default_value_t = 3.0
+    )]
+    pub unusual_clients_factor: f64,
+
+    /// ...and more than this many, is reported.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_UNUSUAL_CLIENTS_FLOOR",
+        default_value_t = 20
+    )]
+    pub unusual_clients_floor: usize,
+
+    /// Refused requests by one account (or one username or address) within an hour that make
+    /// an attempted access violation.
+    #[arg(long, global = true, env = "CASEBRIDGE_DENIAL_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub denial_burst: u32,
+
+    /// Days without a request after which an account's next request is reported.
+    #[arg(long, global = true, env = "CASEBRIDGE_DORMANT_REPORT_DAYS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub dormant_report_days: u32,
+
+    /// Basic-profile searches in a day whose results were never opened that make fishing.
+    #[arg(long, global = true, env = "CASEBRIDGE_FISHING_SEARCHES", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub fishing_searches: u32,
+}
+
+/// The days of the week that are working days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingDays([bool; 7]);
+
+impl WorkingDays {
+    pub fn includes(self, day: chrono::Weekday) -> bool {
+        self.0[day.num_days_from_monday() as usize]
+    }
+}
+
+impl std::str::FromStr for WorkingDays {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let day = |name: &str| {
+            name.trim()
+                .parse::<chrono::Weekday>()
+                .map(|day| day.num_days_from_monday() as usize)
+                .map_err(|_| format!("{name:?} is not a day of the week"))
+        };
+        let mut days = [false; 7];
+        for part in text.split(',') {
+            let (first, last) = match part.split_once('-') {
+                Some((first, last)) => (day(first)?, day(last)?),
+                None => (day(part)?, day(part)?),
+            };
+            if first > last {
+                return Err(format!("{part:?} runs backwards"));
+            }
+            days[first..=last].iter_mut().for_each(|day| *day = true);
+        }
+        Ok(WorkingDays(days))
+    }
+}
+
+fn parse_hours(text: &str) -> Result<(u32, u32), String> {
+    let (start, end) = text
+        .split_once('-')
+        .ok_or_else(|| "expected HH-HH, such as 7-19".to_owned())?;
+    let hour = |text: &str| {
+        text.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|hour| *hour <= 24)
+            .ok_or_else(|| format!("{text:?} is not an hour from 0 to 24"))
+    };
+    let (start, end) = (hour(start)?, hour(end)?);
+    if start >= end {
+        return Err("the working day must end after it starts".to_owned());
+    }
+    Ok((start, end))
 }
 
 impl Default for OversightConfig {

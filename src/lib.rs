@@ -9,5 +9,6 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod oversight;
 pub mod startup;
 pub mod telemetry;

@@ -74,6 +74,8 @@ pub enum Resource {
     BreachImpact,
     /// The draft of a breach notification.
     BreachNotice,
+    /// A finding of the unusual-usage rules.
+    Finding,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -483,6 +485,20 @@ pub const RESOURCES: &[ResourceDef] = &[
             "number_affected",
             "number_notified",
             "how_to_complain",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Finding,
+        name: "finding",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "rule",
+            "actor_user_id",
+            "subject",
+            "reason",
+            "figures",
+            "event_ids",
         ],
     },
     ResourceDef {

@@ -7,6 +7,7 @@ pub mod cases;
 pub mod clients;
 pub mod directory;
 pub mod notes;
+pub mod oversight;
 pub mod schema;
 pub mod writer;
 

@@ -9,6 +9,7 @@ mod cli;
 mod hardening;
 mod helpers;
 mod openapi;
+mod oversight;
 mod policy;
 mod smoke;
 mod writes;

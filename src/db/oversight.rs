@@ -1,0 +1,184 @@
+//! What the unusual-usage rules read: a period's audit events, and the few facts beyond it
+//! they ask about candidates ([`crate::oversight::Lookups`]).
+use std::collections::BTreeSet;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{allocations, audit_events, cases, clients, sessions};
+use crate::oversight::{Event, Lookups, SessionSpan};
+
+type EventColumns = (
+    String,
+    Option<String>,
+    Option<String>,
+    NaiveDateTime,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Every request in [from, to), oldest first.
+pub fn events(
+    conn: &mut DbConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> anyhow::Result<Vec<Event>> {
+    let rows: Vec<EventColumns> = audit_events::table
+        .filter(audit_events::occurred_at.ge(from))
+        .filter(audit_events::occurred_at.lt(to))
+        .order((audit_events::occurred_at, audit_events::id))
+        .select((
+            audit_events::id,
+            audit_events::actor_user_id,
+            audit_events::actor_organisation_id,
+            audit_events::occurred_at,
+            audit_events::route,
+            audit_events::outcome,
+            audit_events::resource_type,
+            audit_events::resource_id,
+            audit_events::client_ids,
+            audit_events::purpose_of_use,
+            audit_events::ip,
+            audit_events::attempted_username,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Event {
+                id: row.0,
+                actor_user_id: row.1,
+                actor_organisation_id: row.2,
+                occurred_at: row.3,
+                route: row.4,
+                outcome: row.5,
+                resource_type: row.6,
+                resource_id: row.7,
+                client_ids: serde_json::from_str(&row.8)?,
+                purpose_of_use: row.9,
+                ip: row.10,
+                attempted_username: row.11,
+            })
+        })
+        .collect()
+}
+
+/// user, ip, created, expires, ended.
+type SessionColumns = (
+    String,
+    Option<String>,
+    NaiveDateTime,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+);
+
+pub struct DbLookups<'a>(pub &'a mut DbConnection);
+
+/// SQLite accepts at most 32,766 bound values in one statement.
+const IN_LIST_CHUNK: usize = 1000;
+
+impl Lookups for DbLookups<'_> {
+    fn disclosures_of(
+        &mut self,
+        actor: &str,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> anyhow::Result<Vec<(NaiveDateTime, Vec<String>)>> {
+        let rows: Vec<(NaiveDateTime, String)> = audit_events::table
+            .filter(audit_events::actor_user_id.eq(actor))
+            .filter(audit_events::occurred_at.ge(from))
+            .filter(audit_events::occurred_at.lt(to))
+            .filter(audit_events::outcome.eq("allowed"))
+            .filter(audit_events::client_ids.ne("[]"))
+            .select((audit_events::occurred_at, audit_events::client_ids))
+            .load(self.0)?;
+        rows.into_iter()
+            .map(|(at, clients)| Ok((at, serde_json::from_str(&clients)?)))
+            .collect()
+    }
+
+    fn restricted_among(&mut self, named: &BTreeSet<String>) -> anyhow::Result<BTreeSet<String>> {
+        let named: Vec<&String> = named.iter().collect();
+        let mut restricted = BTreeSet::new();
+        for chunk in named.chunks(IN_LIST_CHUNK) {
+            let ids: Vec<String> = clients::table
+                .filter(clients::id.eq_any(chunk.iter().map(|id| id.as_str())))
+                .filter(clients::restricted.eq(true))
+                .select(clients::id)
+                .load(self.0)?;
+            restricted.extend(ids);
+        }
+        Ok(restricted)
+    }
+
+    fn allocation_ended(
+        &mut self,
+        organisation_id: &str,
+        resource_type: &str,
+        resource_id: &str,
+        on: NaiveDate,
+    ) -> anyhow::Result<Option<NaiveDate>> {
+        let ended = allocations::table
+            .inner_join(cases::table)
+            .filter(allocations::organisation_id.eq(organisation_id))
+            .filter(allocations::ends_on.lt(on))
+            .select(allocations::ends_on)
+            .order(allocations::ends_on.desc())
+            .into_boxed();
+        let ended = match resource_type {
+            "client" => ended.filter(cases::client_id.eq(resource_id.to_owned())),
+            "case" => ended.filter(cases::id.eq(resource_id.to_owned())),
+            _ => return Ok(None),
+        };
+        Ok(ended
+            .first::<Option<NaiveDate>>(self.0)
+            .optional()?
+            .flatten())
+    }
+
+    fn previous_request(
+        &mut self,
+        actor: &str,
+        before: NaiveDateTime,
+    ) -> anyhow::Result<Option<NaiveDateTime>> {
+        Ok(audit_events::table
+            .filter(audit_events::actor_user_id.eq(actor))
+            .filter(audit_events::occurred_at.lt(before))
+            .select(diesel::dsl::max(audit_events::occurred_at))
+            .first(self.0)?)
+    }
+
+    fn sessions(
+        &mut self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> anyhow::Result<Vec<SessionSpan>> {
+        let rows: Vec<SessionColumns> = sessions::table
+            .filter(sessions::created_at.lt(to))
+            .filter(sessions::expires_at.gt(from))
+            .filter(sessions::ended_at.is_null().or(sessions::ended_at.gt(from)))
+            .select((
+                sessions::user_id,
+                sessions::ip,
+                sessions::created_at,
+                sessions::expires_at,
+                sessions::ended_at,
+            ))
+            .load(self.0)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, ip, started, expires, ended)| SessionSpan {
+                user_id,
+                ip,
+                started,
+                ended: ended.unwrap_or(expires).min(expires),
+            })
+            .collect())
+    }
+}

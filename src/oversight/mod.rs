@@ -1,0 +1,560 @@
+//! Unusual usage, read from the audit trail: each rule looks at the requests of a period and
+//! reports findings with the figures behind them and the audit events that prove them. The
+//! rules are plain functions over loaded events; what they need beyond the period (a user's
+//! previous month, which clients are restricted, ended allocations, sessions) they ask
+//! [`Lookups`] for, so the database is asked only about candidates.
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use crate::config::OversightConfig;
+
+/// One request as the rules see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub actor_user_id: Option<String>,
+    pub actor_organisation_id: Option<String>,
+    pub occurred_at: NaiveDateTime,
+    pub route: String,
+    pub outcome: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub client_ids: Vec<String>,
+    pub purpose_of_use: Option<String>,
+    pub ip: Option<String>,
+    pub attempted_username: Option<String>,
+}
+
+impl Event {
+    fn allowed(&self) -> bool {
+        self.outcome == "allowed"
+    }
+}
+
+/// A session's life, for the shared-credentials rule.
+#[derive(Debug, Clone)]
+pub struct SessionSpan {
+    pub user_id: String,
+    pub ip: Option<String>,
+    pub started: NaiveDateTime,
+    pub ended: NaiveDateTime,
+}
+
+/// What the rules ask beyond the period's events.
+pub trait Lookups {
+    /// When `actor`'s allowed requests in [from, to) happened and the clients each named.
+    fn disclosures_of(
+        &mut self,
+        actor: &str,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> anyhow::Result<Vec<(NaiveDateTime, Vec<String>)>>;
+    /// Which of `clients` are restricted.
+    fn restricted_among(&mut self, clients: &BTreeSet<String>) -> anyhow::Result<BTreeSet<String>>;
+    /// The day an allocation of the record (a client, or a case) to `organisation_id` ended
+    /// before `on`, if one did.
+    fn allocation_ended(
+        &mut self,
+        organisation_id: &str,
+        resource_type: &str,
+        resource_id: &str,
+        on: NaiveDate,
+    ) -> anyhow::Result<Option<NaiveDate>>;
+    /// `actor`'s last request before `before`.
+    fn previous_request(
+        &mut self,
+        actor: &str,
+        before: NaiveDateTime,
+    ) -> anyhow::Result<Option<NaiveDateTime>>;
+    /// Sessions alive at some time within [from, to).
+    fn sessions(
+        &mut self,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> anyhow::Result<Vec<SessionSpan>>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Many more distinct clients in a day than the user's usual.
+    ManyDistinctClients,
+    /// Client data read outside working hours or days.
+    OutsideWorkingHours,
+    /// A restricted client's data read (for review of the stated purpose).
+    RestrictedClientRead,
+    /// Many refused requests within an hour: attempted access violations.
+    RepeatedDenials,
+    /// A CSP account trying to reach a record after its organisation's allocation ended.
+    AfterAllocationEnded,
+    /// An account used again after a long silence.
+    DormantAccountActive,
+    /// One account used from two addresses in overlapping sessions.
+    SharedCredentials,
+    /// Many basic-profile searches whose results were never worked on.
+    FishingSearches,
+}
+
+/// One finding of one rule.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Finding {
+    /// Stable for the same evidence: the rule and its first event.
+    pub id: String,
+    pub rule: Rule,
+    #[schema(format = Uuid)]
+    pub actor_user_id: Option<String>,
+    /// Who the finding is about: a user id, or for refused anonymous requests the username
+    /// tried or the address.
+    pub subject: String,
+    /// The finding in plain language.
+    pub reason: String,
+    /// The figures behind it.
+    #[schema(value_type = Object)]
+    pub figures: Value,
+    /// The audit events that prove it, oldest first.
+    pub event_ids: Vec<String>,
+}
+
+impl crate::api::disclosure::Disclose for Finding {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    /// A finding names clients but holds none of their data.
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+fn finding(
+    rule: Rule,
+    actor: Option<&str>,
+    subject: &str,
+    reason: String,
+    figures: Value,
+    event_ids: Vec<String>,
+) -> Finding {
+    let first = event_ids.first().cloned().unwrap_or_default();
+    Finding {
+        id: format!(
+            "{}:{subject}:{first}",
+            serde_json::to_value(rule)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or_default()
+        ),
+        rule,
+        actor_user_id: actor.map(str::to_owned),
+        subject: subject.to_owned(),
+        reason,
+        figures,
+        event_ids,
+    }
+}
+
+pub struct Period {
+    pub from: NaiveDateTime,
+    pub to: NaiveDateTime,
+}
+
+/// Every rule over the period's `events` (oldest first).
+pub fn findings(
+    config: &OversightConfig,
+    period: &Period,
+    events: &[Event],
+    lookups: &mut dyn Lookups,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut found = Vec::new();
+    found.extend(many_distinct_clients(config, events, lookups)?);
+    found.extend(outside_working_hours(config, events));
+    found.extend(restricted_client_reads(events, lookups)?);
+    found.extend(repeated_denials(config, events));
+    found.extend(after_allocation_ended(events, lookups)?);
+    found.extend(dormant_accounts(config, events, lookups)?);
+    found.extend(shared_credentials(period, events, lookups)?);
+    found.extend(fishing_searches(config, events));
+    Ok(found)
+}
+
+fn local_date(config: &OversightConfig, at: NaiveDateTime) -> NaiveDate {
+    config.time_zone.from_utc_datetime(&at).date_naive()
+}
+
+/// Allowed requests that disclosed client data, by actor.
+fn disclosures(events: &[Event]) -> BTreeMap<&str, Vec<&Event>> {
+    let mut by_actor: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for event in events {
+        if let Some(actor) = event.actor_user_id.as_deref()
+            && event.allowed()
+            && !event.client_ids.is_empty()
+        {
+            by_actor.entry(actor).or_default().push(event);
+        }
+    }
+    by_actor
+}
+
+fn median(mut values: Vec<usize>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_unstable();
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle] as f64
+    } else {
+        (values[middle - 1] + values[middle]) as f64 / 2.0
+    }
+}
+
+fn many_distinct_clients(
+    config: &OversightConfig,
+    events: &[Event],
+    lookups: &mut dyn Lookups,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut found = Vec::new();
+    for (actor, events) in disclosures(events) {
+        let mut days: BTreeMap<NaiveDate, (BTreeSet<&str>, Vec<String>)> = BTreeMap::new();
+        for event in events {
+            let day = days
+                .entry(local_date(config, event.occurred_at))
+                .or_default();
+            day.0.extend(event.client_ids.iter().map(String::as_str));
+            day.1.push(event.id.clone());
+        }
+        for (day, (clients, event_ids)) in days {
+            if clients.len() <= config.unusual_clients_floor {
+                continue;
+            }
+            // The user's usual: the median of their working days in the 30 days before.
+            let day_start = event_start(config, day);
+            let history =
+                lookups.disclosures_of(actor, day_start - Duration::days(30), day_start)?;
+            let mut per_day: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
+            for (at, clients) in history {
+                per_day
+                    .entry(local_date(config, at))
+                    .or_default()
+                    .extend(clients);
+            }
+            let usual = median(per_day.values().map(BTreeSet::len).collect());
+            if clients.len() as f64 > config.unusual_clients_factor * usual {
+                found.push(finding(
+                    Rule::ManyDistinctClients,
+                    Some(actor),
+                    actor,
+                    format!(
+                        "Read {} distinct clients on {day}; their median over the previous 30 \
+                         days was {usual} a working day.",
+                        clients.len()
+                    ),
+                    json!({"day": day, "distinct_clients": clients.len(), "median_previous_30_days": usual,
+                           "factor": config.unusual_clients_factor, "floor": config.unusual_clients_floor}),
+                    event_ids,
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The UTC start of local `day`.
+fn event_start(config: &OversightConfig, day: NaiveDate) -> NaiveDateTime {
+    config
+        .time_zone
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|start| start.naive_utc())
+        .unwrap_or_else(|| day.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
+fn outside_working_hours(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
+    let (start, end) = config.working_hours;
+    let mut found = Vec::new();
+    for (actor, events) in disclosures(events) {
+        let mut days: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
+        for event in events {
+            let local = config.time_zone.from_utc_datetime(&event.occurred_at);
+            let working = config.working_days.includes(local.weekday())
+                && (start..end).contains(&local.hour());
+            if !working {
+                days.entry(local.date_naive())
+                    .or_default()
+                    .push(event.id.clone());
+            }
+        }
+        for (day, event_ids) in days {
+            found.push(finding(
+                Rule::OutsideWorkingHours,
+                Some(actor),
+                actor,
+                format!(
+                    "{} request(s) disclosing client data on {day} outside working hours \
+                     ({start}:00 to {end}:00 on working days, {}).",
+                    event_ids.len(),
+                    config.time_zone
+                ),
+                json!({"day": day, "requests": event_ids.len()}),
+                event_ids,
+            ));
+        }
+    }
+    found
+}
+
+fn restricted_client_reads(
+    events: &[Event],
+    lookups: &mut dyn Lookups,
+) -> anyhow::Result<Vec<Finding>> {
+    let named: BTreeSet<String> = events
+        .iter()
+        .filter(|event| event.allowed())
+        .flat_map(|event| event.client_ids.iter().cloned())
+        .collect();
+    let restricted = lookups.restricted_among(&named)?;
+    let mut found = Vec::new();
+    for (actor, events) in disclosures(events) {
+        for event in events {
+            let clients: Vec<&String> = event
+                .client_ids
+                .iter()
+                .filter(|client| restricted.contains(*client))
+                .collect();
+            if clients.is_empty() {
+                continue;
+            }
+            let purpose = event.purpose_of_use.as_deref().unwrap_or("none stated");
+            found.push(finding(
+                Rule::RestrictedClientRead,
+                Some(actor),
+                actor,
+                format!(
+                    "Read the restricted client(s) {} with the stated purpose: {purpose}.",
+                    clients.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                json!({"client_ids": clients, "purpose_of_use": event.purpose_of_use, "route": event.route}),
+                vec![event.id.clone()],
+            ));
+        }
+    }
+    Ok(found)
+}
+
+fn repeated_denials(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
+    let mut by_subject: BTreeMap<String, (Option<&str>, Vec<&Event>)> = BTreeMap::new();
+    for event in events.iter().filter(|event| event.outcome == "denied") {
+        let subject = event
+            .actor_user_id
+            .clone()
+            .or_else(|| event.attempted_username.clone())
+            .or_else(|| event.ip.clone())
+            .unwrap_or_else(|| "unknown".into());
+        let entry = by_subject.entry(subject).or_default();
+        entry.0 = event.actor_user_id.as_deref();
+        entry.1.push(event);
+    }
+    let burst = config.denial_burst as usize;
+    let mut found = Vec::new();
+    for (subject, (actor, denials)) in by_subject {
+        // The first hour holding `burst` refusals, and every refusal in it.
+        let Some(start) = (0..denials.len()).find(|&first| {
+            denials.get(first + burst - 1).is_some_and(|last| {
+                last.occurred_at - denials[first].occurred_at < Duration::hours(1)
+            })
+        }) else {
+            continue;
+        };
+        let hour_end = denials[start].occurred_at + Duration::hours(1);
+        let in_hour: Vec<&Event> = denials[start..]
+            .iter()
+            .copied()
+            .take_while(|event| event.occurred_at < hour_end)
+            .collect();
+        let routes: BTreeSet<&str> = in_hour.iter().map(|event| event.route.as_str()).collect();
+        found.push(finding(
+            Rule::RepeatedDenials,
+            actor,
+            &subject,
+            format!(
+                "{} refused requests within an hour from {} ({} refused in the period).",
+                in_hour.len(),
+                denials[start].occurred_at.format("%Y-%m-%d %H:%M UTC"),
+                denials.len()
+            ),
+            json!({"in_one_hour": in_hour.len(), "in_period": denials.len(), "threshold": burst, "routes": routes}),
+            in_hour.iter().map(|event| event.id.clone()).collect(),
+        ));
+    }
+    found
+}
+
+fn after_allocation_ended(
+    events: &[Event],
+    lookups: &mut dyn Lookups,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut found = Vec::new();
+    for event in events.iter().filter(|event| event.outcome == "denied") {
+        let (Some(actor), Some(organisation), Some(resource), Some(id)) = (
+            event.actor_user_id.as_deref(),
+            event.actor_organisation_id.as_deref(),
+            event.resource_type.as_deref(),
+            event.resource_id.as_deref(),
+        ) else {
+            continue;
+        };
+        if let Some(ended) =
+            lookups.allocation_ended(organisation, resource, id, event.occurred_at.date())?
+        {
+            found.push(finding(
+                Rule::AfterAllocationEnded,
+                Some(actor),
+                actor,
+                format!(
+                    "Tried to reach {resource} {id} after their organisation's allocation \
+                     ended on {ended}."
+                ),
+                json!({"resource_type": resource, "resource_id": id, "allocation_ended_on": ended, "route": event.route}),
+                vec![event.id.clone()],
+            ));
+        }
+    }
+    Ok(found)
+}
+
+fn dormant_accounts(
+    config: &OversightConfig,
+    events: &[Event],
+    lookups: &mut dyn Lookups,
+) -> anyhow::Result<Vec<Finding>> {
+    let silence = Duration::days(i64::from(config.dormant_report_days));
+    let mut by_actor: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for event in events {
+        if let Some(actor) = event.actor_user_id.as_deref() {
+            by_actor.entry(actor).or_default().push(event);
+        }
+    }
+    let mut found = Vec::new();
+    for (actor, events) in by_actor {
+        let mut previous = lookups.previous_request(actor, events[0].occurred_at)?;
+        for event in events {
+            if let Some(before) = previous
+                && event.occurred_at - before > silence
+            {
+                let days = (event.occurred_at - before).num_days();
+                found.push(finding(
+                    Rule::DormantAccountActive,
+                    Some(actor),
+                    actor,
+                    format!("Active again after {days} days without a request."),
+                    json!({"days_silent": days, "previous_request_at": before.and_utc(), "threshold_days": config.dormant_report_days}),
+                    vec![event.id.clone()],
+                ));
+            }
+            previous = Some(event.occurred_at);
+        }
+    }
+    Ok(found)
+}
+
+fn shared_credentials(
+    period: &Period,
+    events: &[Event],
+    lookups: &mut dyn Lookups,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut by_user: BTreeMap<String, Vec<SessionSpan>> = BTreeMap::new();
+    for session in lookups.sessions(period.from, period.to)? {
+        if session.ip.is_some() {
+            by_user
+                .entry(session.user_id.clone())
+                .or_default()
+                .push(session);
+        }
+    }
+    let mut found = Vec::new();
+    for (user, sessions) in by_user {
+        let mut addresses = BTreeSet::new();
+        for (index, one) in sessions.iter().enumerate() {
+            for other in &sessions[index + 1..] {
+                let overlap = one.started < other.ended && other.started < one.ended;
+                if overlap && one.ip != other.ip {
+                    addresses.extend([one.ip.clone(), other.ip.clone()].into_iter().flatten());
+                }
+            }
+        }
+        if addresses.len() < 2 {
+            continue;
+        }
+        let event_ids: Vec<String> = events
+            .iter()
+            .filter(|event| event.actor_user_id.as_deref() == Some(user.as_str()))
+            .filter(|event| event.ip.as_ref().is_some_and(|ip| addresses.contains(ip)))
+            .map(|event| event.id.clone())
+            .collect();
+        found.push(finding(
+            Rule::SharedCredentials,
+            Some(&user),
+            &user,
+            format!(
+                "Used from {} addresses in overlapping sessions: {}.",
+                addresses.len(),
+                addresses.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+            json!({"addresses": addresses, "sessions": sessions.len()}),
+            event_ids,
+        ));
+    }
+    Ok(found)
+}
+
+const PROFILE_SEARCH_ROUTE: &str = "/api/v1/profiles";
+
+fn fishing_searches(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
+    let mut by_actor_day: BTreeMap<(&str, NaiveDate), Vec<&Event>> = BTreeMap::new();
+    for event in events.iter().filter(|event| event.allowed()) {
+        if let Some(actor) = event.actor_user_id.as_deref() {
+            let day = local_date(config, event.occurred_at);
+            by_actor_day.entry((actor, day)).or_default().push(event);
+        }
+    }
+    let mut found = Vec::new();
+    for ((actor, day), events) in by_actor_day {
+        let unfollowed: Vec<&Event> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, event)| event.route == PROFILE_SEARCH_ROUTE)
+            .filter(|(index, search)| {
+                !events[index + 1..].iter().any(|later| {
+                    later.route != PROFILE_SEARCH_ROUTE
+                        && later
+                            .client_ids
+                            .iter()
+                            .any(|c| search.client_ids.contains(c))
+                })
+            })
+            .map(|(_, search)| *search)
+            .collect();
+        if unfollowed.len() < config.fishing_searches as usize {
+            continue;
+        }
+        let searches = events
+            .iter()
+            .filter(|event| event.route == PROFILE_SEARCH_ROUTE)
+            .count();
+        found.push(finding(
+            Rule::FishingSearches,
+            Some(actor),
+            actor,
+            format!(
+                "{} basic-profile searches on {day} with no follow-up work on any client found \
+                 ({searches} searches in all).",
+                unfollowed.len()
+            ),
+            json!({"day": day, "searches": searches, "without_follow_up": unfollowed.len(), "threshold": config.fishing_searches}),
+            unfollowed.iter().map(|event| event.id.clone()).collect(),
+        ));
+    }
+    found
+}
