@@ -37,6 +37,8 @@ pub struct Page<T> {
 pub struct Disclosed {
     status: StatusCode,
     body: Value,
+    /// Sent instead of `body` when the caller asked for CSV.
+    csv: Option<String>,
     etag: Option<i32>,
     location: Option<String>,
     disclosure: Disclosure,
@@ -81,6 +83,7 @@ pub fn one<T: Disclose>(permit: &Permit, record: &T) -> Result<Disclosed, ApiErr
         etag: record.version().filter(|_| permit.can_read("version")),
         location: None,
         disclosure,
+        csv: None,
     })
 }
 
@@ -113,7 +116,53 @@ pub fn page<T: Disclose>(
         etag: None,
         location: None,
         disclosure,
+        csv: None,
     })
+}
+
+/// Whether the caller asked for CSV (`Accept: text/csv`).
+pub fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"))
+}
+
+/// A whole list, as `page` masks it, for a spreadsheet: one row per record, one column per
+/// field the permit lets the caller read (in the catalogue's order). Lists are joined with
+/// "; ", objects written as JSON.
+pub fn csv<T: Disclose>(permit: &Permit, records: &[T]) -> Result<Disclosed, ApiError> {
+    let mut disclosed = page(permit, records, None)?;
+    let columns: Vec<&str> = permit
+        .resource
+        .def()
+        .fields
+        .iter()
+        .copied()
+        .filter(|field| permit.can_read(field))
+        .collect();
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    writer.write_record(&columns).map_err(ApiError::internal)?;
+    let items = disclosed.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for item in &items {
+        let row = columns.iter().map(|column| cell(&item[*column]));
+        writer.write_record(row).map_err(ApiError::internal)?;
+    }
+    let bytes = writer.into_inner().map_err(ApiError::internal)?;
+    disclosed.csv = Some(String::from_utf8(bytes).map_err(ApiError::internal)?);
+    Ok(disclosed)
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.clone(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
 }
 
 impl Disclosed {
@@ -169,6 +218,9 @@ impl Responder for Disclosed {
         if let Some(location) = self.location {
             response.insert_header((LOCATION, location));
         }
-        response.json(self.body)
+        match self.csv {
+            Some(csv) => response.content_type("text/csv; charset=utf-8").body(csv),
+            None => response.json(self.body),
+        }
     }
 }

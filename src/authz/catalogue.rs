@@ -76,6 +76,8 @@ pub enum Resource {
     BreachNotice,
     /// A finding of the unusual-usage rules.
     Finding,
+    /// One principal's line of an organisation's access audit.
+    CspAccess,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -499,6 +501,26 @@ pub const RESOURCES: &[ResourceDef] = &[
             "reason",
             "figures",
             "event_ids",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::CspAccess,
+        name: "csp_access",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "principal_id",
+            "kind",
+            "username",
+            "display_name",
+            "status",
+            "requests",
+            "clients_accessed",
+            "client_ids",
+            "fields_disclosed",
+            "denials",
+            "notes_written",
+            "last_login_at",
+            "findings",
         ],
     },
     ResourceDef {

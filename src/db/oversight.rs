@@ -6,44 +6,55 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{allocations, audit_events, cases, clients, sessions};
-use crate::oversight::{Event, Lookups, SessionSpan};
+use super::directory::UserRow;
+use super::schema::{allocations, audit_events, cases, clients, sessions, users};
+use crate::oversight::{Event, Lookups, Period, SessionSpan};
 
-type EventColumns = (
-    String,
-    Option<String>,
-    Option<String>,
-    NaiveDateTime,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+#[derive(Queryable)]
+struct EventRow {
+    id: String,
+    actor_user_id: Option<String>,
+    actor_organisation_id: Option<String>,
+    occurred_at: NaiveDateTime,
+    method: String,
+    route: String,
+    outcome: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    client_ids: String,
+    fields: String,
+    purpose_of_use: Option<String>,
+    ip: Option<String>,
+    attempted_username: Option<String>,
+}
 
-/// Every request in [from, to), oldest first.
+/// Every request in the period (of `actors` only, when given), oldest first.
 pub fn events(
     conn: &mut DbConnection,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
+    period: &Period,
+    actors: Option<&[String]>,
 ) -> anyhow::Result<Vec<Event>> {
-    let rows: Vec<EventColumns> = audit_events::table
-        .filter(audit_events::occurred_at.ge(from))
-        .filter(audit_events::occurred_at.lt(to))
+    let mut query = audit_events::table
+        .filter(audit_events::occurred_at.ge(period.from))
+        .filter(audit_events::occurred_at.lt(period.to))
+        .into_boxed();
+    if let Some(actors) = actors {
+        query = query.filter(audit_events::actor_user_id.eq_any(actors.to_vec()));
+    }
+    let rows: Vec<EventRow> = query
         .order((audit_events::occurred_at, audit_events::id))
         .select((
             audit_events::id,
             audit_events::actor_user_id,
             audit_events::actor_organisation_id,
             audit_events::occurred_at,
+            audit_events::method,
             audit_events::route,
             audit_events::outcome,
             audit_events::resource_type,
             audit_events::resource_id,
             audit_events::client_ids,
+            audit_events::fields,
             audit_events::purpose_of_use,
             audit_events::ip,
             audit_events::attempted_username,
@@ -52,18 +63,20 @@ pub fn events(
     rows.into_iter()
         .map(|row| {
             Ok(Event {
-                id: row.0,
-                actor_user_id: row.1,
-                actor_organisation_id: row.2,
-                occurred_at: row.3,
-                route: row.4,
-                outcome: row.5,
-                resource_type: row.6,
-                resource_id: row.7,
-                client_ids: serde_json::from_str(&row.8)?,
-                purpose_of_use: row.9,
-                ip: row.10,
-                attempted_username: row.11,
+                client_ids: serde_json::from_str(&row.client_ids)?,
+                fields: serde_json::from_str(&row.fields)?,
+                id: row.id,
+                actor_user_id: row.actor_user_id,
+                actor_organisation_id: row.actor_organisation_id,
+                occurred_at: row.occurred_at,
+                method: row.method,
+                route: row.route,
+                outcome: row.outcome,
+                resource_type: row.resource_type,
+                resource_id: row.resource_id,
+                purpose_of_use: row.purpose_of_use,
+                ip: row.ip,
+                attempted_username: row.attempted_username,
             })
         })
         .collect()
@@ -77,6 +90,15 @@ type SessionColumns = (
     NaiveDateTime,
     Option<NaiveDateTime>,
 );
+
+/// Every user and API client of an organisation, whatever their status.
+pub fn principals_of(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::organisation_id.eq(organisation_id))
+        .order(users::id)
+        .select(UserRow::as_select())
+        .load(conn)
+}
 
 pub struct DbLookups<'a>(pub &'a mut DbConnection);
 

@@ -19,18 +19,20 @@ pub struct Event {
     pub actor_user_id: Option<String>,
     pub actor_organisation_id: Option<String>,
     pub occurred_at: NaiveDateTime,
+    pub method: String,
     pub route: String,
     pub outcome: String,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub client_ids: Vec<String>,
+    pub fields: Vec<String>,
     pub purpose_of_use: Option<String>,
     pub ip: Option<String>,
     pub attempted_username: Option<String>,
 }
 
 impl Event {
-    fn allowed(&self) -> bool {
+    pub fn allowed(&self) -> bool {
         self.outcome == "allowed"
     }
 }

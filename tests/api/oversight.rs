@@ -375,3 +375,107 @@ async fn only_an_auditor_reads_the_report_and_the_period_is_checked() {
         .await;
     assert!(response.status.is_client_error(), "{}", response.body);
 }
+
+#[actix_web::test]
+async fn an_organisations_access_audit_lists_each_of_its_principals_as_json_and_csv() {
+    let app = app_with(|_| {}).await;
+    let csp = app.login("csp-north").await;
+    for index in [0, 3] {
+        assert_eq!(read_client(&app, &csp, index).await, StatusCode::OK);
+    }
+    assert_eq!(read_client(&app, &csp, 1).await, StatusCode::NOT_FOUND);
+    let note = app
+        .post(
+            &format!("/api/v1/cases/{}/notes", app.case_id(0)),
+            &csp,
+            json!({"note_type": "contact", "body": "Visited."}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.body);
+    let east = app.login("csp-east").await;
+    assert_eq!(read_client(&app, &east, 1).await, StatusCode::OK);
+
+    let now = Utc::now();
+    let northside = app.organisation_id(casebridge::demo::NORTHSIDE);
+    let path = format!(
+        "/api/v1/reports/csp-access?organisation_id={northside}&from={}&to={}",
+        time(now - Duration::hours(1)),
+        time(now + Duration::minutes(5))
+    );
+    let auditor = app.login("auditor").await;
+    let response = app.get(&path, &auditor).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let entries = response.body["items"].as_array().unwrap();
+    let principals: BTreeSet<&str> = entries
+        .iter()
+        .map(|entry| entry["username"].as_str().unwrap())
+        .collect();
+    assert!(principals.contains("csp-north") && principals.contains("csp-north-manager"));
+    assert!(!principals.contains("csp-east"), "{principals:?}");
+    let worker = entries
+        .iter()
+        .find(|entry| entry["username"] == "csp-north")
+        .unwrap();
+    let seen: BTreeSet<String> = [app.client_id(0), app.client_id(3)].into();
+    let listed: BTreeSet<String> = serde_json::from_value(worker["client_ids"].clone()).unwrap();
+    assert_eq!(listed, seen);
+    assert_eq!(worker["clients_accessed"], 2);
+    assert_eq!(worker["denials"], 1);
+    assert_eq!(worker["notes_written"], 1);
+    let fields: Vec<&str> = worker["fields_disclosed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|field| field.as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"client.address") && fields.contains(&"note.body"),
+        "{fields:?}"
+    );
+    assert!(!fields.contains(&"client.medicare_number"), "{fields:?}");
+    assert!(worker["last_login_at"].is_string());
+    let manager = entries
+        .iter()
+        .find(|entry| entry["username"] == "csp-north-manager")
+        .unwrap();
+    assert_eq!(manager["requests"], 0);
+
+    let csv = app
+        .get_with(&path, &auditor, &[("Accept", "text/csv")])
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.body.as_str().unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines.next().unwrap().starts_with(
+            "principal_id,kind,username,display_name,status,requests,clients_accessed"
+        )
+    );
+    assert_eq!(lines.count(), entries.len());
+    let worker_line = text
+        .lines()
+        .find(|line| line.contains(",csp-north,"))
+        .unwrap();
+    assert!(worker_line.contains(&app.client_id(3)), "{worker_line}");
+
+    for user in ["csp-north-manager", "privacy", "admin"] {
+        let token = app.login(user).await;
+        let response = app.get(&path, &token).await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{user}");
+    }
+    let unknown = path.replace(&northside, &uuid::Uuid::now_v7().to_string());
+    let response = app.get(&unknown, &auditor).await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.body
+    );
+    assert_eq!(response.body["errors"][0]["field"], "organisation_id");
+}

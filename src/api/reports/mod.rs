@@ -12,13 +12,19 @@ use crate::auth::login::LoginRules;
 use crate::authz::{Action, Resource};
 use crate::db::access_reviews as reviews;
 use crate::db::directory::{self, UserRow};
-use crate::db::oversight as oversight_queries;
-use crate::domain::{PrincipalKind, ProtectiveMarking, StoredAsText, Timestamp, UserStatus};
+use crate::domain::{PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::oversight::{self, Finding, Period};
+
+mod csp_access;
+mod unusual;
+
+pub use csp_access::CspAccessEntry;
 
 pub fn routes(config: &mut ServiceConfig) {
-    config.service(access_register).service(unusual_activity);
+    config
+        .service(access_register)
+        .service(unusual::unusual_activity)
+        .service(csp_access::csp_access);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -208,67 +214,4 @@ async fn access_register(ctx: Ctx, params: web::Query<RegisterParams>) -> ApiRes
         })
         .collect::<ApiResult<Vec<_>>>()?;
     disclosure::page(&permit, &entries, next_cursor)
-}
-
-/// The longest period one unusual-activity report covers.
-const MAX_REPORT_DAYS: i64 = 31;
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct UnusualActivityParams {
-    /// From this time, inclusive.
-    #[param(value_type = String, format = DateTime)]
-    pub from: Timestamp,
-    /// Up to this time, exclusive; at most 31 days after `from`.
-    #[param(value_type = String, format = DateTime)]
-    pub to: Timestamp,
-}
-
-/// Unusual activity
-///
-/// Every finding of the unusual-usage rules over the period, each with its rule, the actor, a
-/// plain-language reason, the figures behind it and the audit events that prove it. The rules
-/// and their thresholds are in `docs/oversight.md`.
-#[utoipa::path(tag = "reports", params(UnusualActivityParams), responses(
-    (status = 200, body = Page<Finding>),
-    (status = 400, body = Problem, content_type = "application/problem+json"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
-), security(("bearer" = [])))]
-#[get("/reports/unusual-activity")]
-async fn unusual_activity(
-    ctx: Ctx,
-    params: web::Query<UnusualActivityParams>,
-) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::Finding, Action::Read)?;
-    let period = Period {
-        from: params.from.get(),
-        to: params.to.get(),
-    };
-    if period.to <= period.from {
-        return Err(ApiError::invalid("to", "must be after from"));
-    }
-    if period.to - period.from > Duration::days(MAX_REPORT_DAYS) {
-        return Err(ApiError::invalid(
-            "to",
-            format!("must be at most {MAX_REPORT_DAYS} days after from"),
-        ));
-    }
-    let config = ctx.state.config.oversight.clone();
-    let found = ctx
-        .db()
-        .read(move |conn| {
-            let events = oversight_queries::events(conn, period.from, period.to)?;
-            let mut lookups = oversight_queries::DbLookups(conn);
-            Ok(oversight::findings(
-                &config,
-                &period,
-                &events,
-                &mut lookups,
-            )?)
-        })
-        .await?;
-    disclosure::page(&permit, &found, None)
 }
