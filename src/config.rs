@@ -169,6 +169,54 @@ pub struct OversightConfig {
     #[arg(long, global = true, env = "CASEBRIDGE_FISHING_SEARCHES", default_value_t = 20,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub fishing_searches: u32,
+
+    /// A URL that receives every alert as JSON (POST) as it is raised, retried with backoff.
+    /// Default: none (alerts are only listed at `GET /api/v1/alerts`).
+    #[arg(long, global = true, env = "CASEBRIDGE_ALERT_WEBHOOK_URL")]
+    pub alert_webhook_url: Option<String>,
+
+    /// The key of the HMAC-SHA256 signature each delivery carries in
+    /// `X-Casebridge-Signature: sha256=<hex>` (at least 32 characters; required with the URL).
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_ALERT_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub alert_webhook_secret: Option<String>,
+}
+
+/// Where alerts are delivered, and the key that signs them.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
+}
+
+impl OversightConfig {
+    /// The configured webhook, if any; an error for half or a weak configuration.
+    pub fn webhook(&self) -> anyhow::Result<Option<Webhook>> {
+        match (&self.alert_webhook_url, &self.alert_webhook_secret) {
+            (None, None) => Ok(None),
+            (Some(url), Some(secret)) => {
+                anyhow::ensure!(
+                    url.starts_with("https://") || url.starts_with("http://"),
+                    "CASEBRIDGE_ALERT_WEBHOOK_URL must be an http(s) URL"
+                );
+                anyhow::ensure!(
+                    secret.len() >= 32,
+                    "CASEBRIDGE_ALERT_WEBHOOK_SECRET must be at least 32 characters"
+                );
+                Ok(Some(Webhook {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                }))
+            }
+            _ => anyhow::bail!(
+                "set both CASEBRIDGE_ALERT_WEBHOOK_URL and CASEBRIDGE_ALERT_WEBHOOK_SECRET, or neither"
+            ),
+        }
+    }
 }
 
 /// The days of the week that are working days.

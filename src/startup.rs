@@ -261,6 +261,9 @@ impl Application {
     /// Binds `listener` and builds the server; the caller awaits [`Application::run`].
     pub fn build(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
+        if let Some(webhook) = state.config.oversight.webhook()? {
+            crate::oversight::webhook::start(state.db.clone(), webhook)?;
+        }
         let body_limit = state.config.body_limit;
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
         let state = web::Data::new(state);
@@ -340,6 +343,7 @@ impl Application {
 /// Everything the server needs, from configuration: the database (migrated), the policy and
 /// the signing key.
 pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
+    config.oversight.webhook()?;
     let db = crate::db::Database::connect(&config.database_url())?;
     db.migrate()?;
     let source = crate::authz::PolicySource::choose(config.policy_dir.as_deref());

@@ -23,6 +23,10 @@ pub trait Disclose: Serialize {
     fn version(&self) -> Option<i32> {
         None
     }
+    /// Whether the record is a restricted client's: its disclosure raises an alert.
+    fn restricted(&self) -> bool {
+        false
+    }
 }
 
 /// One page of a list.
@@ -66,8 +70,12 @@ fn disclosure_for(permit: &Permit, resource_id: Option<String>) -> Disclosure {
     }
 }
 
-fn note_record(disclosure: &mut Disclosure, client_id: Option<&str>, fields: &Map<String, Value>) {
-    disclosure.client_ids.extend(client_id.map(str::to_owned));
+fn note_record<T: Disclose>(disclosure: &mut Disclosure, record: &T, fields: &Map<String, Value>) {
+    let client_id = record.client_id().map(str::to_owned);
+    if record.restricted() {
+        disclosure.restricted_client_ids.extend(client_id.clone());
+    }
+    disclosure.client_ids.extend(client_id);
     disclosure.fields.extend(fields.keys().cloned());
 }
 
@@ -75,7 +83,7 @@ fn note_record(disclosure: &mut Disclosure, client_id: Option<&str>, fields: &Ma
 pub fn one<T: Disclose>(permit: &Permit, record: &T) -> Result<Disclosed, ApiError> {
     let fields = masked(permit, record)?;
     let mut disclosure = disclosure_for(permit, Some(record.id().to_owned()));
-    note_record(&mut disclosure, record.client_id(), &fields);
+    note_record(&mut disclosure, record, &fields);
     Ok(Disclosed {
         status: StatusCode::OK,
         body: Value::Object(fields),
@@ -106,7 +114,7 @@ pub fn page<T: Disclose>(
     let mut items = Vec::with_capacity(records.len());
     for record in records {
         let fields = masked(permit, record)?;
-        note_record(&mut disclosure, record.client_id(), &fields);
+        note_record(&mut disclosure, record, &fields);
         items.push(Value::Object(fields));
     }
     let body = serde_json::json!({ "items": items, "next_cursor": next_cursor });

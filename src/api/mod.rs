@@ -2,6 +2,7 @@
 //! pipeline they all go through is [`context`] (authenticate, decide) and [`disclosure`]
 //! (mask, record what left).
 pub mod access_reviews;
+pub mod alerts;
 pub mod api_clients;
 pub mod audit;
 pub mod auth;
@@ -38,4 +39,5 @@ pub fn routes(config: &mut ServiceConfig) {
     access_reviews::routes(config);
     reports::routes(config);
     breaches::routes(config);
+    alerts::routes(config);
 }

@@ -6,6 +6,7 @@
 //! transaction of its change ([`recorded_write`]); every other request is recorded by
 //! [`record`] once the response is built, and if that row cannot be stored the response is
 //! replaced by 503 `audit_unavailable`, so nothing is disclosed unrecorded.
+pub mod alerts;
 pub mod chain;
 
 use std::collections::BTreeSet;
@@ -21,6 +22,7 @@ use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use tracing_actix_web::RequestId;
 
+use self::alerts::AlertRules;
 use self::chain::{AuditEvent, ChainHead};
 use crate::api::context::AppState;
 use crate::authz::{Caller, Resource};
@@ -52,6 +54,10 @@ pub struct Disclosure {
     /// The person a request without an access token turned out to act for, when only its
     /// change could tell: a refresh token names the user of its session.
     pub actor_user_id: Option<String>,
+    /// Disclosed clients that are restricted: each such read raises an alert.
+    pub restricted_client_ids: BTreeSet<String>,
+    /// The request locked a username after failed logins (raises an alert).
+    pub locked_out: bool,
 }
 
 impl Disclosure {
@@ -139,6 +145,7 @@ fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
 /// cannot cross to the writer thread.
 struct RowTemplate {
     context: RequestContext,
+    alerts: AlertRules,
     route: String,
     caller: Option<Arc<Caller>>,
     login: Option<AttemptedLogin>,
@@ -161,8 +168,16 @@ impl RowTemplate {
                 occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
             });
         let route = req.match_pattern();
+        let alerts = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| AlertRules::of(&state.config.oversight))
+            .unwrap_or(AlertRules {
+                denial_burst: u32::MAX,
+                delivered: false,
+            });
         Self {
             context,
+            alerts,
             requested: route
                 .as_deref()
                 .and_then(|route| requested_resource(req, route)),
@@ -250,17 +265,29 @@ fn actor_kind(
 }
 
 /// Seals `event` onto the chain and stores it with one row per client it names.
+/// Stores `event` and raises the alerts it calls for.
+fn store(
+    conn: &mut DbConnection,
+    head: &mut ChainHead,
+    event: AuditEvent,
+    disclosure: &Disclosure,
+    rules: AlertRules,
+) -> QueryResult<()> {
+    let event = append(conn, head, event, disclosure)?;
+    alerts::raise(conn, &event, disclosure, rules)
+}
+
 fn append(
     conn: &mut DbConnection,
     head: &mut ChainHead,
     mut event: AuditEvent,
-    clients: &BTreeSet<String>,
-) -> QueryResult<()> {
+    disclosure: &Disclosure,
+) -> QueryResult<AuditEvent> {
     head.seal(&mut event);
     diesel::insert_into(audit_events::table)
         .values(&event)
         .execute(conn)?;
-    for client_id in clients {
+    for client_id in &disclosure.client_ids {
         diesel::insert_into(audit_event_clients::table)
             .values((
                 audit_event_clients::client_id.eq(client_id),
@@ -269,7 +296,7 @@ fn append(
             ))
             .execute(conn)?;
     }
-    Ok(())
+    Ok(event)
 }
 
 /// Runs a change and stores its audit row in the same transaction: there is never a change
@@ -289,12 +316,9 @@ where
     let result = db
         .write(move |conn, head| {
             let (value, status, disclosure) = work(conn)?;
-            append(
-                conn,
-                head,
-                template.complete(status, None, &disclosure),
-                &disclosure.client_ids,
-            )?;
+            let rules = template.alerts;
+            let event = template.complete(status, None, &disclosure);
+            store(conn, head, event, &disclosure, rules)?;
             Ok(value)
         })
         .await?;
@@ -351,14 +375,15 @@ pub async fn record(
         .error()
         .and_then(|error| error.as_error::<ApiError>())
         .map(ApiError::code);
-    let row =
-        RowTemplate::of(&request, caller).complete(response.status().as_u16(), reason, &disclosure);
+    let template = RowTemplate::of(&request, caller);
+    let rules = template.alerts;
+    let row = template.complete(response.status().as_u16(), reason, &disclosure);
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal(anyhow::anyhow!("application state missing")).into());
     };
     let stored = state
         .db
-        .write(move |conn, head| Ok(append(conn, head, row, &disclosure.client_ids)?))
+        .write(move |conn, head| Ok(store(conn, head, row, &disclosure, rules)?))
         .await;
     match stored {
         Ok(()) => Ok(with_request_id(response)),

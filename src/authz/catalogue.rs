@@ -78,6 +78,8 @@ pub enum Resource {
     Finding,
     /// One principal's line of an organisation's access audit.
     CspAccess,
+    /// An alert raised as a request happened.
+    Alert,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -111,6 +113,8 @@ pub enum Action {
     Required,
     /// Carry out a breach's containment steps (suspend, end sessions, change credentials).
     Contain,
+    /// Acknowledge an alert.
+    Acknowledge,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -524,6 +528,26 @@ pub const RESOURCES: &[ResourceDef] = &[
         ],
     },
     ResourceDef {
+        resource: Resource::Alert,
+        name: "alert",
+        actions: &[(Read, &[Any]), (Acknowledge, &[Any])],
+        fields: &[
+            "id",
+            "kind",
+            "actor_user_id",
+            "subject",
+            "reason",
+            "event_id",
+            "raised_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "acknowledgement_note",
+            "delivery",
+            "delivery_attempts",
+            "version",
+        ],
+    },
+    ResourceDef {
         resource: Resource::Mfa,
         name: "mfa",
         actions: &[(Required, &[Any])],
@@ -588,6 +612,7 @@ impl Action {
         Close,
         Required,
         Contain,
+        Acknowledge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -612,6 +637,7 @@ impl Action {
             Close => "close",
             Required => "required",
             Contain => "contain",
+            Acknowledge => "acknowledge",
         }
     }
 

@@ -1,6 +1,7 @@
 //! One codebase over two databases: SQLite (the embedded default) and PostgreSQL, chosen by
 //! the URL scheme. Diesel is synchronous, so every query runs on actix's blocking pool.
 pub mod access_reviews;
+pub mod alerts;
 pub mod audit;
 pub mod breaches;
 pub mod cases;

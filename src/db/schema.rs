@@ -339,3 +339,23 @@ diesel::table! {
         recorded_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        kind -> Text,
+        actor_user_id -> Nullable<Text>,
+        subject -> Text,
+        reason -> Text,
+        event_id -> Text,
+        raised_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        acknowledgement_note -> Nullable<Text>,
+        delivery -> Text,
+        delivery_attempts -> Integer,
+        next_delivery_at -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}

@@ -3,6 +3,8 @@
 //! rules are plain functions over loaded events; what they need beyond the period (a user's
 //! previous month, which clients are restricted, ended allocations, sessions) they ask
 //! [`Lookups`] for, so the database is asked only about candidates.
+pub mod webhook;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};

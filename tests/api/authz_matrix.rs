@@ -186,17 +186,30 @@ const DEPARTMENT_ADMIN: Keys = &[
     "user",
 ];
 const PRIVACY_OFFICER: Keys = &[
+    "alert",
     "allocation",
     "audit_event",
+    "breach",
+    "breach_impact",
+    "breach_notice",
     "case",
     "client",
     "mfa",
     "note",
     "user",
 ];
-/// The audit trail and the access register are the auditor's only resources besides its own
-/// password.
-const AUDITOR: Keys = &["access_register", "audit_event", "mfa", "user"];
+/// The audit trail, its reports, alerts and the breach register are the auditor's only
+/// resources besides its own password: no client content.
+const AUDITOR: Keys = &[
+    "access_register",
+    "alert",
+    "audit_event",
+    "breach",
+    "csp_access",
+    "finding",
+    "mfa",
+    "user",
+];
 const NO_CLIENT_CONTENT: Keys = &["user"];
 
 fn nothing(_: usize) -> bool {

@@ -1,5 +1,6 @@
 //! The one integration-test binary: real HTTP against a real database per test.
 mod access;
+mod alerts;
 mod audit;
 mod auth;
 mod authz_matrix;

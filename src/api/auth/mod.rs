@@ -1,4 +1,5 @@
 //! `/auth`: log in, refresh, log out.
+use actix_web::ResponseError;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -166,7 +167,17 @@ async fn login(
         sign_in::Verdict::Refused => {
             let locked = audit::recorded_write(&state.db, &req, None, move |conn| {
                 let locked = sign_in::record_failure(conn, &rules, &username, now)?;
-                Ok((locked, 401, Disclosure::refusal("invalid_credentials")))
+                Ok(match locked {
+                    Some(until) => (
+                        locked,
+                        login_locked(until, now).status_code().as_u16(),
+                        Disclosure {
+                            locked_out: true,
+                            ..Disclosure::refusal("login_locked")
+                        },
+                    ),
+                    None => (locked, 401, Disclosure::refusal("invalid_credentials")),
+                })
             })
             .await?;
             return Err(match locked {

@@ -145,6 +145,9 @@ impl Disclose for ClientRecord {
     fn version(&self) -> Option<i32> {
         Some(self.version)
     }
+    fn restricted(&self) -> bool {
+        self.restricted
+    }
 }
 
 /// A new client. Only fields the caller's role may write are accepted.

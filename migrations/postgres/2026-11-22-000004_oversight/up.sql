@@ -1,4 +1,4 @@
--- The data breach register: each suspected breach, what was done to contain it, the affected
+-- Oversight: alerts raised as requests happen, and the data breach register: each suspected breach, what was done to contain it, the affected
 -- individuals computed from the audit trail (snapshots), the assessment, the notifications
 -- sent and the post-incident review.
 CREATE TABLE breaches (
@@ -78,3 +78,27 @@ CREATE TABLE breach_notifications (
     recorded_at TIMESTAMP NOT NULL
 );
 CREATE INDEX breach_notifications_breach ON breach_notifications (breach_id);
+
+-- An alert raised as it happened (denial bursts, restricted-client reads, lockouts), with its
+-- acknowledgement and, when a webhook is configured, its delivery.
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout')),
+    actor_user_id TEXT,
+    -- The user id, or for an unidentified caller the username tried or the address.
+    subject TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    -- The audit event that raised it (stored in the same transaction).
+    event_id TEXT NOT NULL REFERENCES audit_events (id),
+    raised_at TIMESTAMP NOT NULL,
+    acknowledged_at TIMESTAMP,
+    acknowledged_by TEXT REFERENCES users (id),
+    acknowledgement_note TEXT,
+    delivery TEXT NOT NULL CHECK (delivery IN ('none', 'pending', 'delivered', 'failed')),
+    delivery_attempts INTEGER NOT NULL,
+    next_delivery_at TIMESTAMP,
+    delivered_at TIMESTAMP,
+    version INTEGER NOT NULL
+);
+CREATE INDEX alerts_delivery ON alerts (delivery, next_delivery_at);
+CREATE INDEX alerts_open ON alerts (acknowledged_at, id);

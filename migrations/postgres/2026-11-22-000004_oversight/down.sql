@@ -1,3 +1,4 @@
+DROP TABLE alerts;
 DROP TABLE breach_notifications;
 DROP TABLE breach_snapshots;
 DROP TABLE breach_containment_actions;
