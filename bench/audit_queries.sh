@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Times the two audit queries an investigation runs most, over a large trail:
+# Times the audit queries an investigation runs most, over a large trail:
 #   - the access log of one client          GET /api/v1/clients/{id}/access-log
 #   - one user's events over one month       GET /api/v1/audit/events?actor_user_id=&from=&to=
+#   - the unusual-activity report over a day, a week and 31 days
+#                                            GET /api/v1/reports/unusual-activity?from=&to=
 # Usage: bench/audit_queries.sh [--postgres] [ROWS]   (ROWS defaults to 10,000,000)
 # The synthetic rows are generated in SQL, spread over a year, 2,000 actors and 20,000
 # clients (each event discloses one client). They sit in their own chain whose hashes are
@@ -96,12 +98,14 @@ actor="00000000-0000-7000-a000-000000000042"
 from=$(date -u -d '-45 days' +%Y-%m-%dT%H:%M:%SZ)
 to=$(date -u -d '-15 days' +%Y-%m-%dT%H:%M:%SZ)
 median_ms() {
-  local url="$1" times=()
-  for _ in $(seq 1 21); do
+  local url="$1" runs="${2:-21}" times=()
+  for _ in $(seq 1 "$runs"); do
     times+=("$(curl -fs -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $token" "$url")")
   done
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f ms (median of %d; max %.1f ms)", a[int((NR+1)/2)]*1000, NR, a[NR]*1000}'
 }
+findings() { curl -fs -H "Authorization: Bearer $token" "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }
+report() { echo "http://127.0.0.1:$port/api/v1/reports/unusual-activity?from=$(date -u -d "-$1 days -15 days" +%Y-%m-%dT%H:%M:%SZ)&to=$to"; }
 items() { curl -fs -H "Authorization: Bearer $token" "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }
 access_log="http://127.0.0.1:$port/api/v1/clients/$client/access-log?limit=50"
 month="http://127.0.0.1:$port/api/v1/audit/events?actor_user_id=$actor&from=$from&to=$to&limit=50"
@@ -110,3 +114,7 @@ echo "| query | items in first page | latency |"
 echo "|---|---|---|"
 echo "| access log of one client ($(( rows / 20000 )) events in all), first page | $(items "$access_log") | $(median_ms "$access_log") |"
 echo "| one user's events over 30 days ($(( rows / 2000 )) in the year), first page | $(items "$month") | $(median_ms "$month") |"
+for days in 1 7 31; do
+  url="$(report "$days")"
+  echo "| unusual-activity report over $days day(s) (about $(( rows * days / 365 )) events) | $(findings "$url") findings | $(median_ms "$url" 5) |"
+done
