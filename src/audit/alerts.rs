@@ -84,9 +84,11 @@ pub fn raise(
     }
     if event.outcome == "denied" {
         let since = event.occurred_at - Duration::hours(1);
-        let refused = queries::denials(conn, &subject, since, event.occurred_at)?;
+        let threshold = i64::from(rules.denial_burst);
+        let window = (since, event.occurred_at);
+        let refused = queries::denials(conn, &subject, window, threshold + 1)?;
         // Raised once, by the refusal that reaches the threshold.
-        if refused == i64::from(rules.denial_burst) {
+        if refused == threshold {
             let reason = format!(
                 "{refused} refused requests within an hour by the {}: an attempted access \
                  violation.",

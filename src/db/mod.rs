@@ -170,6 +170,17 @@ impl Database {
         }
     }
 
+    /// Runs a long read (a report over the audit trail) on the blocking pool whatever the
+    /// backend, so that the server worker keeps answering other requests meanwhile.
+    pub async fn read_long<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.read.clone();
+        run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
+    }
+
     /// Runs `work` in its own savepoint of the writer's next batch and answers once the batch
     /// is durable (see [`writer`]). `work` gets the instance's audit chain, to append the
     /// audit row in the same transaction as the change it records.

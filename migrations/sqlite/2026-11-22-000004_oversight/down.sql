@@ -1,4 +1,7 @@
 DROP TABLE alerts;
+DROP INDEX audit_events_denied_ip;
+DROP INDEX audit_events_denied_username;
+DROP INDEX audit_events_denied_actor;
 DROP TABLE breach_notifications;
 DROP TABLE breach_snapshots;
 DROP TABLE breach_containment_actions;

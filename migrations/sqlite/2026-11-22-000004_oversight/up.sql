@@ -79,6 +79,15 @@ CREATE TABLE breach_notifications (
 );
 CREATE INDEX breach_notifications_breach ON breach_notifications (breach_id);
 
+-- Recent refusals by subject, for alerts on bursts of them; only refused rows are indexed, so
+-- the rows of ordinary requests cost nothing more to store.
+CREATE INDEX audit_events_denied_actor ON audit_events (actor_user_id, occurred_at)
+    WHERE outcome = 'denied';
+CREATE INDEX audit_events_denied_username ON audit_events (attempted_username, occurred_at)
+    WHERE outcome = 'denied';
+CREATE INDEX audit_events_denied_ip ON audit_events (ip, occurred_at)
+    WHERE outcome = 'denied';
+
 -- An alert raised as it happened (denial bursts, restricted-client reads, lockouts), with its
 -- acknowledgement and, when a webhook is configured, its delivery.
 CREATE TABLE alerts (

@@ -776,7 +776,7 @@ async fn affected_individuals(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disc
     let id = path_id(&id)?;
     let now = ctx.now();
     ctx.db()
-        .read(move |conn| disclose_impact(&permit, &compute_impact(conn, &id, now)?))
+        .read_long(move |conn| disclose_impact(&permit, &compute_impact(conn, &id, now)?))
         .await
 }
 
@@ -797,8 +797,13 @@ async fn save_affected_snapshot(ctx: Ctx, id: web::Path<String>) -> ApiResult<Di
     let reader = ctx.permit(Resource::BreachImpact, Action::Read)?;
     let id = path_id(&id)?;
     let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
+    // Computed outside the writer, which a long computation would hold up for everyone.
+    let breach = id.clone();
+    let mut impact = ctx
+        .db()
+        .read_long(move |conn| compute_impact(conn, &breach, now))
+        .await?;
     ctx.write(move |conn| {
-        let mut impact = compute_impact(conn, &id, now)?;
         let snapshot_id = new_id();
         impact.snapshot_id = Some(snapshot_id.clone());
         queries::insert_snapshot(

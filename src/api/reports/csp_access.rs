@@ -145,7 +145,7 @@ pub async fn csp_access(
     let config = ctx.state.config.oversight.clone();
     let entries = ctx
         .db()
-        .read(move |conn| {
+        .read_long(move |conn| {
             if directory::organisation_kind(conn, &organisation_id)?.is_none() {
                 return Err(ApiError::invalid(
                     "organisation_id",

@@ -67,7 +67,7 @@ pub async fn unusual_activity(
     let config = ctx.state.config.oversight.clone();
     let found = ctx
         .db()
-        .read(move |conn| {
+        .read_long(move |conn| {
             let events = queries::events(conn, &period, None)?;
             let mut lookups = queries::DbLookups(conn);
             Ok(oversight::findings(
