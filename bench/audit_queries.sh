@@ -5,8 +5,9 @@
 #   - the unusual-activity report over a day, a week and 31 days
 #                                            GET /api/v1/reports/unusual-activity?from=&to=
 # Usage: bench/audit_queries.sh [--postgres] [ROWS]   (ROWS defaults to 10,000,000)
-# The synthetic rows are generated in SQL, spread over a year, 2,000 actors and 20,000
-# clients (each event discloses one client). They sit in their own chain whose hashes are
+# The synthetic rows are generated in SQL, spread evenly over the year before now in time
+# order (as the service appends them), 2,000 actors and 20,000 clients (each event discloses
+# one client). They sit in their own chain whose hashes are
 # placeholders: `audit verify` is not expected to pass on a benchmark database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,14 +45,14 @@ trap cleanup EXIT
 
 "$bin" seed-demo >/dev/null
 
-# Row i: actor i % 2000, client i % 20000, time spread over the year before now.
+# Row i: actor i % 2000, client i % 20000, at (rows - i) / rows of a year before now.
 read -r -d '' generate_sqlite <<SQL || true
 PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows)
 INSERT INTO audit_events
 SELECT printf('00000000-0000-7000-8000-%012d', i), 'bench', i,
-       strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ((i * 7919) % 31536000) || ' seconds'),
+       strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ((($rows - i) * 31536000) / $rows) || ' seconds'),
        printf('req-%d', i), printf('00000000-0000-7000-a000-%012d', i % 2000), NULL, '["dept_caseworker"]', 'user',
        'GET', '/api/v1/clients/{id}', '/api/v1/clients/x', 200, 'allowed', NULL, 'client', NULL,
        printf('["00000000-0000-7000-b000-%012d"]', i % 20000), '["id","given_name"]', NULL, NULL,
@@ -65,7 +66,7 @@ SQL
 read -r -d '' generate_postgres <<SQL || true
 INSERT INTO audit_events
 SELECT format('00000000-0000-7000-8000-%s', lpad(i::text, 12, '0')), 'bench', i,
-       (now() at time zone 'utc') - ((i::bigint * 7919) % 31536000) * interval '1 second',
+       (now() at time zone 'utc') - ((($rows - i)::bigint * 31536000) / $rows) * interval '1 second',
        'req-' || i, format('00000000-0000-7000-a000-%s', lpad((i % 2000)::text, 12, '0')), NULL, '["dept_caseworker"]', 'user',
        'GET', '/api/v1/clients/{id}', '/api/v1/clients/x', 200, 'allowed', NULL, 'client', NULL,
        format('["00000000-0000-7000-b000-%s"]', lpad((i % 20000)::text, 12, '0')), '["id","given_name"]', NULL, NULL,

@@ -5,7 +5,7 @@
 //! [`Lookups`] for, so the database is asked only about candidates.
 pub mod webhook;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use serde::Serialize;
@@ -27,7 +27,9 @@ pub struct Event {
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
     pub client_ids: Vec<String>,
-    pub fields: Vec<String>,
+    /// The fields disclosed, as the row stores them (a JSON list): parsed only by the
+    /// reports that need them.
+    pub fields: String,
     pub purpose_of_use: Option<String>,
     pub ip: Option<String>,
     pub attempted_username: Option<String>,
@@ -57,8 +59,8 @@ pub trait Lookups {
         from: NaiveDateTime,
         to: NaiveDateTime,
     ) -> anyhow::Result<Vec<(NaiveDateTime, Vec<String>)>>;
-    /// Which of `clients` are restricted.
-    fn restricted_among(&mut self, clients: &BTreeSet<String>) -> anyhow::Result<BTreeSet<String>>;
+    /// Every restricted client (they are few: a restriction is an exception).
+    fn restricted_clients(&mut self) -> anyhow::Result<BTreeSet<String>>;
     /// The day an allocation of the record (a client, or a case) to `organisation_id` ended
     /// before `on`, if one did.
     fn allocation_ended(
@@ -171,10 +173,11 @@ pub fn findings(
     events: &[Event],
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
+    let disclosing = disclosures(events);
     let mut found = Vec::new();
-    found.extend(many_distinct_clients(config, events, lookups)?);
-    found.extend(outside_working_hours(config, events));
-    found.extend(restricted_client_reads(events, lookups)?);
+    found.extend(many_distinct_clients(config, &disclosing, lookups)?);
+    found.extend(outside_working_hours(config, &disclosing));
+    found.extend(restricted_client_reads(&disclosing, lookups)?);
     found.extend(repeated_denials(config, events));
     found.extend(after_allocation_ended(events, lookups)?);
     found.extend(dormant_accounts(config, events, lookups)?);
@@ -188,7 +191,9 @@ fn local_date(config: &OversightConfig, at: NaiveDateTime) -> NaiveDate {
 }
 
 /// Allowed requests that disclosed client data, by actor.
-fn disclosures(events: &[Event]) -> BTreeMap<&str, Vec<&Event>> {
+type ByActor<'a> = BTreeMap<&'a str, Vec<&'a Event>>;
+
+fn disclosures(events: &[Event]) -> ByActor<'_> {
     let mut by_actor: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
     for event in events {
         if let Some(actor) = event.actor_user_id.as_deref()
@@ -199,6 +204,10 @@ fn disclosures(events: &[Event]) -> BTreeMap<&str, Vec<&Event>> {
         }
     }
     by_actor
+}
+
+fn owned(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
 }
 
 fn median(mut values: Vec<usize>) -> f64 {
@@ -216,18 +225,31 @@ fn median(mut values: Vec<usize>) -> f64 {
 
 fn many_distinct_clients(
     config: &OversightConfig,
-    events: &[Event],
+    disclosing: &ByActor,
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
     let mut found = Vec::new();
-    for (actor, events) in disclosures(events) {
-        let mut days: BTreeMap<NaiveDate, (BTreeSet<&str>, Vec<String>)> = BTreeMap::new();
+    for (&actor, events) in disclosing {
+        // Clients named per day, counting repeats: only days above the floor are counted
+        // again without them.
+        let mut mentions: BTreeMap<NaiveDate, usize> = BTreeMap::new();
         for event in events {
-            let day = days
+            *mentions
                 .entry(local_date(config, event.occurred_at))
-                .or_default();
-            day.0.extend(event.client_ids.iter().map(String::as_str));
-            day.1.push(event.id.clone());
+                .or_default() += event.client_ids.len();
+        }
+        mentions.retain(|_, count| *count > config.unusual_clients_floor);
+        if mentions.is_empty() {
+            continue;
+        }
+        let mut days: BTreeMap<NaiveDate, (BTreeSet<&str>, Vec<&str>)> = BTreeMap::new();
+        for event in events {
+            let day = local_date(config, event.occurred_at);
+            if mentions.contains_key(&day) {
+                let day = days.entry(day).or_default();
+                day.0.extend(event.client_ids.iter().map(String::as_str));
+                day.1.push(&event.id);
+            }
         }
         for (day, (clients, event_ids)) in days {
             if clients.len() <= config.unusual_clients_floor {
@@ -257,7 +279,7 @@ fn many_distinct_clients(
                     ),
                     json!({"day": day, "distinct_clients": clients.len(), "median_previous_30_days": usual,
                            "factor": config.unusual_clients_factor, "floor": config.unusual_clients_floor}),
-                    event_ids,
+                    owned(&event_ids),
                 ));
             }
         }
@@ -275,19 +297,28 @@ fn event_start(config: &OversightConfig, day: NaiveDate) -> NaiveDateTime {
         .unwrap_or_else(|| day.and_hms_opt(0, 0, 0).unwrap_or_default())
 }
 
-fn outside_working_hours(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
+fn outside_working_hours(config: &OversightConfig, disclosing: &ByActor) -> Vec<Finding> {
     let (start, end) = config.working_hours;
+    // Every time zone's offset is a whole number of quarter hours, so one conversion serves
+    // a quarter hour of requests.
+    let mut quarters: HashMap<i64, (bool, NaiveDate)> = HashMap::new();
+    let mut local = |at: NaiveDateTime| {
+        *quarters
+            .entry(at.and_utc().timestamp().div_euclid(900))
+            .or_insert_with(|| {
+                let local = config.time_zone.from_utc_datetime(&at);
+                let working = config.working_days.includes(local.weekday())
+                    && (start..end).contains(&local.hour());
+                (working, local.date_naive())
+            })
+    };
     let mut found = Vec::new();
-    for (actor, events) in disclosures(events) {
-        let mut days: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
+    for (&actor, events) in disclosing {
+        let mut days: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
         for event in events {
-            let local = config.time_zone.from_utc_datetime(&event.occurred_at);
-            let working = config.working_days.includes(local.weekday())
-                && (start..end).contains(&local.hour());
+            let (working, day) = local(event.occurred_at);
             if !working {
-                days.entry(local.date_naive())
-                    .or_default()
-                    .push(event.id.clone());
+                days.entry(day).or_default().push(&event.id);
             }
         }
         for (day, event_ids) in days {
@@ -302,7 +333,7 @@ fn outside_working_hours(config: &OversightConfig, events: &[Event]) -> Vec<Find
                     config.time_zone
                 ),
                 json!({"day": day, "requests": event_ids.len()}),
-                event_ids,
+                owned(&event_ids),
             ));
         }
     }
@@ -310,17 +341,15 @@ fn outside_working_hours(config: &OversightConfig, events: &[Event]) -> Vec<Find
 }
 
 fn restricted_client_reads(
-    events: &[Event],
+    disclosing: &ByActor,
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
-    let named: BTreeSet<String> = events
-        .iter()
-        .filter(|event| event.allowed())
-        .flat_map(|event| event.client_ids.iter().cloned())
-        .collect();
-    let restricted = lookups.restricted_among(&named)?;
+    let restricted = lookups.restricted_clients()?;
+    if restricted.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut found = Vec::new();
-    for (actor, events) in disclosures(events) {
+    for (&actor, events) in disclosing {
         for event in events {
             let clients: Vec<&String> = event
                 .client_ids
@@ -516,11 +545,27 @@ fn shared_credentials(
 const PROFILE_SEARCH_ROUTE: &str = "/api/v1/profiles";
 
 fn fishing_searches(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
+    let is_search = |event: &Event| event.allowed() && event.route == PROFILE_SEARCH_ROUTE;
+    // Only the days of users who searched often enough can hold fishing.
+    let mut searches: BTreeMap<(&str, NaiveDate), usize> = BTreeMap::new();
+    for event in events.iter().filter(|event| is_search(event)) {
+        if let Some(actor) = event.actor_user_id.as_deref() {
+            *searches
+                .entry((actor, local_date(config, event.occurred_at)))
+                .or_default() += 1;
+        }
+    }
+    searches.retain(|_, count| *count >= config.fishing_searches as usize);
+    if searches.is_empty() {
+        return Vec::new();
+    }
     let mut by_actor_day: BTreeMap<(&str, NaiveDate), Vec<&Event>> = BTreeMap::new();
     for event in events.iter().filter(|event| event.allowed()) {
         if let Some(actor) = event.actor_user_id.as_deref() {
-            let day = local_date(config, event.occurred_at);
-            by_actor_day.entry((actor, day)).or_default().push(event);
+            let key = (actor, local_date(config, event.occurred_at));
+            if searches.contains_key(&key) {
+                by_actor_day.entry(key).or_default().push(event);
+            }
         }
     }
     let mut found = Vec::new();

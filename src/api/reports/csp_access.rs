@@ -89,7 +89,7 @@ struct Tally {
     notes_written: usize,
 }
 
-fn tally(events: &[Event]) -> BTreeMap<&str, Tally> {
+fn tally(events: &[Event]) -> anyhow::Result<BTreeMap<&str, Tally>> {
     let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     for event in events {
         let Some(actor) = event.actor_user_id.as_deref() else {
@@ -106,18 +106,16 @@ fn tally(events: &[Event]) -> BTreeMap<&str, Tally> {
         if !event.client_ids.is_empty() {
             tally.clients.extend(event.client_ids.iter().cloned());
             let resource = event.resource_type.as_deref().unwrap_or_default();
-            tally.fields.extend(
-                event
-                    .fields
-                    .iter()
-                    .map(|field| format!("{resource}.{field}")),
-            );
+            let fields: Vec<String> = serde_json::from_str(&event.fields)?;
+            tally
+                .fields
+                .extend(fields.iter().map(|field| format!("{resource}.{field}")));
         }
         if event.method == "POST" && NOTE_ROUTES.contains(&event.route.as_str()) {
             tally.notes_written += 1;
         }
     }
-    tallies
+    Ok(tallies)
 }
 
 /// An organisation's access audit
@@ -157,7 +155,7 @@ pub async fn csp_access(
             let events = queries::events(conn, &period, Some(&ids))?;
             let mut lookups = queries::DbLookups(conn);
             let mut findings = oversight::findings(&config, &period, &events, &mut lookups)?;
-            let mut tallies = tally(&events);
+            let mut tallies = tally(&events)?;
             principals
                 .into_iter()
                 .map(|row| {
