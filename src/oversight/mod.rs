@@ -463,32 +463,33 @@ fn dormant_accounts(
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
     let silence = Duration::days(i64::from(config.dormant_report_days));
-    let mut by_actor: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
-    for event in events {
-        if let Some(actor) = event.actor_user_id.as_deref() {
-            by_actor.entry(actor).or_default().push(event);
-        }
-    }
+    // Each actor's latest request so far; their first in the period looks back before it.
+    let mut last_seen: HashMap<&str, Option<NaiveDateTime>> = HashMap::new();
     let mut found = Vec::new();
-    for (actor, events) in by_actor {
-        let mut previous = lookups.previous_request(actor, events[0].occurred_at)?;
-        for event in events {
-            if let Some(before) = previous
-                && event.occurred_at - before > silence
-            {
-                let days = (event.occurred_at - before).num_days();
-                found.push(finding(
-                    Rule::DormantAccountActive,
-                    Some(actor),
-                    actor,
-                    format!("Active again after {days} days without a request."),
-                    json!({"days_silent": days, "previous_request_at": before.and_utc(), "threshold_days": config.dormant_report_days}),
-                    vec![event.id.clone()],
-                ));
-            }
-            previous = Some(event.occurred_at);
+    for event in events {
+        let Some(actor) = event.actor_user_id.as_deref() else {
+            continue;
+        };
+        let previous = match last_seen.get(actor) {
+            Some(previous) => *previous,
+            None => lookups.previous_request(actor, event.occurred_at)?,
+        };
+        last_seen.insert(actor, Some(event.occurred_at));
+        if let Some(before) = previous
+            && event.occurred_at - before > silence
+        {
+            let days = (event.occurred_at - before).num_days();
+            found.push(finding(
+                Rule::DormantAccountActive,
+                Some(actor),
+                actor,
+                format!("Active again after {days} days without a request."),
+                json!({"days_silent": days, "previous_request_at": before.and_utc(), "threshold_days": config.dormant_report_days}),
+                vec![event.id.clone()],
+            ));
         }
     }
+    found.sort_by(|a, b| (&a.subject, &a.event_ids).cmp(&(&b.subject, &b.event_ids)));
     Ok(found)
 }
 
