@@ -117,6 +117,20 @@ pub struct OrganisationChanges {
     pub contract_ends_on: Option<Option<NaiveDate>>,
 }
 
+/// A principal's row, person or API client, if `reachable`.
+pub fn find_principal(
+    conn: &mut DbConnection,
+    reachable: Predicate<users::table>,
+    id: &str,
+) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::id.eq(id))
+        .filter(reachable)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// A person's or an API client's row, if `reachable`.
 pub fn find_user(
     conn: &mut DbConnection,

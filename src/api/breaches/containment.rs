@@ -147,23 +147,19 @@ impl Containment<'_> {
         if target == self.caller.user_id {
             return Err(ApiError::invalid(field, "is your own account"));
         }
-        let kinds = match only {
-            Some(kind) => vec![kind],
-            None => vec![PrincipalKind::Person, PrincipalKind::ApiClient],
+        let found = match only {
+            Some(kind) => directory::find_user(conn, kind, scope::users(self.permit), target)?,
+            None => directory::find_principal(conn, scope::users(self.permit), target)?,
         };
-        for kind in kinds {
-            if let Some(row) = directory::find_user(conn, kind, scope::users(self.permit), target)?
-            {
-                return Ok(row);
-            }
-        }
-        Err(ApiError::invalid(
-            field,
-            match only {
-                Some(_) => "is not an API client",
-                None => "is not a user or API client",
-            },
-        ))
+        found.ok_or_else(|| {
+            ApiError::invalid(
+                field,
+                match only {
+                    Some(_) => "is not an API client",
+                    None => "is not a user or API client",
+                },
+            )
+        })
     }
 
     fn end_sessions(&self, conn: &mut DbConnection, target: &str) -> ApiResult<()> {

@@ -31,7 +31,7 @@ use crate::db::breaches::{
 use crate::db::directory;
 use crate::domain::{
     BreachKind, BreachSource, BreachStatus, ContainmentStep, InformationKind,
-    NotificationRecipient, PrincipalKind, StoredAsText,
+    NotificationRecipient, StoredAsText,
 };
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -316,7 +316,7 @@ async fn record_breach(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     let today = ctx.state.clock.today();
     ctx.write(move |conn| {
         for (index, id) in suspects.iter().enumerate() {
-            if !is_principal(conn, &permit, id)? {
+            if directory::find_principal(conn, scope::users(&permit), id)?.is_none() {
                 return Err(ApiError::invalid(
                     format!("suspected_actor_ids[{index}]"),
                     "is not a user or API client",
@@ -328,15 +328,6 @@ async fn record_breach(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         disclosure::created(&reader, &record, format!("/api/v1/breaches/{}", record.id))
     })
     .await
-}
-
-fn is_principal(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<bool> {
-    for kind in [PrincipalKind::Person, PrincipalKind::ApiClient] {
-        if directory::find_user(conn, kind, scope::users(permit), id)?.is_some() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Get a breach

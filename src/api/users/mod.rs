@@ -545,12 +545,7 @@ fn find_row(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<Use
 
 /// A person or an API client: the status actions and ending sessions apply to both.
 fn find_principal(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<UserRow> {
-    for kind in [PrincipalKind::Person, PrincipalKind::ApiClient] {
-        if let Some(row) = queries::find_user(conn, kind, scope::users(permit), id)? {
-            return Ok(row);
-        }
-    }
-    Err(ApiError::NotFound)
+    queries::find_principal(conn, scope::users(permit), id)?.ok_or(ApiError::NotFound)
 }
 
 /// Record onboarding checks
