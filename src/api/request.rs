@@ -32,15 +32,38 @@ impl PageRequest {
             .map(|cursor| {
                 uuid::Uuid::parse_str(cursor)
                     .map(|id| id.to_string())
-                    .map_err(|_| {
-                        ApiError::bad_request(
-                            "invalid_cursor",
-                            "The cursor is not one this service issued.",
-                        )
-                    })
+                    .map_err(|_| Self::invalid_cursor())
             })
             .transpose()?;
         Ok(Self { limit, after })
+    }
+
+    pub fn invalid_cursor() -> ApiError {
+        ApiError::bad_request(
+            "invalid_cursor",
+            "The cursor is not one this service issued.",
+        )
+    }
+
+    /// The page of an in-memory list, in its order, that follows the record `after` names.
+    pub fn of<T>(
+        &self,
+        mut all: Vec<T>,
+        id: impl Fn(&T) -> &str,
+    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+        let start = match &self.after {
+            None => 0,
+            Some(after) => {
+                all.iter()
+                    .position(|record| id(record) == after)
+                    .ok_or_else(Self::invalid_cursor)?
+                    + 1
+            }
+        };
+        all.truncate(start + self.fetch() as usize);
+        let mut page = all.split_off(start.min(all.len()));
+        let next = self.finish(&mut page, id);
+        Ok((page, next))
     }
 
     /// Rows to fetch: one more than the page, to learn whether another page follows.

@@ -8,8 +8,9 @@ pub mod webhook;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::config::OversightConfig;
@@ -84,7 +85,7 @@ pub trait Lookups {
     ) -> anyhow::Result<Vec<SessionSpan>>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     /// Many more distinct clients in a day than the user's usual.
@@ -105,10 +106,24 @@ pub enum Rule {
     FishingSearches,
 }
 
+impl Rule {
+    pub const ALL: [Rule; 8] = [
+        Rule::ManyDistinctClients,
+        Rule::OutsideWorkingHours,
+        Rule::RestrictedClientRead,
+        Rule::RepeatedDenials,
+        Rule::AfterAllocationEnded,
+        Rule::DormantAccountActive,
+        Rule::SharedCredentials,
+        Rule::FishingSearches,
+    ];
+}
+
 /// One finding of one rule.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Finding {
-    /// Stable for the same evidence: the rule and its first event.
+    /// Stable for the same evidence: derived from the rule, the subject and the first event.
+    #[schema(format = Uuid)]
     pub id: String,
     pub rule: Rule,
     #[schema(format = Uuid)]
@@ -143,15 +158,15 @@ fn finding(
     figures: Value,
     event_ids: Vec<String>,
 ) -> Finding {
-    let first = event_ids.first().cloned().unwrap_or_default();
+    let first = event_ids.first().map(String::as_str).unwrap_or_default();
+    let rule_name = serde_json::to_value(rule).unwrap_or_default();
+    let digest = Sha256::digest(format!("{rule_name}:{subject}:{first}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
     Finding {
-        id: format!(
-            "{}:{subject}:{first}",
-            serde_json::to_value(rule)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or_default()
-        ),
+        id: uuid::Builder::from_custom_bytes(bytes)
+            .into_uuid()
+            .to_string(),
         rule,
         actor_user_id: actor.map(str::to_owned),
         subject: subject.to_owned(),
@@ -166,28 +181,82 @@ pub struct Period {
     pub to: NaiveDateTime,
 }
 
-/// Every rule over the period's `events` (oldest first).
+/// The findings of every rule, or of `only` one, over the period's `events` (oldest first),
+/// in the order of [`Rule::ALL`].
 pub fn findings(
     config: &OversightConfig,
     period: &Period,
     events: &[Event],
+    only: Option<Rule>,
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
     let disclosing = disclosures(events);
+    let mut calendar = Calendar::new(config);
     let mut found = Vec::new();
-    found.extend(many_distinct_clients(config, &disclosing, lookups)?);
-    found.extend(outside_working_hours(config, &disclosing));
-    found.extend(restricted_client_reads(&disclosing, lookups)?);
-    found.extend(repeated_denials(config, events));
-    found.extend(after_allocation_ended(events, lookups)?);
-    found.extend(dormant_accounts(config, events, lookups)?);
-    found.extend(shared_credentials(period, events, lookups)?);
-    found.extend(fishing_searches(config, events));
+    for rule in Rule::ALL {
+        if only.is_some_and(|only| only != rule) {
+            continue;
+        }
+        found.extend(match rule {
+            Rule::ManyDistinctClients => {
+                many_distinct_clients(&mut calendar, &disclosing, lookups)?
+            }
+            Rule::OutsideWorkingHours => outside_working_hours(&mut calendar, &disclosing),
+            Rule::RestrictedClientRead => restricted_client_reads(&disclosing, lookups)?,
+            Rule::RepeatedDenials => repeated_denials(config, events),
+            Rule::AfterAllocationEnded => after_allocation_ended(events, lookups)?,
+            Rule::DormantAccountActive => dormant_accounts(config, events, lookups)?,
+            Rule::SharedCredentials => shared_credentials(period, events, lookups)?,
+            Rule::FishingSearches => fishing_searches(&mut calendar, events),
+        });
+    }
     Ok(found)
 }
 
-fn local_date(config: &OversightConfig, at: NaiveDateTime) -> NaiveDate {
-    config.time_zone.from_utc_datetime(&at).date_naive()
+/// The department's calendar: the local day of a time and whether it falls in working hours.
+struct Calendar<'a> {
+    config: &'a OversightConfig,
+    /// Every time zone's offset is a whole number of quarter hours, so one conversion serves
+    /// a quarter hour of requests (a month of the trail holds a million).
+    quarters: HashMap<i64, (NaiveDate, bool)>,
+}
+
+impl<'a> Calendar<'a> {
+    fn new(config: &'a OversightConfig) -> Self {
+        Self {
+            config,
+            quarters: HashMap::new(),
+        }
+    }
+
+    fn local(&mut self, at: NaiveDateTime) -> (NaiveDate, bool) {
+        let config = self.config;
+        *self
+            .quarters
+            .entry(at.and_utc().timestamp().div_euclid(900))
+            .or_insert_with(|| {
+                let local = config.time_zone.from_utc_datetime(&at);
+                let (start, end) = config.working_hours;
+                let working = config.working_days.includes(local.weekday())
+                    && (start..end).contains(&local.hour());
+                (local.date_naive(), working)
+            })
+    }
+
+    fn day(&mut self, at: NaiveDateTime) -> NaiveDate {
+        self.local(at).0
+    }
+
+    /// The UTC start of local `day`.
+    fn start_of(&self, day: NaiveDate) -> NaiveDateTime {
+        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
+        self.config
+            .time_zone
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|start| start.naive_utc())
+            .unwrap_or(midnight)
+    }
 }
 
 /// Allowed requests that disclosed client data, by actor.
@@ -224,19 +293,18 @@ fn median(mut values: Vec<usize>) -> f64 {
 }
 
 fn many_distinct_clients(
-    config: &OversightConfig,
+    calendar: &mut Calendar,
     disclosing: &ByActor,
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
+    let config = calendar.config;
     let mut found = Vec::new();
     for (&actor, events) in disclosing {
         // Clients named per day, counting repeats: only days above the floor are counted
         // again without them.
         let mut mentions: BTreeMap<NaiveDate, usize> = BTreeMap::new();
         for event in events {
-            *mentions
-                .entry(local_date(config, event.occurred_at))
-                .or_default() += event.client_ids.len();
+            *mentions.entry(calendar.day(event.occurred_at)).or_default() += event.client_ids.len();
         }
         mentions.retain(|_, count| *count > config.unusual_clients_floor);
         if mentions.is_empty() {
@@ -244,7 +312,7 @@ fn many_distinct_clients(
         }
         let mut days: BTreeMap<NaiveDate, (BTreeSet<&str>, Vec<&str>)> = BTreeMap::new();
         for event in events {
-            let day = local_date(config, event.occurred_at);
+            let day = calendar.day(event.occurred_at);
             if mentions.contains_key(&day) {
                 let day = days.entry(day).or_default();
                 day.0.extend(event.client_ids.iter().map(String::as_str));
@@ -256,15 +324,12 @@ fn many_distinct_clients(
                 continue;
             }
             // The user's usual: the median of their working days in the 30 days before.
-            let day_start = event_start(config, day);
+            let day_start = calendar.start_of(day);
             let history =
                 lookups.disclosures_of(actor, day_start - Duration::days(30), day_start)?;
             let mut per_day: BTreeMap<NaiveDate, BTreeSet<String>> = BTreeMap::new();
             for (at, clients) in history {
-                per_day
-                    .entry(local_date(config, at))
-                    .or_default()
-                    .extend(clients);
+                per_day.entry(calendar.day(at)).or_default().extend(clients);
             }
             let usual = median(per_day.values().map(BTreeSet::len).collect());
             if clients.len() as f64 > config.unusual_clients_factor * usual {
@@ -287,36 +352,14 @@ fn many_distinct_clients(
     Ok(found)
 }
 
-/// The UTC start of local `day`.
-fn event_start(config: &OversightConfig, day: NaiveDate) -> NaiveDateTime {
-    config
-        .time_zone
-        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .earliest()
-        .map(|start| start.naive_utc())
-        .unwrap_or_else(|| day.and_hms_opt(0, 0, 0).unwrap_or_default())
-}
-
-fn outside_working_hours(config: &OversightConfig, disclosing: &ByActor) -> Vec<Finding> {
+fn outside_working_hours(calendar: &mut Calendar, disclosing: &ByActor) -> Vec<Finding> {
+    let config = calendar.config;
     let (start, end) = config.working_hours;
-    // Every time zone's offset is a whole number of quarter hours, so one conversion serves
-    // a quarter hour of requests.
-    let mut quarters: HashMap<i64, (bool, NaiveDate)> = HashMap::new();
-    let mut local = |at: NaiveDateTime| {
-        *quarters
-            .entry(at.and_utc().timestamp().div_euclid(900))
-            .or_insert_with(|| {
-                let local = config.time_zone.from_utc_datetime(&at);
-                let working = config.working_days.includes(local.weekday())
-                    && (start..end).contains(&local.hour());
-                (working, local.date_naive())
-            })
-    };
     let mut found = Vec::new();
     for (&actor, events) in disclosing {
         let mut days: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
         for event in events {
-            let (working, day) = local(event.occurred_at);
+            let (day, working) = calendar.local(event.occurred_at);
             if !working {
                 days.entry(day).or_default().push(&event.id);
             }
@@ -545,14 +588,15 @@ fn shared_credentials(
 
 const PROFILE_SEARCH_ROUTE: &str = "/api/v1/profiles";
 
-fn fishing_searches(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
+fn fishing_searches(calendar: &mut Calendar, events: &[Event]) -> Vec<Finding> {
+    let config = calendar.config;
     let is_search = |event: &Event| event.allowed() && event.route == PROFILE_SEARCH_ROUTE;
     // Only the days of users who searched often enough can hold fishing.
     let mut searches: BTreeMap<(&str, NaiveDate), usize> = BTreeMap::new();
     for event in events.iter().filter(|event| is_search(event)) {
         if let Some(actor) = event.actor_user_id.as_deref() {
             *searches
-                .entry((actor, local_date(config, event.occurred_at)))
+                .entry((actor, calendar.day(event.occurred_at)))
                 .or_default() += 1;
         }
     }
@@ -563,7 +607,7 @@ fn fishing_searches(config: &OversightConfig, events: &[Event]) -> Vec<Finding> 
     let mut by_actor_day: BTreeMap<(&str, NaiveDate), Vec<&Event>> = BTreeMap::new();
     for event in events.iter().filter(|event| event.allowed()) {
         if let Some(actor) = event.actor_user_id.as_deref() {
-            let key = (actor, local_date(config, event.occurred_at));
+            let key = (actor, calendar.day(event.occurred_at));
             if searches.contains_key(&key) {
                 by_actor_day.entry(key).or_default().push(event);
             }

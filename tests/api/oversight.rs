@@ -479,3 +479,65 @@ async fn an_organisations_access_audit_lists_each_of_its_principals_as_json_and_
     );
     assert_eq!(response.body["errors"][0]["field"], "organisation_id");
 }
+
+#[actix_web::test]
+async fn findings_come_in_pages_by_rule_and_one_rule_can_be_asked_for() {
+    let app = app_with(|_| {}).await;
+    let privacy = app.login("privacy").await;
+    let restricted = format!("/api/v1/clients/{}", app.client_id(RESTRICTED_CLIENT));
+    let purpose = "Complaint C-12 from the client";
+    let response = app
+        .get_with(&restricted, &privacy, &[("X-Purpose-Of-Use", purpose)])
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let csp = app.login("csp-north").await;
+    for _ in 0..10 {
+        assert_eq!(read_client(&app, &csp, 1).await, StatusCode::NOT_FOUND);
+    }
+    let (_, everything) = report(&app).await;
+    let rules: Vec<&str> = everything
+        .iter()
+        .map(|finding| finding["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["restricted_client_read", "repeated_denials"]);
+
+    let auditor = app.login("auditor").await;
+    let now = Utc::now();
+    let base = format!(
+        "/api/v1/reports/unusual-activity?from={}&to={}",
+        time(now - Duration::hours(2)),
+        time(now + Duration::minutes(5))
+    );
+    let first = app.get(&format!("{base}&limit=1"), &auditor).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["items"], json!([everything[0]]));
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    assert_eq!(cursor, everything[0]["id"]);
+    let second = app
+        .get(&format!("{base}&limit=1&cursor={cursor}"), &auditor)
+        .await;
+    assert_eq!(second.body["items"], json!([everything[1]]));
+    assert_eq!(second.body["next_cursor"], Value::Null);
+
+    let only = app
+        .get(&format!("{base}&rule=repeated_denials"), &auditor)
+        .await;
+    assert_eq!(only.body["items"], json!([everything[1]]), "{}", only.body);
+
+    let unknown_cursor = app
+        .get(
+            &format!("{base}&cursor=00000000-0000-8000-8000-000000000000"),
+            &auditor,
+        )
+        .await;
+    assert_eq!(unknown_cursor.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown_cursor.body["code"], "invalid_cursor");
+    for bad in ["rule=everything", "limit=0", "limit=201"] {
+        let response = app.get(&format!("{base}&{bad}"), &auditor).await;
+        assert!(
+            response.status.is_client_error(),
+            "{bad}: {}",
+            response.body
+        );
+    }
+}

@@ -152,9 +152,9 @@ pub async fn csp_access(
             }
             let principals = queries::principals_of(conn, &organisation_id)?;
             let ids: Vec<String> = principals.iter().map(|row| row.id.clone()).collect();
-            let events = queries::events(conn, &period, Some(&ids))?;
+            let events = queries::events(conn, &period, Some(&ids), queries::Detail::WithFields)?;
             let mut lookups = queries::DbLookups(conn);
-            let mut findings = oversight::findings(&config, &period, &events, &mut lookups)?;
+            let mut findings = oversight::findings(&config, &period, &events, None, &mut lookups)?;
             let mut tallies = tally(&events)?;
             principals
                 .into_iter()

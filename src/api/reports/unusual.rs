@@ -6,11 +6,12 @@ use utoipa::IntoParams;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::request::PageRequest;
 use crate::authz::{Action, Resource};
 use crate::db::oversight as queries;
 use crate::domain::Timestamp;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::oversight::{self, Finding, Period};
+use crate::oversight::{self, Finding, Period, Rule};
 
 /// The longest period one unusual-activity report covers.
 const MAX_REPORT_DAYS: i64 = 31;
@@ -43,13 +44,21 @@ pub struct UnusualActivityParams {
     /// Up to this time, exclusive; at most 31 days after `from`.
     #[param(value_type = String, format = DateTime)]
     pub to: Timestamp,
+    /// Only this rule's findings.
+    pub rule: Option<Rule>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
 }
 
 /// Unusual activity
 ///
-/// Every finding of the unusual-usage rules over the period, each with its rule, the actor, a
-/// plain-language reason, the figures behind it and the audit events that prove it. The rules
-/// and their thresholds are in `docs/oversight.md`.
+/// The findings of the unusual-usage rules (or of one rule) over the period, by rule, each
+/// with the actor, a plain-language reason, the figures behind it and the audit events that
+/// prove it. The rules and their thresholds are in `docs/oversight.md`.
 #[utoipa::path(tag = "reports", params(UnusualActivityParams), responses(
     (status = 200, body = Page<Finding>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -64,19 +73,23 @@ pub async fn unusual_activity(
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Finding, Action::Read)?;
     let period = checked_period(params.from, params.to)?;
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let only = params.rule;
     let config = ctx.state.config.oversight.clone();
     let found = ctx
         .db()
         .read_long(move |conn| {
-            let events = queries::events(conn, &period, None)?;
+            let events = queries::events(conn, &period, None, queries::Detail::Rules)?;
             let mut lookups = queries::DbLookups(conn);
             Ok(oversight::findings(
                 &config,
                 &period,
                 &events,
+                only,
                 &mut lookups,
             )?)
         })
         .await?;
-    disclosure::page(&permit, &found, None)
+    let (found, next_cursor) = page.of(found, |finding| &finding.id)?;
+    disclosure::page(&permit, &found, next_cursor)
 }
