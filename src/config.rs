@@ -83,6 +83,30 @@ pub struct Config {
 
     #[command(flatten)]
     pub oversight: OversightConfig,
+
+    #[command(flatten)]
+    pub privacy: PrivacyConfig,
+}
+
+/// The privacy lifecycle of a client file: consents and complaints.
+#[derive(Debug, Clone, Args)]
+pub struct PrivacyConfig {
+    /// The purposes a client may consent to, comma-separated. A row scope `consented` in the
+    /// policy reaches the clients with a current consent to
+    /// `share_basic_profile_with_divisions`.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_CONSENT_PURPOSES",
+        value_delimiter = ',',
+        default_value = "share_basic_profile_with_divisions"
+    )]
+    pub consent_purposes: Vec<String>,
+
+    /// Days from receiving a privacy complaint to its response being due.
+    #[arg(long, global = true, env = "CASEBRIDGE_COMPLAINT_RESPONSE_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub complaint_response_days: u32,
 }
 
 /// Breach response and oversight settings.
@@ -272,15 +296,25 @@ fn parse_hours(text: &str) -> Result<(u32, u32), String> {
     Ok((start, end))
 }
 
+/// A group of settings at its documented defaults (and any `CASEBRIDGE_*` variables set).
+fn defaults<T: Args>() -> T {
+    #[derive(clap::Parser)]
+    struct Defaults<T: Args> {
+        #[command(flatten)]
+        settings: T,
+    }
+    <Defaults<T> as clap::Parser>::parse_from(["casebridge"]).settings
+}
+
 impl Default for OversightConfig {
-    /// The documented defaults (and any `CASEBRIDGE_*` variables set).
     fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            oversight: OversightConfig,
-        }
-        <Defaults as clap::Parser>::parse_from(["casebridge"]).oversight
+        defaults()
+    }
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        defaults()
     }
 }
 

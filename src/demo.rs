@@ -6,8 +6,12 @@ use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 
 use crate::auth::password;
+use crate::authz::scope::SHARE_PROFILE_PURPOSE;
 use crate::db::clients::ClientRow;
-use crate::db::schema::{allocations, cases, notes, organisations, settings, users};
+use crate::db::schema::{
+    allocations, cases, collection_notices, consents, notes, notices_given, organisations,
+    settings, users,
+};
 use crate::db::{Database, DbConnection};
 use crate::domain::{ProtectiveMarking, StoredAsText, UserStatus, Visibility};
 
@@ -108,6 +112,14 @@ pub const RESTRICTED_CLIENT: usize = 2;
 pub const PROTECTED_CLIENT: usize = 5;
 /// Northside's allocation of this client ended yesterday.
 pub const ENDED_ALLOCATION_CLIENT: usize = 9;
+/// Has not consented to other divisions finding their basic profile.
+pub const NO_SHARING_CLIENT: usize = 7;
+/// The collection notice in effect, given to every demo client.
+pub const NOTICE_VERSION: &str = "2026-1";
+const NOTICE_TEXT: &str = "The department collects your information to provide and coordinate \
+    the services you asked for. It shares what each service needs with the service providers \
+    it funds, and your basic details with its other divisions if you agree. You can ask to see \
+    or correct your information, withdraw your consent, or complain to our privacy officer.";
 
 pub fn demo_client_name(index: usize) -> (String, String) {
     const SUFFIXES: [&str; 10] = [
@@ -264,6 +276,17 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
             .execute(conn)?;
         user_ids.insert(*username, id);
     }
+    let notice_id = uuid::Uuid::now_v7().to_string();
+    diesel::insert_into(collection_notices::table)
+        .values((
+            collection_notices::id.eq(&notice_id),
+            collection_notices::version.eq(NOTICE_VERSION),
+            collection_notices::text.eq(NOTICE_TEXT),
+            collection_notices::effective_from.eq(today - Duration::days(60)),
+            collection_notices::created_by.eq(&user_ids["privacy"]),
+            collection_notices::created_at.eq(now),
+        ))
+        .execute(conn)?;
     let clients = (0..HOUSING_CLIENTS)
         .map(|i| (i, housing.clone()))
         .chain((0..2).map(|i| (100 + i, family.clone())));
@@ -319,6 +342,30 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
             version: 1,
         };
         crate::db::clients::insert(conn, &row)?;
+        diesel::insert_into(notices_given::table)
+            .values((
+                notices_given::id.eq(uuid::Uuid::now_v7().to_string()),
+                notices_given::client_id.eq(&row.id),
+                notices_given::notice_id.eq(&notice_id),
+                notices_given::given_on.eq(today - Duration::days(30)),
+                notices_given::method.eq("written"),
+                notices_given::recorded_by.eq(&user_ids["caseworker"]),
+                notices_given::recorded_at.eq(now),
+            ))
+            .execute(conn)?;
+        if index != NO_SHARING_CLIENT {
+            diesel::insert_into(consents::table)
+                .values((
+                    consents::id.eq(uuid::Uuid::now_v7().to_string()),
+                    consents::client_id.eq(&row.id),
+                    consents::purpose.eq(SHARE_PROFILE_PURPOSE),
+                    consents::given_on.eq(today - Duration::days(30)),
+                    consents::method.eq("written"),
+                    consents::recorded_by.eq(&user_ids["caseworker"]),
+                    consents::recorded_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
         let case_id = uuid::Uuid::now_v7().to_string();
         let lead_worker = if division == housing {
             Some(user_ids["caseworker"].clone())

@@ -45,8 +45,22 @@ pub enum ApiError {
     LoginLocked { retry_after_seconds: i64 },
     #[error("{detail}")]
     Unavailable { code: &'static str, detail: String },
+    /// A new client file needs the collection notice given to the client: the problem carries
+    /// the current notice, for the frontend to prompt with.
+    #[error("{detail}")]
+    CollectionNoticeRequired {
+        detail: String,
+        notice: Option<CurrentNotice>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// The collection notice in effect, as a `collection_notice_required` problem carries it.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct CurrentNotice {
+    pub version: String,
+    pub text: String,
 }
 
 /// RFC 9457 problem details, as every error response carries them.
@@ -66,6 +80,10 @@ pub struct Problem {
     /// For `field_not_writable`: the fields the caller may not write.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
+    /// For `collection_notice_required`: the notice to give the client (absent when none has
+    /// been issued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection_notice: Option<CurrentNotice>,
 }
 
 impl ApiError {
@@ -110,6 +128,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::LoginLocked { .. } => "login_locked",
+            ApiError::CollectionNoticeRequired { .. } => "collection_notice_required",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -137,6 +156,10 @@ impl ApiError {
                 ApiError::FieldNotWritable(fields) => Some(fields.clone()),
                 _ => None,
             },
+            collection_notice: match self {
+                ApiError::CollectionNoticeRequired { notice, .. } => notice.clone(),
+                _ => None,
+            },
         }
     }
 }
@@ -149,7 +172,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::CollectionNoticeRequired { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

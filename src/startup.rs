@@ -45,6 +45,7 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "oauth", description = "OAuth2 token endpoint (client credentials)"),
         (name = "access-reviews", description = "Periodic reviews of who may use the system"),
         (name = "reports", description = "Oversight reports"),
+        (name = "privacy", description = "Collection notices, consents, complaints and legal holds"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]

@@ -9,11 +9,15 @@ pub mod auth;
 pub mod breaches;
 pub mod cases;
 pub mod clients;
+pub mod complaints;
+pub mod consents;
 pub mod context;
 pub mod disclosure;
 pub mod health;
+pub mod legal_holds;
 pub mod me;
 pub mod notes;
+pub mod notices;
 pub mod oauth;
 pub mod organisations;
 pub mod profiles;
@@ -40,4 +44,8 @@ pub fn routes(config: &mut ServiceConfig) {
     reports::routes(config);
     breaches::routes(config);
     alerts::routes(config);
+    notices::routes(config);
+    consents::routes(config);
+    complaints::routes(config);
+    legal_holds::routes(config);
 }

@@ -80,6 +80,18 @@ pub enum Resource {
     CspAccess,
     /// An alert raised as a request happened.
     Alert,
+    /// A version of the privacy collection notice the department gives clients.
+    CollectionNotice,
+    /// A collection notice given to one client.
+    NoticeGiven,
+    /// Whether a client was given the collection notice in effect.
+    NoticeStatus,
+    /// A client's consent to a purpose, and its withdrawal.
+    Consent,
+    /// A privacy complaint.
+    Complaint,
+    /// A legal hold on a client's file: it stops the file being disposed of.
+    LegalHold,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -115,6 +127,10 @@ pub enum Action {
     Contain,
     /// Acknowledge an alert.
     Acknowledge,
+    /// Record that a client withdrew a consent.
+    Withdraw,
+    /// Release a legal hold.
+    Release,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -135,6 +151,8 @@ pub enum Scope {
     /// Only the caller's own user record.
     #[serde(rename = "self")]
     OwnRecord,
+    /// Clients with a current consent to sharing their basic profile with other divisions.
+    Consented,
 }
 
 pub struct ResourceDef {
@@ -177,6 +195,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "created_at",
             "updated_at",
             "version",
+            // Written on creation only: the collection notice given (see `notice_given`).
+            "collection_notice",
         ],
     },
     ResourceDef {
@@ -245,7 +265,7 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         resource: Resource::Profile,
         name: "profile",
-        actions: &[(Search, &[Any])],
+        actions: &[(Search, &[Division, Consented, Any])],
         fields: &[
             "id",
             "given_name",
@@ -553,6 +573,109 @@ pub const RESOURCES: &[ResourceDef] = &[
         actions: &[(Required, &[Any])],
         fields: &[],
     },
+    ResourceDef {
+        resource: Resource::CollectionNotice,
+        name: "collection_notice",
+        actions: &[(Read, &[Any]), (Create, &[Any])],
+        fields: &[
+            "id",
+            "version",
+            "text",
+            "effective_from",
+            "created_by",
+            "created_at",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::NoticeGiven,
+        name: "notice_given",
+        actions: &[
+            (Read, &[Division, AnyWithPurpose]),
+            (Create, &[Division, AnyWithPurpose]),
+        ],
+        fields: &[
+            "id",
+            "client_id",
+            "version",
+            "given_on",
+            "method",
+            "current",
+            "recorded_by",
+            "recorded_at",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::NoticeStatus,
+        name: "notice_status",
+        actions: &[(Read, &[Division, AnyWithPurpose])],
+        fields: &[
+            "client_id",
+            "last_version",
+            "last_given_on",
+            "last_method",
+            "current_version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Consent,
+        name: "consent",
+        actions: &[
+            (Read, &[Division, AnyWithPurpose]),
+            (Create, &[Division, AnyWithPurpose]),
+            (Withdraw, &[Division, AnyWithPurpose]),
+        ],
+        fields: &[
+            "id",
+            "client_id",
+            "purpose",
+            "given_on",
+            "method",
+            "expires_on",
+            "current",
+            "withdrawn_on",
+            "withdrawal_method",
+            "recorded_by",
+            "recorded_at",
+            "withdrawal_recorded_by",
+            "withdrawal_recorded_at",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Complaint,
+        name: "complaint",
+        actions: &[(Read, &[Any]), (Create, &[Any]), (Update, &[Any])],
+        fields: &[
+            "id",
+            "client_id",
+            "received_on",
+            "channel",
+            "summary",
+            "status",
+            "due_on",
+            "overdue",
+            "outcome",
+            "recorded_by",
+            "recorded_at",
+            "updated_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::LegalHold,
+        name: "legal_hold",
+        actions: &[(Read, &[Any]), (Create, &[Any]), (Release, &[Any])],
+        fields: &[
+            "id",
+            "client_id",
+            "reason",
+            "active",
+            "placed_by",
+            "placed_at",
+            "released_by",
+            "released_at",
+            "release_reason",
+        ],
+    },
 ];
 
 impl Resource {
@@ -613,6 +736,8 @@ impl Action {
         Required,
         Contain,
         Acknowledge,
+        Withdraw,
+        Release,
     ];
 
     pub fn name(self) -> &'static str {
@@ -638,6 +763,8 @@ impl Action {
             Required => "required",
             Contain => "contain",
             Acknowledge => "acknowledge",
+            Withdraw => "withdraw",
+            Release => "release",
         }
     }
 
@@ -657,6 +784,7 @@ impl Scope {
         AnyWithPurpose,
         Any,
         OwnRecord,
+        Consented,
     ];
 
     pub fn name(self) -> &'static str {
@@ -667,6 +795,7 @@ impl Scope {
             AnyWithPurpose => "any_with_purpose",
             Any => "any",
             OwnRecord => "self",
+            Consented => "consented",
         }
     }
 

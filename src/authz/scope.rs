@@ -8,7 +8,9 @@ use diesel::sql_types::Bool;
 
 use super::{Permit, Scope};
 use crate::db::Backend;
-use crate::db::schema::{access_reviews, allocations, cases, clients, notes, organisations, users};
+use crate::db::schema::{
+    access_reviews, allocations, cases, clients, consents, notes, organisations, users,
+};
 use chrono::NaiveDate;
 
 use crate::domain::StoredAsText;
@@ -85,6 +87,29 @@ macro_rules! actively_allocated_case_ids {
     }};
 }
 
+/// The purpose whose current consent puts a client in the `consented` scope.
+pub const SHARE_PROFILE_PURPOSE: &str = "share_basic_profile_with_divisions";
+
+/// Ids of clients with a consent to sharing their basic profile with other divisions that is
+/// current on `today`: given, not withdrawn, not expired. Read on every request, so a
+/// withdrawal takes effect on the next one. A macro because the subquery's type cannot be
+/// named.
+macro_rules! consented_client_ids {
+    ($today:expr) => {{
+        let today: NaiveDate = $today;
+        consents::table
+            .filter(consents::purpose.eq(SHARE_PROFILE_PURPOSE))
+            .filter(consents::given_on.le(today))
+            .filter(consents::withdrawn_on.is_null())
+            .filter(
+                consents::expires_on
+                    .is_null()
+                    .or(consents::expires_on.ge(today).assume_not_null()),
+            )
+            .select(consents::client_id)
+    }};
+}
+
 /// Whether organisation `id` is a CSP in good standing on `today`.
 pub fn csp_under_contract(
     conn: &mut crate::db::DbConnection,
@@ -132,6 +157,9 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                                 .select(cases::client_id),
                         ),
                     ),
+                    Scope::Consented => {
+                        Box::new(clients::id.eq_any(consented_client_ids!(permit.today())))
+                    }
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
                     Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
                 }
@@ -168,7 +196,9 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
                         Box::new(cases::id.eq_any(actively_allocated_case_ids!(permit)))
                     }
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
-                    Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+                    Scope::OwnOrganisation | Scope::OwnRecord | Scope::Consented => {
+                        Box::new(false.into_sql::<Bool>())
+                    }
                 }
             })
     );
@@ -228,7 +258,9 @@ pub fn allocations(permit: &Permit) -> Predicate<allocations::table> {
                     Scope::OwnOrganisation => {
                         Box::new(allocations::organisation_id.eq(organisation.clone()))
                     }
-                    Scope::Allocation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
+                    Scope::Allocation | Scope::OwnRecord | Scope::Consented => {
+                        Box::new(false.into_sql::<Bool>())
+                    }
                 }
             })
     )
@@ -248,9 +280,10 @@ pub fn users(permit: &Permit) -> Predicate<users::table> {
                         Box::new(users::organisation_id.eq(caller.organisation_id.clone()))
                     }
                     Scope::OwnRecord => Box::new(users::id.eq(caller.user_id.clone())),
-                    Scope::Division | Scope::Allocation | Scope::AnyWithPurpose => {
-                        Box::new(false.into_sql::<Bool>())
-                    }
+                    Scope::Division
+                    | Scope::Allocation
+                    | Scope::AnyWithPurpose
+                    | Scope::Consented => Box::new(false.into_sql::<Bool>()),
                 }
             })
     )

@@ -359,3 +359,87 @@ diesel::table! {
         version -> Integer,
     }
 }
+
+diesel::table! {
+    collection_notices (id) {
+        id -> Text,
+        version -> Text,
+        text -> Text,
+        effective_from -> Date,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notices_given (id) {
+        id -> Text,
+        client_id -> Text,
+        notice_id -> Text,
+        given_on -> Date,
+        method -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (id) {
+        id -> Text,
+        client_id -> Text,
+        purpose -> Text,
+        given_on -> Date,
+        method -> Text,
+        expires_on -> Nullable<Date>,
+        withdrawn_on -> Nullable<Date>,
+        withdrawal_method -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        withdrawal_recorded_by -> Nullable<Text>,
+        withdrawal_recorded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    complaints (id) {
+        id -> Text,
+        client_id -> Nullable<Text>,
+        received_on -> Date,
+        channel -> Text,
+        summary -> Text,
+        status -> Text,
+        due_on -> Date,
+        outcome -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    legal_holds (id) {
+        id -> Text,
+        client_id -> Text,
+        reason -> Text,
+        placed_by -> Text,
+        placed_at -> Timestamp,
+        released_by -> Nullable<Text>,
+        released_at -> Nullable<Timestamp>,
+        release_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(notices_given -> collection_notices (notice_id));
+diesel::joinable!(notices_given -> clients (client_id));
+diesel::joinable!(consents -> clients (client_id));
+diesel::joinable!(complaints -> clients (client_id));
+diesel::joinable!(legal_holds -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    collection_notices,
+    notices_given,
+    consents,
+    complaints,
+    legal_holds,
+    clients,
+);

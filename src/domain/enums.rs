@@ -111,3 +111,16 @@ mod tests {
         json_spelling_is_stored_spelling::<ContainmentStep>();
     }
 }
+
+text_enum!(
+    /// How a notice or consent was given, or a consent withdrawn.
+    Medium { Verbal => "verbal", Written => "written", Electronic => "electronic" }
+);
+text_enum!(
+    /// How a privacy complaint reached the department.
+    ComplaintChannel { Phone => "phone", Email => "email", Letter => "letter", InPerson => "in_person", Online => "online" }
+);
+text_enum!(
+    /// A privacy complaint's progress: `resolved` and `withdrawn` are final.
+    ComplaintStatus { Received => "received", Investigating => "investigating", Resolved => "resolved", Withdrawn => "withdrawn" }
+);

@@ -8,9 +8,9 @@ mod marking;
 
 pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{
-    BreachKind, BreachSource, BreachStatus, CaseStatus, ContainmentStep, NoteType,
-    NotificationRecipient, OrganisationKind, OrganisationStatus, PrincipalKind, ReviewDecision,
-    ReviewStatus, RiskLevel, UserStatus, Visibility,
+    BreachKind, BreachSource, BreachStatus, CaseStatus, ComplaintChannel, ComplaintStatus,
+    ContainmentStep, Medium, NoteType, NotificationRecipient, OrganisationKind, OrganisationStatus,
+    PrincipalKind, ReviewDecision, ReviewStatus, RiskLevel, UserStatus, Visibility,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use information::InformationKind;

@@ -165,14 +165,35 @@ struct Role {
     me: Keys,
 }
 
-const DEPARTMENT_WORKER: Keys = &["allocation", "case", "client", "note", "profile", "user"];
+/// Every role reads the collection notice in effect (`collection_notice`).
+const DEPARTMENT_WORKER: Keys = &[
+    "allocation",
+    "case",
+    "client",
+    "collection_notice",
+    "consent",
+    "note",
+    "notice_given",
+    "notice_status",
+    "profile",
+    "user",
+];
 /// CSP roles, dept_admin, privacy_officer and auditor must log in with MFA (`mfa`).
-const CSP_WORKER: Keys = &["allocation", "case", "client", "mfa", "note", "user"];
+const CSP_WORKER: Keys = &[
+    "allocation",
+    "case",
+    "client",
+    "collection_notice",
+    "mfa",
+    "note",
+    "user",
+];
 const CSP_MANAGER: Keys = &[
     "access_review",
     "allocation",
     "case",
     "client",
+    "collection_notice",
     "mfa",
     "note",
     "user",
@@ -181,6 +202,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "access_register",
     "access_review",
     "api_client",
+    "collection_notice",
     "mfa",
     "organisation",
     "user",
@@ -194,8 +216,14 @@ const PRIVACY_OFFICER: Keys = &[
     "breach_notice",
     "case",
     "client",
+    "collection_notice",
+    "complaint",
+    "consent",
+    "legal_hold",
     "mfa",
     "note",
+    "notice_given",
+    "notice_status",
     "user",
 ];
 /// The audit trail, its reports, alerts and the breach register are the auditor's only
@@ -205,12 +233,14 @@ const AUDITOR: Keys = &[
     "alert",
     "audit_event",
     "breach",
+    "collection_notice",
     "csp_access",
     "finding",
     "mfa",
     "user",
 ];
-const NO_CLIENT_CONTENT: Keys = &["user"];
+/// The records manager: legal holds, no client content.
+const RECORDS_MANAGER: Keys = &["collection_notice", "legal_hold", "user"];
 
 fn nothing(_: usize) -> bool {
     false
@@ -273,7 +303,7 @@ const ROLES: &[Role] = &[
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
-        me: &["profile", "user"] },
+        me: &["collection_notice", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
@@ -321,7 +351,7 @@ const ROLES: &[Role] = &[
     Role { user: "records", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
-        me: NO_CLIENT_CONTENT },
+        me: RECORDS_MANAGER },
 ];
 
 impl Role {

@@ -3,7 +3,7 @@ use chrono::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Response, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, Response, TestApp, new_client, spawn_app};
 use crate::writes::{
     assert_invalid, assert_problem, client_path, client_row, read, stored_rows, today,
 };
@@ -83,10 +83,6 @@ async fn raw(
         headers,
         body,
     }
-}
-
-fn new_client() -> Value {
-    json!({"given_name": "Mira", "family_name": "Castellano", "date_of_birth": "1984-03-09"})
 }
 
 fn new_client_with(field: &str, value: Value) -> Value {

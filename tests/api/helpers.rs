@@ -112,6 +112,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         dormant_after_days: 90,
         review_interval_days: 90,
         oversight: casebridge::config::OversightConfig::default(),
+        privacy: casebridge::config::PrivacyConfig::default(),
     }
 }
 
@@ -162,6 +163,20 @@ impl Drop for TestApp {
 }
 
 /// Demo client `index` (see `casebridge::demo`).
+/// A new client's body, with the demo's collection notice given today.
+pub fn new_client() -> Value {
+    serde_json::json!({
+        "given_name": "Mira",
+        "family_name": "Castellano",
+        "date_of_birth": "1984-03-09",
+        "collection_notice": {
+            "version": casebridge::demo::NOTICE_VERSION,
+            "given_on": chrono::Utc::now().date_naive().to_string(),
+            "method": "verbal",
+        },
+    })
+}
+
 pub fn demo_client(index: usize) -> (String, String) {
     casebridge::demo::demo_client_name(index)
 }

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Response, TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, new_client, spawn_app};
 
 /// Housing Support's client allocated to Northside.
 const NORTHSIDE_CLIENT: usize = 3;
@@ -132,10 +132,6 @@ pub async fn read(app: &TestApp, path: &str, token: &str) -> Response {
 
 fn case_path(app: &TestApp, index: usize) -> String {
     format!("/api/v1/cases/{}", app.case_id(index))
-}
-
-fn new_client() -> Value {
-    json!({"given_name": "Mira", "family_name": "Castellano", "date_of_birth": "1984-03-09"})
 }
 
 fn new_case(client_id: &str) -> Value {

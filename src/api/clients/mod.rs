@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use self::types::{ClientListParams, ClientRecord, ClientUpdate, NewClient};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::notices::{self, Recorder};
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -84,7 +85,9 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
 
 /// Create a client
 ///
-/// The new client belongs to the caller's division. The response shows what the caller may read.
+/// The new client belongs to the caller's division. The collection notice given to the client
+/// is required (422 `collection_notice_required` carries the notice in effect). The response
+/// shows what the caller may read.
 #[utoipa::path(
     tag = "clients",
     request_body = NewClient,
@@ -105,7 +108,7 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     let marking = new
         .protective_marking
         .unwrap_or(ProtectiveMarking::Official);
-    let now = Utc::now().naive_utc();
+    let now = ctx.now();
     let address = new.address.unwrap_or_default();
     let row = ClientRow {
         id: new_id(),
@@ -134,8 +137,13 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         version: 1,
     };
     let record = ClientRecord::try_from(row.clone())?;
+    let given = new.collection_notice;
+    let today = ctx.state.clock.today();
+    let recorder = Recorder::of(&ctx);
     ctx.write(move |conn| {
+        let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;
         queries::insert(conn, &row)?;
+        notices::record_given(conn, &row.id, &notice, given, &recorder)?;
         disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
     })
     .await

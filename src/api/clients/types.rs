@@ -5,6 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use crate::api::disclosure::Disclose;
+use crate::api::notices::NoticeGiven;
 use crate::api::request::{nullable, utc};
 use crate::db::clients::{ClientChanges, ClientRow};
 use crate::domain::{MedicareNumber, ProtectiveMarking, SafetyAlert, TaxFileNumber};
@@ -190,6 +191,12 @@ pub struct NewClient {
     pub protective_marking: Option<ProtectiveMarking>,
     /// Default false.
     pub restricted: Option<bool>,
+    /// The collection notice given to the client (IPP 1.3). Required: without it, or with a
+    /// version not in effect, the answer is 422 `collection_notice_required` carrying the
+    /// notice to give.
+    #[schema(required = true)]
+    #[validate(nested)]
+    pub collection_notice: Option<NoticeGiven>,
 }
 
 /// Changes to a client: absent fields stay, `null` clears an optional field.

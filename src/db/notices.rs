@@ -1,0 +1,128 @@
+//! Collection notices: the versions the department issues and those given to each client.
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{clients, collection_notices, notices_given};
+use crate::authz::scope::Predicate;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = collection_notices)]
+pub struct NoticeRow {
+    pub id: String,
+    pub version: String,
+    pub text: String,
+    pub effective_from: NaiveDate,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notices_given)]
+pub struct NoticeGivenRow {
+    pub id: String,
+    pub client_id: String,
+    pub notice_id: String,
+    pub given_on: NaiveDate,
+    pub method: String,
+    pub recorded_by: String,
+    pub recorded_at: NaiveDateTime,
+}
+
+/// The notice in effect on `today`: the latest to take effect by then.
+pub fn current(conn: &mut DbConnection, today: NaiveDate) -> QueryResult<Option<NoticeRow>> {
+    collection_notices::table
+        .filter(collection_notices::effective_from.le(today))
+        .order((
+            collection_notices::effective_from.desc(),
+            collection_notices::created_at.desc(),
+        ))
+        .select(NoticeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn by_version(conn: &mut DbConnection, version: &str) -> QueryResult<Option<NoticeRow>> {
+    collection_notices::table
+        .filter(collection_notices::version.eq(version))
+        .select(NoticeRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The latest effective date of any notice issued.
+pub fn latest_effective_from(conn: &mut DbConnection) -> QueryResult<Option<NaiveDate>> {
+    collection_notices::table
+        .select(diesel::dsl::max(collection_notices::effective_from))
+        .first(conn)
+}
+
+pub fn insert(conn: &mut DbConnection, row: &NoticeRow) -> QueryResult<()> {
+    diesel::insert_into(collection_notices::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_given(conn: &mut DbConnection, row: &NoticeGivenRow) -> QueryResult<()> {
+    diesel::insert_into(notices_given::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The notices given to one client, with their versions, oldest first.
+pub fn given_to(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> QueryResult<Vec<(NoticeGivenRow, String)>> {
+    notices_given::table
+        .inner_join(collection_notices::table)
+        .filter(notices_given::client_id.eq(client_id))
+        .order((notices_given::recorded_at, notices_given::id))
+        .select((NoticeGivenRow::as_select(), collection_notices::version))
+        .load(conn)
+}
+
+/// Clients within reach that were never given notice `current_id`, by id after `after`.
+pub fn clients_without(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    current_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    let mut query = clients::table
+        .filter(reachable)
+        .filter(
+            clients::id.ne_all(
+                notices_given::table
+                    .filter(notices_given::notice_id.eq(current_id.to_owned()))
+                    .select(notices_given::client_id),
+            ),
+        )
+        .select(clients::id)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(clients::id.gt(after.to_owned()));
+    }
+    query.order(clients::id).limit(limit).load(conn)
+}
+
+/// The last notice given to each of `client_ids` (that was given one), with its version.
+pub fn last_given(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+) -> QueryResult<Vec<(NoticeGivenRow, String)>> {
+    let all: Vec<(NoticeGivenRow, String)> = notices_given::table
+        .inner_join(collection_notices::table)
+        .filter(notices_given::client_id.eq_any(client_ids))
+        .order((notices_given::recorded_at.desc(), notices_given::id.desc()))
+        .select((NoticeGivenRow::as_select(), collection_notices::version))
+        .load(conn)?;
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(all
+        .into_iter()
+        .filter(|(row, _)| seen.insert(row.client_id.clone()))
+        .collect())
+}
