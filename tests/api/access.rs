@@ -9,13 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, Response, TestApp, spawn_app};
+use crate::writes::assert_problem;
 
 const STRONG_PASSWORD: &str = "violet harbour lantern quietly";
-
-fn assert_problem(response: &Response, status: StatusCode, code: &str) {
-    assert_eq!(response.status, status, "{}", response.body);
-    assert_eq!(response.code(), code, "{}", response.body);
-}
 
 async fn refused_token(app: &TestApp, token: &str) {
     let response = app.get("/api/v1/me", token).await;

@@ -10,12 +10,8 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Response, TestApp, spawn_app};
-
-fn assert_problem(response: &Response, status: StatusCode, code: &str) {
-    assert_eq!(response.status, status, "{}", response.body);
-    assert_eq!(response.code(), code, "{}", response.body);
-}
+use crate::helpers::{TestApp, spawn_app};
+use crate::writes::assert_problem;
 
 fn time(at: chrono::DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)

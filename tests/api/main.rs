@@ -12,5 +12,6 @@ mod helpers;
 mod openapi;
 mod oversight;
 mod policy;
+mod privacy;
 mod smoke;
 mod writes;

@@ -1,0 +1,560 @@
+//! The privacy lifecycle of a client file (issue 5): collection notices on every new file,
+//! consents and their withdrawal (which takes effect on the next search), privacy complaints
+//! and legal holds. Refusals and bad input store nothing.
+use casebridge::db::schema::{clients, complaints, consents, legal_holds};
+use casebridge::demo::{NO_SHARING_CLIENT, NOTICE_VERSION, RESTRICTED_CLIENT};
+use chrono::{Duration, NaiveDate, Utc};
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, demo_client, new_client, spawn_app};
+use crate::writes::assert_problem;
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn day(offset: i64) -> String {
+    (today() + Duration::days(offset)).to_string()
+}
+
+/// Rows in a table, to show that a refused request stored nothing.
+macro_rules! count {
+    ($app:expr, $table:path) => {
+        $app.with_db(|conn| $table.count().get_result::<i64>(conn).unwrap())
+    };
+}
+
+fn with_notice(version: &str, given_on: String) -> Value {
+    let mut body = new_client();
+    body["collection_notice"] =
+        json!({"version": version, "given_on": given_on, "method": "written"});
+    body
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["client_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_new_client_file_needs_the_collection_notice_in_effect() {
+    let app = spawn_app().await;
+    let caseworker = app.login("caseworker").await;
+    let clients_before = count!(app, clients::table);
+
+    let mut without = new_client();
+    without.as_object_mut().unwrap().remove("collection_notice");
+    let refused = app.post("/api/v1/clients", &caseworker, without).await;
+    assert_problem(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "collection_notice_required",
+    );
+    assert_eq!(refused.body["collection_notice"]["version"], NOTICE_VERSION);
+    assert!(
+        !refused.body["collection_notice"]["text"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    let unknown = app
+        .post(
+            "/api/v1/clients",
+            &caseworker,
+            with_notice("1999-1", day(0)),
+        )
+        .await;
+    assert_problem(
+        &unknown,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "collection_notice_required",
+    );
+    let future = app
+        .post(
+            "/api/v1/clients",
+            &caseworker,
+            with_notice(NOTICE_VERSION, day(1)),
+        )
+        .await;
+    assert_problem(
+        &future,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(
+        future.body["errors"][0]["field"],
+        "collection_notice.given_on"
+    );
+    assert_eq!(
+        count!(app, clients::table),
+        clients_before,
+        "nothing stored"
+    );
+
+    let created = app.post("/api/v1/clients", &caseworker, new_client()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let client = created.body["id"].as_str().unwrap().to_owned();
+    let given = app
+        .get(
+            &format!("/api/v1/clients/{client}/collection-notices"),
+            &caseworker,
+        )
+        .await;
+    assert_eq!(given.status, StatusCode::OK, "{}", given.body);
+    assert_eq!(given.body["items"][0]["version"], NOTICE_VERSION);
+    assert_eq!(given.body["items"][0]["current"], true);
+    assert_eq!(given.body["items"][0]["method"], "verbal");
+
+    // Only a privacy officer issues a notice; a new version takes over on its first day.
+    let notice = json!({"version": "2026-2", "text": "Updated notice.", "effective_from": day(0)});
+    let refused = app
+        .post("/api/v1/collection-notices", &caseworker, notice.clone())
+        .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    let privacy = app.login("privacy").await;
+    for (body, status, code) in [
+        (
+            json!({"version": "2026-3", "text": "Old.", "effective_from": day(-1)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            json!({"version": "", "text": "Empty.", "effective_from": day(0)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            json!({"version": NOTICE_VERSION, "text": "Again.", "effective_from": day(0)}),
+            StatusCode::CONFLICT,
+            "notice_version_exists",
+        ),
+    ] {
+        assert_problem(
+            &app.post("/api/v1/collection-notices", &privacy, body).await,
+            status,
+            code,
+        );
+    }
+    let issued = app
+        .post("/api/v1/collection-notices", &privacy, notice)
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+    let searcher = app.login("searcher").await;
+    let current = app
+        .get("/api/v1/collection-notices/current", &searcher)
+        .await;
+    assert_eq!(current.body["version"], "2026-2", "{}", current.body);
+    let past = app
+        .post(
+            "/api/v1/clients",
+            &caseworker,
+            with_notice(NOTICE_VERSION, day(0)),
+        )
+        .await;
+    assert_problem(
+        &past,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "collection_notice_required",
+    );
+    assert_eq!(past.body["collection_notice"]["version"], "2026-2");
+
+    // Every client of the division now needs the new version, until it is recorded.
+    let report = "/api/v1/reports/collection-notices-outdated?limit=200";
+    let outdated = app.get(report, &caseworker).await;
+    assert_eq!(outdated.status, StatusCode::OK, "{}", outdated.body);
+    let first = app.client_id(0);
+    assert!(ids(&outdated.body).contains(&first));
+    assert!(ids(&outdated.body).contains(&client));
+    let entry = &outdated.body["items"][0];
+    assert_eq!(entry["last_version"], NOTICE_VERSION, "{entry}");
+    assert_eq!(entry["current_version"], "2026-2");
+    let recorded = app
+        .post(
+            &format!("/api/v1/clients/{first}/collection-notices"),
+            &caseworker,
+            json!({"version": "2026-2", "given_on": day(0), "method": "electronic"}),
+        )
+        .await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
+    assert!(!ids(&app.get(report, &caseworker).await.body).contains(&first));
+
+    let csp = app.login("csp-north").await;
+    let refused = app
+        .post(
+            &format!("/api/v1/clients/{first}/collection-notices"),
+            &csp,
+            json!({"version": "2026-2", "given_on": day(0), "method": "verbal"}),
+        )
+        .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    assert_problem(
+        &app.get(report, &searcher).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let other_division = app.client_id(100);
+    assert_problem(
+        &app.get(
+            &format!("/api/v1/clients/{other_division}/collection-notices"),
+            &caseworker,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+async fn found_by(app: &TestApp, token: &str, index: usize) -> bool {
+    let (given, family) = demo_client(index);
+    let response = app
+        .get(
+            &format!("/api/v1/profiles?family_name={family}&given_name={given}"),
+            token,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    let id = app.client_id(index);
+    response.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|profile| profile["id"] == id.as_str())
+}
+
+#[actix_web::test]
+async fn a_withdrawn_consent_hides_the_client_from_other_divisions_at_once() {
+    let app = spawn_app().await;
+    let searcher = app.login("searcher").await;
+    let caseworker = app.login("caseworker").await;
+    assert!(found_by(&app, &searcher, 0).await);
+    assert!(
+        !found_by(&app, &searcher, NO_SHARING_CLIENT).await,
+        "never consented"
+    );
+    assert!(
+        found_by(&app, &caseworker, NO_SHARING_CLIENT).await,
+        "own division"
+    );
+
+    let client = app.client_id(0);
+    let consents_path = format!("/api/v1/clients/{client}/consents");
+    let listed = app.get(&consents_path, &caseworker).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let consent = listed.body["items"][0].clone();
+    assert_eq!(consent["purpose"], "share_basic_profile_with_divisions");
+    assert_eq!(consent["current"], true);
+    let withdraw = format!(
+        "{consents_path}/{}/withdraw",
+        consent["id"].as_str().unwrap()
+    );
+
+    let before_given = app
+        .post(
+            &withdraw,
+            &caseworker,
+            json!({"withdrawn_on": day(-60), "method": "verbal"}),
+        )
+        .await;
+    assert_problem(
+        &before_given,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let withdrawn = app
+        .post(
+            &withdraw,
+            &caseworker,
+            json!({"withdrawn_on": day(0), "method": "verbal"}),
+        )
+        .await;
+    assert_eq!(withdrawn.status, StatusCode::OK, "{}", withdrawn.body);
+    assert_eq!(withdrawn.body["current"], false);
+    assert_eq!(withdrawn.body["withdrawal_method"], "verbal");
+    let again = app
+        .post(
+            &withdraw,
+            &caseworker,
+            json!({"withdrawn_on": day(0), "method": "verbal"}),
+        )
+        .await;
+    assert_problem(&again, StatusCode::CONFLICT, "consent_withdrawn");
+    assert!(!found_by(&app, &searcher, 0).await, "the next search");
+    assert!(found_by(&app, &caseworker, 0).await, "own division");
+    let audited = app.audit_rows("/api/v1/clients/{id}/consents/{consent_id}/withdraw");
+    assert!(audited.iter().any(|row| row.client_ids.contains(&client)));
+
+    for (body, field) in [
+        (
+            json!({"purpose": "marketing", "given_on": day(0), "method": "written"}),
+            "purpose",
+        ),
+        (
+            json!({"purpose": "share_basic_profile_with_divisions", "given_on": day(1), "method": "written"}),
+            "given_on",
+        ),
+        (
+            json!({"purpose": "share_basic_profile_with_divisions", "given_on": day(0), "method": "written", "expires_on": day(0)}),
+            "expires_on",
+        ),
+    ] {
+        let response = app.post(&consents_path, &caseworker, body).await;
+        assert_problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(response.body["errors"][0]["field"], field);
+    }
+    assert_eq!(count!(app, consents::table), 25, "nothing stored");
+    let given = app
+        .post(
+            &consents_path,
+            &caseworker,
+            json!({"purpose": "share_basic_profile_with_divisions", "given_on": day(0), "method": "written", "expires_on": day(365)}),
+        )
+        .await;
+    assert_eq!(given.status, StatusCode::CREATED, "{}", given.body);
+    assert!(found_by(&app, &searcher, 0).await, "consent given again");
+    let history = app.get(&consents_path, &caseworker).await;
+    assert_eq!(
+        history.body["items"].as_array().unwrap().len(),
+        2,
+        "never deleted"
+    );
+
+    let csp = app.login("csp-north").await;
+    let body = json!({"purpose": "share_basic_profile_with_divisions", "given_on": day(0), "method": "written"});
+    assert_problem(
+        &app.post(&consents_path, &csp, body.clone()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_problem(
+        &app.get(&consents_path, &searcher).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let other_division = format!("/api/v1/clients/{}/consents", app.client_id(100));
+    assert_problem(
+        &app.post(&other_division, &caseworker, body).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let privacy = app.login("privacy").await;
+    assert_problem(
+        &app.get(&consents_path, &privacy).await,
+        StatusCode::FORBIDDEN,
+        "purpose_of_use_required",
+    );
+    let with_purpose = app
+        .get_with(
+            &consents_path,
+            &privacy,
+            &[("X-Purpose-Of-Use", "Complaint C-3")],
+        )
+        .await;
+    assert_eq!(with_purpose.status, StatusCode::OK, "{}", with_purpose.body);
+}
+
+#[actix_web::test]
+async fn a_privacy_complaint_goes_from_received_to_resolved_and_then_stays() {
+    let app = spawn_app().await;
+    let privacy = app.login("privacy").await;
+    let client = app.client_id(0);
+    for (body, field) in [
+        (
+            json!({"received_on": day(1), "channel": "email", "summary": "S"}),
+            "received_on",
+        ),
+        (
+            json!({"received_on": day(0), "channel": "email", "summary": ""}),
+            "summary",
+        ),
+        (
+            json!({"client_id": "00000000-0000-7000-8000-000000000000", "received_on": day(0), "channel": "email", "summary": "S"}),
+            "client_id",
+        ),
+    ] {
+        let response = app.post("/api/v1/complaints", &privacy, body).await;
+        assert_problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(
+            response.body["errors"][0]["field"], field,
+            "{}",
+            response.body
+        );
+    }
+    let fax = app
+        .post(
+            "/api/v1/complaints",
+            &privacy,
+            json!({"received_on": day(0), "channel": "fax", "summary": "S"}),
+        )
+        .await;
+    assert!(fax.status.is_client_error(), "{}", fax.body);
+    assert_eq!(count!(app, complaints::table), 0, "nothing stored");
+
+    let created = app
+        .post(
+            "/api/v1/complaints",
+            &privacy,
+            json!({"client_id": client, "received_on": day(-40), "channel": "email",
+                   "summary": "My address was given to my former partner's caseworker."}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["due_on"], day(-10));
+    assert_eq!(created.body["overdue"], true);
+    assert_eq!(created.body["status"], "received");
+    let path = format!(
+        "/api/v1/complaints/{}",
+        created.body["id"].as_str().unwrap()
+    );
+    let overdue = app.get("/api/v1/complaints?overdue=true", &privacy).await;
+    assert_eq!(overdue.body["items"][0]["id"], created.body["id"]);
+
+    let investigating = json!({"status": "investigating"});
+    assert_problem(
+        &app.patch(&path, &privacy, investigating.clone(), None)
+            .await,
+        StatusCode::PRECONDITION_REQUIRED,
+        "if_match_required",
+    );
+    let no_outcome = app
+        .patch(
+            &path,
+            &privacy,
+            json!({"status": "resolved"}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_problem(
+        &no_outcome,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let moved = app
+        .patch(&path, &privacy, investigating, Some("\"1\""))
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body["status"], "investigating");
+    let stale = app
+        .patch(
+            &path,
+            &privacy,
+            json!({"status": "withdrawn"}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED, "version_mismatch");
+    let resolved = app
+        .patch(
+            &path,
+            &privacy,
+            json!({"status": "resolved", "outcome": "Access removed; apology sent."}),
+            Some("\"2\""),
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    assert_eq!(resolved.body["overdue"], false);
+    let reopened = app
+        .patch(
+            &path,
+            &privacy,
+            json!({"status": "investigating"}),
+            Some("\"3\""),
+        )
+        .await;
+    assert_problem(&reopened, StatusCode::CONFLICT, "complaint_closed");
+    let rows = app.audit_rows("/api/v1/complaints/{id}");
+    assert!(
+        rows.iter()
+            .any(|row| row.method == "PATCH" && row.client_ids.contains(&client))
+    );
+
+    for user in ["caseworker", "auditor", "records", "csp-north"] {
+        let token = app.login(user).await;
+        assert_problem(
+            &app.get("/api/v1/complaints", &token).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_legal_hold_is_placed_and_released_once() {
+    let app = spawn_app().await;
+    let records = app.login("records").await;
+    let holds = format!("/api/v1/clients/{}/legal-holds", app.client_id(0));
+    assert_problem(
+        &app.post(&holds, &records, json!({"reason": ""})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let caseworker = app.login("caseworker").await;
+    assert_problem(
+        &app.post(&holds, &caseworker, json!({"reason": "Mine"}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let auditor = app.login("auditor").await;
+    assert_problem(
+        &app.get(&holds, &auditor).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let restricted = format!(
+        "/api/v1/clients/{}/legal-holds",
+        app.client_id(RESTRICTED_CLIENT)
+    );
+    assert_problem(
+        &app.post(&restricted, &records, json!({"reason": "Inquiry"}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "purpose_of_use_required",
+    );
+    let nobody = "/api/v1/clients/00000000-0000-7000-8000-000000000000/legal-holds";
+    assert_problem(
+        &app.post(nobody, &records, json!({"reason": "Inquiry"}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_eq!(count!(app, legal_holds::table), 0, "nothing stored");
+
+    let placed = app
+        .post(
+            &holds,
+            &records,
+            json!({"reason": "Subpoena from the County Court, matter 123"}),
+        )
+        .await;
+    assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+    assert_eq!(placed.body["active"], true);
+    let release = format!("{holds}/{}/release", placed.body["id"].as_str().unwrap());
+    let released = app
+        .post(&release, &records, json!({"reason": "Matter settled"}))
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert_eq!(released.body["active"], false);
+    assert_eq!(released.body["release_reason"], "Matter settled");
+    assert_problem(
+        &app.post(&release, &records, json!({"reason": "Again"}))
+            .await,
+        StatusCode::CONFLICT,
+        "hold_released",
+    );
+    let listed = app.get(&holds, &records).await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+}
