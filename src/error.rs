@@ -52,6 +52,12 @@ pub enum ApiError {
         detail: String,
         notice: Option<CurrentNotice>,
     },
+    /// A new client file looks like one the caller can already see: same date of birth and
+    /// close names.
+    #[error(
+        "The client may already have a file: check the candidates, or send `confirm_new: true` to create a new one."
+    )]
+    PossibleDuplicate { candidates: Vec<String> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -84,6 +90,9 @@ pub struct Problem {
     /// been issued).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection_notice: Option<CurrentNotice>,
+    /// For `possible_duplicate`: the ids of the clients the new file may duplicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<Vec<String>>,
 }
 
 impl ApiError {
@@ -129,6 +138,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::LoginLocked { .. } => "login_locked",
             ApiError::CollectionNoticeRequired { .. } => "collection_notice_required",
+            ApiError::PossibleDuplicate { .. } => "possible_duplicate",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -160,6 +170,10 @@ impl ApiError {
                 ApiError::CollectionNoticeRequired { notice, .. } => notice.clone(),
                 _ => None,
             },
+            candidates: match self {
+                ApiError::PossibleDuplicate { candidates } => Some(candidates.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -170,7 +184,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } | ApiError::FieldNotWritable(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::PossibleDuplicate { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) | ApiError::CollectionNoticeRequired { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY

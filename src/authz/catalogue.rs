@@ -195,8 +195,10 @@ pub const RESOURCES: &[ResourceDef] = &[
             "created_at",
             "updated_at",
             "version",
-            // Written on creation only: the collection notice given (see `notice_given`).
+            // Written on creation only: the collection notice given (see `notice_given`), and
+            // the caller's word that a possible duplicate is a different person.
             "collection_notice",
+            "confirm_new",
         ],
     },
     ResourceDef {

@@ -120,6 +120,39 @@ pub fn list(
     query.order(clients::id).limit(limit).load(conn)
 }
 
+/// What a search by name ranks: a client's names, date of birth and lead division.
+#[derive(Debug, Clone, Queryable)]
+pub struct NameCandidate {
+    pub id: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub lead_division_id: String,
+}
+
+/// Clients within reach (born on `born_on`, when given), by id, for ranking by name in
+/// memory: tolerant matching cannot be an index lookup.
+pub fn name_candidates(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    born_on: Option<NaiveDate>,
+) -> QueryResult<Vec<NameCandidate>> {
+    let mut query = clients::table
+        .filter(reachable)
+        .select((
+            clients::id,
+            clients::given_name,
+            clients::family_name,
+            clients::date_of_birth,
+            clients::lead_division_id,
+        ))
+        .into_boxed();
+    if let Some(born_on) = born_on {
+        query = query.filter(clients::date_of_birth.eq(born_on));
+    }
+    query.order(clients::id).load(conn)
+}
+
 pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
         .values(row)

@@ -5,6 +5,7 @@ mod enums;
 mod identifiers;
 mod information;
 mod marking;
+pub mod names;
 
 pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{

@@ -558,3 +558,120 @@ async fn a_legal_hold_is_placed_and_released_once() {
     let listed = app.get(&holds, &records).await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
 }
+
+async fn profile_search(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+    let response = app.get(&format!("/api/v1/profiles?{query}"), token).await;
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{query}: {}",
+        response.body
+    );
+    for profile in response.body["items"].as_array().unwrap() {
+        let mut keys: Vec<&str> = profile
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "date_of_birth",
+                "family_name",
+                "given_name",
+                "id",
+                "lead_division_contact_email",
+                "lead_division_id",
+                "lead_division_name"
+            ]
+        );
+    }
+    response.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|profile| profile["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_common_client_search_tolerates_spelling_and_ranks_the_closest_first() {
+    let app = spawn_app().await;
+    let searcher = app.login("searcher").await;
+    // Demo client 0 is Alex Nguyen, 12 is Alex Nguyen-Lee, 3 is Deepa Patel.
+    assert_eq!(demo_client(0), ("Alex".into(), "Nguyen".into()));
+    assert_eq!(demo_client(12), ("Alex".into(), "Nguyen-Lee".into()));
+    let (nguyen, nguyen_lee) = (app.client_id(0), app.client_id(12));
+    for query in [
+        "family_name=nguyan&given_name=ALEX",
+        "family_name=Ngúyen&given_name=alex",
+        "family_name=nguyen&given_name=Alez",
+    ] {
+        let found = profile_search(&app, &searcher, query).await;
+        assert_eq!(found.first(), Some(&nguyen), "{query}: {found:?}");
+    }
+    let both = profile_search(&app, &searcher, "family_name=Nguyen&given_name=Alex").await;
+    assert_eq!(
+        both,
+        [nguyen.clone(), nguyen_lee.clone()],
+        "the exact name first"
+    );
+    let double = profile_search(&app, &searcher, "family_name=nguyen%20lee&given_name=alex").await;
+    assert_eq!(double.first(), Some(&nguyen_lee));
+    assert!(
+        profile_search(&app, &searcher, "family_name=Patel&given_name=Alex")
+            .await
+            .is_empty()
+    );
+    let (given, family) = demo_client(3);
+    let patel = app.client_id(3);
+    let born = app.with_db(|conn| {
+        clients::table
+            .filter(clients::id.eq(&patel))
+            .select(clients::date_of_birth)
+            .first::<NaiveDate>(conn)
+            .unwrap()
+    });
+    let by_birth = profile_search(
+        &app,
+        &searcher,
+        &format!("family_name={}&date_of_birth={born}", family.to_uppercase()),
+    )
+    .await;
+    assert_eq!(by_birth, [patel], "{given} {family}");
+    let wrong_birth = profile_search(
+        &app,
+        &searcher,
+        &format!("family_name={family}&date_of_birth=1901-01-01"),
+    )
+    .await;
+    assert!(wrong_birth.is_empty());
+}
+
+#[actix_web::test]
+async fn a_probable_duplicate_file_needs_the_callers_confirmation() {
+    let app = spawn_app().await;
+    let caseworker = app.login("caseworker").await;
+    let first = app.post("/api/v1/clients", &caseworker, new_client()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let stored = count!(app, clients::table);
+    let mut again = new_client();
+    again["family_name"] = json!("castelano");
+    let refused = app
+        .post("/api/v1/clients", &caseworker, again.clone())
+        .await;
+    assert_problem(&refused, StatusCode::CONFLICT, "possible_duplicate");
+    assert_eq!(refused.body["candidates"], json!([first.body["id"]]));
+    assert_eq!(count!(app, clients::table), stored, "nothing stored");
+    let mut other_birthday = again.clone();
+    other_birthday["date_of_birth"] = json!("1984-03-10");
+    let created = app
+        .post("/api/v1/clients", &caseworker, other_birthday)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    again["confirm_new"] = json!(true);
+    let confirmed = app.post("/api/v1/clients", &caseworker, again).await;
+    assert_eq!(confirmed.status, StatusCode::CREATED, "{}", confirmed.body);
+}

@@ -16,6 +16,7 @@ use crate::db::DbConnection;
 use crate::db::clients::{self as queries, ClientFilter, ClientRow};
 use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
+use crate::domain::names;
 use crate::error::{ApiError, ApiResult, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -31,6 +32,30 @@ pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<Cli
     let row = queries::find(conn, scope::clients(permit), id)?.ok_or(ApiError::NotFound)?;
     permit.check_restricted(row.restricted)?;
     Ok(ClientRecord::try_from(row)?)
+}
+
+/// The most candidates a `possible_duplicate` names.
+const MAX_DUPLICATE_CANDIDATES: usize = 10;
+
+/// Refuses a new client born the same day as one within the caller's reach with close names.
+fn check_not_duplicate(conn: &mut DbConnection, reader: &Permit, new: &ClientRow) -> ApiResult<()> {
+    let born_same_day =
+        queries::name_candidates(conn, scope::clients(reader), Some(new.date_of_birth))?;
+    let candidates: Vec<String> = names::best_matches(
+        born_same_day,
+        |candidate| (&candidate.given_name, &candidate.family_name),
+        &new.family_name,
+        Some(&new.given_name),
+        MAX_DUPLICATE_CANDIDATES,
+    )
+    .into_iter()
+    .map(|candidate| candidate.id)
+    .collect();
+    if candidates.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::PossibleDuplicate { candidates })
+    }
 }
 
 /// List clients
@@ -95,7 +120,8 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
         (status = 201, body = ClientRecord, headers(("ETag" = String), ("Location" = String))),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Role may not create clients, or `field_not_writable`"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`possible_duplicate`, with the candidates"),
+        (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid, or `collection_notice_required` with the notice in effect"),
     ),
     security(("bearer" = []))
 )]
@@ -138,10 +164,14 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     };
     let record = ClientRecord::try_from(row.clone())?;
     let given = new.collection_notice;
+    let confirm_new = new.confirm_new;
     let today = ctx.state.clock.today();
     let recorder = Recorder::of(&ctx);
     ctx.write(move |conn| {
         let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;
+        if !confirm_new {
+            check_not_duplicate(conn, &reader, &row)?;
+        }
         queries::insert(conn, &row)?;
         notices::record_given(conn, &row.id, &notice, given, &recorder)?;
         disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))

@@ -197,6 +197,10 @@ pub struct NewClient {
     #[schema(required = true)]
     #[validate(nested)]
     pub collection_notice: Option<NoticeGiven>,
+    /// A file for a client born the same day with close names (within the caller's reach) is
+    /// refused as 409 `possible_duplicate` listing the candidates, unless this is true.
+    #[serde(default)]
+    pub confirm_new: bool,
 }
 
 /// Changes to a client: absent fields stay, `null` clears an optional field.

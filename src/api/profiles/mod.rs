@@ -1,6 +1,8 @@
 //! `/profiles`: the basic-profile search other divisions use to find clients they have in
-//! common. It returns the basic profile only, at most 20 matches, and needs a family name
-//! plus one more criterion so that it cannot be used to list clients.
+//! common. Names match tolerantly ([`crate::domain::names`]) and results come best match
+//! first. It returns the basic profile only, at most 20 matches, needs a family name plus one
+//! more criterion so that it cannot be used to list clients, and reaches other divisions'
+//! clients only with their consent when the policy says so (the `consented` row scope).
 use crate::domain::Date;
 use std::collections::HashMap;
 
@@ -14,11 +16,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::authz::{Action, Resource, scope};
-use crate::db::clients::{ClientFilter, list as list_clients};
+use crate::db::clients::{ClientFilter, name_candidates};
 use crate::db::schema::organisations;
+use crate::domain::names;
 use crate::error::{ApiError, ApiResult, Problem};
 
-pub const MAX_RESULTS: i64 = 20;
+pub const MAX_RESULTS: usize = 20;
 
 pub fn routes(config: &mut ServiceConfig) {
     config.service(search_profiles);
@@ -56,17 +59,20 @@ impl Disclose for ProfileRecord {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ProfileSearch {
-    /// Exact, ignoring case.
+    /// Matched tolerantly (see above).
     #[param(required = true, min_length = 1)]
     pub family_name: Option<String>,
-    /// Exact, ignoring case.
+    /// Matched tolerantly.
     pub given_name: Option<String>,
     pub date_of_birth: Option<Date>,
 }
 
 /// Search basic profiles
 ///
-/// Needs `family_name` and at least one of `given_name`, `date_of_birth`. At most 20 results.
+/// Needs `family_name` and at least one of `given_name`, `date_of_birth`. Names match
+/// ignoring case, accents, hyphens, spaces and small misspellings (and one part of a
+/// double-barrelled name matches it); the date of birth exactly. At most 20 results, the
+/// closest first.
 #[utoipa::path(tag = "profiles", params(ProfileSearch), responses(
     (status = 200, body = Page<ProfileRecord>),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -96,13 +102,15 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
     let profiles = ctx
         .db()
         .read(move |conn| {
-            let rows = list_clients(
-                conn,
-                scope::listable_clients(&reader),
-                &filter,
-                None,
+            let candidates =
+                name_candidates(conn, scope::listable_clients(&reader), filter.date_of_birth)?;
+            let rows = names::best_matches(
+                candidates,
+                |candidate| (&candidate.given_name, &candidate.family_name),
+                filter.family_name.as_deref().unwrap_or_default(),
+                filter.given_name.as_deref(),
                 MAX_RESULTS,
-            )?;
+            );
             let divisions: HashMap<String, (String, String)> = organisations::table
                 .filter(
                     organisations::id.eq_any(
