@@ -91,7 +91,8 @@ echo "generated $rows audit rows in $(( $(date +%s) - started )) s"
 
 taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 server=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { echo "the server did not start:"; tail -20 "$work/serve.log"; exit 1; }
 token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"username\":\"auditor\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 
