@@ -81,6 +81,26 @@ pub enum Command {
         #[command(subcommand)]
         command: AccessReviewCommand,
     },
+    /// Retention: archiving and disposal.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Archive closed cases past their schedule and dispose of client files past theirs (as
+    /// `POST /api/v1/retention/runs`), printing what was (or would be) done.
+    Run {
+        /// List what would go and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The username of the records manager who authorised the run (named on the
+        /// disposal certificate).
+        #[arg(long)]
+        authorised_by: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,11 +204,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("closed {closed} overdue access review(s)");
             Ok(())
         }
+        Command::Retention {
+            command:
+                RetentionCommand::Run {
+                    dry_run,
+                    authorised_by,
+                },
+        } => retention_run(&config, dry_run, &authorised_by),
         Command::Openapi => {
             println!("{}", startup::openapi().to_pretty_json()?);
             Ok(())
         }
     }
+}
+
+fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow::Result<()> {
+    let db = Database::connect(&config.database_url())?;
+    db.migrate()?;
+    let key = crate::retention::disposal_key(config)?;
+    let now = chrono::Utc::now().naive_utc();
+    let mut conn = db.write_conn()?;
+    let user_id: String = crate::db::schema::users::table
+        .filter(crate::db::schema::users::username.eq(authorised_by))
+        .select(crate::db::schema::users::id)
+        .first(&mut *conn)
+        .optional()?
+        .with_context(|| format!("no user named {authorised_by}"))?;
+    let outcome =
+        conn.transaction(|conn| crate::retention::run(conn, now, dry_run, &user_id, &key))?;
+    let verb = if dry_run { "would be" } else { "were" };
+    println!(
+        "{} case(s) {verb} archived",
+        outcome.archived_case_ids.len()
+    );
+    println!(
+        "{} client file(s) {verb} disposed of",
+        outcome.disposed_client_ids.len()
+    );
+    for client in &outcome.disposed_client_ids {
+        println!("  {client}");
+    }
+    for (kind, count) in &outcome.record_counts {
+        println!("  {kind}: {count}");
+    }
+    if let Some(certificate) = &outcome.certificate_id {
+        println!("disposal certificate {certificate}");
+    }
+    Ok(())
 }
 
 async fn serve(

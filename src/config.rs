@@ -107,6 +107,17 @@ pub struct PrivacyConfig {
     #[arg(long, global = true, env = "CASEBRIDGE_COMPLAINT_RESPONSE_DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=365))]
     pub complaint_response_days: u32,
+
+    /// The key of the HMAC-SHA256 hashes of disposed client ids in disposal certificates.
+    /// Instances sharing a database must share it. Default: a key generated on first use and
+    /// kept in `<data dir>/disposal-key` with mode 0600.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_DISPOSAL_KEY",
+        hide_env_values = true
+    )]
+    pub disposal_key: Option<String>,
 }
 
 /// Breach response and oversight settings.

@@ -46,6 +46,7 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "access-reviews", description = "Periodic reviews of who may use the system"),
         (name = "reports", description = "Oversight reports"),
         (name = "privacy", description = "Collection notices, consents, complaints and legal holds"),
+        (name = "retention", description = "Retention schedules, archiving, disposal and its certificates"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -342,20 +343,25 @@ impl Application {
 }
 
 /// Everything the server needs, from configuration: the database (migrated), the policy and
-/// the signing key.
+/// the signing and disposal keys.
 pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     config.oversight.webhook()?;
     let db = crate::db::Database::connect(&config.database_url())?;
     db.migrate()?;
     let source = crate::authz::PolicySource::choose(config.policy_dir.as_deref());
     let policy = Arc::new(crate::authz::PolicyStore::load(source).await?);
-    let secret =
-        crate::auth::tokens::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+    let secret = crate::auth::keys::load_or_create(
+        config.jwt_secret.as_deref(),
+        &config.data_dir,
+        "jwt-secret",
+    )?;
     let tokens = crate::auth::tokens::TokenKeys::new(&secret, config.access_token_ttl)?;
+    let disposal_key = crate::retention::disposal_key(&config)?;
     Ok(AppState {
         db,
         policy,
         tokens,
+        disposal_key,
         config,
         clock: Arc::new(crate::clock::Clock::default()),
     })

@@ -25,6 +25,8 @@ pub struct AppState {
     pub db: Database,
     pub policy: Arc<PolicyStore>,
     pub tokens: TokenKeys,
+    /// Keys the hashes of disposed client ids in disposal certificates.
+    pub disposal_key: Vec<u8>,
     pub config: Config,
     pub clock: Arc<Clock>,
 }

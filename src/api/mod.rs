@@ -23,6 +23,7 @@ pub mod organisations;
 pub mod profiles;
 pub mod reports;
 pub mod request;
+pub mod retention;
 pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -48,4 +49,5 @@ pub fn routes(config: &mut ServiceConfig) {
     consents::routes(config);
     complaints::routes(config);
     legal_holds::routes(config);
+    retention::routes(config);
 }

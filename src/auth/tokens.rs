@@ -1,13 +1,7 @@
 //! Short-lived access tokens: HS256 JWTs naming the user and the session. The session is
 //! checked on every request, so ending it ends its tokens at once.
-use std::io::Write;
-use std::path::Path;
 
-use anyhow::Context;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 const ISSUER: &str = "casebridge";
@@ -87,35 +81,4 @@ impl TokenKeys {
         let now = now.and_utc().timestamp();
         (claims.nbf - LEEWAY_SECONDS <= now && now < claims.exp + LEEWAY_SECONDS).then_some(claims)
     }
-}
-
-/// The signing secret: the configured one, else the one generated on first start and kept in
-/// `<data_dir>/jwt-secret` (mode 0600). A new install never runs with a default key.
-pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
-    if let Some(secret) = configured {
-        return Ok(secret.as_bytes().to_vec());
-    }
-    let path = data_dir.join("jwt-secret");
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        return URL_SAFE_NO_PAD
-            .decode(text.trim())
-            .with_context(|| format!("{} is not a key this service wrote", path.display()));
-    }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut secret = vec![0u8; 64];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(URL_SAFE_NO_PAD.encode(&secret).as_bytes())?;
-    file.sync_all()?;
-    tracing::info!(path = %path.display(), "generated a new token-signing key");
-    Ok(secret)
 }

@@ -92,6 +92,12 @@ pub enum Resource {
     Complaint,
     /// A legal hold on a client's file: it stops the file being disposed of.
     LegalHold,
+    /// How long a service type's files are kept.
+    RetentionSchedule,
+    /// A run of retention: archiving and disposal.
+    RetentionRun,
+    /// The record disposal leaves.
+    DisposalCertificate,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -676,6 +682,46 @@ pub const RESOURCES: &[ResourceDef] = &[
             "released_by",
             "released_at",
             "release_reason",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::RetentionSchedule,
+        name: "retention_schedule",
+        actions: &[(Read, &[Any]), (Create, &[Any])],
+        fields: &[
+            "id",
+            "service_type",
+            "archive_after_years",
+            "dispose_after_years",
+            "created_by",
+            "created_at",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::RetentionRun,
+        name: "retention_run",
+        actions: &[(Read, &[Any]), (Create, &[Any])],
+        fields: &[
+            "id",
+            "dry_run",
+            "ran_at",
+            "archived_case_ids",
+            "disposed_client_ids",
+            "record_counts",
+            "certificate_id",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::DisposalCertificate,
+        name: "disposal_certificate",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "disposed_at",
+            "authorised_by",
+            "schedules",
+            "record_counts",
+            "client_id_hashes",
         ],
     },
 ];

@@ -6,7 +6,7 @@ use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use super::{Permit, Scope};
+use super::{Action, Permit, Scope};
 use crate::db::Backend;
 use crate::db::schema::{
     access_reviews, allocations, cases, clients, consents, notes, organisations, users,
@@ -154,6 +154,7 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                             cases::table
                                 .filter(cases::id.eq_any(actively_allocated_case_ids!(permit)))
                                 .filter(cases::protective_marking.le(rank))
+                                .filter(cases::archived_at.is_null())
                                 .select(cases::client_id),
                         ),
                     ),
@@ -180,7 +181,8 @@ pub fn listable_clients(permit: &Permit) -> Predicate<clients::table> {
 
 /// Cases the permit reaches. A case is never more visible than its client: the client's
 /// marking must be within clearance too, and in lists without a purpose of use the cases of
-/// restricted clients are left out.
+/// restricted clients are left out. An archived case is read-only, read by department roles
+/// with a purpose of use, and out of every CSP's reach.
 pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
     let organisation = permit.caller().organisation_id.clone();
     let rank = permit.caller().clearance.rank();
@@ -191,10 +193,18 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
             .iter()
             .map(|scope| -> Predicate<cases::table> {
                 match scope {
+                    // An archived case is read with a purpose of use, and never by a CSP.
+                    Scope::Division if permit.purpose().is_none() => Box::new(
+                        cases::division_id
+                            .eq(organisation.clone())
+                            .and(cases::archived_at.is_null()),
+                    ),
                     Scope::Division => Box::new(cases::division_id.eq(organisation.clone())),
-                    Scope::Allocation => {
-                        Box::new(cases::id.eq_any(actively_allocated_case_ids!(permit)))
-                    }
+                    Scope::Allocation => Box::new(
+                        cases::id
+                            .eq_any(actively_allocated_case_ids!(permit))
+                            .and(cases::archived_at.is_null()),
+                    ),
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
                     Scope::OwnOrganisation | Scope::OwnRecord | Scope::Consented => {
                         Box::new(false.into_sql::<Bool>())
@@ -220,10 +230,17 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
             ),
         )
     };
+    // An archived case is read-only: no write reaches it.
+    let writable: Predicate<cases::table> = if permit.action == Action::Read {
+        Box::new(true.into_sql::<Bool>())
+    } else {
+        Box::new(cases::archived_at.is_null())
+    };
     Box::new(
         scoped
             .and(cases::protective_marking.le(rank))
-            .and(visible_clients),
+            .and(visible_clients)
+            .and(writable),
     )
 }
 

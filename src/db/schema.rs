@@ -157,6 +157,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        archived_at -> Nullable<Timestamp>,
     }
 }
 
@@ -443,3 +444,27 @@ diesel::allow_tables_to_appear_in_same_query!(
     legal_holds,
     clients,
 );
+
+diesel::table! {
+    retention_schedules (id) {
+        id -> Text,
+        service_type -> Text,
+        archive_after_years -> Integer,
+        dispose_after_years -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    disposal_certificates (id) {
+        id -> Text,
+        disposed_at -> Timestamp,
+        authorised_by -> Text,
+        schedules -> Text,
+        record_counts -> Text,
+        client_id_hashes -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(retention_schedules, cases);

@@ -219,11 +219,13 @@ const PRIVACY_OFFICER: Keys = &[
     "collection_notice",
     "complaint",
     "consent",
+    "disposal_certificate",
     "legal_hold",
     "mfa",
     "note",
     "notice_given",
     "notice_status",
+    "retention_schedule",
     "user",
 ];
 /// The audit trail, its reports, alerts and the breach register are the auditor's only
@@ -235,12 +237,20 @@ const AUDITOR: Keys = &[
     "breach",
     "collection_notice",
     "csp_access",
+    "disposal_certificate",
     "finding",
     "mfa",
     "user",
 ];
 /// The records manager: legal holds, no client content.
-const RECORDS_MANAGER: Keys = &["collection_notice", "legal_hold", "user"];
+const RECORDS_MANAGER: Keys = &[
+    "collection_notice",
+    "disposal_certificate",
+    "legal_hold",
+    "retention_run",
+    "retention_schedule",
+    "user",
+];
 
 fn nothing(_: usize) -> bool {
     false

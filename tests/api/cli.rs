@@ -165,3 +165,57 @@ async fn access_reviews_close_due_applies_every_overdue_review() {
         .await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn retention_run_lists_or_disposes_as_the_api_does() {
+    use casebridge::db::schema::{cases, clients};
+    use diesel::prelude::*;
+    let app = crate::helpers::spawn_app().await;
+    let records = app.login("records").await;
+    let schedule = json!({"service_type": "tenancy support", "archive_after_years": 1, "dispose_after_years": 5});
+    let created = app
+        .post("/api/v1/retention-schedules", &records, schedule)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let client = app.client_id(0);
+    let closed_at = chrono::Utc::now().naive_utc() - chrono::Duration::days(6 * 366);
+    app.with_db(|conn| {
+        diesel::update(cases::table.filter(cases::client_id.eq(&client)))
+            .set((cases::status.eq("closed"), cases::closed_at.eq(closed_at)))
+            .execute(conn)
+            .unwrap()
+    });
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--database-url", &app.database_url, "retention", "run"];
+        args.extend_from_slice(extra);
+        casebridge(app.data_dir.path(), &args, &[])
+    };
+    let exists = || {
+        app.with_db(|conn| {
+            clients::table
+                .filter(clients::id.eq(&client))
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+    };
+    let unknown = run(&["--dry-run", "--authorised-by", "nobody"]);
+    assert!(!unknown.status.success());
+    let dry = run(&["--dry-run", "--authorised-by", "records"]);
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        stdout.contains("1 client file(s) would be disposed of"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&client), "{stdout}");
+    assert_eq!(exists(), 1);
+    let real = run(&["--authorised-by", "records"]);
+    let stdout = String::from_utf8_lossy(&real.stdout);
+    assert!(stdout.contains("disposal certificate"), "{stdout}");
+    assert_eq!(exists(), 0);
+}

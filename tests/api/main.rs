@@ -13,5 +13,6 @@ mod openapi;
 mod oversight;
 mod policy;
 mod privacy;
+mod retention;
 mod smoke;
 mod writes;

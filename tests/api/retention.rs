@@ -1,0 +1,254 @@
+//! Retention (issue 5): schedules, archiving (read-only, out of every CSP's reach, read by
+//! the department with a purpose of use), disposal of files past their schedule unless held,
+//! with a certificate that holds no personal data; dry runs change nothing.
+use casebridge::db::schema::{audit_event_clients, cases, clients, notes};
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::writes::assert_problem;
+
+/// Closes demo client `index`'s case `years` years ago.
+fn close_case_years_ago(app: &TestApp, index: usize, years: i64) {
+    let client = app.client_id(index);
+    let closed_at = Utc::now().naive_utc() - Duration::days(365 * years + 10);
+    app.with_db(|conn| {
+        diesel::update(cases::table.filter(cases::client_id.eq(&client)))
+            .set((cases::status.eq("closed"), cases::closed_at.eq(closed_at)))
+            .execute(conn)
+            .unwrap()
+    });
+}
+
+fn client_exists(app: &TestApp, id: &str) -> bool {
+    app.with_db(|conn| {
+        clients::table
+            .filter(clients::id.eq(id))
+            .count()
+            .get_result::<i64>(conn)
+            .unwrap()
+            == 1
+    })
+}
+
+fn archived(app: &TestApp, index: usize) -> bool {
+    let case = app.case_id(index);
+    app.with_db(|conn| {
+        cases::table
+            .filter(cases::id.eq(&case))
+            .select(cases::archived_at)
+            .first::<Option<chrono::NaiveDateTime>>(conn)
+            .unwrap()
+            .is_some()
+    })
+}
+
+#[actix_web::test]
+async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_held() {
+    let app = spawn_app().await;
+    let records = app.login("records").await;
+    let caseworker = app.login("caseworker").await;
+    let schedules = "/api/v1/retention-schedules";
+    let schedule = json!({"service_type": "tenancy support", "archive_after_years": 2, "dispose_after_years": 7});
+    for body in [
+        json!({"service_type": "tenancy support", "archive_after_years": 7, "dispose_after_years": 2}),
+        json!({"service_type": "tenancy support", "archive_after_years": -1, "dispose_after_years": 2}),
+        json!({"service_type": "", "archive_after_years": 1, "dispose_after_years": 2}),
+    ] {
+        assert_problem(
+            &app.post(schedules, &records, body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    assert_problem(
+        &app.post(schedules, &caseworker, schedule.clone()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let created = app.post(schedules, &records, schedule.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_problem(
+        &app.post(schedules, &records, schedule).await,
+        StatusCode::CONFLICT,
+        "schedule_exists",
+    );
+
+    // Tenancy support cases (demo clients 0, 3, 6, 9, ...): 0 closed 8 years ago goes; 3
+    // closed 3 years ago is archived only; 6 and 9 closed 8 years ago are kept by a legal hold
+    // and an open complaint.
+    close_case_years_ago(&app, 0, 8);
+    close_case_years_ago(&app, 3, 3);
+    close_case_years_ago(&app, 6, 8);
+    close_case_years_ago(&app, 9, 8);
+    let hold = app
+        .post(
+            &format!("/api/v1/clients/{}/legal-holds", app.client_id(6)),
+            &records,
+            json!({"reason": "Coronial inquest"}),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let privacy = app.login("privacy").await;
+    let complaint = app
+        .post(
+            "/api/v1/complaints",
+            &privacy,
+            json!({"client_id": app.client_id(9), "received_on": Utc::now().date_naive(), "channel": "letter", "summary": "Wants to see their file"}),
+        )
+        .await;
+    assert_eq!(complaint.status, StatusCode::CREATED, "{}", complaint.body);
+    let (gone, archived_only) = (app.client_id(0), [3, 6, 9].map(|index| app.case_id(index)));
+
+    let read_before = app
+        .get(&format!("/api/v1/clients/{gone}"), &caseworker)
+        .await;
+    assert_eq!(read_before.status, StatusCode::OK);
+    let csp = app.login("csp-north").await;
+    let allocated_case = format!("/api/v1/cases/{}", app.case_id(3));
+    assert_eq!(app.get(&allocated_case, &csp).await.status, StatusCode::OK);
+
+    let runs = "/api/v1/retention/runs";
+    assert_problem(
+        &app.post(runs, &caseworker, json!({"dry_run": true})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_problem(
+        &app.post(runs, &records, json!({"dry_run": "yes"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let dry = app.post(runs, &records, json!({"dry_run": true})).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    assert_eq!(dry.body["disposed_client_ids"], json!([gone]));
+    let archived_ids: Vec<String> =
+        serde_json::from_value(dry.body["archived_case_ids"].clone()).unwrap();
+    for case in archived_only.iter().chain([&app.case_id(0)]) {
+        assert!(archived_ids.contains(case), "{case} in {archived_ids:?}");
+    }
+    assert_eq!(dry.body["record_counts"]["clients"], 1);
+    assert_eq!(dry.body["record_counts"]["cases"], 1);
+    assert_eq!(dry.body["record_counts"]["notes"], 2);
+    assert_eq!(dry.body["record_counts"]["consents"], 1);
+    assert_eq!(dry.body["certificate_id"], json!(null));
+    assert!(client_exists(&app, &gone), "a dry run changes nothing");
+    assert!(!archived(&app, 3));
+
+    let run = app.post(runs, &records, json!({"dry_run": false})).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert_eq!(run.body["disposed_client_ids"], json!([gone]));
+    assert!(!client_exists(&app, &gone));
+    let notes_left: i64 = app.with_db(|conn| {
+        notes::table
+            .inner_join(cases::table)
+            .filter(cases::client_id.eq(&gone))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    });
+    assert_eq!(notes_left, 0);
+    let audit_rows: i64 = app.with_db(|conn| {
+        audit_event_clients::table
+            .filter(audit_event_clients::client_id.eq(&gone))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    });
+    assert!(audit_rows > 0, "the audit trail keeps the ids");
+    for index in [3, 6, 9] {
+        assert!(client_exists(&app, &app.client_id(index)));
+        assert!(archived(&app, index));
+    }
+
+    let certificate = app
+        .get(
+            &format!(
+                "/api/v1/disposal-certificates/{}",
+                run.body["certificate_id"].as_str().unwrap()
+            ),
+            &records,
+        )
+        .await;
+    assert_eq!(certificate.status, StatusCode::OK, "{}", certificate.body);
+    let key =
+        casebridge::auth::keys::load_or_create(None, app.data_dir.path(), "disposal-key").unwrap();
+    assert_eq!(
+        certificate.body["client_id_hashes"],
+        json!([casebridge::retention::client_id_hash(&key, &gone)])
+    );
+    assert_eq!(certificate.body["record_counts"]["clients"], 1);
+    assert_eq!(
+        certificate.body["schedules"][0]["service_type"],
+        "tenancy support"
+    );
+    assert_eq!(certificate.body["authorised_by"], app.user_id("records"));
+    assert!(
+        !certificate.body.to_string().contains(&gone),
+        "no client id in plain"
+    );
+    let auditor = app.login("auditor").await;
+    assert_eq!(
+        app.get(
+            &format!(
+                "/api/v1/disposal-certificates/{}",
+                run.body["certificate_id"].as_str().unwrap()
+            ),
+            &auditor
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_problem(
+        &app.get(
+            &format!(
+                "/api/v1/disposal-certificates/{}",
+                run.body["certificate_id"].as_str().unwrap()
+            ),
+            &caseworker,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+
+    // Archived: out of the CSP's reach, read by the department with a purpose, read-only.
+    assert_eq!(
+        app.get(&allocated_case, &csp).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get(&allocated_case, &caseworker).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let purpose = [("X-Purpose-Of-Use", "Records request R-7")];
+    let read = app.get_with(&allocated_case, &caseworker, &purpose).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    let change = app
+        .request(
+            reqwest::Method::PATCH,
+            &allocated_case,
+            Some(&caseworker),
+            Some(json!({"summary": "Reopened"})),
+            &[purpose[0], ("If-Match", &read.etag())],
+        )
+        .await;
+    assert_eq!(change.status, StatusCode::NOT_FOUND, "{}", change.body);
+    let note = app
+        .request(
+            reqwest::Method::POST,
+            &format!("{allocated_case}/notes"),
+            Some(&caseworker),
+            Some(json!({"note_type": "contact", "visibility": "shared", "body": "Called"})),
+            &purpose,
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::NOT_FOUND, "{}", note.body);
+
+    let again = app.post(runs, &records, json!({"dry_run": false})).await;
+    assert_eq!(again.body["disposed_client_ids"], json!([]));
+    assert_eq!(again.body["certificate_id"], json!(null));
+}
