@@ -8,7 +8,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::types::{ClientListParams, ClientRecord, ClientUpdate, NewClient};
 use crate::api::context::Ctx;
-use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::notices::{self, Recorder};
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
@@ -25,6 +25,31 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(create_client)
         .service(get_client)
         .service(update_client);
+}
+
+/// Every record of one kind kept on a client's file (consents, notices given, legal holds),
+/// as one page: 404 unless the client is within the reach of the caller's `resource, read`.
+pub async fn records_of<T, F>(
+    ctx: &Ctx,
+    resource: Resource,
+    id: &str,
+    load_records: F,
+) -> ApiResult<Disclosed>
+where
+    T: Disclose + Send + 'static,
+    F: FnOnce(&mut DbConnection, &str) -> ApiResult<Vec<T>> + Send + 'static,
+{
+    let permit = ctx.permit(resource, Action::Read)?;
+    let client_id = path_id(id)?;
+    let reader = permit.clone();
+    let records = ctx
+        .db()
+        .read(move |conn| {
+            load(conn, &reader, &client_id)?;
+            load_records(conn, &client_id)
+        })
+        .await?;
+    disclosure::page(&permit, &records, None)
 }
 
 /// Loads a client the permit reaches, or 404; a restricted one needs a purpose of use.

@@ -188,21 +188,14 @@ async fn record_consent(
 ), security(("bearer" = [])))]
 #[get("/clients/{id}/consents")]
 async fn list_consents(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::Consent, Action::Read)?;
-    let client_id = path_id(&id)?;
     let today = ctx.state.clock.today();
-    let reader = permit.clone();
-    let records = ctx
-        .db()
-        .read(move |conn| {
-            clients::load(conn, &reader, &client_id)?;
-            queries::of_client(conn, &client_id)?
-                .into_iter()
-                .map(|row| ConsentRecord::of(row, today))
-                .collect::<ApiResult<Vec<_>>>()
-        })
-        .await?;
-    disclosure::page(&permit, &records, None)
+    clients::records_of(&ctx, Resource::Consent, &id, move |conn, client_id| {
+        queries::of_client(conn, client_id)?
+            .into_iter()
+            .map(|row| ConsentRecord::of(row, today))
+            .collect()
+    })
+    .await
 }
 
 /// Withdraw a consent

@@ -130,20 +130,13 @@ async fn place_hold(
 ), security(("bearer" = [])))]
 #[get("/clients/{id}/legal-holds")]
 async fn list_holds(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::LegalHold, Action::Read)?;
-    let client_id = path_id(&id)?;
-    let reader = permit.clone();
-    let records: Vec<LegalHoldRecord> = ctx
-        .db()
-        .read(move |conn| {
-            clients::load(conn, &reader, &client_id)?;
-            Ok(queries::of_client(conn, &client_id)?
-                .into_iter()
-                .map(LegalHoldRecord::from)
-                .collect())
-        })
-        .await?;
-    disclosure::page(&permit, &records, None)
+    clients::records_of(&ctx, Resource::LegalHold, &id, |conn, client_id| {
+        Ok(queries::of_client(conn, client_id)?
+            .into_iter()
+            .map(LegalHoldRecord::from)
+            .collect())
+    })
+    .await
 }
 
 /// Release a legal hold

@@ -371,22 +371,15 @@ async fn record_notice_given(
 ), security(("bearer" = [])))]
 #[get("/clients/{id}/collection-notices")]
 async fn notices_given(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::NoticeGiven, Action::Read)?;
-    let client_id = path_id(&id)?;
     let today = ctx.state.clock.today();
-    let reader = permit.clone();
-    let records = ctx
-        .db()
-        .read(move |conn| {
-            clients::load(conn, &reader, &client_id)?;
-            let current = queries::current(conn, today)?;
-            queries::given_to(conn, &client_id)?
-                .into_iter()
-                .map(|(row, version)| NoticeGivenRecord::of(row, version, current.as_ref()))
-                .collect::<ApiResult<Vec<_>>>()
-        })
-        .await?;
-    disclosure::page(&permit, &records, None)
+    clients::records_of(&ctx, Resource::NoticeGiven, &id, move |conn, client_id| {
+        let current = queries::current(conn, today)?;
+        queries::given_to(conn, client_id)?
+            .into_iter()
+            .map(|(row, version)| NoticeGivenRecord::of(row, version, current.as_ref()))
+            .collect()
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
