@@ -103,6 +103,13 @@ impl ApiError {
         }
     }
 
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::BadRequest {
             code,

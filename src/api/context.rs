@@ -31,6 +31,13 @@ pub struct AppState {
     pub clock: Arc<Clock>,
 }
 
+/// Who records a change, and when.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub by: String,
+    pub at: chrono::NaiveDateTime,
+}
+
 /// An authenticated request.
 pub struct Ctx {
     pub state: web::Data<AppState>,
@@ -59,6 +66,14 @@ impl Ctx {
             self.purpose.clone(),
             self.state.clock.today(),
         )
+    }
+
+    /// The caller, now: who records a change and when.
+    pub fn recorder(&self) -> Recorder {
+        Recorder {
+            by: self.caller.user_id.clone(),
+            at: self.now(),
+        }
     }
 
     pub fn now(&self) -> chrono::NaiveDateTime {

@@ -193,6 +193,23 @@ pub fn utc(timestamp: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     timestamp.and_utc()
 }
 
+/// An id named in a body or query field: anything but a UUID is 422 naming the field.
+pub fn field_id(field: &str, text: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(text)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::invalid(field, "must be a UUID"))
+}
+
+/// An optional [`field_id`].
+pub fn optional_field_id(field: &str, text: Option<&str>) -> Result<Option<String>, ApiError> {
+    text.map(|text| field_id(field, text)).transpose()
+}
+
+/// A JSON column this service wrote, read back.
+pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text).map_err(ApiError::internal)
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

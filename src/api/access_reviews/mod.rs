@@ -15,6 +15,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::field_id;
 use crate::api::request::{PageRequest, path_id, plain_body, utc, write_body};
 use crate::audit::Disclosure;
 use crate::authz::{Action, Permit, Resource, scope};
@@ -201,9 +202,8 @@ async fn list_reviews(ctx: Ctx, params: web::Query<ReviewListParams>) -> ApiResu
     let organisation_id = params
         .organisation_id
         .as_deref()
-        .map(path_id)
-        .transpose()
-        .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))?;
+        .map(|id| field_id("organisation_id", id))
+        .transpose()?;
     let (today, now) = (ctx.state.clock.today(), ctx.now());
     ctx.write(move |conn| {
         queries::close_due(conn, scope::access_reviews(&permit), today, now)?;

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::optional_field_id;
 use crate::api::request::{PageRequest, path_id, utc};
 use crate::audit::Disclosure;
 use crate::audit::chain::AuditEvent;
@@ -200,17 +201,6 @@ pub struct ExportParams {
     pub to: DateTime<Utc>,
 }
 
-/// An id given as a filter: anything that is not a UUID matches nothing, so it is refused.
-fn uuid_param(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
-    value
-        .map(|text| {
-            uuid::Uuid::parse_str(&text)
-                .map(|id| id.to_string())
-                .map_err(|_| ApiError::invalid(field, "must be a UUID"))
-        })
-        .transpose()
-}
-
 async fn page_of(
     db: &Database,
     permit: &Permit,
@@ -252,9 +242,12 @@ async fn list_events(ctx: Ctx, params: web::Query<AuditEventParams>) -> ApiResul
     let params = params.into_inner();
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = AuditFilter {
-        actor_user_id: uuid_param("actor_user_id", params.actor_user_id)?,
-        actor_organisation_id: uuid_param("actor_organisation_id", params.actor_organisation_id)?,
-        client_id: uuid_param("client_id", params.client_id)?,
+        actor_user_id: optional_field_id("actor_user_id", params.actor_user_id.as_deref())?,
+        actor_organisation_id: optional_field_id(
+            "actor_organisation_id",
+            params.actor_organisation_id.as_deref(),
+        )?,
+        client_id: optional_field_id("client_id", params.client_id.as_deref())?,
         outcome: params.outcome.map(|outcome| outcome.as_str().to_owned()),
         route: params.route,
         from: params.from.map(|from| from.naive_utc()),

@@ -20,6 +20,7 @@ pub use self::impact::{AdditionalNotification, AffectedIndividual, BreachImpact}
 pub use self::types::*;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::request::parse_json;
 use crate::api::request::{
     PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body,
 };
@@ -49,10 +50,6 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(record_notification)
         .service(record_review)
         .service(breaches_overdue);
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
-    serde_json::from_str(text).map_err(ApiError::internal)
 }
 
 fn to_json<T: Serialize>(value: &T) -> ApiResult<String> {
@@ -145,13 +142,6 @@ fn answer(
     disclosure::one(reader, &record(conn, row, today)?)
 }
 
-fn conflict(code: &'static str, detail: &str) -> ApiError {
-    ApiError::Conflict {
-        code,
-        detail: detail.to_owned(),
-    }
-}
-
 /// A change to one breach, as every handler that changes one starts: the caller may update
 /// the breach and read the result; the body has been parsed.
 struct Change<B> {
@@ -179,7 +169,7 @@ impl<B: serde::de::DeserializeOwned + validator::Validate> Change<B> {
 
 fn check_being_assessed(row: &BreachRow) -> ApiResult<()> {
     if row.status != BreachStatus::Assessing.as_str() {
-        return Err(conflict(
+        return Err(ApiError::conflict(
             "breach_assessed",
             "The breach has been assessed: its assessment period is over.",
         ));
@@ -400,7 +390,7 @@ async fn assess_breach(
     ctx.write(move |conn| {
         let row = find(conn, &id)?;
         if row.status == BreachStatus::Reviewed.as_str() {
-            return Err(conflict(
+            return Err(ApiError::conflict(
                 "breach_reviewed",
                 "The breach has been reviewed: its assessment is final.",
             ));
@@ -614,7 +604,7 @@ async fn save_affected_snapshot(ctx: Ctx, id: web::Path<String>) -> ApiResult<Di
 
 fn latest_snapshot(conn: &mut DbConnection, id: &str) -> ApiResult<BreachImpact> {
     let snapshot = queries::latest_snapshot(conn, id)?.ok_or_else(|| {
-        conflict(
+        ApiError::conflict(
             "affected_snapshot_required",
             "Save the affected individuals first: POST /api/v1/breaches/{id}/affected-snapshots.",
         )
@@ -747,7 +737,7 @@ async fn notification_draft(
             let row = find(conn, &id)?;
             let breach = record(conn, row, today)?;
             let assessment = breach.assessment.clone().ok_or_else(|| {
-                conflict(
+                ApiError::conflict(
                     "assessment_required",
                     "Record the assessment first (PATCH /api/v1/breaches/{id}).",
                 )
@@ -853,13 +843,16 @@ async fn record_review(
         let row = find(conn, &id)?;
         match BreachStatus::from_stored(&row.status)? {
             BreachStatus::Assessing => {
-                return Err(conflict(
+                return Err(ApiError::conflict(
                     "assessment_required",
                     "Record the assessment before the review.",
                 ));
             }
             BreachStatus::Reviewed => {
-                return Err(conflict("breach_reviewed", "The breach has been reviewed."));
+                return Err(ApiError::conflict(
+                    "breach_reviewed",
+                    "The breach has been reviewed.",
+                ));
             }
             BreachStatus::Assessed => {}
         }

@@ -15,6 +15,7 @@ use self::types::{
 };
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::request::field_id;
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -222,9 +223,7 @@ async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
     let new: NewCase = write_body(&permit, body.into_inner())?;
     ctx.caller.check_marking(new.protective_marking)?;
-    let client_id = uuid::Uuid::parse_str(&new.client_id)
-        .map_err(|_| ApiError::invalid("client_id", "must be a UUID"))?
-        .to_string();
+    let client_id = field_id("client_id", &new.client_id)?;
     let now = Utc::now().naive_utc();
     let row = CaseRow {
         id: new_id(),

@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use self::types::{ClientListParams, ClientRecord, ClientUpdate, NewClient};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::notices::{self, Recorder};
+use crate::api::notices;
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -191,7 +191,7 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     let given = new.collection_notice;
     let confirm_new = new.confirm_new;
     let today = ctx.state.clock.today();
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     ctx.write(move |conn| {
         let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;
         if !confirm_new {

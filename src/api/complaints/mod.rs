@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::notices::Recorder;
+use crate::api::request::optional_field_id;
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, plain_body, utc};
 use crate::authz::{Action, Resource, scope};
 use crate::db::clients as client_queries;
@@ -164,10 +164,7 @@ async fn list_complaints(
     let today = ctx.state.clock.today();
     let filter = ComplaintFilter {
         status: params.status,
-        client_id: params
-            .client_id
-            .map(|id| path_id(&id).map_err(|_| ApiError::invalid("client_id", "must be a UUID")))
-            .transpose()?,
+        client_id: optional_field_id("client_id", params.client_id.as_deref())?,
         overdue_on: params.overdue.unwrap_or(false).then_some(today),
     };
     let (records, next_cursor) = ctx
@@ -199,11 +196,7 @@ async fn record_complaint(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclos
     let permit = ctx.permit(Resource::Complaint, Action::Create)?;
     let reader = ctx.permit(Resource::Complaint, Action::Read)?;
     let new: NewComplaint = plain_body(body.into_inner())?;
-    let client_id = new
-        .client_id
-        .as_deref()
-        .map(|id| path_id(id).map_err(|_| ApiError::invalid("client_id", "must be a UUID")))
-        .transpose()?;
+    let client_id = optional_field_id("client_id", new.client_id.as_deref())?;
     let today = ctx.state.clock.today();
     if new.received_on.get() > today {
         return Err(ApiError::invalid(
@@ -212,7 +205,7 @@ async fn record_complaint(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclos
         ));
     }
     let days = i64::from(ctx.state.config.privacy.complaint_response_days);
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     let row = ComplaintRow {
         id: new_id(),
         client_id,
@@ -315,10 +308,10 @@ async fn progress_complaint(
         }
         let status = ComplaintStatus::from_stored(&current.status)?;
         if !is_open(status) {
-            return Err(ApiError::Conflict {
-                code: "complaint_closed",
-                detail: format!("The complaint is {}: it cannot change.", status.as_str()),
-            });
+            return Err(ApiError::conflict(
+                "complaint_closed",
+                format!("The complaint is {}: it cannot change.", status.as_str()),
+            ));
         }
         if status == change.status {
             return Err(ApiError::invalid(

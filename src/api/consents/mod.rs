@@ -12,7 +12,6 @@ use validator::Validate;
 use crate::api::clients;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::notices::Recorder;
 use crate::api::request::{new_id, path_id, plain_body, utc};
 use crate::authz::{Action, Resource};
 use crate::db::consents::{self as queries, ConsentRow, Withdrawal};
@@ -153,7 +152,7 @@ async fn record_consent(
     {
         return Err(ApiError::invalid("expires_on", "must be after given_on"));
     }
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     let row = ConsentRow {
         id: new_id(),
         client_id,
@@ -227,7 +226,7 @@ async fn withdraw_consent(
             "must not be in the future",
         ));
     }
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     ctx.write(move |conn| {
         clients::load(conn, &permit, &client_id)?;
         let consent = queries::find(conn, &client_id, &consent_id)?.ok_or(ApiError::NotFound)?;
@@ -244,10 +243,10 @@ async fn withdraw_consent(
             at: recorder.at,
         };
         if !queries::withdraw(conn, &consent_id, &withdrawal)? {
-            return Err(ApiError::Conflict {
-                code: "consent_withdrawn",
-                detail: "The consent was withdrawn already.".into(),
-            });
+            return Err(ApiError::conflict(
+                "consent_withdrawn",
+                "The consent was withdrawn already.",
+            ));
         }
         let row = queries::find(conn, &client_id, &consent_id)?.ok_or(ApiError::NotFound)?;
         disclosure::one(&reader, &ConsentRecord::of(row, today)?)

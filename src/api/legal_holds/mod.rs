@@ -11,7 +11,6 @@ use validator::Validate;
 use crate::api::clients;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::notices::Recorder;
 use crate::api::request::{new_id, path_id, plain_body, utc};
 use crate::authz::{Action, Resource};
 use crate::db::legal_holds::{self as queries, LegalHoldRow};
@@ -99,7 +98,7 @@ async fn place_hold(
     let reader = ctx.permit(Resource::LegalHold, Action::Read)?;
     let client_id = path_id(&id)?;
     let body: HoldReason = plain_body(body.into_inner())?;
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     let row = LegalHoldRow {
         id: new_id(),
         client_id,
@@ -160,15 +159,15 @@ async fn release_hold(
     let reader = ctx.permit(Resource::LegalHold, Action::Read)?;
     let (client_id, hold_id) = (path_id(&path.0)?, path_id(&path.1)?);
     let body: HoldReason = plain_body(body.into_inner())?;
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     ctx.write(move |conn| {
         clients::load(conn, &permit, &client_id)?;
         queries::find(conn, &client_id, &hold_id)?.ok_or(ApiError::NotFound)?;
         if !queries::release(conn, &hold_id, &recorder.by, recorder.at, &body.reason)? {
-            return Err(ApiError::Conflict {
-                code: "hold_released",
-                detail: "The legal hold was released already.".into(),
-            });
+            return Err(ApiError::conflict(
+                "hold_released",
+                "The legal hold was released already.",
+            ));
         }
         let row = queries::find(conn, &client_id, &hold_id)?.ok_or(ApiError::NotFound)?;
         disclosure::one(&reader, &LegalHoldRecord::from(row))

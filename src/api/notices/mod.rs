@@ -3,7 +3,7 @@
 //! first on the file's creation (`POST /clients` refuses a new file without one); a report
 //! lists the clients not yet given the version in effect.
 use actix_web::{get, post, web};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::clients;
-use crate::api::context::Ctx;
+use crate::api::context::{Ctx, Recorder};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, new_id, path_id, plain_body, utc};
 use crate::authz::{Action, Resource, scope};
@@ -217,22 +217,6 @@ pub fn check_given<'a>(
     Ok((current, given))
 }
 
-/// Who records a change, and when.
-#[derive(Debug, Clone)]
-pub struct Recorder {
-    pub by: String,
-    pub at: NaiveDateTime,
-}
-
-impl Recorder {
-    pub fn of(ctx: &Ctx) -> Self {
-        Self {
-            by: ctx.caller.user_id.clone(),
-            at: ctx.now(),
-        }
-    }
-}
-
 /// Records `given` (checked by [`check_given`] against `notice`) for the client.
 pub fn record_given(
     conn: &mut DbConnection,
@@ -287,10 +271,10 @@ async fn issue_notice(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> 
     };
     ctx.write(move |conn| {
         if queries::by_version(conn, &row.version)?.is_some() {
-            return Err(ApiError::Conflict {
-                code: "notice_version_exists",
-                detail: format!("A notice with version {} was issued already.", row.version),
-            });
+            return Err(ApiError::conflict(
+                "notice_version_exists",
+                format!("A notice with version {} was issued already.", row.version),
+            ));
         }
         if let Some(latest) = queries::latest_effective_from(conn)?
             && row.effective_from < latest
@@ -349,7 +333,7 @@ async fn record_notice_given(
     let client_id = path_id(&id)?;
     let given: NoticeGiven = plain_body(body.into_inner())?;
     let today = ctx.state.clock.today();
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     ctx.write(move |conn| {
         clients::load(conn, &permit, &client_id)?;
         let (notice, given) = check_given(conn, Some(&given), today)?;

@@ -11,7 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::unusual::checked_period;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{path_id, utc};
+use crate::api::request::field_id;
+use crate::api::request::utc;
 use crate::authz::{Action, Resource};
 use crate::db::{directory, oversight as queries};
 use crate::domain::{PrincipalKind, StoredAsText, Timestamp, UserStatus};
@@ -137,8 +138,7 @@ pub async fn csp_access(
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::CspAccess, Action::Read)?;
     let params = params.into_inner();
-    let organisation_id = path_id(&params.organisation_id)
-        .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))?;
+    let organisation_id = field_id("organisation_id", &params.organisation_id)?;
     let period = checked_period(params.from, params.to)?;
     let config = ctx.state.config.oversight.clone();
     let entries = ctx

@@ -7,7 +7,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{PageRequest, path_id, utc};
+use crate::api::request::field_id;
+use crate::api::request::{PageRequest, utc};
 use crate::auth::login::LoginRules;
 use crate::authz::{Action, Resource};
 use crate::db::access_reviews as reviews;
@@ -174,9 +175,8 @@ async fn access_register(ctx: Ctx, params: web::Query<RegisterParams>) -> ApiRes
     let organisation_id = params
         .organisation_id
         .as_deref()
-        .map(path_id)
-        .transpose()
-        .map_err(|_| ApiError::invalid("organisation_id", "must be a UUID"))?;
+        .map(|id| field_id("organisation_id", id))
+        .transpose()?;
     let config = &ctx.state.config;
     let periods = Periods {
         now: ctx.now(),

@@ -13,7 +13,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::notices::Recorder;
+use crate::api::request::parse_json;
 use crate::api::request::{new_id, path_id, plain_body, utc};
 use crate::authz::{Action, Resource};
 use crate::db::retention::{self as queries, CertificateRow, ScheduleRow};
@@ -139,10 +139,6 @@ pub struct DisposalCertificateRecord {
     pub client_id_hashes: Vec<String>,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
-    serde_json::from_str(text).map_err(ApiError::internal)
-}
-
 impl TryFrom<CertificateRow> for DisposalCertificateRecord {
     type Error = ApiError;
 
@@ -186,7 +182,7 @@ async fn create_schedule(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclose
             "must be at least archive_after_years",
         ));
     }
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     let row = ScheduleRow {
         id: new_id(),
         service_type: new.service_type,
@@ -197,10 +193,10 @@ async fn create_schedule(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclose
     };
     ctx.write(move |conn| {
         if queries::schedule_for(conn, &row.service_type)?.is_some() {
-            return Err(ApiError::Conflict {
-                code: "schedule_exists",
-                detail: format!("{} has a retention schedule already.", row.service_type),
-            });
+            return Err(ApiError::conflict(
+                "schedule_exists",
+                format!("{} has a retention schedule already.", row.service_type),
+            ));
         }
         queries::insert_schedule(conn, &row)?;
         let location = "/api/v1/retention-schedules".to_owned();
@@ -247,7 +243,7 @@ async fn run_retention(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     ctx.permit(Resource::RetentionRun, Action::Create)?;
     let reader = ctx.permit(Resource::RetentionRun, Action::Read)?;
     let request: RetentionRunRequest = plain_body(body.into_inner())?;
-    let recorder = Recorder::of(&ctx);
+    let recorder = ctx.recorder();
     let key = ctx.state.disposal_key.clone();
     ctx.write(move |conn| {
         let outcome = retention::run(conn, recorder.at, request.dry_run, &recorder.by, &key)?;
