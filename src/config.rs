@@ -108,6 +108,12 @@ pub struct PrivacyConfig {
           value_parser = clap::value_parser!(u32).range(1..=365))]
     pub complaint_response_days: u32,
 
+    /// Days from receiving a client's request for access to, or correction of, their file to
+    /// its answer being due (the statutory period).
+    #[arg(long, global = true, env = "CASEBRIDGE_REQUEST_RESPONSE_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub request_response_days: u32,
+
     /// The key of the HMAC-SHA256 hashes of disposed client ids in disposal certificates.
     /// Instances sharing a database must share it. Default: a key generated on first use and
     /// kept in `<data dir>/disposal-key` with mode 0600.

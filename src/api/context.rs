@@ -58,12 +58,32 @@ impl Ctx {
 
     /// Decides whether the caller may perform `action` on `resource` (403 when not).
     pub fn permit(&self, resource: Resource, action: Action) -> Result<Permit, ApiError> {
+        self.decide(resource, action, self.purpose.clone())
+    }
+
+    /// Like [`Ctx::permit`] for a request whose purpose of use is a record of its own (an
+    /// access request's bundle, a correction request's decision), whatever the header says.
+    pub fn permit_for(
+        &self,
+        resource: Resource,
+        action: Action,
+        purpose: String,
+    ) -> Result<Permit, ApiError> {
+        self.decide(resource, action, Some(purpose))
+    }
+
+    fn decide(
+        &self,
+        resource: Resource,
+        action: Action,
+        purpose: Option<String>,
+    ) -> Result<Permit, ApiError> {
         Permit::decide(
             &self.policy,
             self.caller.clone(),
             resource,
             action,
-            self.purpose.clone(),
+            purpose,
             self.state.clock.today(),
         )
     }

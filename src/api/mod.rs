@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`. Each resource folder holds its handlers and types; the
 //! pipeline they all go through is [`context`] (authenticate, decide) and [`disclosure`]
 //! (mask, record what left).
+pub mod access_requests;
 pub mod access_reviews;
 pub mod alerts;
 pub mod api_clients;
@@ -12,6 +13,7 @@ pub mod clients;
 pub mod complaints;
 pub mod consents;
 pub mod context;
+pub mod correction_requests;
 pub mod disclosure;
 pub mod health;
 pub mod legal_holds;
@@ -50,4 +52,6 @@ pub fn routes(config: &mut ServiceConfig) {
     complaints::routes(config);
     legal_holds::routes(config);
     retention::routes(config);
+    access_requests::routes(config);
+    correction_requests::routes(config);
 }

@@ -98,6 +98,12 @@ pub enum Resource {
     RetentionRun,
     /// The record disposal leaves.
     DisposalCertificate,
+    /// A client's request to see their file (IPP 6); `export` is the bundle of the file.
+    AccessRequest,
+    /// A client's request to correct their file (IPP 7).
+    CorrectionRequest,
+    /// An access or correction request still open after its due date.
+    OverdueRequest,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -137,6 +143,8 @@ pub enum Action {
     Withdraw,
     /// Release a legal hold.
     Release,
+    /// Apply a client's correction request to their file.
+    Correct,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -179,6 +187,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             (Read, &[Division, Allocation, AnyWithPurpose]),
             (Create, &[Division]),
             (Update, &[Division, Allocation]),
+            (Correct, &[AnyWithPurpose]),
         ],
         fields: &[
             "id",
@@ -724,6 +733,67 @@ pub const RESOURCES: &[ResourceDef] = &[
             "client_id_hashes",
         ],
     },
+    ResourceDef {
+        resource: Resource::AccessRequest,
+        name: "access_request",
+        actions: &[
+            (Read, &[Any]),
+            (Create, &[Any]),
+            (Update, &[Any]),
+            (Export, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "client_id",
+            "received_on",
+            "requester",
+            "identity_verified",
+            "status",
+            "due_on",
+            "overdue",
+            "reason",
+            "recorded_by",
+            "recorded_at",
+            "updated_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::CorrectionRequest,
+        name: "correction_request",
+        actions: &[(Read, &[Any]), (Create, &[Any]), (Decide, &[Any])],
+        fields: &[
+            "id",
+            "client_id",
+            "received_on",
+            "field",
+            "requested_value",
+            "reason",
+            "status",
+            "due_on",
+            "overdue",
+            "refusal_reason",
+            "recorded_by",
+            "recorded_at",
+            "decided_by",
+            "decided_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::OverdueRequest,
+        name: "overdue_request",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "kind",
+            "id",
+            "client_id",
+            "received_on",
+            "due_on",
+            "status",
+            "days_overdue",
+        ],
+    },
 ];
 
 impl Resource {
@@ -786,6 +856,7 @@ impl Action {
         Acknowledge,
         Withdraw,
         Release,
+        Correct,
     ];
 
     pub fn name(self) -> &'static str {
@@ -813,6 +884,7 @@ impl Action {
             Acknowledge => "acknowledge",
             Withdraw => "withdraw",
             Release => "release",
+            Correct => "correct",
         }
     }
 

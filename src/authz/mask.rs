@@ -3,12 +3,22 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-/// Keeps only the `readable` keys of a serialised record. Anything not an object is a
-/// programming error and discloses nothing.
+/// The key under which a record carries statements about its fields, keyed by field (a
+/// client's statement kept after a refused correction): each goes wherever its field goes.
+pub const STATEMENTS: &str = "statements";
+
+/// Keeps only the `readable` keys of a serialised record, and the statements about them.
+/// Anything not an object is a programming error and discloses nothing.
 pub fn apply(readable: &BTreeSet<&'static str>, record: Value) -> Map<String, Value> {
     match record {
         Value::Object(mut fields) => {
-            fields.retain(|name, _| readable.contains(name.as_str()));
+            fields.retain(|name, value| match (name.as_str(), value) {
+                (STATEMENTS, Value::Object(statements)) => {
+                    statements.retain(|field, _| readable.contains(field.as_str()));
+                    !statements.is_empty()
+                }
+                (name, _) => readable.contains(name),
+            });
             fields
         }
         other => {

@@ -13,6 +13,7 @@ pub mod legal_holds;
 pub mod notes;
 pub mod notices;
 pub mod oversight;
+pub mod requests;
 pub mod retention;
 pub mod schema;
 pub mod writer;

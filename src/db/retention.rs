@@ -97,7 +97,8 @@ pub fn archive(
         .execute(conn)
 }
 
-/// Of `client_ids`, those with an active legal hold or an open complaint: they are kept.
+/// Of `client_ids`, those with an active legal hold, an open complaint or an open access or
+/// correction request: they are kept.
 pub fn held(conn: &mut DbConnection, client_ids: &[String]) -> QueryResult<Vec<String>> {
     let mut held: Vec<String> = legal_holds::table
         .filter(legal_holds::client_id.eq_any(client_ids))
@@ -115,13 +116,15 @@ pub fn held(conn: &mut DbConnection, client_ids: &[String]) -> QueryResult<Vec<S
             .select(complaints::client_id.assume_not_null())
             .load::<String>(conn)?,
     );
+    held.extend(super::requests::with_open_requests(conn, client_ids)?);
     held.sort_unstable();
     held.dedup();
     Ok(held)
 }
 
 /// Deletes the personal data of `client_ids` (their files, cases, allocations, notes,
-/// consents, notices given, legal holds and complaints) and returns how many records of each
+/// consents, notices given, legal holds, complaints, access and correction requests and the
+/// statements kept with the file) and returns how many records of each
 /// kind went. Audit rows stay: they hold ids only.
 pub fn dispose(
     conn: &mut DbConnection,
@@ -165,6 +168,7 @@ pub fn dispose(
         diesel::delete(complaints::table.filter(complaints::client_id.eq_any(client_ids)))
             .execute(conn)?,
     );
+    counts.extend(super::requests::dispose(conn, client_ids)?);
     counts.insert(
         "clients",
         diesel::delete(clients::table.filter(clients::id.eq_any(client_ids))).execute(conn)?,

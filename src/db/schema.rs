@@ -468,3 +468,51 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(retention_schedules, cases);
+
+diesel::table! {
+    access_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        received_on -> Date,
+        requester -> Text,
+        identity_verified -> Bool,
+        status -> Text,
+        due_on -> Date,
+        reason -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    correction_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        received_on -> Date,
+        field -> Text,
+        requested_value -> Text,
+        reason -> Text,
+        status -> Text,
+        due_on -> Date,
+        refusal_reason -> Nullable<Text>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    client_statements (id) {
+        id -> Text,
+        client_id -> Text,
+        field -> Text,
+        statement -> Text,
+        correction_request_id -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}

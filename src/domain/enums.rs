@@ -124,3 +124,25 @@ text_enum!(
     /// A privacy complaint's progress: `resolved` and `withdrawn` are final.
     ComplaintStatus { Received => "received", Investigating => "investigating", Resolved => "resolved", Withdrawn => "withdrawn" }
 );
+text_enum!(
+    /// A client's request to see their file (IPP 6): `completed` and `refused` are final.
+    AccessRequestStatus { Received => "received", InProgress => "in_progress", Completed => "completed", Refused => "refused" }
+);
+text_enum!(
+    /// A client's request to correct their file (IPP 7): decided once, either way.
+    CorrectionStatus { Received => "received", Corrected => "corrected", Refused => "refused" }
+);
+text_enum!(
+    /// What is decided on a correction request.
+    CorrectionDecision { Correct => "correct", Refuse => "refuse" }
+);
+text_enum!(
+    /// A field of a client's file that the client may ask to have corrected.
+    CorrectableField {
+        GivenName => "given_name", FamilyName => "family_name", PreferredName => "preferred_name",
+        DateOfBirth => "date_of_birth", Gender => "gender", Phone => "phone", Email => "email",
+        Address => "address", InterpreterLanguage => "interpreter_language",
+        MedicareNumber => "medicare_number", TaxFileNumber => "tax_file_number",
+        GpDetails => "gp_details", SafetyAlerts => "safety_alerts"
+    }
+);

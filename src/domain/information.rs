@@ -31,6 +31,11 @@ impl InformationKind {
     /// that say nothing about the person (ids, versions, markings, timestamps).
     pub fn of(resource_type: &str, field: &str) -> Option<Self> {
         use InformationKind::*;
+        // A response of several resources (an access request's bundle) names each field
+        // with its resource: `client.tax_file_number`.
+        if let Some((resource, field)) = field.split_once('.') {
+            return Self::of(resource, field);
+        }
         match (resource_type, field) {
             (
                 "client" | "profile",

@@ -9,9 +9,10 @@ pub mod names;
 
 pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{
-    BreachKind, BreachSource, BreachStatus, CaseStatus, ComplaintChannel, ComplaintStatus,
-    ContainmentStep, Medium, NoteType, NotificationRecipient, OrganisationKind, OrganisationStatus,
-    PrincipalKind, ReviewDecision, ReviewStatus, RiskLevel, UserStatus, Visibility,
+    AccessRequestStatus, BreachKind, BreachSource, BreachStatus, CaseStatus, ComplaintChannel,
+    ComplaintStatus, ContainmentStep, CorrectableField, CorrectionDecision, CorrectionStatus,
+    Medium, NoteType, NotificationRecipient, OrganisationKind, OrganisationStatus, PrincipalKind,
+    ReviewDecision, ReviewStatus, RiskLevel, UserStatus, Visibility,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use information::InformationKind;

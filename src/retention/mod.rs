@@ -1,6 +1,6 @@
 //! Retention (IPP 4.2): a run archives every closed case past its schedule's archive period,
 //! and disposes of every client whose cases are all closed past their dispose period, unless
-//! a legal hold or an open complaint keeps the file. Disposal deletes the client's personal
+//! a legal hold, an open complaint or an open access or correction request keeps the file. Disposal deletes the client's personal
 //! data in one transaction and writes a certificate that holds no personal data: the
 //! schedules applied, how many records of each kind went, and a keyed hash of each client id
 //! (so the department can later show that a given client was disposed of, and nobody can

@@ -37,7 +37,7 @@ pub fn routes(config: &mut ServiceConfig) {
 }
 
 /// Turns rows into records, each with the allocations `allocation_permit` lets through, masked.
-fn assemble(
+pub fn assemble(
     conn: &mut DbConnection,
     rows: Vec<CaseRow>,
     allocation_permit: Option<&Permit>,

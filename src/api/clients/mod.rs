@@ -6,14 +6,19 @@ use chrono::Utc;
 use serde_json::Value;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use self::types::{ClientListParams, ClientRecord, ClientUpdate, NewClient};
+use std::collections::HashMap;
+
+use self::types::{
+    ClientListParams, ClientRecord, ClientStatement, ClientUpdate, NewClient, Statements,
+};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::notices;
-use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
+use crate::api::request::{PageRequest, expected_version, new_id, path_id, utc, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::clients::{self as queries, ClientFilter, ClientRow};
+use crate::db::requests;
 use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
 use crate::domain::names;
@@ -56,7 +61,43 @@ where
 pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<ClientRecord> {
     let row = queries::find(conn, scope::clients(permit), id)?.ok_or(ApiError::NotFound)?;
     permit.check_restricted(row.restricted)?;
-    Ok(ClientRecord::try_from(row)?)
+    Ok(records(conn, vec![row])?.remove(0))
+}
+
+/// Client records with the statements kept with their fields.
+fn records(conn: &mut DbConnection, rows: Vec<ClientRow>) -> ApiResult<Vec<ClientRecord>> {
+    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+    let mut statements = statements_of(conn, &ids)?;
+    rows.into_iter()
+        .map(|row| {
+            let mut record = ClientRecord::try_from(row)?;
+            record.statements = statements.remove(&record.id).unwrap_or_default();
+            Ok(record)
+        })
+        .collect()
+}
+
+/// The statements kept with the files of `client_ids` (after refused corrections), by
+/// client and field. Every path a client's fields leave by carries them; the field mask
+/// shows each only with its field.
+pub fn statements_of(
+    conn: &mut DbConnection,
+    client_ids: &[&str],
+) -> ApiResult<HashMap<String, Statements>> {
+    let mut by_client: HashMap<String, Statements> = HashMap::new();
+    for row in requests::statements_of(conn, client_ids)? {
+        by_client
+            .entry(row.client_id)
+            .or_default()
+            .entry(row.field)
+            .or_default()
+            .push(ClientStatement {
+                statement: row.statement,
+                correction_request_id: row.correction_request_id,
+                recorded_at: utc(row.recorded_at),
+            });
+    }
+    Ok(by_client)
 }
 
 /// The most candidates a `possible_duplicate` names.
@@ -112,24 +153,21 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
     for field in filter.fields() {
         permit.check_filterable(field)?;
     }
-    let (reader, request) = (permit.clone(), page.clone());
-    let mut rows = ctx
+    let reader = permit.clone();
+    let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
-            Ok(queries::list(
+            let mut rows = queries::list(
                 conn,
                 scope::listable_clients(&reader),
                 &filter,
-                request.after.as_deref(),
-                request.fetch(),
-            )?)
+                page.after.as_deref(),
+                page.fetch(),
+            )?;
+            let next_cursor = page.finish(&mut rows, |row| &row.id);
+            Ok((records(conn, rows)?, next_cursor))
         })
         .await?;
-    let next_cursor = page.finish(&mut rows, |row| &row.id);
-    let records = rows
-        .into_iter()
-        .map(ClientRecord::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
     disclosure::page(&permit, &records, next_cursor)
 }
 

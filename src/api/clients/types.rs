@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use crate::domain::{Date, DateOfBirth};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -53,7 +55,25 @@ pub struct ClientRecord {
     pub updated_at: DateTime<Utc>,
     #[schema(required = false)]
     pub version: i32,
+    /// Statements the client asked to be kept with a field whose correction was refused, by
+    /// field: shown to whoever may read that field.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(required = false)]
+    pub statements: Statements,
 }
+
+/// A client's statement about a field of their file, kept after a refused correction
+/// (IPP 7.3).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClientStatement {
+    pub statement: String,
+    #[schema(format = Uuid)]
+    pub correction_request_id: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Statements by the field they are about.
+pub type Statements = BTreeMap<String, Vec<ClientStatement>>;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +152,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             created_at: utc(row.created_at),
             updated_at: utc(row.updated_at),
             version: row.version,
+            statements: Statements::new(),
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{new_id, path_id, plain_body, utc};
 use crate::authz::{Action, Resource};
+use crate::db::DbConnection;
 use crate::db::consents::{self as queries, ConsentRow, Withdrawal};
 use crate::domain::{Date, Medium, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -189,12 +190,21 @@ async fn record_consent(
 async fn list_consents(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     let today = ctx.state.clock.today();
     clients::records_of(&ctx, Resource::Consent, &id, move |conn, client_id| {
-        queries::of_client(conn, client_id)?
-            .into_iter()
-            .map(|row| ConsentRecord::of(row, today))
-            .collect()
+        of_client(conn, client_id, today)
     })
     .await
+}
+
+/// Every consent a client gave, oldest first.
+pub fn of_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    today: NaiveDate,
+) -> ApiResult<Vec<ConsentRecord>> {
+    queries::of_client(conn, client_id)?
+        .into_iter()
+        .map(|row| ConsentRecord::of(row, today))
+        .collect()
 }
 
 /// Withdraw a consent

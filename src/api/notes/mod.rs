@@ -55,7 +55,7 @@ pub struct NoteRecord {
 }
 
 impl NoteRecord {
-    fn from_row(row: NoteRow, client_id: &str) -> anyhow::Result<Self> {
+    pub fn from_row(row: NoteRow, client_id: &str) -> anyhow::Result<Self> {
         Ok(Self {
             id: row.id,
             case_id: row.case_id,

@@ -357,13 +357,22 @@ async fn record_notice_given(
 async fn notices_given(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     let today = ctx.state.clock.today();
     clients::records_of(&ctx, Resource::NoticeGiven, &id, move |conn, client_id| {
-        let current = queries::current(conn, today)?;
-        queries::given_to(conn, client_id)?
-            .into_iter()
-            .map(|(row, version)| NoticeGivenRecord::of(row, version, current.as_ref()))
-            .collect()
+        given_to(conn, client_id, today)
     })
     .await
+}
+
+/// Every collection notice a client was given, oldest first.
+pub fn given_to(
+    conn: &mut DbConnection,
+    client_id: &str,
+    today: NaiveDate,
+) -> ApiResult<Vec<NoticeGivenRecord>> {
+    let current = queries::current(conn, today)?;
+    queries::given_to(conn, client_id)?
+        .into_iter()
+        .map(|(row, version)| NoticeGivenRecord::of(row, version, current.as_ref()))
+        .collect()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -4,7 +4,7 @@
 //! more criterion so that it cannot be used to list clients, and reaches other divisions'
 //! clients only with their consent when the policy says so (the `consented` row scope).
 use crate::domain::Date;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{get, web};
 use chrono::NaiveDate;
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::api::clients::{self, types::Statements};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::authz::{Action, Resource, scope};
@@ -44,6 +45,11 @@ pub struct ProfileRecord {
     pub lead_division_name: String,
     #[schema(required = false)]
     pub lead_division_contact_email: String,
+    /// Statements the client asked to be kept with a name or date of birth whose correction
+    /// was refused, by field.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(required = false)]
+    pub statements: Statements,
 }
 
 impl Disclose for ProfileRecord {
@@ -128,6 +134,8 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
                 .into_iter()
                 .map(|(id, name, email)| (id, (name, email)))
                 .collect();
+            let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+            let mut statements = clients::statements_of(conn, &ids)?;
             Ok(rows
                 .into_iter()
                 .map(|row| {
@@ -136,6 +144,7 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
                         .cloned()
                         .unwrap_or_default();
                     ProfileRecord {
+                        statements: statements.remove(&row.id).unwrap_or_default(),
                         id: row.id,
                         given_name: row.given_name,
                         family_name: row.family_name,

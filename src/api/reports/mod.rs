@@ -17,6 +17,7 @@ use crate::domain::{PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 
 mod csp_access;
+mod requests_overdue;
 mod unusual;
 
 pub use csp_access::CspAccessEntry;
@@ -25,7 +26,8 @@ pub fn routes(config: &mut ServiceConfig) {
     config
         .service(access_register)
         .service(unusual::unusual_activity)
-        .service(csp_access::csp_access);
+        .service(csp_access::csp_access)
+        .service(requests_overdue::requests_overdue);
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,0 +1,3 @@
+DROP TABLE client_statements;
+DROP TABLE correction_requests;
+DROP TABLE access_requests;

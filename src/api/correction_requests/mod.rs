@@ -1,0 +1,402 @@
+//! `/correction-requests`: a client's request to correct a field of their file (IPP 7). It is
+//! decided once: either the correction is written through the client write path (the
+//! client's `If-Match`, the policy's `client, correct` line and its writable fields, the
+//! audit row in the same transaction), or it is refused and the client's statement, if they
+//! want one kept, goes with that field to every later reader of it.
+use actix_web::{HttpRequest, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use validator::Validate;
+
+use crate::api::access_requests::{due_on, received_by};
+use crate::api::clients::{self, types::ClientUpdate};
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{
+    PageRequest, expected_version, field_id, new_id, optional_field_id, path_id, plain_body, utc,
+    write_body,
+};
+use crate::authz::{Action, Resource, scope};
+use crate::db::clients as client_queries;
+use crate::db::requests::{
+    self as queries, CorrectionRequestRow, OPEN_CORRECTION, RequestFilter, StatementRow,
+};
+use crate::domain::{CorrectableField, CorrectionDecision, CorrectionStatus, Date, StoredAsText};
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(list_correction_requests)
+        .service(record_correction_request)
+        .service(get_correction_request)
+        .service(decide_correction_request);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CorrectionRequestRecord {
+    #[schema(required = false, format = Uuid)]
+    pub id: String,
+    #[schema(required = false, format = Uuid)]
+    pub client_id: String,
+    #[schema(required = false)]
+    pub received_on: NaiveDate,
+    #[schema(required = false)]
+    pub field: CorrectableField,
+    /// The value asked for, as `PATCH /clients/{id}` would carry it.
+    #[schema(required = false)]
+    pub requested_value: Value,
+    /// Why the client says the field is wrong.
+    #[schema(required = false)]
+    pub reason: String,
+    #[schema(required = false)]
+    pub status: CorrectionStatus,
+    #[schema(required = false)]
+    pub due_on: NaiveDate,
+    /// Still undecided after its due date.
+    #[schema(required = false)]
+    pub overdue: bool,
+    /// Why the correction was refused (as told to the client).
+    #[schema(required = false)]
+    pub refusal_reason: Option<String>,
+    #[schema(required = false, format = Uuid)]
+    pub recorded_by: String,
+    #[schema(required = false)]
+    pub recorded_at: DateTime<Utc>,
+    #[schema(required = false, format = Uuid)]
+    pub decided_by: Option<String>,
+    #[schema(required = false)]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[schema(required = false)]
+    pub version: i32,
+}
+
+impl CorrectionRequestRecord {
+    pub fn of(row: CorrectionRequestRow, today: NaiveDate) -> ApiResult<Self> {
+        let status = CorrectionStatus::from_stored(&row.status)?;
+        Ok(Self {
+            overdue: OPEN_CORRECTION.contains(&status) && row.due_on < today,
+            status,
+            field: CorrectableField::from_stored(&row.field)?,
+            requested_value: serde_json::from_str(&row.requested_value)
+                .map_err(ApiError::internal)?,
+            id: row.id,
+            client_id: row.client_id,
+            received_on: row.received_on,
+            reason: row.reason,
+            due_on: row.due_on,
+            refusal_reason: row.refusal_reason,
+            recorded_by: row.recorded_by,
+            recorded_at: utc(row.recorded_at),
+            decided_by: row.decided_by,
+            decided_at: row.decided_at.map(utc),
+            version: row.version,
+        })
+    }
+}
+
+/// A correction as the client update body that makes it.
+fn update_body(field: CorrectableField, value: Value) -> Value {
+    serde_json::json!({ field.as_str(): value })
+}
+
+impl Disclose for CorrectionRequestRecord {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        Some(&self.client_id)
+    }
+    fn version(&self) -> Option<i32> {
+        Some(self.version)
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCorrectionRequest {
+    #[schema(format = Uuid)]
+    pub client_id: String,
+    /// Default today; not in the future.
+    pub received_on: Option<Date>,
+    pub field: CorrectableField,
+    /// The value asked for, as `PATCH /clients/{id}` would carry it (`null` to clear an
+    /// optional field); checked as that update would be.
+    pub requested_value: Value,
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionDecisionBody {
+    pub decision: CorrectionDecision,
+    /// Required to refuse: the reasons told to the client.
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub refusal_reason: Option<String>,
+    /// On refusal, the client's statement that the field is wrong, to be kept with it and
+    /// shown to everyone who reads that field.
+    #[validate(length(min = 1, max = 5000))]
+    #[schema(min_length = 1, max_length = 5000)]
+    pub statement: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CorrectionListParams {
+    pub status: Option<CorrectionStatus>,
+    #[param(format = Uuid)]
+    pub client_id: Option<String>,
+    /// `true`: only undecided requests past their due date.
+    pub overdue: Option<bool>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+}
+
+/// List correction requests
+///
+/// Oldest first. `overdue=true` lists undecided requests past their due date.
+#[utoipa::path(tag = "privacy", params(CorrectionListParams), responses(
+    (status = 200, body = Page<CorrectionRequestRecord>),
+    (status = 400, body = Problem, content_type = "application/problem+json"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/correction-requests")]
+async fn list_correction_requests(
+    ctx: Ctx,
+    params: web::Query<CorrectionListParams>,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::CorrectionRequest, Action::Read)?;
+    let params = params.into_inner();
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let today = ctx.state.clock.today();
+    let filter = RequestFilter {
+        status: params.status.map(StoredAsText::as_str),
+        client_id: optional_field_id("client_id", params.client_id.as_deref())?,
+        overdue_on: params.overdue.unwrap_or(false).then_some(today),
+    };
+    let (records, next_cursor) = ctx
+        .db()
+        .read(move |conn| {
+            let mut rows =
+                queries::list_corrections(conn, &filter, page.after.as_deref(), page.fetch())?;
+            let next_cursor = page.finish(&mut rows, |row| &row.id);
+            let records = rows
+                .into_iter()
+                .map(|row| CorrectionRequestRecord::of(row, today))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok((records, next_cursor))
+        })
+        .await?;
+    disclosure::page(&permit, &records, next_cursor)
+}
+
+/// Record a client's request to correct their file
+///
+/// The requested value is checked as the client update would check it (422 naming
+/// `requested_value`). Its decision is due `CASEBRIDGE_REQUEST_RESPONSE_DAYS` (default 30)
+/// after receipt.
+#[utoipa::path(tag = "privacy", request_body = NewCorrectionRequest, responses(
+    (status = 201, body = CorrectionRequestRecord, headers(("ETag" = String), ("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/correction-requests")]
+async fn record_correction_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::CorrectionRequest, Action::Create)?;
+    let reader = ctx.permit(Resource::CorrectionRequest, Action::Read)?;
+    let new: NewCorrectionRequest = plain_body(body.into_inner())?;
+    let client_id = field_id("client_id", &new.client_id)?;
+    let today = ctx.state.clock.today();
+    let received_on = received_by(new.received_on.map_or(today, Date::get), today)?;
+    plain_body::<ClientUpdate>(update_body(new.field, new.requested_value.clone()))
+        .map_err(as_requested_value)?;
+    let recorder = ctx.recorder();
+    let row = CorrectionRequestRow {
+        id: new_id(),
+        client_id,
+        received_on,
+        field: new.field.as_str().to_owned(),
+        requested_value: new.requested_value.to_string(),
+        reason: new.reason,
+        status: CorrectionStatus::Received.as_str().to_owned(),
+        due_on: due_on(&ctx, received_on),
+        refusal_reason: None,
+        recorded_by: recorder.by,
+        recorded_at: recorder.at,
+        decided_by: None,
+        decided_at: None,
+        version: 1,
+    };
+    ctx.write(move |conn| {
+        if client_queries::find(conn, scope::clients(&permit), &row.client_id)?.is_none() {
+            return Err(ApiError::invalid("client_id", "is not a client"));
+        }
+        queries::insert_correction(conn, &row)?;
+        let location = format!("/api/v1/correction-requests/{}", row.id);
+        disclosure::created(&reader, &CorrectionRequestRecord::of(row, today)?, location)
+    })
+    .await
+}
+
+/// The client update's complaints about a requested value, named as the request's field.
+fn as_requested_value(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|error| FieldError {
+                    field: "requested_value".into(),
+                    message: format!("{}: {}", error.field, error.message),
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Get a correction request
+#[utoipa::path(tag = "privacy", params(("id" = String, Path, format = Uuid)), responses(
+    (status = 200, body = CorrectionRequestRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[get("/correction-requests/{id}")]
+async fn get_correction_request(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::CorrectionRequest, Action::Read)?;
+    let id = path_id(&id)?;
+    let today = ctx.state.clock.today();
+    let row = ctx
+        .db()
+        .read(move |conn| queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound))
+        .await?;
+    disclosure::one(&permit, &CorrectionRequestRecord::of(row, today)?)
+}
+
+/// Decide a correction request
+///
+/// `correct` writes the requested value to the client's file as `PATCH /clients/{id}` would:
+/// it needs `If-Match` with the client's ETag, and the policy's `client, correct` line and
+/// write permission on the field (403 `field_not_writable`). `refuse` needs the
+/// `refusal_reason`, and keeps the client's `statement`, if given, with the field. A request
+/// is decided once (409 `request_decided`). Audited with the request as purpose of use.
+#[utoipa::path(tag = "privacy", params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "To correct: the client's ETag", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = CorrectionDecisionBody, responses(
+    (status = 200, body = CorrectionRequestRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/correction-requests/{id}/decision")]
+async fn decide_correction_request(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<Value>,
+) -> ApiResult<Disclosed> {
+    ctx.permit(Resource::CorrectionRequest, Action::Decide)?;
+    let id = path_id(&id)?;
+    let purpose = format!("correction request {id}");
+    let reader = ctx.permit_for(Resource::CorrectionRequest, Action::Read, purpose.clone())?;
+    let decision: CorrectionDecisionBody = plain_body(body.into_inner())?;
+    let (today, recorder) = (ctx.state.clock.today(), ctx.recorder());
+    let correction = match decision.decision {
+        CorrectionDecision::Correct => {
+            for (field, given) in [
+                ("refusal_reason", &decision.refusal_reason),
+                ("statement", &decision.statement),
+            ] {
+                if given.is_some() {
+                    return Err(ApiError::invalid(field, "is given only on refusal"));
+                }
+            }
+            let writer = ctx.permit_for(Resource::Client, Action::Correct, purpose)?;
+            Some((writer, expected_version(&req)?))
+        }
+        CorrectionDecision::Refuse if decision.refusal_reason.is_none() => {
+            return Err(ApiError::invalid(
+                "refusal_reason",
+                "is required to refuse a correction",
+            ));
+        }
+        CorrectionDecision::Refuse => None,
+    };
+    ctx.write(move |conn| {
+        let row = queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound)?;
+        let request = CorrectionRequestRecord::of(row, today)?;
+        if !OPEN_CORRECTION.contains(&request.status) {
+            return Err(ApiError::conflict(
+                "request_decided",
+                format!("The request was {} already.", request.status.as_str()),
+            ));
+        }
+        let status = match &correction {
+            Some((writer, client_version)) => {
+                let update: ClientUpdate = write_body(
+                    writer,
+                    update_body(request.field, request.requested_value.clone()),
+                )?;
+                let current = clients::load(conn, writer, &request.client_id)?;
+                if current.version != *client_version
+                    || !client_queries::update(
+                        conn,
+                        &current.id,
+                        *client_version,
+                        &update.into_changes(),
+                        recorder.at,
+                    )?
+                {
+                    return Err(ApiError::PreconditionFailed);
+                }
+                CorrectionStatus::Corrected
+            }
+            None => {
+                if let Some(statement) = decision.statement {
+                    queries::insert_statement(
+                        conn,
+                        &StatementRow {
+                            id: new_id(),
+                            client_id: request.client_id.clone(),
+                            field: request.field.as_str().to_owned(),
+                            statement,
+                            correction_request_id: request.id.clone(),
+                            recorded_by: recorder.by.clone(),
+                            recorded_at: recorder.at,
+                        },
+                    )?;
+                }
+                CorrectionStatus::Refused
+            }
+        };
+        if !queries::decide_correction(
+            conn,
+            &id,
+            request.version,
+            status,
+            decision.refusal_reason.as_deref(),
+            &recorder.by,
+            recorder.at,
+        )? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let row = queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound)?;
+        disclosure::one(&reader, &CorrectionRequestRecord::of(row, today)?)
+    })
+    .await
+}
