@@ -208,6 +208,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "user",
 ];
 const PRIVACY_OFFICER: Keys = &[
+    "access_request",
     "alert",
     "allocation",
     "audit_event",
@@ -219,12 +220,14 @@ const PRIVACY_OFFICER: Keys = &[
     "collection_notice",
     "complaint",
     "consent",
+    "correction_request",
     "disposal_certificate",
     "legal_hold",
     "mfa",
     "note",
     "notice_given",
     "notice_status",
+    "overdue_request",
     "retention_schedule",
     "user",
 ];

@@ -13,6 +13,7 @@ mod openapi;
 mod oversight;
 mod policy;
 mod privacy;
+mod requests;
 mod retention;
 mod smoke;
 mod writes;

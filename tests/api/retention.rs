@@ -1,5 +1,6 @@
 //! Retention (issue 5): schedules, archiving (read-only, out of every CSP's reach, read by
-//! the department with a purpose of use), disposal of files past their schedule unless held,
+//! the department with a purpose of use), disposal of files past their schedule unless held
+//! (legal hold, open complaint, open access or correction request),
 //! with a certificate that holds no personal data; dry runs change nothing.
 use casebridge::db::schema::{audit_event_clients, cases, clients, notes};
 use chrono::{Duration, Utc};
@@ -100,6 +101,48 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
         )
         .await;
     assert_eq!(complaint.status, StatusCode::CREATED, "{}", complaint.body);
+    // 12 and 15, closed 8 years ago, are kept by an open access request and an open correction
+    // request; 0's refused access request goes with its file.
+    close_case_years_ago(&app, 12, 8);
+    close_case_years_ago(&app, 15, 8);
+    let access = |index: usize| json!({"client_id": app.client_id(index), "received_on": Utc::now().date_naive(), "requester": "The client", "identity_verified": true});
+    let open_access = app
+        .post("/api/v1/access-requests", &privacy, access(12))
+        .await;
+    assert_eq!(
+        open_access.status,
+        StatusCode::CREATED,
+        "{}",
+        open_access.body
+    );
+    let open_correction = app
+        .post(
+            "/api/v1/correction-requests",
+            &privacy,
+            json!({"client_id": app.client_id(15), "field": "gender", "requested_value": "non-binary", "reason": "Changed"}),
+        )
+        .await;
+    assert_eq!(
+        open_correction.status,
+        StatusCode::CREATED,
+        "{}",
+        open_correction.body
+    );
+    let closed_access = app
+        .post("/api/v1/access-requests", &privacy, access(0))
+        .await;
+    let refused = app
+        .patch(
+            &format!(
+                "/api/v1/access-requests/{}",
+                closed_access.body["id"].as_str().unwrap()
+            ),
+            &privacy,
+            json!({"status": "refused", "reason": "Withdrawn by the client"}),
+            Some("\"1\""),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::OK, "{}", refused.body);
     let (gone, archived_only) = (app.client_id(0), [3, 6, 9].map(|index| app.case_id(index)));
 
     let read_before = app
@@ -133,6 +176,7 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
     assert_eq!(dry.body["record_counts"]["cases"], 1);
     assert_eq!(dry.body["record_counts"]["notes"], 2);
     assert_eq!(dry.body["record_counts"]["consents"], 1);
+    assert_eq!(dry.body["record_counts"]["access_requests"], 1);
     assert_eq!(dry.body["certificate_id"], json!(null));
     assert!(client_exists(&app, &gone), "a dry run changes nothing");
     assert!(!archived(&app, 3));
@@ -158,6 +202,9 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
             .unwrap()
     });
     assert!(audit_rows > 0, "the audit trail keeps the ids");
+    for index in [12, 15] {
+        assert!(client_exists(&app, &app.client_id(index)));
+    }
     for index in [3, 6, 9] {
         assert!(client_exists(&app, &app.client_id(index)));
         assert!(archived(&app, index));
