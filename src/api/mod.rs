@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod breaches;
 pub mod cases;
+pub mod client_requests;
 pub mod clients;
 pub mod complaints;
 pub mod consents;

@@ -3,28 +3,13 @@
 //! and legal holds. Refusals and bad input store nothing.
 use casebridge::db::schema::{clients, complaints, consents, legal_holds};
 use casebridge::demo::{NO_SHARING_CLIENT, NOTICE_VERSION, RESTRICTED_CLIENT};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, demo_client, new_client, spawn_app};
-use crate::writes::assert_problem;
-
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
-
-fn day(offset: i64) -> String {
-    (today() + Duration::days(offset)).to_string()
-}
-
-/// Rows in a table, to show that a refused request stored nothing.
-macro_rules! count {
-    ($app:expr, $table:path) => {
-        $app.with_db(|conn| $table.count().get_result::<i64>(conn).unwrap())
-    };
-}
+use crate::writes::{assert_problem, count, day};
 
 fn with_notice(version: &str, given_on: String) -> Value {
     let mut body = new_client();

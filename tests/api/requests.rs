@@ -3,40 +3,12 @@
 //! with the field to every later reader of it, and the overdue report. Refusals and bad
 //! input store nothing.
 use casebridge::db::schema::{access_requests, client_statements, clients, correction_requests};
-use chrono::{Duration, NaiveDate, Utc};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::writes::assert_problem;
-
-fn today() -> NaiveDate {
-    Utc::now().date_naive()
-}
-
-fn day(offset: i64) -> String {
-    (today() + Duration::days(offset)).to_string()
-}
-
-macro_rules! count {
-    ($app:expr, $table:path) => {
-        $app.with_db(|conn| $table.count().get_result::<i64>(conn).unwrap())
-    };
-}
-
-fn assert_invalid(response: &crate::helpers::Response, field: &str) {
-    assert_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    );
-    assert_eq!(
-        response.body["errors"][0]["field"], field,
-        "{}",
-        response.body
-    );
-}
+use crate::writes::{assert_invalid, assert_problem, count, day};
 
 async fn overdue_ids(app: &TestApp, token: &str) -> Vec<Value> {
     let report = app.get("/api/v1/reports/requests-overdue", token).await;

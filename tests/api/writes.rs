@@ -116,6 +116,19 @@ pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
+/// The day `offset` days from today, as a request body carries it.
+pub fn day(offset: i64) -> String {
+    (today() + chrono::Duration::days(offset)).to_string()
+}
+
+/// Rows in a table, to show that a refused request stored nothing.
+macro_rules! count {
+    ($app:expr, $table:path) => {
+        $app.with_db(|conn| $table.count().get_result::<i64>(conn).unwrap())
+    };
+}
+pub(crate) use count;
+
 /// A GET that must succeed.
 pub async fn read(app: &TestApp, path: &str, token: &str) -> Response {
     let response = app.get(path, token).await;

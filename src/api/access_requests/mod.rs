@@ -5,19 +5,22 @@
 mod bundle;
 
 use actix_web::{HttpRequest, get, patch, post, web};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
+use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
     PageRequest, expected_version, field_id, new_id, optional_field_id, path_id, plain_body, utc,
 };
 use crate::authz::{Action, Resource, scope};
+use crate::db::DbConnection;
 use crate::db::clients as client_queries;
 use crate::db::requests::{self as queries, AccessRequestRow, OPEN_ACCESS, RequestFilter};
 use crate::domain::{AccessRequestStatus, Date, StoredAsText};
@@ -86,6 +89,29 @@ impl AccessRequestRecord {
             updated_at: utc(row.updated_at),
             version: row.version,
         })
+    }
+}
+
+impl ClientRequest for AccessRequestRow {
+    type Record = AccessRequestRecord;
+    const RESOURCE: Resource = Resource::AccessRequest;
+
+    fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Self>> {
+        queries::find_access(conn, id)
+    }
+    fn list(
+        conn: &mut DbConnection,
+        filter: &RequestFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Self>> {
+        queries::list_access(conn, filter, after, limit)
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn record(self, today: NaiveDate) -> ApiResult<AccessRequestRecord> {
+        AccessRequestRecord::of(self, today)
     }
 }
 
@@ -160,29 +186,17 @@ async fn list_access_requests(
     ctx: Ctx,
     params: web::Query<AccessRequestListParams>,
 ) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::AccessRequest, Action::Read)?;
     let params = params.into_inner();
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    let today = ctx.state.clock.today();
     let filter = RequestFilter {
         status: params.status.map(StoredAsText::as_str),
         client_id: optional_field_id("client_id", params.client_id.as_deref())?,
-        overdue_on: params.overdue.unwrap_or(false).then_some(today),
+        overdue_on: params
+            .overdue
+            .unwrap_or(false)
+            .then_some(ctx.state.clock.today()),
     };
-    let (records, next_cursor) = ctx
-        .db()
-        .read(move |conn| {
-            let mut rows =
-                queries::list_access(conn, &filter, page.after.as_deref(), page.fetch())?;
-            let next_cursor = page.finish(&mut rows, |row| &row.id);
-            let records = rows
-                .into_iter()
-                .map(|row| AccessRequestRecord::of(row, today))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok((records, next_cursor))
-        })
-        .await?;
-    disclosure::page(&permit, &records, next_cursor)
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    client_requests::page::<AccessRequestRow>(&ctx, filter, page).await
 }
 
 /// Record a client's request for access to their file
@@ -228,22 +242,6 @@ async fn record_access_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Di
     .await
 }
 
-/// The day a request was received: not in the future.
-pub fn received_by(day: NaiveDate, today: NaiveDate) -> ApiResult<NaiveDate> {
-    if day > today {
-        return Err(ApiError::invalid(
-            "received_on",
-            "must not be in the future",
-        ));
-    }
-    Ok(day)
-}
-
-/// When the answer to a client's request received on `received_on` is due.
-pub fn due_on(ctx: &Ctx, received_on: NaiveDate) -> NaiveDate {
-    received_on + Duration::days(i64::from(ctx.state.config.privacy.request_response_days))
-}
-
 /// Get an access request
 #[utoipa::path(tag = "privacy", params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = AccessRequestRecord, headers(("ETag" = String))),
@@ -253,14 +251,7 @@ pub fn due_on(ctx: &Ctx, received_on: NaiveDate) -> NaiveDate {
 ), security(("bearer" = [])))]
 #[get("/access-requests/{id}")]
 async fn get_access_request(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::AccessRequest, Action::Read)?;
-    let id = path_id(&id)?;
-    let today = ctx.state.clock.today();
-    let row = ctx
-        .db()
-        .read(move |conn| queries::find_access(conn, &id)?.ok_or(ApiError::NotFound))
-        .await?;
-    disclosure::one(&permit, &AccessRequestRecord::of(row, today)?)
+    client_requests::one::<AccessRequestRow>(&ctx, &id).await
 }
 
 /// Move an access request on

@@ -5,13 +5,14 @@
 //! want one kept, goes with that field to every later reader of it.
 use actix_web::{HttpRequest, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::api::access_requests::{due_on, received_by};
+use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::clients::{self, types::ClientUpdate};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
@@ -20,6 +21,7 @@ use crate::api::request::{
     write_body,
 };
 use crate::authz::{Action, Resource, scope};
+use crate::db::DbConnection;
 use crate::db::clients as client_queries;
 use crate::db::requests::{
     self as queries, CorrectionRequestRow, OPEN_CORRECTION, RequestFilter, StatementRow,
@@ -102,6 +104,29 @@ fn update_body(field: CorrectableField, value: Value) -> Value {
     serde_json::json!({ field.as_str(): value })
 }
 
+impl ClientRequest for CorrectionRequestRow {
+    type Record = CorrectionRequestRecord;
+    const RESOURCE: Resource = Resource::CorrectionRequest;
+
+    fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Self>> {
+        queries::find_correction(conn, id)
+    }
+    fn list(
+        conn: &mut DbConnection,
+        filter: &RequestFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Self>> {
+        queries::list_corrections(conn, filter, after, limit)
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn record(self, today: NaiveDate) -> ApiResult<CorrectionRequestRecord> {
+        CorrectionRequestRecord::of(self, today)
+    }
+}
+
 impl Disclose for CorrectionRequestRecord {
     fn id(&self) -> &str {
         &self.id
@@ -177,29 +202,17 @@ async fn list_correction_requests(
     ctx: Ctx,
     params: web::Query<CorrectionListParams>,
 ) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::CorrectionRequest, Action::Read)?;
     let params = params.into_inner();
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    let today = ctx.state.clock.today();
     let filter = RequestFilter {
         status: params.status.map(StoredAsText::as_str),
         client_id: optional_field_id("client_id", params.client_id.as_deref())?,
-        overdue_on: params.overdue.unwrap_or(false).then_some(today),
+        overdue_on: params
+            .overdue
+            .unwrap_or(false)
+            .then_some(ctx.state.clock.today()),
     };
-    let (records, next_cursor) = ctx
-        .db()
-        .read(move |conn| {
-            let mut rows =
-                queries::list_corrections(conn, &filter, page.after.as_deref(), page.fetch())?;
-            let next_cursor = page.finish(&mut rows, |row| &row.id);
-            let records = rows
-                .into_iter()
-                .map(|row| CorrectionRequestRecord::of(row, today))
-                .collect::<ApiResult<Vec<_>>>()?;
-            Ok((records, next_cursor))
-        })
-        .await?;
-    disclosure::page(&permit, &records, next_cursor)
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    client_requests::page::<CorrectionRequestRow>(&ctx, filter, page).await
 }
 
 /// Record a client's request to correct their file
@@ -276,14 +289,7 @@ fn as_requested_value(error: ApiError) -> ApiError {
 ), security(("bearer" = [])))]
 #[get("/correction-requests/{id}")]
 async fn get_correction_request(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::CorrectionRequest, Action::Read)?;
-    let id = path_id(&id)?;
-    let today = ctx.state.clock.today();
-    let row = ctx
-        .db()
-        .read(move |conn| queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound))
-        .await?;
-    disclosure::one(&permit, &CorrectionRequestRecord::of(row, today)?)
+    client_requests::one::<CorrectionRequestRow>(&ctx, &id).await
 }
 
 /// Decide a correction request

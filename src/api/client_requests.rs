@@ -1,0 +1,81 @@
+//! What a client's access and correction requests share: each is received on a day (not in
+//! the future), due a statutory period later (`CASEBRIDGE_REQUEST_RESPONSE_DAYS`), listed
+//! oldest first with the same filters, and read one at a time.
+use chrono::{Duration, NaiveDate};
+use diesel::QueryResult;
+
+use crate::api::context::Ctx;
+use crate::api::disclosure::{self, Disclose, Disclosed};
+use crate::api::request::{PageRequest, path_id};
+use crate::authz::{Action, Resource};
+use crate::db::DbConnection;
+use crate::db::requests::RequestFilter;
+use crate::error::{ApiError, ApiResult};
+
+/// A stored request of one kind, and how it becomes the record a caller sees.
+pub trait ClientRequest: Sized + Send + 'static {
+    type Record: Disclose + Send + 'static;
+    const RESOURCE: Resource;
+
+    fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Self>>;
+    fn list(
+        conn: &mut DbConnection,
+        filter: &RequestFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> QueryResult<Vec<Self>>;
+    fn id(&self) -> &str;
+    /// The record as of `today` (which decides whether it is overdue).
+    fn record(self, today: NaiveDate) -> ApiResult<Self::Record>;
+}
+
+/// The day a request was received: not in the future.
+pub fn received_by(day: NaiveDate, today: NaiveDate) -> ApiResult<NaiveDate> {
+    if day > today {
+        return Err(ApiError::invalid(
+            "received_on",
+            "must not be in the future",
+        ));
+    }
+    Ok(day)
+}
+
+/// When the answer to a request received on `received_on` is due.
+pub fn due_on(ctx: &Ctx, received_on: NaiveDate) -> NaiveDate {
+    received_on + Duration::days(i64::from(ctx.state.config.privacy.request_response_days))
+}
+
+/// One page of requests of kind `R` matching `filter`.
+pub async fn page<R: ClientRequest>(
+    ctx: &Ctx,
+    filter: RequestFilter,
+    page: PageRequest,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(R::RESOURCE, Action::Read)?;
+    let today = ctx.state.clock.today();
+    let (records, next_cursor) = ctx
+        .db()
+        .read(move |conn| {
+            let mut rows = R::list(conn, &filter, page.after.as_deref(), page.fetch())?;
+            let next_cursor = page.finish(&mut rows, |row| row.id());
+            let records = rows
+                .into_iter()
+                .map(|row| row.record(today))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok((records, next_cursor))
+        })
+        .await?;
+    disclosure::page(&permit, &records, next_cursor)
+}
+
+/// One request of kind `R`, or 404.
+pub async fn one<R: ClientRequest>(ctx: &Ctx, id: &str) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(R::RESOURCE, Action::Read)?;
+    let id = path_id(id)?;
+    let today = ctx.state.clock.today();
+    let row = ctx
+        .db()
+        .read(move |conn| R::find(conn, &id)?.ok_or(ApiError::NotFound))
+        .await?;
+    disclosure::one(&permit, &row.record(today)?)
+}
