@@ -1,8 +1,10 @@
 //! Request parsing shared by every endpoint: pagination, preconditions and write bodies.
 use actix_web::HttpRequest;
 use actix_web::http::header::IF_MATCH;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use utoipa::IntoParams;
 use validator::Validate;
 
 use crate::authz::Permit;
@@ -219,4 +221,23 @@ pub fn path_id(text: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(text)
         .map(|id| id.to_string())
         .map_err(|_| ApiError::NotFound)
+}
+
+/// The query of a list of records that fall due (complaints, access and correction requests):
+/// by status, by client, or only those open past their due date; a page at a time.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DueListParams<S: utoipa::ToSchema> {
+    pub status: Option<S>,
+    #[param(format = Uuid)]
+    pub client_id: Option<String>,
+    /// `true`: only open records past their due date.
+    pub overdue: Option<bool>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
 }

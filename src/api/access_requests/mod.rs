@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
@@ -17,7 +17,8 @@ use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
-    PageRequest, expected_version, field_id, new_id, optional_field_id, path_id, plain_body, utc,
+    DueListParams, PageRequest, expected_version, field_id, new_id, optional_field_id, path_id,
+    plain_body, utc,
 };
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
@@ -154,27 +155,10 @@ pub struct AccessRequestProgress {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AccessRequestListParams {
-    pub status: Option<AccessRequestStatus>,
-    #[param(format = Uuid)]
-    pub client_id: Option<String>,
-    /// `true`: only open requests past their due date.
-    pub overdue: Option<bool>,
-    /// Page size (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-}
-
 /// List access requests
 ///
 /// Oldest first. `overdue=true` lists open requests past their due date.
-#[utoipa::path(tag = "privacy", params(AccessRequestListParams), responses(
+#[utoipa::path(tag = "privacy", params(DueListParams<AccessRequestStatus>), responses(
     (status = 200, body = Page<AccessRequestRecord>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -184,7 +168,7 @@ pub struct AccessRequestListParams {
 #[get("/access-requests")]
 async fn list_access_requests(
     ctx: Ctx,
-    params: web::Query<AccessRequestListParams>,
+    params: web::Query<DueListParams<AccessRequestStatus>>,
 ) -> ApiResult<Disclosed> {
     let params = params.into_inner();
     let filter = RequestFilter {

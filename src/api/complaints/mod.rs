@@ -5,14 +5,16 @@ use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::optional_field_id;
-use crate::api::request::{PageRequest, expected_version, new_id, path_id, plain_body, utc};
+use crate::api::request::{
+    DueListParams, PageRequest, expected_version, new_id, path_id, plain_body, utc,
+};
 use crate::authz::{Action, Resource, scope};
 use crate::db::clients as client_queries;
 use crate::db::complaints::{self as queries, ComplaintFilter, ComplaintRow};
@@ -126,27 +128,10 @@ pub struct ComplaintProgress {
     pub outcome: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ComplaintListParams {
-    pub status: Option<ComplaintStatus>,
-    #[param(format = Uuid)]
-    pub client_id: Option<String>,
-    /// `true`: only open complaints past their due date.
-    pub overdue: Option<bool>,
-    /// Page size (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-}
-
 /// List privacy complaints
 ///
 /// Oldest first. `overdue=true` lists open complaints past their due date.
-#[utoipa::path(tag = "privacy", params(ComplaintListParams), responses(
+#[utoipa::path(tag = "privacy", params(DueListParams<ComplaintStatus>), responses(
     (status = 200, body = Page<ComplaintRecord>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -156,7 +141,7 @@ pub struct ComplaintListParams {
 #[get("/complaints")]
 async fn list_complaints(
     ctx: Ctx,
-    params: web::Query<ComplaintListParams>,
+    params: web::Query<DueListParams<ComplaintStatus>>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Complaint, Action::Read)?;
     let params = params.into_inner();

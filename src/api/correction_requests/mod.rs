@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
@@ -17,8 +17,8 @@ use crate::api::clients::{self, types::ClientUpdate};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
-    PageRequest, expected_version, field_id, new_id, optional_field_id, path_id, plain_body, utc,
-    write_body,
+    DueListParams, PageRequest, expected_version, field_id, new_id, optional_field_id, path_id,
+    plain_body, utc, write_body,
 };
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
@@ -170,27 +170,10 @@ pub struct CorrectionDecisionBody {
     pub statement: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CorrectionListParams {
-    pub status: Option<CorrectionStatus>,
-    #[param(format = Uuid)]
-    pub client_id: Option<String>,
-    /// `true`: only undecided requests past their due date.
-    pub overdue: Option<bool>,
-    /// Page size (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-}
-
 /// List correction requests
 ///
 /// Oldest first. `overdue=true` lists undecided requests past their due date.
-#[utoipa::path(tag = "privacy", params(CorrectionListParams), responses(
+#[utoipa::path(tag = "privacy", params(DueListParams<CorrectionStatus>), responses(
     (status = 200, body = Page<CorrectionRequestRecord>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -200,7 +183,7 @@ pub struct CorrectionListParams {
 #[get("/correction-requests")]
 async fn list_correction_requests(
     ctx: Ctx,
-    params: web::Query<CorrectionListParams>,
+    params: web::Query<DueListParams<CorrectionStatus>>,
 ) -> ApiResult<Disclosed> {
     let params = params.into_inner();
     let filter = RequestFilter {
