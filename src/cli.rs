@@ -222,16 +222,43 @@ fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow:
     let db = Database::connect(&config.database_url())?;
     db.migrate()?;
     let key = crate::retention::disposal_key(config)?;
-    let now = chrono::Utc::now().naive_utc();
+    let (started, now) = (std::time::Instant::now(), chrono::Utc::now().naive_utc());
     let mut conn = db.write_conn()?;
-    let user_id: String = crate::db::schema::users::table
-        .filter(crate::db::schema::users::username.eq(authorised_by))
-        .select(crate::db::schema::users::id)
+    use crate::db::schema::users;
+    let (user_id, organisation_id, roles) = users::table
+        .filter(users::username.eq(authorised_by))
+        .select((users::id, users::organisation_id, users::roles))
         .first(&mut *conn)
         .optional()?
         .with_context(|| format!("no user named {authorised_by}"))?;
-    let outcome =
-        conn.transaction(|conn| crate::retention::run(conn, now, dry_run, &user_id, &key))?;
+    let actor = crate::audit::CommandActor {
+        user_id,
+        organisation_id,
+        roles,
+    };
+    let arguments = format!(
+        "casebridge retention run{} --authorised-by {authorised_by}",
+        if dry_run { " --dry-run" } else { "" }
+    );
+    // The run and its audit row commit together, as a request's change and row do.
+    let outcome = conn.transaction(|conn| {
+        let outcome = crate::retention::run(conn, now, dry_run, &actor.user_id, &key)?;
+        let disclosure = crate::audit::Disclosure {
+            resource_type: Some(crate::authz::Resource::RetentionRun.name()),
+            resource_id: outcome.certificate_id.clone(),
+            client_ids: outcome.disposed_client_ids.iter().cloned().collect(),
+            ..crate::audit::Disclosure::default()
+        };
+        crate::audit::record_command(
+            conn,
+            &actor,
+            "casebridge retention run",
+            arguments,
+            started,
+            &disclosure,
+        )?;
+        anyhow::Ok(outcome)
+    })?;
     let verb = if dry_run { "would be" } else { "were" };
     println!(
         "{} case(s) {verb} archived",

@@ -174,9 +174,10 @@ fn cell(value: &Value) -> String {
 }
 
 impl Disclosed {
-    /// Records that the response is about `client_id` (a client's access log names it).
-    pub fn about_client(mut self, client_id: String) -> Self {
-        self.disclosure.client_ids.insert(client_id);
+    /// Records that the response is about these clients (a client's access log names its
+    /// client; a retention run the clients it disposed of).
+    pub fn about_clients(mut self, client_ids: impl IntoIterator<Item = String>) -> Self {
+        self.disclosure.client_ids.extend(client_ids);
         self
     }
 

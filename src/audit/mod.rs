@@ -299,6 +299,56 @@ fn append(
     Ok(event)
 }
 
+/// Who runs an operator command (`casebridge retention run --authorised-by USER`).
+pub struct CommandActor {
+    pub user_id: String,
+    pub organisation_id: String,
+    /// As stored: a JSON list.
+    pub roles: String,
+}
+
+/// Records an operator command that changes records outside any request, in the transaction
+/// of its change, like a request's row: `CLI` as method, the command as route and its
+/// arguments as path. Each command starts a chain of its own, as each service instance does.
+pub fn record_command(
+    conn: &mut DbConnection,
+    actor: &CommandActor,
+    command: &str,
+    arguments: String,
+    started: Instant,
+    disclosure: &Disclosure,
+) -> QueryResult<()> {
+    let event = AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        chain_id: String::new(),
+        sequence: 0,
+        occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
+        request_id: uuid::Uuid::now_v7().to_string(),
+        actor_user_id: Some(actor.user_id.clone()),
+        actor_organisation_id: Some(actor.organisation_id.clone()),
+        actor_roles: actor.roles.clone(),
+        actor_kind: "user".to_owned(),
+        method: "CLI".to_owned(),
+        route: command.to_owned(),
+        path: arguments,
+        status: 200,
+        outcome: outcome(200).to_owned(),
+        reason: None,
+        resource_type: disclosure.resource_type.map(str::to_owned),
+        resource_id: disclosure.resource_id.clone(),
+        client_ids: json_list(&disclosure.client_ids),
+        fields: json_list(&disclosure.fields),
+        purpose_of_use: disclosure.purpose_of_use.clone(),
+        attempted_username: None,
+        ip: None,
+        user_agent: None,
+        duration_ms: started.elapsed().as_millis() as i64,
+        previous_hash: String::new(),
+        hash: String::new(),
+    };
+    append(conn, &mut ChainHead::start(), event, disclosure).map(drop)
+}
+
 /// Runs a change and stores its audit row in the same transaction: there is never a change
 /// without its row, nor a row for a change that did not happen. `work` answers with its
 /// result, the status the response will have, and what it discloses.

@@ -218,4 +218,26 @@ async fn retention_run_lists_or_disposes_as_the_api_does() {
     let stdout = String::from_utf8_lossy(&real.stdout);
     assert!(stdout.contains("disposal certificate"), "{stdout}");
     assert_eq!(exists(), 0);
+
+    // Both runs are in the audit trail, by whom they were authorised, naming the clients.
+    let rows = app.audit_rows("casebridge retention run");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row.method, "CLI");
+        assert_eq!(
+            row.actor_user_id.as_deref(),
+            Some(app.user_id("records").as_str())
+        );
+        assert!(row.client_ids.contains(&client), "{}", row.client_ids);
+    }
+    assert!(rows[0].path.ends_with("--dry-run --authorised-by records"));
+    assert_eq!(
+        rows[1].path,
+        "casebridge retention run --authorised-by records"
+    );
+    let verdict = app.with_db(|conn| casebridge::audit::chain::verify(conn).unwrap());
+    assert!(
+        matches!(verdict, casebridge::audit::chain::Verdict::Intact { .. }),
+        "{verdict:?}"
+    );
 }

@@ -202,6 +202,16 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
             .unwrap()
     });
     assert!(audit_rows > 0, "the audit trail keeps the ids");
+    let run_row = app
+        .audit_rows("/api/v1/retention/runs")
+        .into_iter()
+        .rfind(|row| row.status == 200)
+        .unwrap();
+    assert!(
+        run_row.client_ids.contains(&gone),
+        "the run's row names the clients it disposed of: {}",
+        run_row.client_ids
+    );
     for index in [12, 15] {
         assert!(client_exists(&app, &app.client_id(index)));
     }

@@ -301,7 +301,7 @@ async fn client_access_log(
     };
     Ok(page_of(ctx.db(), &permit, filter, page)
         .await?
-        .about_client(client_id))
+        .about_clients([client_id]))
 }
 
 /// Export audit events

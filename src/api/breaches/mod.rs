@@ -534,7 +534,7 @@ fn compute_impact(
 fn disclose_impact(permit: &Permit, impact: &BreachImpact) -> ApiResult<Disclosed> {
     let mut disclosed = disclosure::one(permit, impact)?;
     for individual in &impact.individuals {
-        disclosed = disclosed.about_client(individual.client_id.clone());
+        disclosed = disclosed.about_clients([individual.client_id.clone()]);
     }
     Ok(disclosed)
 }
@@ -700,7 +700,7 @@ async fn record_notification(
         queries::bump_version(conn, &id)?;
         let disclosed = answer(conn, &reader, &id, today)?;
         Ok(match client_id {
-            Some(client_id) => disclosed.about_client(client_id),
+            Some(client_id) => disclosed.about_clients([client_id]),
             None => disclosed,
         })
     })

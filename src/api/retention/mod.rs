@@ -256,7 +256,9 @@ async fn run_retention(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
             record_counts: outcome.record_counts,
             certificate_id: outcome.certificate_id,
         };
-        disclosure::one(&reader, &record)
+        // The trail keeps the ids of the clients disposed of: each one's access log ends here.
+        let disposed = record.disposed_client_ids.clone();
+        Ok(disclosure::one(&reader, &record)?.about_clients(disposed))
     })
     .await
 }
