@@ -232,6 +232,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             "status",
             "opened_at",
             "closed_at",
+            "archived_at",
             "lead_worker_id",
             "summary",
             "risk_level",

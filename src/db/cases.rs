@@ -15,6 +15,7 @@ pub struct CaseRow {
     pub status: String,
     pub opened_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
+    pub archived_at: Option<NaiveDateTime>,
     pub lead_worker_id: Option<String>,
     pub summary: String,
     pub risk_level: String,

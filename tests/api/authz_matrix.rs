@@ -64,7 +64,7 @@ const ADDRESS: Keys = &["line1", "line2", "suburb", "state", "postcode"];
 /// Department roles (and a privacy officer) read every case field.
 #[rustfmt::skip]
 const CASE_DEPARTMENT: Keys = &[
-    "id", "client_id", "division_id", "service_type", "status", "opened_at", "closed_at", "lead_worker_id",
+    "id", "client_id", "division_id", "service_type", "status", "opened_at", "closed_at", "archived_at", "lead_worker_id",
     "summary", "risk_level", "protective_marking", "allocations", "version",
 ];
 /// CSP roles: SPEC's seven case fields plus their own organisation's allocations.

@@ -284,6 +284,7 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
     let purpose = [("X-Purpose-Of-Use", "Records request R-7")];
     let read = app.get_with(&allocated_case, &caseworker, &purpose).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(read.body["archived_at"].is_string(), "{}", read.body);
     let change = app
         .request(
             reqwest::Method::PATCH,

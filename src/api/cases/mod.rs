@@ -233,6 +233,7 @@ async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         status: CaseStatus::Open.as_str().to_owned(),
         opened_at: now,
         closed_at: None,
+        archived_at: None,
         lead_worker_id: new.lead_worker_id,
         summary: new.summary,
         risk_level: new.risk_level.as_str().to_owned(),

@@ -27,6 +27,9 @@ pub struct CaseRecord {
     pub opened_at: DateTime<Utc>,
     #[schema(required = false)]
     pub closed_at: Option<DateTime<Utc>>,
+    /// When retention archived the case: read-only from then on, read with a purpose of use.
+    #[schema(required = false)]
+    pub archived_at: Option<DateTime<Utc>>,
     #[schema(required = false, format = Uuid)]
     pub lead_worker_id: Option<String>,
     #[schema(required = false)]
@@ -52,6 +55,7 @@ impl CaseRecord {
             status: CaseStatus::from_stored(&row.status)?,
             opened_at: utc(row.opened_at),
             closed_at: row.closed_at.map(utc),
+            archived_at: row.archived_at.map(utc),
             lead_worker_id: row.lead_worker_id,
             summary: row.summary,
             risk_level: RiskLevel::from_stored(&row.risk_level)?,
