@@ -128,6 +128,14 @@ impl ApiError {
         ApiError::Internal(error.into())
     }
 
+    /// The clients a problem names (and so discloses).
+    pub fn named_clients(&self) -> &[String] {
+        match self {
+            ApiError::PossibleDuplicate { candidates } => candidates,
+            _ => &[],
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthenticated { code, .. }

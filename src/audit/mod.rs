@@ -415,16 +415,24 @@ pub async fn record(
     }
     let request = response.request().clone();
     let caller = request.extensions().get::<Arc<Caller>>().cloned();
-    let disclosure = request
+    let mut disclosure = request
         .extensions()
         .get::<Disclosure>()
         .cloned()
         .unwrap_or_default();
-    let reason = response
+    let error = response
         .response()
         .error()
-        .and_then(|error| error.as_error::<ApiError>())
-        .map(ApiError::code);
+        .and_then(|error| error.as_error::<ApiError>());
+    // A problem can name clients too (a possible duplicate's candidates).
+    disclosure.client_ids.extend(
+        error
+            .map(ApiError::named_clients)
+            .unwrap_or_default()
+            .iter()
+            .cloned(),
+    );
+    let reason = error.map(ApiError::code);
     let template = RowTemplate::of(&request, caller);
     let rules = template.alerts;
     let row = template.complete(response.status().as_u16(), reason, &disclosure);

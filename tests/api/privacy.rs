@@ -650,6 +650,16 @@ async fn a_probable_duplicate_file_needs_the_callers_confirmation() {
     assert_problem(&refused, StatusCode::CONFLICT, "possible_duplicate");
     assert_eq!(refused.body["candidates"], json!([first.body["id"]]));
     assert_eq!(count!(app, clients::table), stored, "nothing stored");
+    let row = app
+        .audit_rows("/api/v1/clients")
+        .into_iter()
+        .rfind(|row| row.status == 409)
+        .unwrap();
+    assert_eq!(
+        row.client_ids,
+        json!([first.body["id"]]).to_string(),
+        "the refusal's row names the candidates it disclosed"
+    );
     let mut other_birthday = again.clone();
     other_birthday["date_of_birth"] = json!("1984-03-10");
     let created = app
