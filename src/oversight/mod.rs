@@ -176,6 +176,7 @@ fn finding(
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct Period {
     pub from: NaiveDateTime,
     pub to: NaiveDateTime,
