@@ -104,6 +104,9 @@ pub enum Resource {
     CorrectionRequest,
     /// An access or correction request still open after its due date.
     OverdueRequest,
+    /// An audit event as an access request's bundle shows it to the client: who, when, what,
+    /// which fields; never other clients' ids, addresses or devices.
+    AccessLogEntry,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
 }
@@ -793,6 +796,24 @@ pub const RESOURCES: &[ResourceDef] = &[
             "due_on",
             "status",
             "days_overdue",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::AccessLogEntry,
+        name: "access_log_entry",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "occurred_at",
+            "actor_user_id",
+            "actor_organisation_id",
+            "actor_kind",
+            "method",
+            "route",
+            "outcome",
+            "resource_type",
+            "fields",
+            "purpose_of_use",
         ],
     },
 ];

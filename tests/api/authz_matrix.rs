@@ -208,6 +208,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "user",
 ];
 const PRIVACY_OFFICER: Keys = &[
+    "access_log_entry",
     "access_request",
     "alert",
     "allocation",

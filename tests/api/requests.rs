@@ -162,6 +162,17 @@ async fn a_client_sees_everything_held_about_them_once_their_identity_is_verifie
                 && event["route"] == "/api/v1/clients/{id}"),
         "{log:?}"
     );
+    for event in log {
+        for private in [
+            "ip",
+            "user_agent",
+            "client_ids",
+            "path",
+            "attempted_username",
+        ] {
+            assert!(event.get(private).is_none(), "{private} in {event}");
+        }
+    }
     let audited = app.audit_rows("/api/v1/access-requests/{id}/bundle");
     let row = audited.iter().find(|row| row.status == 200).unwrap();
     assert_eq!(
