@@ -176,7 +176,6 @@ fn finding(
     }
 }
 
-#[derive(Debug, Clone, Copy)]
 pub struct Period {
     pub from: NaiveDateTime,
     pub to: NaiveDateTime,
