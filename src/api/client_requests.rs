@@ -6,11 +6,13 @@ use diesel::QueryResult;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed};
-use crate::api::request::{PageRequest, path_id};
+use crate::api::request::{DueListParams, PageRequest, optional_field_id, path_id};
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
 use crate::db::requests::RequestFilter;
+use crate::domain::StoredAsText;
 use crate::error::{ApiError, ApiResult};
+use utoipa::ToSchema;
 
 /// A stored request of one kind, and how it becomes the record a caller sees.
 pub trait ClientRequest: Sized + Send + 'static {
@@ -45,14 +47,19 @@ pub fn due_on(ctx: &Ctx, received_on: NaiveDate) -> NaiveDate {
     received_on + Duration::days(i64::from(ctx.state.config.privacy.request_response_days))
 }
 
-/// One page of requests of kind `R` matching `filter`.
-pub async fn page<R: ClientRequest>(
+/// One page of requests of kind `R` as the list's query asks.
+pub async fn page<R: ClientRequest, S: StoredAsText + ToSchema>(
     ctx: &Ctx,
-    filter: RequestFilter,
-    page: PageRequest,
+    params: DueListParams<S>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(R::RESOURCE, Action::Read)?;
     let today = ctx.state.clock.today();
+    let filter = RequestFilter {
+        status: params.status.map(StoredAsText::as_str),
+        client_id: optional_field_id("client_id", params.client_id.as_deref())?,
+        overdue_on: params.overdue.unwrap_or(false).then_some(today),
+    };
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {

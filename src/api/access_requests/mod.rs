@@ -17,8 +17,7 @@ use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
-    DueListParams, PageRequest, expected_version, field_id, new_id, optional_field_id, path_id,
-    plain_body, utc,
+    DueListParams, expected_version, field_id, new_id, path_id, plain_body, utc,
 };
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
@@ -170,17 +169,7 @@ async fn list_access_requests(
     ctx: Ctx,
     params: web::Query<DueListParams<AccessRequestStatus>>,
 ) -> ApiResult<Disclosed> {
-    let params = params.into_inner();
-    let filter = RequestFilter {
-        status: params.status.map(StoredAsText::as_str),
-        client_id: optional_field_id("client_id", params.client_id.as_deref())?,
-        overdue_on: params
-            .overdue
-            .unwrap_or(false)
-            .then_some(ctx.state.clock.today()),
-    };
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    client_requests::page::<AccessRequestRow>(&ctx, filter, page).await
+    client_requests::page::<AccessRequestRow, _>(&ctx, params.into_inner()).await
 }
 
 /// Record a client's request for access to their file

@@ -17,8 +17,7 @@ use crate::api::clients::{self, types::ClientUpdate};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
-    DueListParams, PageRequest, expected_version, field_id, new_id, optional_field_id, path_id,
-    plain_body, utc, write_body,
+    DueListParams, expected_version, field_id, new_id, path_id, plain_body, utc, write_body,
 };
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
@@ -185,17 +184,7 @@ async fn list_correction_requests(
     ctx: Ctx,
     params: web::Query<DueListParams<CorrectionStatus>>,
 ) -> ApiResult<Disclosed> {
-    let params = params.into_inner();
-    let filter = RequestFilter {
-        status: params.status.map(StoredAsText::as_str),
-        client_id: optional_field_id("client_id", params.client_id.as_deref())?,
-        overdue_on: params
-            .overdue
-            .unwrap_or(false)
-            .then_some(ctx.state.clock.today()),
-    };
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
-    client_requests::page::<CorrectionRequestRow>(&ctx, filter, page).await
+    client_requests::page::<CorrectionRequestRow, _>(&ctx, params.into_inner()).await
 }
 
 /// Record a client's request to correct their file
