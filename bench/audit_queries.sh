@@ -5,7 +5,10 @@
 #   - the unusual-activity report over a day, a week and 31 days (its first page: every
 #     page runs the rules over the whole period)
 #                                            GET /api/v1/reports/unusual-activity?from=&to=
-# Usage: bench/audit_queries.sh [--postgres] [ROWS]   (ROWS defaults to 10,000,000)
+# Usage: [BASELINE_BIN=CHECKOUT/target/release/casebridge] bench/audit_queries.sh [--postgres] [ROWS]
+#        ROWS defaults to 10,000,000. BASELINE_BIN repeats the queries on the same rows with a
+#        release build of another checkout (`git worktree add ../base REV`, build it there),
+#        using that checkout's policies: an A/B that does not depend on the machine's speed.
 # The synthetic rows are generated in SQL, spread evenly over the year before now in time
 # order (as the service appends them), 2,000 actors and 20,000 clients (each event discloses
 # one client). They sit in their own chain whose hashes are
@@ -89,12 +92,16 @@ PY
 fi
 echo "generated $rows audit rows in $(( $(date +%s) - started )) s"
 
-taskset -c 0 "$bin" serve --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-server=$!
-for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
-curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { echo "the server did not start:"; tail -20 "$work/serve.log"; exit 1; }
-token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
-  -d "{\"username\":\"auditor\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# Starts `$1` on the generated database and logs in as the auditor.
+start_server() {
+  taskset -c 0 "$1" serve --bind "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+  curl -fs "http://127.0.0.1:$port/ready" >/dev/null || { echo "the server did not start:"; tail -20 "$work/serve.log"; exit 1; }
+  token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"auditor\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+}
+start_server "$bin"
 
 client="00000000-0000-7000-b000-000000000042"
 actor="00000000-0000-7000-a000-000000000042"
@@ -112,12 +119,25 @@ report() { echo "http://127.0.0.1:$port/api/v1/reports/unusual-activity?from=$(d
 items() { curl -fs -H "Authorization: Bearer $token" "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'; }
 access_log="http://127.0.0.1:$port/api/v1/clients/$client/access-log?limit=50"
 month="http://127.0.0.1:$port/api/v1/audit/events?actor_user_id=$actor&from=$from&to=$to&limit=50"
-echo "backend=$backend rows=$rows"
-echo "| query | items in first page | latency |"
-echo "|---|---|---|"
-echo "| access log of one client ($(( rows / 20000 )) events in all), first page | $(items "$access_log") | $(median_ms "$access_log") |"
-echo "| one user's events over 30 days ($(( rows / 2000 )) in the year), first page | $(items "$month") | $(median_ms "$month") |"
-for days in 1 7 31; do
-  url="$(report "$days")"
-  echo "| unusual-activity report over $days day(s) (about $(( rows * days / 365 )) events), first page | $(findings "$url") findings | $(median_ms "$url" 5) |"
-done
+measure() {
+  echo "backend=$backend rows=$rows"
+  echo "| query | items in first page | latency |"
+  echo "|---|---|---|"
+  echo "| access log of one client ($(( rows / 20000 )) events in all), first page | $(items "$access_log") | $(median_ms "$access_log") |"
+  echo "| one user's events over 30 days ($(( rows / 2000 )) in the year), first page | $(items "$month") | $(median_ms "$month") |"
+  for days in 1 7 31; do
+    url="$(report "$days")"
+    echo "| unusual-activity report over $days day(s) (about $(( rows * days / 365 )) events), first page | $(findings "$url") findings | $(median_ms "$url" 5) |"
+  done
+}
+measure
+# BASELINE_BIN: the same queries on the same rows with that build, for an A/B that does not
+# depend on how fast the machine is running today. The first run's own requests are in the
+# trail the second reads (a few dozen rows; they show in the access log's first page).
+if [ -n "${BASELINE_BIN:-}" ]; then
+  kill "$server"; wait "$server" 2>/dev/null || true
+  # The build's own checkout (…/target/release/casebridge) holds the policy it understands.
+  CASEBRIDGE_POLICY_DIR="$(cd "$(dirname "$BASELINE_BIN")/../.." && pwd)/policies" start_server "$BASELINE_BIN"
+  echo "baseline: $BASELINE_BIN"
+  measure
+fi
