@@ -7,8 +7,9 @@ use diesel::QueryResult;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed};
 use crate::api::request::{DueListParams, PageRequest, optional_field_id, path_id};
-use crate::authz::{Action, Resource};
+use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
+use crate::db::clients as client_queries;
 use crate::db::requests::RequestFilter;
 use crate::domain::StoredAsText;
 use crate::error::{ApiError, ApiResult};
@@ -18,6 +19,8 @@ use utoipa::ToSchema;
 pub trait ClientRequest: Sized + Send + 'static {
     type Record: Disclose + Send + 'static;
     const RESOURCE: Resource;
+    /// The collection's path under `/api/v1`.
+    const COLLECTION: &'static str;
 
     fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Self>>;
     fn list(
@@ -26,7 +29,9 @@ pub trait ClientRequest: Sized + Send + 'static {
         after: Option<&str>,
         limit: i64,
     ) -> QueryResult<Vec<Self>>;
+    fn insert(&self, conn: &mut DbConnection) -> QueryResult<()>;
     fn id(&self) -> &str;
+    fn client_id(&self) -> &str;
     /// The record as of `today` (which decides whether it is overdue).
     fn record(self, today: NaiveDate) -> ApiResult<Self::Record>;
 }
@@ -45,6 +50,23 @@ pub fn received_by(day: NaiveDate, today: NaiveDate) -> ApiResult<NaiveDate> {
 /// When the answer to a request received on `received_on` is due.
 pub fn due_on(ctx: &Ctx, received_on: NaiveDate) -> NaiveDate {
     received_on + Duration::days(i64::from(ctx.state.config.privacy.request_response_days))
+}
+
+/// Records a new request about a client within the caller's reach (else 422 on
+/// `client_id`), with its audit row in the same transaction: 201 with its location.
+pub async fn create<R: ClientRequest>(ctx: &Ctx, row: R) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(R::RESOURCE, Action::Create)?;
+    let reader = ctx.permit(R::RESOURCE, Action::Read)?;
+    let today = ctx.state.clock.today();
+    ctx.write(move |conn| {
+        if client_queries::find(conn, scope::clients(&permit), row.client_id())?.is_none() {
+            return Err(ApiError::invalid("client_id", "is not a client"));
+        }
+        row.insert(conn)?;
+        let location = format!("/api/v1/{}/{}", R::COLLECTION, row.id());
+        disclosure::created(&reader, &row.record(today)?, location)
+    })
+    .await
 }
 
 /// One page of requests of kind `R` as the list's query asks.

@@ -19,9 +19,8 @@ use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
     DueListParams, expected_version, field_id, new_id, path_id, plain_body, utc,
 };
-use crate::authz::{Action, Resource, scope};
+use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
-use crate::db::clients as client_queries;
 use crate::db::requests::{self as queries, AccessRequestRow, OPEN_ACCESS, RequestFilter};
 use crate::domain::{AccessRequestStatus, Date, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -94,6 +93,7 @@ impl AccessRequestRecord {
 
 impl ClientRequest for AccessRequestRow {
     type Record = AccessRequestRecord;
+    const COLLECTION: &'static str = "access-requests";
     const RESOURCE: Resource = Resource::AccessRequest;
 
     fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Self>> {
@@ -107,8 +107,14 @@ impl ClientRequest for AccessRequestRow {
     ) -> QueryResult<Vec<Self>> {
         queries::list_access(conn, filter, after, limit)
     }
+    fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        queries::insert_access(conn, self)
+    }
     fn id(&self) -> &str {
         &self.id
+    }
+    fn client_id(&self) -> &str {
+        &self.client_id
     }
     fn record(self, today: NaiveDate) -> ApiResult<AccessRequestRecord> {
         AccessRequestRecord::of(self, today)
@@ -183,8 +189,8 @@ async fn list_access_requests(
 ), security(("bearer" = [])))]
 #[post("/access-requests")]
 async fn record_access_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::AccessRequest, Action::Create)?;
-    let reader = ctx.permit(Resource::AccessRequest, Action::Read)?;
+    // Refused before the body is looked at.
+    ctx.permit(Resource::AccessRequest, Action::Create)?;
     let new: NewAccessRequest = plain_body(body.into_inner())?;
     let client_id = field_id("client_id", &new.client_id)?;
     let today = ctx.state.clock.today();
@@ -204,15 +210,7 @@ async fn record_access_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Di
         updated_at: recorder.at,
         version: 1,
     };
-    ctx.write(move |conn| {
-        if client_queries::find(conn, scope::clients(&permit), &row.client_id)?.is_none() {
-            return Err(ApiError::invalid("client_id", "is not a client"));
-        }
-        queries::insert_access(conn, &row)?;
-        let location = format!("/api/v1/access-requests/{}", row.id);
-        disclosure::created(&reader, &AccessRequestRecord::of(row, today)?, location)
-    })
-    .await
+    client_requests::create(&ctx, row).await
 }
 
 /// Get an access request

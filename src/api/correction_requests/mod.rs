@@ -19,7 +19,7 @@ use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{
     DueListParams, expected_version, field_id, new_id, path_id, plain_body, utc, write_body,
 };
-use crate::authz::{Action, Resource, scope};
+use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
 use crate::db::clients as client_queries;
 use crate::db::requests::{
@@ -105,6 +105,7 @@ fn update_body(field: CorrectableField, value: Value) -> Value {
 
 impl ClientRequest for CorrectionRequestRow {
     type Record = CorrectionRequestRecord;
+    const COLLECTION: &'static str = "correction-requests";
     const RESOURCE: Resource = Resource::CorrectionRequest;
 
     fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Self>> {
@@ -118,8 +119,14 @@ impl ClientRequest for CorrectionRequestRow {
     ) -> QueryResult<Vec<Self>> {
         queries::list_corrections(conn, filter, after, limit)
     }
+    fn insert(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        queries::insert_correction(conn, self)
+    }
     fn id(&self) -> &str {
         &self.id
+    }
+    fn client_id(&self) -> &str {
+        &self.client_id
     }
     fn record(self, today: NaiveDate) -> ApiResult<CorrectionRequestRecord> {
         CorrectionRequestRecord::of(self, today)
@@ -200,8 +207,8 @@ async fn list_correction_requests(
 ), security(("bearer" = [])))]
 #[post("/correction-requests")]
 async fn record_correction_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::CorrectionRequest, Action::Create)?;
-    let reader = ctx.permit(Resource::CorrectionRequest, Action::Read)?;
+    // Refused before the body is looked at.
+    ctx.permit(Resource::CorrectionRequest, Action::Create)?;
     let new: NewCorrectionRequest = plain_body(body.into_inner())?;
     let client_id = field_id("client_id", &new.client_id)?;
     let today = ctx.state.clock.today();
@@ -225,15 +232,7 @@ async fn record_correction_request(ctx: Ctx, body: web::Json<Value>) -> ApiResul
         decided_at: None,
         version: 1,
     };
-    ctx.write(move |conn| {
-        if client_queries::find(conn, scope::clients(&permit), &row.client_id)?.is_none() {
-            return Err(ApiError::invalid("client_id", "is not a client"));
-        }
-        queries::insert_correction(conn, &row)?;
-        let location = format!("/api/v1/correction-requests/{}", row.id);
-        disclosure::created(&reader, &CorrectionRequestRecord::of(row, today)?, location)
-    })
-    .await
+    client_requests::create(&ctx, row).await
 }
 
 /// The client update's complaints about a requested value, named as the request's field.
