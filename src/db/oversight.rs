@@ -1,24 +1,35 @@
 //! What the unusual-usage rules read: a period's audit events, and the few facts beyond it
 //! they ask about candidates ([`crate::oversight::Lookups`]).
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use chrono::{NaiveDate, NaiveDateTime};
-use diesel::connection::DefaultLoadingMode;
-use diesel::dsl::sql;
-use diesel::prelude::*;
-use diesel::sql_types::Text;
+use std::sync::LazyLock;
 
-use super::DbConnection;
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use diesel::connection::DefaultLoadingMode;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::dsl::sql;
+use diesel::pg::{Pg, PgValue};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamp};
+use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
+use rustc_hash::FxHashSet;
+use serde::Deserialize;
+
+use super::MultiRawValue;
 use super::directory::UserRow;
 use super::schema::{allocations, audit_events, cases, clients, sessions, users};
-use crate::oversight::{Event, Lookups, Period, SessionSpan};
+use super::{Backend, Database, DbConnection};
+use crate::error::ApiError;
+use crate::oversight::{Event, Lookups, Period, SessionSpan, Shared};
 
 #[derive(Queryable)]
 struct EventRow {
     id: String,
     actor_user_id: Option<String>,
     actor_organisation_id: Option<String>,
-    occurred_at: NaiveDateTime,
+    occurred_at: RowTime,
     method: String,
     route: String,
     outcome: String,
@@ -31,12 +42,38 @@ struct EventRow {
     attempted_username: Option<String>,
 }
 
-/// How much of each request to load: the rules need who, when, what and which clients; the
-/// CSP access report also needs the method and the fields disclosed.
+/// How much of each request to load: the rules need who, when, what and which clients (and
+/// what a refused request tried to reach); the CSP access report also needs the method, the
+/// fields disclosed and the record of every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
     Rules,
     WithFields,
+}
+
+/// The client ids of a row, read without copying each one.
+#[derive(Deserialize)]
+struct ClientIds<'a>(#[serde(borrow)] Vec<Cow<'a, str>>);
+
+/// Every request in the period, oldest first, read in consecutive parts at once, each on a
+/// connection of its own: a month of the trail is close to a million rows, and reading and
+/// decoding them is each part's core's work.
+pub async fn events_in_parts(
+    db: &Database,
+    period: &Period,
+    detail: Detail,
+) -> Result<Vec<Event>, ApiError> {
+    let parts = std::thread::available_parallelism().map_or(1, |cores| cores.get().min(4));
+    let loads = period
+        .in_parts(parts)
+        .into_iter()
+        .map(|part| db.read_long(move |conn| Ok(events(conn, &part, None, detail)?)));
+    let parts = futures_util::future::try_join_all(loads).await?;
+    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for part in parts {
+        all.extend(part);
+    }
+    Ok(all)
 }
 
 /// Every request in the period (of `actors` only, when given), oldest first.
@@ -46,6 +83,25 @@ pub fn events(
     actors: Option<&[String]>,
     detail: Detail,
 ) -> anyhow::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    let mut shared = Interner::default();
+    // A day at a time: PostgreSQL's client holds a query's whole result before the first
+    // row is read, and a month's would be hundreds of megabytes.
+    for day in period.in_steps_of(Duration::days(1)) {
+        load(conn, &day, actors, detail, &mut shared, &mut events)?;
+    }
+    Ok(events)
+}
+
+/// Appends the requests in the period to `events`, oldest first.
+fn load(
+    conn: &mut DbConnection,
+    period: &Period,
+    actors: Option<&[String]>,
+    detail: Detail,
+    shared: &mut Interner,
+    events: &mut Vec<Event>,
+) -> anyhow::Result<()> {
     let mut query = audit_events::table
         .filter(audit_events::occurred_at.ge(period.from))
         .filter(audit_events::occurred_at.lt(period.to))
@@ -53,13 +109,16 @@ pub fn events(
     if let Some(actors) = actors {
         query = query.filter(audit_events::actor_user_id.eq_any(actors.to_vec()));
     }
-    // A month of the trail is close to a million rows: columns nobody reads are not loaded
-    // (an empty text costs no allocation), and rows become events as they stream.
-    let unless_rules = |column: &'static str| {
-        sql::<Text>(if detail == Detail::Rules {
-            "''"
+    // Columns nobody reads are not loaded (an empty text or a null costs no allocation),
+    // text that repeats is kept once, and rows become events as they stream.
+    let rules = detail == Detail::Rules;
+    let unless_rules = |column: &'static str| sql::<Text>(if rules { "''" } else { column });
+    // What a refused request tried to reach is read only from refusals.
+    let of_refusals = |column: &str| {
+        sql::<Nullable<Text>>(&if rules {
+            format!("CASE WHEN outcome = 'denied' THEN {column} END")
         } else {
-            column
+            column.to_owned()
         })
     };
     // Time order alone: the (time) index gives it without a sort.
@@ -68,40 +127,95 @@ pub fn events(
         .select((
             audit_events::id,
             audit_events::actor_user_id,
-            audit_events::actor_organisation_id,
+            of_refusals("actor_organisation_id"),
             audit_events::occurred_at,
             unless_rules("method"),
             audit_events::route,
             audit_events::outcome,
-            audit_events::resource_type,
-            audit_events::resource_id,
+            of_refusals("resource_type"),
+            of_refusals("resource_id"),
             audit_events::client_ids,
             unless_rules("fields"),
             audit_events::purpose_of_use,
             audit_events::ip,
-            audit_events::attempted_username,
+            of_refusals("attempted_username"),
         ))
         .load_iter::<EventRow, DefaultLoadingMode>(conn)?;
-    rows.map(|row| {
+    for row in rows {
         let row = row?;
-        Ok(Event {
-            client_ids: serde_json::from_str(&row.client_ids)?,
+        let client_ids: ClientIds = serde_json::from_str(&row.client_ids)?;
+        events.push(Event {
+            client_ids: client_ids.0.iter().map(|id| shared.get(id)).collect(),
             fields: row.fields,
             id: row.id,
-            actor_user_id: row.actor_user_id,
-            actor_organisation_id: row.actor_organisation_id,
-            occurred_at: row.occurred_at,
-            method: row.method,
-            route: row.route,
-            outcome: row.outcome,
-            resource_type: row.resource_type,
+            actor_user_id: row.actor_user_id.map(|text| shared.get(&text)),
+            actor_organisation_id: row.actor_organisation_id.map(|text| shared.get(&text)),
+            occurred_at: row.occurred_at.0,
+            method: shared.get(&row.method),
+            route: shared.get(&row.route),
+            outcome: shared.get(&row.outcome),
+            resource_type: row.resource_type.map(|text| shared.get(&text)),
             resource_id: row.resource_id,
             purpose_of_use: row.purpose_of_use,
-            ip: row.ip,
+            ip: row.ip.map(|text| shared.get(&text)),
             attempted_username: row.attempted_username,
-        })
-    })
-    .collect()
+        });
+    }
+    Ok(())
+}
+
+/// A row's time. SQLite keeps times as text, which diesel parses by trying formats spelled
+/// for strftime, reading the spelling again for every value (a tenth of a month's report);
+/// the times the service writes have one format, read here from items prepared once.
+/// Anything else is left to diesel.
+#[derive(FromSqlRow)]
+struct RowTime(NaiveDateTime);
+
+static WRITTEN_TIME: LazyLock<Vec<Item<'static>>> =
+    LazyLock::new(|| StrftimeItems::new("%F %T%.f").parse().unwrap_or_default());
+
+impl FromSql<Timestamp, Sqlite> for RowTime {
+    fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        if value.value_type() == Some(SqliteType::Text) {
+            let mut parsed = Parsed::new();
+            if chrono::format::parse(&mut parsed, value.read_text(), WRITTEN_TIME.iter()).is_ok()
+                && let Ok(at) = parsed.to_naive_datetime_with_offset(0)
+            {
+                return Ok(RowTime(at));
+            }
+        }
+        <NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_sql(value).map(RowTime)
+    }
+}
+
+impl FromSql<Timestamp, Pg> for RowTime {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        <NaiveDateTime as FromSql<Timestamp, Pg>>::from_sql(value).map(RowTime)
+    }
+}
+
+impl FromSql<Timestamp, Backend> for RowTime {
+    fn from_sql(value: MultiRawValue<'_>) -> deserialize::Result<Self> {
+        value.from_sql::<RowTime, Timestamp>()
+    }
+}
+
+/// One copy of each text the period's rows repeat (actors, routes, addresses, clients).
+/// Looked up several times a row, so with a fast hash rather than the default one that
+/// resists chosen collisions: the texts are ids and routes the service wrote and the
+/// addresses requests came from, and the set lives only as long as one report.
+#[derive(Default)]
+struct Interner(FxHashSet<Shared>);
+
+impl Interner {
+    fn get(&mut self, text: &str) -> Shared {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared = Shared::from(text);
+        self.0.insert(shared.clone());
+        shared
+    }
 }
 
 /// user, ip, created, expires, ended.

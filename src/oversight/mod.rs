@@ -6,8 +6,10 @@
 pub mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -15,30 +17,41 @@ use utoipa::ToSchema;
 
 use crate::config::OversightConfig;
 
+/// Text that many events repeat (an actor, a route, an address, a client), kept once.
+pub type Shared = Arc<str>;
+
 /// One request as the rules see it.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: String,
-    pub actor_user_id: Option<String>,
-    pub actor_organisation_id: Option<String>,
+    pub actor_user_id: Option<Shared>,
+    pub actor_organisation_id: Option<Shared>,
     pub occurred_at: NaiveDateTime,
-    pub method: String,
-    pub route: String,
-    pub outcome: String,
-    pub resource_type: Option<String>,
+    pub method: Shared,
+    pub route: Shared,
+    pub outcome: Shared,
+    pub resource_type: Option<Shared>,
     pub resource_id: Option<String>,
-    pub client_ids: Vec<String>,
+    pub client_ids: Vec<Shared>,
     /// The fields disclosed, as the row stores them (a JSON list): parsed only by the
     /// reports that need them.
     pub fields: String,
     pub purpose_of_use: Option<String>,
-    pub ip: Option<String>,
+    pub ip: Option<Shared>,
     pub attempted_username: Option<String>,
 }
 
 impl Event {
     pub fn allowed(&self) -> bool {
-        self.outcome == "allowed"
+        &*self.outcome == "allowed"
+    }
+
+    pub fn denied(&self) -> bool {
+        &*self.outcome == "denied"
+    }
+
+    fn searched_profiles(&self) -> bool {
+        &*self.route == PROFILE_SEARCH_ROUTE
     }
 }
 
@@ -176,9 +189,31 @@ fn finding(
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct Period {
     pub from: NaiveDateTime,
     pub to: NaiveDateTime,
+}
+
+impl Period {
+    /// Consecutive periods of `step` (the last one shorter) that cover this one.
+    pub fn in_steps_of(&self, step: Duration) -> Vec<Period> {
+        let mut slices = Vec::new();
+        let mut from = self.from;
+        while from < self.to {
+            let to = (from + step).min(self.to);
+            slices.push(Period { from, to });
+            from = to;
+        }
+        slices
+    }
+
+    /// `parts` consecutive periods of about equal length that cover this one.
+    pub fn in_parts(&self, parts: usize) -> Vec<Period> {
+        let parts = parts.max(1) as i32;
+        // Rounded up, so that the division's remainder does not make a part of its own.
+        self.in_steps_of((self.to - self.from) / parts + Duration::nanoseconds(1))
+    }
 }
 
 /// The findings of every rule, or of `only` one, over the period's `events` (oldest first),
@@ -218,14 +253,14 @@ struct Calendar<'a> {
     config: &'a OversightConfig,
     /// Every time zone's offset is a whole number of quarter hours, so one conversion serves
     /// a quarter hour of requests (a month of the trail holds a million).
-    quarters: HashMap<i64, (NaiveDate, bool)>,
+    quarters: FxHashMap<i64, (NaiveDate, bool)>,
 }
 
 impl<'a> Calendar<'a> {
     fn new(config: &'a OversightConfig) -> Self {
         Self {
             config,
-            quarters: HashMap::new(),
+            quarters: FxHashMap::default(),
         }
     }
 
@@ -315,7 +350,8 @@ fn many_distinct_clients(
             let day = calendar.day(event.occurred_at);
             if mentions.contains_key(&day) {
                 let day = days.entry(day).or_default();
-                day.0.extend(event.client_ids.iter().map(String::as_str));
+                day.0
+                    .extend(event.client_ids.iter().map(|client| &**client));
                 day.1.push(&event.id);
             }
         }
@@ -394,9 +430,10 @@ fn restricted_client_reads(
     let mut found = Vec::new();
     for (&actor, events) in disclosing {
         for event in events {
-            let clients: Vec<&String> = event
+            let clients: Vec<&str> = event
                 .client_ids
                 .iter()
+                .map(|client| &**client)
                 .filter(|client| restricted.contains(*client))
                 .collect();
             if clients.is_empty() {
@@ -409,7 +446,7 @@ fn restricted_client_reads(
                 actor,
                 format!(
                     "Read the restricted client(s) {} with the stated purpose: {purpose}.",
-                    clients.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                    clients.join(", ")
                 ),
                 json!({"client_ids": clients, "purpose_of_use": event.purpose_of_use, "route": event.route}),
                 vec![event.id.clone()],
@@ -421,13 +458,14 @@ fn restricted_client_reads(
 
 fn repeated_denials(config: &OversightConfig, events: &[Event]) -> Vec<Finding> {
     let mut by_subject: BTreeMap<String, (Option<&str>, Vec<&Event>)> = BTreeMap::new();
-    for event in events.iter().filter(|event| event.outcome == "denied") {
+    for event in events.iter().filter(|event| event.denied()) {
         let subject = event
             .actor_user_id
-            .clone()
-            .or_else(|| event.attempted_username.clone())
-            .or_else(|| event.ip.clone())
-            .unwrap_or_else(|| "unknown".into());
+            .as_deref()
+            .or(event.attempted_username.as_deref())
+            .or(event.ip.as_deref())
+            .unwrap_or("unknown")
+            .to_owned();
         let entry = by_subject.entry(subject).or_default();
         entry.0 = event.actor_user_id.as_deref();
         entry.1.push(event);
@@ -449,7 +487,7 @@ fn repeated_denials(config: &OversightConfig, events: &[Event]) -> Vec<Finding> 
             .copied()
             .take_while(|event| event.occurred_at < hour_end)
             .collect();
-        let routes: BTreeSet<&str> = in_hour.iter().map(|event| event.route.as_str()).collect();
+        let routes: BTreeSet<&str> = in_hour.iter().map(|event| &*event.route).collect();
         found.push(finding(
             Rule::RepeatedDenials,
             actor,
@@ -472,7 +510,7 @@ fn after_allocation_ended(
     lookups: &mut dyn Lookups,
 ) -> anyhow::Result<Vec<Finding>> {
     let mut found = Vec::new();
-    for event in events.iter().filter(|event| event.outcome == "denied") {
+    for event in events.iter().filter(|event| event.denied()) {
         let (Some(actor), Some(organisation), Some(resource), Some(id)) = (
             event.actor_user_id.as_deref(),
             event.actor_organisation_id.as_deref(),
@@ -567,7 +605,12 @@ fn shared_credentials(
         let event_ids: Vec<String> = events
             .iter()
             .filter(|event| event.actor_user_id.as_deref() == Some(user.as_str()))
-            .filter(|event| event.ip.as_ref().is_some_and(|ip| addresses.contains(ip)))
+            .filter(|event| {
+                event
+                    .ip
+                    .as_ref()
+                    .is_some_and(|ip| addresses.contains(&**ip))
+            })
             .map(|event| event.id.clone())
             .collect();
         found.push(finding(
@@ -590,7 +633,7 @@ const PROFILE_SEARCH_ROUTE: &str = "/api/v1/profiles";
 
 fn fishing_searches(calendar: &mut Calendar, events: &[Event]) -> Vec<Finding> {
     let config = calendar.config;
-    let is_search = |event: &Event| event.allowed() && event.route == PROFILE_SEARCH_ROUTE;
+    let is_search = |event: &Event| event.allowed() && event.searched_profiles();
     // Only the days of users who searched often enough can hold fishing.
     let mut searches: BTreeMap<(&str, NaiveDate), usize> = BTreeMap::new();
     for event in events.iter().filter(|event| is_search(event)) {
@@ -618,10 +661,10 @@ fn fishing_searches(calendar: &mut Calendar, events: &[Event]) -> Vec<Finding> {
         let unfollowed: Vec<&Event> = events
             .iter()
             .enumerate()
-            .filter(|(_, event)| event.route == PROFILE_SEARCH_ROUTE)
+            .filter(|(_, event)| event.searched_profiles())
             .filter(|(index, search)| {
                 !events[index + 1..].iter().any(|later| {
-                    later.route != PROFILE_SEARCH_ROUTE
+                    !later.searched_profiles()
                         && later
                             .client_ids
                             .iter()
@@ -635,7 +678,7 @@ fn fishing_searches(calendar: &mut Calendar, events: &[Event]) -> Vec<Finding> {
         }
         let searches = events
             .iter()
-            .filter(|event| event.route == PROFILE_SEARCH_ROUTE)
+            .filter(|event| event.searched_profiles())
             .count();
         found.push(finding(
             Rule::FishingSearches,
@@ -651,4 +694,33 @@ fn fishing_searches(calendar: &mut Calendar, events: &[Event]) -> Vec<Finding> {
         ));
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn a_period_splits_into_consecutive_slices_that_cover_it_exactly() {
+        let period = Period {
+            from: at("2026-10-01 00:00:00"),
+            to: at("2026-11-01 01:00:00"),
+        };
+        let days = period.in_steps_of(Duration::days(1));
+        assert_eq!(days.len(), 32, "31 whole days and the last hour");
+        assert_eq!(days[31].to - days[31].from, Duration::hours(1));
+        for parts in [1, 2, 3, 7] {
+            let slices = period.in_parts(parts);
+            assert_eq!(slices.len(), parts, "{parts} parts");
+            assert_eq!(slices[0].from, period.from);
+            assert_eq!(slices[parts - 1].to, period.to);
+            for pair in slices.windows(2) {
+                assert_eq!(pair[0].to, pair[1].from, "no gap, no overlap");
+            }
+        }
+    }
 }

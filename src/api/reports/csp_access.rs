@@ -98,21 +98,23 @@ fn tally(events: &[Event]) -> anyhow::Result<BTreeMap<&str, Tally>> {
         };
         let tally = tallies.entry(actor).or_default();
         tally.requests += 1;
-        if event.outcome == "denied" {
+        if event.denied() {
             tally.denials += 1;
         }
         if !event.allowed() {
             continue;
         }
         if !event.client_ids.is_empty() {
-            tally.clients.extend(event.client_ids.iter().cloned());
+            tally
+                .clients
+                .extend(event.client_ids.iter().map(|client| client.to_string()));
             let resource = event.resource_type.as_deref().unwrap_or_default();
             let fields: Vec<String> = serde_json::from_str(&event.fields)?;
             tally
                 .fields
                 .extend(fields.iter().map(|field| format!("{resource}.{field}")));
         }
-        if event.method == "POST" && NOTE_ROUTES.contains(&event.route.as_str()) {
+        if &*event.method == "POST" && NOTE_ROUTES.contains(&&*event.route) {
             tally.notes_written += 1;
         }
     }

@@ -76,10 +76,10 @@ pub async fn unusual_activity(
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let only = params.rule;
     let config = ctx.state.config.oversight.clone();
+    let events = queries::events_in_parts(ctx.db(), &period, queries::Detail::Rules).await?;
     let found = ctx
         .db()
         .read_long(move |conn| {
-            let events = queries::events(conn, &period, None, queries::Detail::Rules)?;
             let mut lookups = queries::DbLookups(conn);
             Ok(oversight::findings(
                 &config,
