@@ -196,7 +196,8 @@ pub struct Period {
 }
 
 impl Period {
-    /// Consecutive periods of `step` (the last one shorter) that cover this one.
+    /// Consecutive periods of `step` (the last one shorter) that cover this one; `step` must
+    /// be positive.
     pub fn in_steps_of(&self, step: Duration) -> Vec<Period> {
         let mut slices = Vec::new();
         let mut from = self.from;
