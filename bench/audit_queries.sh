@@ -35,7 +35,8 @@ pg_admin="postgres://postgres@127.0.0.1:5432/postgres"
 if [ "$backend" = postgres ]; then
   db="casebridge_bench_$$"
   psql "$pg_admin" -qc "CREATE DATABASE $db"
-  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+  # Loopback needs no TLS, which libpq would otherwise negotiate (as bench/load.sh).
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
 else
   export DATABASE_URL="$work/casebridge.db"
 fi
