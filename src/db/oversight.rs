@@ -2,7 +2,6 @@
 //! they ask about candidates ([`crate::oversight::Lookups`]).
 use std::borrow::Cow;
 use std::collections::BTreeSet;
-
 use std::sync::LazyLock;
 
 use chrono::format::{Item, Parsed, StrftimeItems};
