@@ -45,6 +45,14 @@ fn named(subject: &Subject) -> String {
     }
 }
 
+/// Whether `event` could raise an alert: a read of a restricted client, a lockout, a
+/// refusal. Other rows are stored without looking.
+pub fn may_raise(event: &AuditEvent, disclosure: &Disclosure) -> bool {
+    !disclosure.restricted_client_ids.is_empty()
+        || disclosure.locked_out
+        || event.outcome != "allowed"
+}
+
 /// Raises the alerts `event` (just stored) calls for.
 pub fn raise(
     conn: &mut DbConnection,
@@ -52,6 +60,9 @@ pub fn raise(
     disclosure: &Disclosure,
     rules: AlertRules,
 ) -> QueryResult<()> {
+    if !may_raise(event, disclosure) {
+        return Ok(());
+    }
     let subject = subject(event);
     if event.outcome == "allowed" && !disclosure.restricted_client_ids.is_empty() {
         let clients: Vec<&str> = disclosure

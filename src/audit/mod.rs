@@ -31,6 +31,54 @@ use crate::db::{Database, DbConnection};
 use crate::domain::PrincipalKind;
 use crate::error::ApiError;
 
+/// An audit row's columns, each bound as a value (an absent one as NULL rather than left
+/// out), so that its insert has one SQL text however the row is filled in.
+macro_rules! row_values {
+    ($event:expr) => {{
+        let e: &AuditEvent = $event;
+        (
+            audit_events::id.eq(&e.id),
+            audit_events::chain_id.eq(&e.chain_id),
+            audit_events::sequence.eq(e.sequence),
+            audit_events::occurred_at.eq(e.occurred_at),
+            audit_events::request_id.eq(&e.request_id),
+            audit_events::actor_user_id.eq(e.actor_user_id.as_deref()),
+            audit_events::actor_organisation_id.eq(e.actor_organisation_id.as_deref()),
+            audit_events::actor_roles.eq(&e.actor_roles),
+            audit_events::actor_kind.eq(&e.actor_kind),
+            audit_events::method.eq(&e.method),
+            audit_events::route.eq(&e.route),
+            audit_events::path.eq(&e.path),
+            audit_events::status.eq(e.status),
+            audit_events::outcome.eq(&e.outcome),
+            audit_events::reason.eq(e.reason.as_deref()),
+            audit_events::resource_type.eq(e.resource_type.as_deref()),
+            audit_events::resource_id.eq(e.resource_id.as_deref()),
+            audit_events::client_ids.eq(&e.client_ids),
+            audit_events::fields.eq(&e.fields),
+            audit_events::purpose_of_use.eq(e.purpose_of_use.as_deref()),
+            audit_events::attempted_username.eq(e.attempted_username.as_deref()),
+            audit_events::ip.eq(e.ip.as_deref()),
+            audit_events::user_agent.eq(e.user_agent.as_deref()),
+            audit_events::duration_ms.eq(e.duration_ms),
+            audit_events::previous_hash.eq(&e.previous_hash),
+            audit_events::hash.eq(&e.hash),
+        )
+    }};
+}
+
+/// The row naming `client_id` as disclosed by `event`.
+macro_rules! client_values {
+    ($client_id:expr, $event:expr) => {{
+        let e: &AuditEvent = $event;
+        (
+            audit_event_clients::client_id.eq($client_id),
+            audit_event_clients::occurred_at.eq(e.occurred_at),
+            audit_event_clients::event_id.eq(&e.id),
+        )
+    }};
+}
+
 /// The username a login tried (never the password) and, when it succeeded, whose account
 /// it opened: the actor of a login request is not known before it.
 #[derive(Debug, Clone)]
@@ -284,19 +332,66 @@ fn append(
     disclosure: &Disclosure,
 ) -> QueryResult<AuditEvent> {
     head.seal(&mut event);
-    diesel::insert_into(audit_events::table)
-        .values(&event)
-        .execute(conn)?;
-    for client_id in &disclosure.client_ids {
-        diesel::insert_into(audit_event_clients::table)
-            .values((
-                audit_event_clients::client_id.eq(client_id),
-                audit_event_clients::occurred_at.eq(event.occurred_at),
-                audit_event_clients::event_id.eq(&event.id),
-            ))
+    let e = &event;
+    // A change's row: one row, so a statement with a fixed type, which the concrete
+    // connection prepares once.
+    crate::on_backend!(conn, |conn| {
+        diesel::insert_into(audit_events::table)
+            .values(row_values!(e))
             .execute(conn)?;
-    }
+        for client_id in &disclosure.client_ids {
+            diesel::insert_into(audit_event_clients::table)
+                .values(client_values!(client_id, e))
+                .execute(conn)?;
+        }
+        QueryResult::Ok(())
+    })?;
     Ok(event)
+}
+
+/// An audit row that records no change and raises no alert (most reads): the writer stores
+/// the batch's rows of this kind together, in one statement per table.
+pub struct PendingRow {
+    event: AuditEvent,
+    client_ids: BTreeSet<String>,
+}
+
+/// Rows one insert stores at most, within the 32,766 values SQLite binds to a statement
+/// (PostgreSQL: 65,535): 26 per audit row, 3 per row naming a client.
+const EVENTS_PER_INSERT: usize = 1_000;
+const CLIENT_ROWS_PER_INSERT: usize = 10_000;
+
+/// Seals `rows` onto the chain in order and stores them.
+pub fn append_all(
+    conn: &mut DbConnection,
+    head: &mut ChainHead,
+    mut rows: Vec<PendingRow>,
+) -> QueryResult<()> {
+    for row in &mut rows {
+        head.seal(&mut row.event);
+    }
+    let events: Vec<_> = rows.iter().map(|row| row_values!(&row.event)).collect();
+    let clients: Vec<_> = rows
+        .iter()
+        .flat_map(|row| {
+            row.client_ids
+                .iter()
+                .map(|client_id| client_values!(client_id, &row.event))
+        })
+        .collect();
+    crate::on_backend!(conn, |conn| {
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        for chunk in clients.chunks(CLIENT_ROWS_PER_INSERT) {
+            diesel::insert_into(audit_event_clients::table)
+                .values(chunk)
+                .execute(conn)?;
+        }
+        QueryResult::Ok(())
+    })
 }
 
 /// Who runs an operator command (`casebridge retention run --authorised-by USER`).
@@ -439,10 +534,21 @@ pub async fn record(
     let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
         return Err(ApiError::internal(anyhow::anyhow!("application state missing")).into());
     };
-    let stored = state
-        .db
-        .write(move |conn, head| Ok(store(conn, head, row, &disclosure, rules)?))
-        .await;
+    let stored = if alerts::may_raise(&row, &disclosure) {
+        state
+            .db
+            .write(move |conn, head| Ok(store(conn, head, row, &disclosure, rules)?))
+            .await
+    } else {
+        let client_ids = disclosure.client_ids;
+        state
+            .db
+            .record(PendingRow {
+                event: row,
+                client_ids,
+            })
+            .await
+    };
     match stored {
         Ok(()) => Ok(with_request_id(response)),
         Err(error) => {

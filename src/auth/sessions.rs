@@ -170,7 +170,7 @@ pub fn load_caller(
         mfa_exempt: bool,
         mfa_confirmed_at: Option<NaiveDateTime>,
     }
-    let row: Option<CallerRow> = sessions::table
+    let row: Option<CallerRow> = crate::on_backend!(conn, |conn| sessions::table
         .inner_join(users::table.inner_join(organisations::table))
         .filter(sessions::id.eq(session_id))
         .filter(sessions::user_id.eq(user_id))
@@ -190,7 +190,7 @@ pub fn load_caller(
             users::totp_confirmed_at,
         ))
         .first(conn)
-        .optional()?;
+        .optional())?;
     let Some(row) = row else {
         return Ok(None);
     };

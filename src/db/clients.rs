@@ -2,7 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::clients;
+use super::schema::{client_statements, clients};
 use crate::authz::scope::Predicate;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -34,6 +34,31 @@ pub struct ClientRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i32,
+}
+
+/// A client row as reads load it: with whether statements are kept with its fields (after
+/// refused corrections). That is rare, so a read asks for the statements only when there are
+/// some, rather than running a second query for every client it shows.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = clients)]
+pub struct StoredClient {
+    #[diesel(embed)]
+    pub row: ClientRow,
+    #[diesel(select_expression = has_statements(), select_expression_type = HasStatements)]
+    pub has_statements: bool,
+}
+
+type HasStatements = diesel::dsl::exists<
+    diesel::dsl::Filter<
+        client_statements::table,
+        diesel::dsl::Eq<client_statements::client_id, clients::id>,
+    >,
+>;
+
+fn has_statements() -> HasStatements {
+    diesel::dsl::exists(
+        client_statements::table.filter(client_statements::client_id.eq(clients::id)),
+    )
 }
 
 /// Changes to a client; `None` leaves a column alone, `Some(None)` clears it.
@@ -85,11 +110,11 @@ pub fn find(
     conn: &mut DbConnection,
     reachable: Predicate<clients::table>,
     id: &str,
-) -> QueryResult<Option<ClientRow>> {
+) -> QueryResult<Option<StoredClient>> {
     clients::table
         .filter(clients::id.eq(id))
         .filter(reachable)
-        .select(ClientRow::as_select())
+        .select(StoredClient::as_select())
         .first(conn)
         .optional()
 }
@@ -100,10 +125,10 @@ pub fn list(
     filter: &ClientFilter,
     after: Option<&str>,
     limit: i64,
-) -> QueryResult<Vec<ClientRow>> {
+) -> QueryResult<Vec<StoredClient>> {
     let mut query = clients::table
         .filter(reachable)
-        .select(ClientRow::as_select())
+        .select(StoredClient::as_select())
         .into_boxed();
     if let Some(name) = &filter.family_name {
         query = query.filter(lower(clients::family_name).eq(name.to_lowercase()));

@@ -37,6 +37,24 @@ pub enum DbConnection {
 pub type Backend = MultiBackend;
 pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
 
+/// Runs `$body` with `$conn` bound to the concrete connection inside a [`DbConnection`].
+///
+/// Diesel's multi-backend connection writes a query's SQL out afresh each time it runs it
+/// (twice: once to ask whether it may be cached, once with its values), about a quarter of
+/// the server's CPU under load (docs/benchmarks.md). On the concrete connection a query whose
+/// type is fixed is written and prepared once and afterwards only bound. For the statements
+/// every request runs; `$body` is compiled once per backend, so it must not hold anything
+/// typed for the multi-backend (a boxed scope predicate).
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($inner) => $body,
+            $crate::db::DbConnection::Sqlite($inner) => $body,
+        }
+    };
+}
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -198,6 +216,12 @@ impl Database {
         T: Send + 'static,
     {
         self.writer.submit(work).await
+    }
+
+    /// Stores an audit row that records no change with the writer's next batch, and answers
+    /// once the batch is durable.
+    pub async fn record(&self, row: crate::audit::PendingRow) -> Result<(), ApiError> {
+        self.writer.record(row).await
     }
 }
 

@@ -516,3 +516,6 @@ diesel::table! {
         recorded_at -> Timestamp,
     }
 }
+
+diesel::joinable!(client_statements -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(client_statements, clients);

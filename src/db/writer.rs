@@ -1,7 +1,8 @@
 //! Group commit. One thread owns the writer connection and the instance's audit chain. It
-//! takes every job waiting in its queue, runs each in its own savepoint inside one
-//! transaction, commits once, and only then answers each job: a job's result is never seen
-//! before it is durable, and one fsync serves the whole batch.
+//! takes every job waiting in its queue, runs each change in its own savepoint inside one
+//! transaction, stores the audit rows that record no change (most reads) together, commits
+//! once, and only then answers each job: a job's result is never seen before it is durable,
+//! and one fsync serves the whole batch.
 use std::any::Any;
 use std::sync::mpsc;
 
@@ -10,6 +11,7 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use tokio::sync::oneshot;
 
 use super::DbConnection;
+use crate::audit::PendingRow;
 use crate::audit::chain::ChainHead;
 use crate::error::ApiError;
 
@@ -19,9 +21,17 @@ const MAX_BATCH: usize = 512;
 type Outcome = Result<Box<dyn Any + Send>, ApiError>;
 type Work = Box<dyn FnOnce(&mut DbConnection, &mut ChainHead) -> Outcome + Send>;
 
-struct Job {
-    work: Work,
-    reply: oneshot::Sender<Outcome>,
+enum Job {
+    /// A change and its audit row, in a savepoint of its own.
+    Change {
+        work: Work,
+        reply: oneshot::Sender<Outcome>,
+    },
+    /// An audit row alone, stored with the batch's others in one statement.
+    Row {
+        row: Box<PendingRow>,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
 }
 
 #[derive(Clone)]
@@ -70,12 +80,24 @@ impl Writer {
             work(conn, head).map(|value| Box::new(value) as Box<dyn Any + Send>)
         });
         self.queue
-            .send(Job { work, reply })
+            .send(Job::Change { work, reply })
             .map_err(|_| unavailable())?;
         let value = answer.await.map_err(|_| unavailable())??;
         Ok(*value
             .downcast::<T>()
             .expect("a job answers with its own type"))
+    }
+
+    /// Stores `row` in the next batch and answers once the batch is committed.
+    pub async fn record(&self, row: PendingRow) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Row {
+                row: Box::new(row),
+                reply,
+            })
+            .map_err(|_| unavailable())?;
+        answer.await.map_err(|_| unavailable())?
     }
 }
 
@@ -98,30 +120,60 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
         Ok(conn) => conn,
         Err(error) => {
             tracing::error!(%error, "no writer connection; refusing the batch");
-            batch
-                .into_iter()
-                .for_each(|job| drop(job.reply.send(Err(unavailable()))));
+            for job in batch {
+                match job {
+                    Job::Change { reply, .. } => drop(reply.send(Err(unavailable()))),
+                    Job::Row { reply, .. } => drop(reply.send(Err(unavailable()))),
+                }
+            }
             return;
         }
     };
     let head_before = head.clone();
-    let mut replies = Vec::with_capacity(batch.len());
+    let mut change_replies = Vec::with_capacity(batch.len());
+    let mut rows = Vec::new();
+    let mut row_replies = Vec::new();
+    let mut rows_stored = Ok(());
     let committed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
         for job in batch {
+            match job {
+                Job::Change { work, reply } => {
+                    let before = head.clone();
+                    // A nested transaction is a savepoint: a failing job takes back only its
+                    // own work.
+                    let outcome = conn.transaction::<_, ApiError, _>(|conn| work(conn, head));
+                    if outcome.is_err() {
+                        *head = before;
+                    }
+                    change_replies.push((reply, outcome));
+                }
+                Job::Row { row, reply } => {
+                    rows.push(*row);
+                    row_replies.push(reply);
+                }
+            }
+        }
+        if !rows.is_empty() {
             let before = head.clone();
-            // A nested transaction is a savepoint: a failing job takes back only its own work.
-            let outcome = conn.transaction::<_, ApiError, _>(|conn| (job.work)(conn, head));
-            if outcome.is_err() {
+            // One savepoint for them all: if they cannot be stored, the changes still can.
+            rows_stored = conn.transaction(|conn| crate::audit::append_all(conn, head, rows));
+            if let Err(error) = &rows_stored {
+                tracing::error!(%error, "the batch's audit rows could not be stored");
                 *head = before;
             }
-            replies.push((job.reply, outcome));
         }
         Ok(())
     });
     match committed {
-        Ok(()) => replies
-            .into_iter()
-            .for_each(|(reply, outcome)| drop(reply.send(outcome))),
+        Ok(()) => {
+            change_replies
+                .into_iter()
+                .for_each(|(reply, outcome)| drop(reply.send(outcome)));
+            let stored = rows_stored.is_ok();
+            row_replies.into_iter().for_each(|reply| {
+                drop(reply.send(if stored { Ok(()) } else { Err(unavailable()) }))
+            });
+        }
         Err(error) => {
             // A failed COMMIT may still have committed (a connection lost mid-commit), so the
             // chain cannot be trusted to end where it did before the batch: a new chain never
@@ -129,9 +181,12 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
             *head = ChainHead::start();
             tracing::error!(%error, old_chain = %head_before.chain_id, new_chain = %head.chain_id,
                 "the batch's commit failed; its outcome is unknown and a new audit chain starts");
-            replies
+            change_replies
                 .into_iter()
                 .for_each(|(reply, _)| drop(reply.send(Err(outcome_unknown()))));
+            row_replies
+                .into_iter()
+                .for_each(|reply| drop(reply.send(Err(outcome_unknown()))));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The audit trail: one durable row per request, written with the change it records, the
 //! response withheld when it cannot be written, and a chain that shows tampering.
 use casebridge::audit::chain::{self, Verdict};
-use casebridge::db::schema::{audit_events, clients};
+use casebridge::db::schema::{audit_event_clients, audit_events, clients};
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -606,4 +606,54 @@ async fn two_instances_on_one_database_each_keep_a_chain_that_verifies() {
         broken => panic!("{broken:?}"),
     }
     handle.stop(false).await;
+}
+
+#[actix_web::test]
+async fn concurrent_reads_and_writes_each_keep_their_row_in_one_chain() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let client_id = app.client_id(NORTHSIDE_CLIENT);
+    let path = format!("/api/v1/clients/{client_id}");
+    let case_id = app.get(&format!("{path}/cases"), &token).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let notes = format!("/api/v1/cases/{case_id}/notes");
+    let note = json!({"note_type": "contact", "body": "met at the office"});
+    // Reads (stored together by the writer) and writes (each in its own savepoint) arrive at
+    // once, so that they share batches.
+    let reads = (0..24).map(|_| app.get(&path, &token));
+    let writes = (0..6).map(|_| app.post(&notes, &token, note.clone()));
+    let (reads, writes) = futures_util::future::join(
+        futures_util::future::join_all(reads),
+        futures_util::future::join_all(writes),
+    )
+    .await;
+
+    for read in &reads {
+        assert_eq!(read.status, StatusCode::OK);
+        let row = the_row_of(&app, read);
+        assert_eq!(list(&row, "client_ids"), vec![client_id.clone()]);
+        let named: i64 = app.with_db(|conn| {
+            audit_event_clients::table
+                .filter(audit_event_clients::event_id.eq(row["id"].as_str().unwrap()))
+                .filter(audit_event_clients::client_id.eq(&client_id))
+                .count()
+                .get_result(conn)
+                .unwrap()
+        });
+        assert_eq!(named, 1, "the read names its client in the access log");
+    }
+    for write in &writes {
+        assert_eq!(write.status, StatusCode::CREATED, "{:?}", write.body);
+        assert_eq!(the_row_of(&app, write)["status"], 201);
+    }
+    match verdict(&app) {
+        Verdict::Intact { chains, events } => {
+            assert_eq!(chains, 1);
+            // The login, the read of the client's cases, 24 reads and 6 notes.
+            assert_eq!(events, 32);
+        }
+        broken => panic!("{broken:?}"),
+    }
 }

@@ -17,7 +17,7 @@ use crate::api::notices;
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, utc, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
-use crate::db::clients::{self as queries, ClientFilter, ClientRow};
+use crate::db::clients::{self as queries, ClientFilter, ClientRow, StoredClient};
 use crate::db::requests;
 use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
@@ -59,18 +59,27 @@ where
 
 /// Loads a client the permit reaches, or 404; a restricted one needs a purpose of use.
 pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<ClientRecord> {
-    let row = queries::find(conn, scope::clients(permit), id)?.ok_or(ApiError::NotFound)?;
-    permit.check_restricted(row.restricted)?;
-    Ok(records(conn, vec![row])?.remove(0))
+    let client = queries::find(conn, scope::clients(permit), id)?.ok_or(ApiError::NotFound)?;
+    permit.check_restricted(client.row.restricted)?;
+    Ok(records(conn, vec![client])?.remove(0))
 }
 
 /// Client records with the statements kept with their fields.
-fn records(conn: &mut DbConnection, rows: Vec<ClientRow>) -> ApiResult<Vec<ClientRecord>> {
-    let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
-    let mut statements = statements_of(conn, &ids)?;
-    rows.into_iter()
-        .map(|row| {
-            let mut record = ClientRecord::try_from(row)?;
+fn records(conn: &mut DbConnection, clients: Vec<StoredClient>) -> ApiResult<Vec<ClientRecord>> {
+    let with_statements: Vec<&str> = clients
+        .iter()
+        .filter(|client| client.has_statements)
+        .map(|client| client.row.id.as_str())
+        .collect();
+    let mut statements = if with_statements.is_empty() {
+        HashMap::new()
+    } else {
+        statements_of(conn, &with_statements)?
+    };
+    clients
+        .into_iter()
+        .map(|client| {
+            let mut record = ClientRecord::try_from(client.row)?;
             record.statements = statements.remove(&record.id).unwrap_or_default();
             Ok(record)
         })
@@ -164,7 +173,7 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
                 page.after.as_deref(),
                 page.fetch(),
             )?;
-            let next_cursor = page.finish(&mut rows, |row| &row.id);
+            let next_cursor = page.finish(&mut rows, |client| &client.row.id);
             Ok((records(conn, rows)?, next_cursor))
         })
         .await?;
