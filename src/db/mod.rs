@@ -104,11 +104,25 @@ pub struct Database {
     writer: writer::Writer,
 }
 
+/// Call before the first PostgreSQL connection of the process.
+///
+/// libpq encrypts with OpenSSL, which by default frees its global state in an `atexit`
+/// handler. A connection still closing on another thread as the process exits (the writer's,
+/// a pool's) then works on freed memory, and a process that has finished its work crashes:
+/// SIGSEGV or a heap-corruption abort after the PostgreSQL test run had passed. Initialised
+/// here first, OpenSSL registers no such handler and the operating system reclaims its memory.
+pub fn init_postgres_client() {
+    openssl_sys::init();
+}
+
 impl Database {
     pub fn connect(url: &str) -> anyhow::Result<Self> {
         let kind = DatabaseKind::of_url(url);
         let connection_url = match kind {
-            DatabaseKind::Postgres => url.to_owned(),
+            DatabaseKind::Postgres => {
+                init_postgres_client();
+                url.to_owned()
+            }
             DatabaseKind::Sqlite => {
                 let path = url.strip_prefix("sqlite://").unwrap_or(url);
                 if let Some(parent) = std::path::Path::new(path).parent()

@@ -74,6 +74,7 @@ fn fresh_database(data_dir: &std::path::Path) -> (String, Option<String>) {
         "postgres" => {
             let name = format!("casebridge_test_{}", uuid::Uuid::new_v4().simple());
             let admin = postgres_admin_url();
+            casebridge::db::init_postgres_client();
             let mut conn = PgConnection::establish(&admin)
                 .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {admin}: {e}"));
             diesel::sql_query(format!("CREATE DATABASE {name}"))
