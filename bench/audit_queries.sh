@@ -5,10 +5,13 @@
 #   - the unusual-activity report over a day, a week and 31 days (its first page: every
 #     page runs the rules over the whole period)
 #                                            GET /api/v1/reports/unusual-activity?from=&to=
-# Usage: [BASELINE_BIN=CHECKOUT/target/release/casebridge] bench/audit_queries.sh [--postgres] [ROWS]
+# Usage: [BASELINE_BIN=CHECKOUT/target/release/casebridge] [ROUNDS=N] bench/audit_queries.sh [--postgres] [ROWS]
 #        ROWS defaults to 10,000,000. BASELINE_BIN repeats the queries on the same rows with a
 #        release build of another checkout (`git worktree add ../base REV`, build it there),
 #        using that checkout's policies: an A/B that does not depend on the machine's speed.
+#        ROUNDS (default 1) measures the builds that many times in turn, each on a fresh
+#        server, so that the machine's drift falls on both. Each measurement ends with the
+#        server's peak memory (VmHWM), which the 31-day report sets.
 # The synthetic rows are generated in SQL, spread evenly over the year before now in time
 # order (as the service appends them), 2,000 actors and 20,000 clients (each event discloses
 # one client). They sit in their own chain whose hashes are
@@ -104,7 +107,6 @@ start_server() {
   token=$(curl -fs -X POST "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"username\":\"auditor\",\"password\":\"$password\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 }
-start_server "$bin"
 
 client="00000000-0000-7000-b000-000000000042"
 actor="00000000-0000-7000-a000-000000000042"
@@ -133,14 +135,24 @@ measure() {
     echo "| unusual-activity report over $days day(s) (about $(( rows * days / 365 )) events), first page | $(findings "$url") findings | $(median_ms "$url" 5) |"
   done
 }
-measure
-# BASELINE_BIN: the same queries on the same rows with that build, for an A/B that does not
-# depend on how fast the machine is running today. The first run's own requests are in the
-# trail the second reads (a few dozen rows; they show in the access log's first page).
-if [ -n "${BASELINE_BIN:-}" ]; then
-  kill "$server"; wait "$server" 2>/dev/null || true
-  # The build's own checkout (…/target/release/casebridge) holds the policy it understands.
-  CASEBRIDGE_POLICY_DIR="$(cd "$(dirname "$BASELINE_BIN")/../.." && pwd)/policies" start_server "$BASELINE_BIN"
-  echo "baseline: $BASELINE_BIN"
+# Measures build `$1` on a fresh server, then stops it.
+measure_build() {
+  start_server "$1"
+  echo "build: $1"
   measure
-fi
+  echo "peak memory of the server: $(awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$server/status")"
+  kill "$server"; wait "$server" 2>/dev/null || true
+  server=""
+}
+# BASELINE_BIN: the same queries on the same rows with that build, for an A/B that does not
+# depend on how fast the machine is running today. Each run's own requests are in the trail
+# the next reads (a few dozen rows; they show in the access log's first page).
+for round in $(seq 1 "${ROUNDS:-1}"); do
+  echo "round $round"
+  measure_build "$bin"
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    # The build's own checkout (…/target/release/casebridge) holds the policy it understands.
+    CASEBRIDGE_POLICY_DIR="$(cd "$(dirname "$BASELINE_BIN")/../.." && pwd)/policies" \
+      measure_build "$BASELINE_BIN"
+  fi
+done
