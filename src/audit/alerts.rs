@@ -60,6 +60,8 @@ pub fn raise(
     disclosure: &Disclosure,
     rules: AlertRules,
 ) -> QueryResult<()> {
+    // The gate the writer routes rows by, applied here too: a rule added below that
+    // `may_raise` does not admit fails its tests on every path, not only for batched rows.
     if !may_raise(event, disclosure) {
         return Ok(());
     }
