@@ -15,5 +15,6 @@ mod policy;
 mod privacy;
 mod requests;
 mod retention;
+mod security;
 mod smoke;
 mod writes;
