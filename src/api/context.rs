@@ -11,7 +11,7 @@ use crate::api::disclosure::Disclosed;
 use crate::audit;
 use crate::auth::sessions;
 use crate::auth::tokens::TokenKeys;
-use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource};
+use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource, SessionLimit};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Database, DbConnection};
@@ -45,6 +45,8 @@ pub struct Ctx {
     req: HttpRequest,
     policy: Arc<CompiledPolicy>,
     purpose: Option<String>,
+    /// Set when the session may do one thing only (and this endpoint is that thing).
+    pub limit: Option<SessionLimit>,
 }
 
 impl Ctx {
@@ -54,6 +56,30 @@ impl Ctx {
 
     pub fn policy(&self) -> &CompiledPolicy {
         &self.policy
+    }
+
+    /// The policy this request decides by, to take into a database closure.
+    pub fn policy_snapshot(&self) -> Arc<CompiledPolicy> {
+        self.policy.clone()
+    }
+
+    /// Counts a failed attempt of the caller's to prove their own secret (see
+    /// `api::auth::record_failed_attempt`), with the request's audit row; answers the error
+    /// to return.
+    pub async fn record_failed_attempt(&self, refused: fn() -> ApiError) -> ApiError {
+        let username = self.caller.username.clone();
+        let caller = Some(self.caller.clone());
+        match crate::api::auth::record_failed_attempt(
+            &self.state,
+            &self.req,
+            caller,
+            username,
+            refused,
+        )
+        .await
+        {
+            Ok(error) | Err(error) => error,
+        }
     }
 
     /// Decides whether the caller may perform `action` on `resource` (403 when not).
@@ -169,8 +195,9 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 impl Ctx {
-    /// Token → live session → active principal, read afresh on every request.
-    async fn authenticate(req: HttpRequest, allow_enrolment_only: bool) -> Result<Self, ApiError> {
+    /// Token → live session → active principal, read afresh on every request. A session
+    /// limited to one thing is refused unless this endpoint `accepts` that limit.
+    async fn authenticate(req: HttpRequest, accepts: &[SessionLimit]) -> Result<Self, ApiError> {
         let state = req
             .app_data::<web::Data<AppState>>()
             .cloned()
@@ -197,13 +224,10 @@ impl Ctx {
         let caller = Arc::new(caller);
         req.extensions_mut().insert(caller.clone());
         let policy = state.policy.current();
-        if !allow_enrolment_only && caller.must_enrol_in_mfa(&policy) {
-            return Err(ApiError::Forbidden {
-                code: "mfa_enrolment_required",
-                detail: "Your role requires multi-factor authentication. Enrol with \
-                         POST /api/v1/me/mfa/totp and confirm a code before anything else."
-                    .into(),
-            });
+        let limit = caller.session_limit(&policy);
+        match limit {
+            Some(limit) if !accepts.contains(&limit) => return Err(limited_session(limit)),
+            _ => {}
         }
         let purpose = purpose_of_use(&req)?;
         crate::api::request::check_query(&req)?;
@@ -213,7 +237,25 @@ impl Ctx {
             caller,
             purpose,
             req,
+            limit,
         })
+    }
+}
+
+fn limited_session(limit: SessionLimit) -> ApiError {
+    match limit {
+        SessionLimit::PasswordChange => ApiError::Forbidden {
+            code: "password_change_required",
+            detail: "Your password was set by someone else. Choose a new one with \
+                     POST /api/v1/users/{your id}/password before anything else."
+                .into(),
+        },
+        SessionLimit::MfaEnrolment => ApiError::Forbidden {
+            code: "mfa_enrolment_required",
+            detail: "Your role requires multi-factor authentication. Enrol with \
+                     POST /api/v1/me/mfa/totp and confirm a code before anything else."
+                .into(),
+        },
     }
 }
 
@@ -222,20 +264,46 @@ impl FromRequest for Ctx {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        Box::pin(Ctx::authenticate(req.clone(), false))
+        Box::pin(Ctx::authenticate(req.clone(), &[]))
     }
 }
 
-/// An authenticated request that a session limited to MFA enrolment may also make: enrolling,
-/// confirming, reading who one is, logging out.
-pub struct EnrollingCtx(pub Ctx);
+/// Defines an extractor for an authenticated request that sessions with the given limits
+/// may also make.
+macro_rules! limited_ctx {
+    ($(#[$doc:meta])* $name:ident, $accepts:expr) => {
+        $(#[$doc])*
+        pub struct $name(pub Ctx);
 
-impl FromRequest for EnrollingCtx {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
-    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move { Ctx::authenticate(req, true).await.map(EnrollingCtx) })
-    }
+            fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+                let req = req.clone();
+                Box::pin(async move { Ctx::authenticate(req, $accepts).await.map($name) })
+            }
+        }
+    };
 }
+
+limited_ctx!(
+    /// An authenticated request that a session limited to MFA enrolment may also make:
+    /// enrolling and confirming.
+    EnrollingCtx,
+    &[SessionLimit::MfaEnrolment]
+);
+
+limited_ctx!(
+    /// An authenticated request that a session limited to choosing a new password may also
+    /// make: setting a password (its own only, see `api::users`).
+    PasswordChangingCtx,
+    &[SessionLimit::PasswordChange]
+);
+
+limited_ctx!(
+    /// An authenticated request that any limited session may make: reading who one is,
+    /// logging out.
+    AnySessionCtx,
+    &[SessionLimit::PasswordChange, SessionLimit::MfaEnrolment]
+);

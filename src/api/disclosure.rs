@@ -185,6 +185,12 @@ impl Disclosed {
         self.status.as_u16()
     }
 
+    /// Raises `alert` with the response's audit row.
+    pub fn raising(mut self, alert: crate::audit::ChangeAlert) -> Self {
+        self.disclosure.alert = Some(alert);
+        self
+    }
+
     pub fn disclosure(&self) -> &Disclosure {
         &self.disclosure
     }

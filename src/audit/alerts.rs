@@ -1,5 +1,6 @@
 //! Alerts raised as requests happen: a burst of refusals (attempted access violations), a
-//! read of a restricted client, a username locked after failed logins. Each is stored in the
+//! read of a restricted client, a username locked after failed logins, a password reset or
+//! access granted under dual control. Each is stored in the
 //! transaction of the audit row that raised it, so there is never an alert without its
 //! evidence nor a qualifying row without its alert; delivery to a webhook happens later
 //! (`oversight::webhook`) and never holds up the request.
@@ -50,6 +51,7 @@ fn named(subject: &Subject) -> String {
 pub fn may_raise(event: &AuditEvent, disclosure: &Disclosure) -> bool {
     !disclosure.restricted_client_ids.is_empty()
         || disclosure.locked_out
+        || disclosure.alert.is_some()
         || event.outcome != "allowed"
 }
 
@@ -94,6 +96,9 @@ pub fn raise(
             event.ip.as_deref().unwrap_or("an unknown address")
         );
         store(conn, "lockout", event, &subject, reason, rules)?;
+    }
+    if let Some(alert) = &disclosure.alert {
+        store(conn, alert.kind, event, &subject, alert.reason.clone(), rules)?;
     }
     if event.outcome == "denied" {
         let since = event.occurred_at - Duration::hours(1);

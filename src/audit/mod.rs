@@ -106,6 +106,17 @@ pub struct Disclosure {
     pub restricted_client_ids: BTreeSet<String>,
     /// The request locked a username after failed logins (raises an alert).
     pub locked_out: bool,
+    /// A change the auditor is told of at once (a password reset, access granted under
+    /// dual control): raised as an alert with the audit row.
+    pub alert: Option<ChangeAlert>,
+}
+
+/// An alert a change raises: its kind, and a reason naming who did what to whom (ids and
+/// roles, never secrets).
+#[derive(Debug, Clone)]
+pub struct ChangeAlert {
+    pub kind: &'static str,
+    pub reason: String,
 }
 
 impl Disclosure {

@@ -94,44 +94,49 @@ pub fn locked_until(
     username: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<NaiveDateTime>> {
-    let until: Option<Option<NaiveDateTime>> = login_throttle::table
-        .filter(login_throttle::username.eq(username))
-        .select(login_throttle::locked_until)
-        .first(conn)
-        .optional()?;
-    Ok(until.flatten().filter(|until| *until > now))
+    Ok(throttle_of(conn, username)?.and_then(|row| row.lock_at(now)))
 }
 
-/// Counts a failed login for `username`; returns the end of the lock when this failure
-/// reached the threshold.
-pub fn record_failure(
-    conn: &mut DbConnection,
-    rules: &LoginRules,
-    username: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<NaiveDateTime>> {
-    let current: Option<(i32, NaiveDateTime)> = login_throttle::table
-        .filter(login_throttle::username.eq(username))
-        .select((login_throttle::failures, login_throttle::window_started_at))
-        .first(conn)
-        .optional()?;
-    let (failures, window_started_at) = match current {
-        Some((failures, started)) if started + rules.lockout_window > now => {
-            (failures + 1, started)
+/// The throttle row of one username: the attempts counted in its window, and its lock.
+#[derive(Debug, Clone, Copy, Queryable)]
+struct Throttle {
+    attempts: i32,
+    window_started_at: NaiveDateTime,
+    locked_until: Option<NaiveDateTime>,
+}
+
+impl Throttle {
+    fn lock_at(&self, now: NaiveDateTime) -> Option<NaiveDateTime> {
+        self.locked_until.filter(|until| *until > now)
+    }
+
+    /// The attempts counted in the window open at `now` (none once it has closed).
+    fn attempts_at(&self, rules: &LoginRules, now: NaiveDateTime) -> i32 {
+        if self.window_started_at + rules.lockout_window > now {
+            self.attempts
+        } else {
+            0
         }
-        _ => (1, now),
-    };
-    let locked_until =
-        (failures >= rules.lockout_threshold).then_some(now + rules.lockout_duration);
-    // A lock starts a fresh count: the next window opens when it ends.
-    let (failures, window_started_at) = match locked_until {
-        Some(_) => (0, now),
-        None => (failures, window_started_at),
-    };
+    }
+}
+
+fn throttle_of(conn: &mut DbConnection, username: &str) -> QueryResult<Option<Throttle>> {
+    login_throttle::table
+        .filter(login_throttle::username.eq(username))
+        .select((
+            login_throttle::failures,
+            login_throttle::window_started_at,
+            login_throttle::locked_until,
+        ))
+        .first(conn)
+        .optional()
+}
+
+fn store_throttle(conn: &mut DbConnection, username: &str, row: Throttle) -> QueryResult<()> {
     let values = (
-        login_throttle::failures.eq(failures),
-        login_throttle::window_started_at.eq(window_started_at),
-        login_throttle::locked_until.eq(locked_until),
+        login_throttle::failures.eq(row.attempts),
+        login_throttle::window_started_at.eq(row.window_started_at),
+        login_throttle::locked_until.eq(row.locked_until),
     );
     let updated =
         diesel::update(login_throttle::table.filter(login_throttle::username.eq(username)))
@@ -142,7 +147,89 @@ pub fn record_failure(
             .values((login_throttle::username.eq(username), values))
             .execute(conn)?;
     }
-    Ok(locked_until)
+    Ok(())
+}
+
+/// Whether one more secret (a password or a code) may be tried for a username now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted: verify it, then report a failure with [`record_failure`].
+    Admitted,
+    /// Not tried: the username is locked, or as many attempts as the threshold allows in
+    /// this window are already counted (some may still be being verified), until then.
+    Refused { until: NaiveDateTime },
+}
+
+/// Counts an attempt on `username` before its secret is verified, in the same step as the
+/// check, so that however many attempts arrive at once no more than the threshold are
+/// verified in a window. Run it in the writer, where writes are serialised; a success clears
+/// the count with [`clear_failures`].
+pub fn admit_attempt(
+    conn: &mut DbConnection,
+    rules: &LoginRules,
+    username: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Admission> {
+    let current = throttle_of(conn, username)?;
+    if let Some(until) = current.and_then(|row| row.lock_at(now)) {
+        return Ok(Admission::Refused { until });
+    }
+    let (attempts, window_started_at) = match current {
+        Some(row) if row.attempts_at(rules, now) > 0 => (row.attempts, row.window_started_at),
+        _ => (0, now),
+    };
+    if attempts >= rules.lockout_threshold {
+        return Ok(Admission::Refused {
+            until: window_started_at + rules.lockout_window,
+        });
+    }
+    let counted = Throttle {
+        attempts: attempts + 1,
+        window_started_at,
+        locked_until: None,
+    };
+    store_throttle(conn, username, counted)?;
+    Ok(Admission::Admitted)
+}
+
+/// What a failed attempt, already counted by [`admit_attempt`], comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Under the threshold: refused, not locked.
+    Counted,
+    /// This failure used up the window's attempts: the username is locked from now.
+    LockedNow { until: NaiveDateTime },
+    /// Already locked (by a concurrent attempt): the lock stands as it is.
+    AlreadyLocked { until: NaiveDateTime },
+}
+
+/// Locks `username` when the attempts counted in this window reached the threshold. Never
+/// lowers an existing lock, so a failure that lands after a lock cannot lift it.
+pub fn record_failure(
+    conn: &mut DbConnection,
+    rules: &LoginRules,
+    username: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Failure> {
+    let Some(current) = throttle_of(conn, username)? else {
+        // The count was cleared by a success since this attempt was admitted.
+        return Ok(Failure::Counted);
+    };
+    if let Some(until) = current.lock_at(now) {
+        return Ok(Failure::AlreadyLocked { until });
+    }
+    if current.attempts_at(rules, now) < rules.lockout_threshold {
+        return Ok(Failure::Counted);
+    }
+    let until = now + rules.lockout_duration;
+    // A lock starts a fresh count: the next window opens when it ends.
+    let locked = Throttle {
+        attempts: 0,
+        window_started_at: now,
+        locked_until: Some(until),
+    };
+    store_throttle(conn, username, locked)?;
+    Ok(Failure::LockedNow { until })
 }
 
 pub fn clear_failures(conn: &mut DbConnection, username: &str) -> QueryResult<()> {

@@ -169,6 +169,7 @@ pub fn load_caller(
         principal_kind: String,
         mfa_exempt: bool,
         mfa_confirmed_at: Option<NaiveDateTime>,
+        password_change_required: bool,
     }
     let row: Option<CallerRow> = crate::on_backend!(conn, |conn| sessions::table
         .inner_join(users::table.inner_join(organisations::table))
@@ -188,6 +189,7 @@ pub fn load_caller(
             users::kind,
             users::mfa_exempt,
             users::totp_confirmed_at,
+            users::password_change_required,
         ))
         .first(conn)
         .optional())?;
@@ -199,6 +201,7 @@ pub fn load_caller(
         kind: PrincipalKind::from_stored(&row.principal_kind)?,
         mfa_exempt: row.mfa_exempt,
         mfa_enrolled: row.mfa_confirmed_at.is_some(),
+        must_change_password: row.password_change_required,
         session_id: session_id.to_owned(),
         username: row.username,
         organisation_id: row.organisation_id,

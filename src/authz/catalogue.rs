@@ -109,6 +109,9 @@ pub enum Resource {
     AccessLogEntry,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
+    /// Not a record: a role granted `dual_control, required` is granted to an account only
+    /// when a second person approves (four eyes).
+    DualControl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -330,6 +333,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "acceptable_use_accepted_on",
             "approved_at",
             "mfa_enrolled",
+            "password_change_required",
+            "pending_access_change",
             "version",
             // Write-only: an initial password given when creating a user.
             "password",
@@ -591,6 +596,12 @@ pub const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         resource: Resource::Mfa,
         name: "mfa",
+        actions: &[(Required, &[Any])],
+        fields: &[],
+    },
+    ResourceDef {
+        resource: Resource::DualControl,
+        name: "dual_control",
         actions: &[(Required, &[Any])],
         fields: &[],
     },

@@ -3,6 +3,7 @@
 //! mask (applied by [`mask::apply`] to everything the permit discloses). Handlers never look
 //! at role names.
 pub mod catalogue;
+pub mod dual_control;
 pub mod mask;
 pub mod policy;
 pub mod scope;
@@ -30,6 +31,8 @@ pub struct Caller {
     pub mfa_exempt: bool,
     /// Has confirmed a TOTP authenticator.
     pub mfa_enrolled: bool,
+    /// The password was set by someone else: the caller may only choose a new one.
+    pub must_change_password: bool,
     pub username: String,
     pub organisation_id: String,
     pub organisation_kind: OrganisationKind,
@@ -39,13 +42,25 @@ pub struct Caller {
 
 impl Caller {
     /// Whether the policy requires MFA of this caller and they have not set it up: such a
-    /// caller may only enrol (see `api::context::EnrollingCtx`). Decided on every request,
+    /// caller may only enrol (see `api::context::EnrollingCtx`; a password set by someone else is replaced first). Decided on every request,
     /// so a role that gains the requirement mid-session is held to it at once.
     pub fn must_enrol_in_mfa(&self, policy: &CompiledPolicy) -> bool {
         self.kind == PrincipalKind::Person
             && !self.mfa_exempt
             && !self.mfa_enrolled
             && policy.requires_mfa(&self.roles)
+    }
+
+    /// What this caller's session is limited to, if anything: a password set by someone else
+    /// is replaced first, then a second factor the policy requires is enrolled.
+    pub fn session_limit(&self, policy: &CompiledPolicy) -> Option<SessionLimit> {
+        if self.must_change_password {
+            Some(SessionLimit::PasswordChange)
+        } else if self.must_enrol_in_mfa(policy) {
+            Some(SessionLimit::MfaEnrolment)
+        } else {
+            None
+        }
     }
 
     /// A record may not be marked above the clearance of whoever writes it.
@@ -74,6 +89,15 @@ impl Caller {
         }
         Ok(())
     }
+}
+
+/// A session that may do one thing only until it is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLimit {
+    /// Choose a new password (the current one was set by someone else).
+    PasswordChange,
+    /// Enrol the second factor the policy requires.
+    MfaEnrolment,
 }
 
 /// The permission to perform one action on one resource, with what it reaches.

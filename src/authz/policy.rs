@@ -93,9 +93,19 @@ impl CompiledPolicy {
     /// Whether any of `roles` is granted `mfa, required`: its holders log in with a second
     /// factor.
     pub fn requires_mfa(&self, roles: &[String]) -> bool {
+        self.any_required(roles, super::Resource::Mfa)
+    }
+
+    /// Whether any of `roles` is granted `dual_control, required`: granting it takes a second
+    /// person's approval.
+    pub fn requires_dual_control(&self, roles: &[String]) -> bool {
+        self.any_required(roles, super::Resource::DualControl)
+    }
+
+    fn any_required(&self, roles: &[String], requirement: super::Resource) -> bool {
         roles.iter().filter_map(|role| self.role(role)).any(|role| {
             role.actions
-                .contains_key(&(super::Resource::Mfa, super::Action::Required))
+                .contains_key(&(requirement, super::Action::Required))
         })
     }
 

@@ -31,6 +31,12 @@ pub struct UserRow {
     pub acceptable_use_accepted_on: Option<NaiveDate>,
     pub approved_at: Option<NaiveDateTime>,
     pub totp_confirmed_at: Option<NaiveDateTime>,
+    pub password_change_required: bool,
+    pub pending_roles: Option<String>,
+    pub pending_clearance: Option<i32>,
+    pub pending_organisation_id: Option<String>,
+    pub grant_requested_by: Option<String>,
+    pub grant_requested_at: Option<NaiveDateTime>,
 }
 
 impl UserRow {
@@ -58,11 +64,41 @@ impl UserRow {
             acceptable_use_accepted_on: None,
             approved_at: None,
             totp_confirmed_at: None,
+            password_change_required: false,
+            pending_roles: None,
+            pending_clearance: None,
+            pending_organisation_id: None,
+            grant_requested_by: None,
+            grant_requested_at: None,
         }
     }
 }
 
 impl UserChanges {
+    /// Asks for access that takes effect only when a second person approves it.
+    pub fn request_grant(grant: PendingGrant, requested_by: &str, now: NaiveDateTime) -> Self {
+        Self {
+            pending_roles: Some(grant.roles),
+            pending_clearance: Some(grant.clearance),
+            pending_organisation_id: Some(grant.organisation_id),
+            grant_requested_by: Some(Some(requested_by.to_owned())),
+            grant_requested_at: Some(Some(now)),
+            ..Self::default()
+        }
+    }
+
+    /// Forgets a requested grant (applied or rejected).
+    pub fn settle_grant(self) -> Self {
+        Self {
+            pending_roles: Some(None),
+            pending_clearance: Some(None),
+            pending_organisation_id: Some(None),
+            grant_requested_by: Some(None),
+            grant_requested_at: Some(None),
+            ..self
+        }
+    }
+
     /// A change of status, with why it changed.
     pub fn status(status: UserStatus, reason: Option<&str>) -> Self {
         Self {
@@ -71,6 +107,15 @@ impl UserChanges {
             ..Self::default()
         }
     }
+}
+
+/// Access asked for on an existing account, waiting for a second approval: each part as
+/// stored (roles as JSON, clearance as a rank), None where it does not change.
+#[derive(Debug, Clone, Default)]
+pub struct PendingGrant {
+    pub roles: Option<String>,
+    pub clearance: Option<i32>,
+    pub organisation_id: Option<String>,
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -90,6 +135,11 @@ pub struct UserChanges {
     pub acceptable_use_accepted_on: Option<Option<NaiveDate>>,
     pub approved_at: Option<Option<NaiveDateTime>>,
     pub approved_by: Option<Option<String>>,
+    pub pending_roles: Option<Option<String>>,
+    pub pending_clearance: Option<Option<i32>>,
+    pub pending_organisation_id: Option<Option<String>>,
+    pub grant_requested_by: Option<Option<String>>,
+    pub grant_requested_at: Option<Option<NaiveDateTime>>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -360,14 +410,21 @@ pub fn password_hash(conn: &mut DbConnection, id: &str) -> QueryResult<Option<St
         .first(conn)
 }
 
+/// Stores a new password hash. `set_by_someone_else`: the holder must replace it at their
+/// next login before doing anything else.
 pub fn set_password_hash(
     conn: &mut DbConnection,
     id: &str,
     hash: &str,
+    set_by_someone_else: bool,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(users::table.filter(users::id.eq(id)))
-        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .set((
+            users::password_hash.eq(hash),
+            users::password_change_required.eq(set_by_someone_else),
+            users::updated_at.eq(now),
+        ))
         .execute(conn)
         .map(drop)
 }

@@ -42,6 +42,12 @@ diesel::table! {
         totp_confirmed_at -> Nullable<Timestamp>,
         totp_last_step -> Nullable<BigInt>,
         mfa_exempt -> Bool,
+        password_change_required -> Bool,
+        pending_roles -> Nullable<Text>,
+        pending_clearance -> Nullable<Integer>,
+        pending_organisation_id -> Nullable<Text>,
+        grant_requested_by -> Nullable<Text>,
+        grant_requested_at -> Nullable<Timestamp>,
     }
 }
 

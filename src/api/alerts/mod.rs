@@ -23,7 +23,8 @@ pub fn routes(config: &mut ServiceConfig) {
 pub struct AlertRecord {
     #[schema(required = false, format = Uuid)]
     pub id: String,
-    /// `denial_burst`, `restricted_client_read` or `lockout`.
+    /// `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
+    /// `access_change_requested` or `access_granted`.
     #[schema(required = false)]
     pub kind: String,
     #[schema(required = false, format = Uuid)]

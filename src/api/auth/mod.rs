@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::api::context::{AppState, EnrollingCtx};
+use crate::api::context::{AnySessionCtx, AppState};
 use crate::api::request::plain_body;
 use crate::audit::{self, AttemptedLogin, Disclosure};
 use crate::auth::login::{self as sign_in, LoginRules};
@@ -114,11 +114,11 @@ async fn login(
     });
     let now = state.clock.now();
     let rules = LoginRules::of(&state.config);
+    admit_attempt(&state, &username).await?;
     let lookup = username.clone();
-    let (locked, account, organisation_ok) = state
+    let (account, organisation_ok) = state
         .db
         .read(move |conn| {
-            let locked = sign_in::locked_until(conn, &lookup, now)?;
             let account = sign_in::find_account(conn, &lookup)?;
             let organisation_ok = match &account {
                 Some(account) => {
@@ -126,12 +126,9 @@ async fn login(
                 }
                 None => false,
             };
-            Ok((locked, account, organisation_ok))
+            Ok((account, organisation_ok))
         })
         .await?;
-    if let Some(until) = locked {
-        return Err(login_locked(until, now));
-    }
     // Verified off the database connections: argon2 takes tens of milliseconds.
     let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let password_ok = web::block(move || password::verify(&password, stored_hash.as_deref()))
@@ -165,25 +162,9 @@ async fn login(
             return Err(invalid_credentials());
         }
         sign_in::Verdict::Refused => {
-            let locked = audit::recorded_write(&state.db, &req, None, move |conn| {
-                let locked = sign_in::record_failure(conn, &rules, &username, now)?;
-                Ok(match locked {
-                    Some(until) => (
-                        locked,
-                        login_locked(until, now).status_code().as_u16(),
-                        Disclosure {
-                            locked_out: true,
-                            ..Disclosure::refusal("login_locked")
-                        },
-                    ),
-                    None => (locked, 401, Disclosure::refusal("invalid_credentials")),
-                })
-            })
-            .await?;
-            return Err(match locked {
-                Some(until) => login_locked(until, now),
-                None => invalid_credentials(),
-            });
+            return Err(
+                record_failed_attempt(&state, &req, None, username, invalid_credentials).await?,
+            );
         }
     };
     if let Some(login) = req.extensions_mut().get_mut::<AttemptedLogin>() {
@@ -239,6 +220,52 @@ fn login_locked(until: chrono::NaiveDateTime, now: chrono::NaiveDateTime) -> Api
     ApiError::LoginLocked {
         retry_after_seconds: (until - now).num_seconds().max(1),
     }
+}
+
+/// Counts an attempt to prove `username`'s secret (a password, with or without a code)
+/// before it is verified: 429 `login_locked` when the username is locked or its window's
+/// attempts are used up. Logins and password changes share the count.
+pub(crate) async fn admit_attempt(state: &AppState, username: &str) -> ApiResult<()> {
+    let (now, rules, username) = (
+        state.clock.now(),
+        LoginRules::of(&state.config),
+        username.to_owned(),
+    );
+    let admission = state
+        .db
+        .write(move |conn, _| Ok(sign_in::admit_attempt(conn, &rules, &username, now)?))
+        .await?;
+    match admission {
+        sign_in::Admission::Admitted => Ok(()),
+        sign_in::Admission::Refused { until } => Err(login_locked(until, now)),
+    }
+}
+
+/// Records an admitted attempt that failed, with its audit row: the error to answer is
+/// `refused()`, or 429 `login_locked` when the username is (or this failure made it) locked;
+/// the failure that locks it raises the lockout alert.
+pub(crate) async fn record_failed_attempt(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: Option<std::sync::Arc<crate::authz::Caller>>,
+    username: String,
+    refused: fn() -> ApiError,
+) -> ApiResult<ApiError> {
+    let (now, rules) = (state.clock.now(), LoginRules::of(&state.config));
+    audit::recorded_write(&state.db, req, caller, move |conn| {
+        let (error, locked_out) = match sign_in::record_failure(conn, &rules, &username, now)? {
+            sign_in::Failure::Counted => (refused(), false),
+            sign_in::Failure::LockedNow { until } => (login_locked(until, now), true),
+            sign_in::Failure::AlreadyLocked { until } => (login_locked(until, now), false),
+        };
+        let disclosure = Disclosure {
+            locked_out,
+            ..Disclosure::refusal(error.code())
+        };
+        let status = error.status_code().as_u16();
+        Ok((error, status, disclosure))
+    })
+    .await
 }
 
 const INVALID_REFRESH_TOKEN: &str = "invalid_refresh_token";
@@ -303,7 +330,7 @@ async fn refresh(
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/auth/logout")]
-async fn logout(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
+async fn logout(AnySessionCtx(ctx): AnySessionCtx) -> ApiResult<HttpResponse> {
     let session_id = ctx.caller.session_id.clone();
     let now = ctx.now();
     ctx.write_recorded(move |conn| {

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::api::context::{Ctx, EnrollingCtx};
+use crate::api::context::{AnySessionCtx, Ctx, EnrollingCtx};
 use crate::api::request::{path_id, plain_body, utc};
 use crate::audit::Disclosure;
 use crate::auth::{sessions, totp};
@@ -41,6 +41,7 @@ pub struct Me {
     pub roles: Vec<String>,
     pub clearance: ProtectiveMarking,
     pub mfa: MfaState,
+    pub password: PasswordState,
     /// For each resource: the actions allowed with their row scopes, and the fields readable
     /// and writable.
     pub permissions: BTreeMap<String, ResourcePermissions>,
@@ -54,6 +55,14 @@ pub struct MfaState {
     pub enrolled: bool,
     /// This session may only enrol: confirm a code to use the rest of the API.
     pub enrolment_only_session: bool,
+}
+
+/// What the caller must do before anything else, if anything.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordState {
+    /// The password was set by someone else (an initial password or a reset): choose a new
+    /// one with `POST /api/v1/users/{id}/password` before anything else.
+    pub change_required: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -83,7 +92,7 @@ pub struct AllowedAction {
     (status = 401, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/me")]
-async fn me(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
+async fn me(AnySessionCtx(ctx): AnySessionCtx) -> ApiResult<HttpResponse> {
     let user_id = ctx.caller.user_id.clone();
     let (display_name, organisation_name) = ctx
         .db()
@@ -131,6 +140,9 @@ async fn me(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> {
             required: ctx.policy().requires_mfa(&caller.roles) && !caller.mfa_exempt,
             enrolled: caller.mfa_enrolled,
             enrolment_only_session: caller.must_enrol_in_mfa(ctx.policy()),
+        },
+        password: PasswordState {
+            change_required: caller.must_change_password,
         },
         permissions,
     }))

@@ -7,14 +7,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::api::context::Ctx;
+use crate::api::context::{Ctx, PasswordChangingCtx};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, expected_version, path_id, plain_body, utc, write_body};
-use crate::audit::Disclosure;
+use crate::audit::{ChangeAlert, Disclosure};
 use crate::auth::password;
-use crate::authz::{Action, Permit, Resource, catalogue, scope};
+use crate::authz::dual_control::{self, Access};
+use crate::authz::{Action, Permit, Resource, SessionLimit, catalogue, scope};
 use crate::db::DbConnection;
-use crate::db::directory::{self as queries, UserChanges, UserRow};
+use crate::db::directory::{self as queries, PendingGrant, UserChanges, UserRow};
 use crate::domain::{
     Date, OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus,
 };
@@ -32,7 +33,9 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(suspend_user)
         .service(reactivate_user)
         .service(deactivate_user)
-        .service(revoke_sessions);
+        .service(revoke_sessions)
+        .service(approve_access_change)
+        .service(reject_access_change);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,14 +78,61 @@ pub struct UserRecord {
     /// Whether the user has confirmed a TOTP authenticator.
     #[schema(required = false)]
     pub mfa_enrolled: bool,
+    /// The password was set by someone else: the user must choose a new one at their next
+    /// login before doing anything else.
+    #[schema(required = false)]
+    pub password_change_required: bool,
+    /// Access asked for that takes effect only when a second administrator approves it
+    /// (`/access-change/approve`); for a `pending` account, its roles and clearance as shown.
+    #[schema(required = false)]
+    pub pending_access_change: Option<PendingAccessChange>,
     #[schema(required = false)]
     pub version: i32,
+}
+
+/// Access waiting for a second person's approval (dual control).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingAccessChange {
+    /// The roles asked for; absent when they do not change (or for a new account).
+    pub roles: Option<Vec<String>>,
+    pub clearance: Option<ProtectiveMarking>,
+    #[schema(format = Uuid)]
+    pub organisation_id: Option<String>,
+    /// Who asked: someone else must approve.
+    #[schema(format = Uuid)]
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl PendingAccessChange {
+    fn of(row: &UserRow) -> anyhow::Result<Option<Self>> {
+        let (Some(requested_by), Some(requested_at)) =
+            (row.grant_requested_by.clone(), row.grant_requested_at)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            roles: row
+                .pending_roles
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?,
+            clearance: row
+                .pending_clearance
+                .map(ProtectiveMarking::from_rank)
+                .transpose()?,
+            organisation_id: row.pending_organisation_id.clone(),
+            requested_by,
+            requested_at: utc(requested_at),
+        }))
+    }
 }
 
 impl TryFrom<UserRow> for UserRecord {
     type Error = anyhow::Error;
 
     fn try_from(row: UserRow) -> anyhow::Result<Self> {
+        let pending_access_change = PendingAccessChange::of(&row)?;
         Ok(Self {
             id: row.id,
             username: row.username,
@@ -101,6 +151,8 @@ impl TryFrom<UserRow> for UserRecord {
             acceptable_use_accepted_on: row.acceptable_use_accepted_on,
             approved_at: row.approved_at.map(utc),
             mfa_enrolled: row.totp_confirmed_at.is_some(),
+            password_change_required: row.password_change_required,
+            pending_access_change,
             version: row.version,
         })
     }
@@ -311,6 +363,18 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
     if !scope::reaches_organisation(&permit, &new.organisation_id) {
         return Err(organisation_not_allowed());
     }
+    let access = Access {
+        roles: &new.roles,
+        clearance: new.clearance,
+        organisation_id: &new.organisation_id,
+    };
+    let dual_control = dual_control::needs_second_approval(ctx.policy(), None, access);
+    if dual_control && status == UserStatus::Active {
+        return Err(second_approval_required(
+            "This access takes a second administrator's approval: create the user `pending`, \
+             and another administrator approves it.",
+        ));
+    }
     let now = ctx.now();
     let mut row = UserRow::new(PrincipalKind::Person, now);
     row.username = new.username;
@@ -320,6 +384,12 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
     row.roles = serde_json::to_string(&new.roles).map_err(ApiError::internal)?;
     row.status = status.as_str().to_owned();
     row.clearance = new.clearance.rank();
+    // A password chosen by the creator is the user's to replace before anything else.
+    row.password_change_required = password_hash.is_some();
+    if dual_control {
+        row.grant_requested_by = Some(ctx.caller.user_id.clone());
+        row.grant_requested_at = Some(now);
+    }
     if status == UserStatus::Active {
         row.activated_at = Some(now);
         row.approved_at = Some(now);
@@ -348,6 +418,13 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         disclosure::created(&reader, &record, format!("/api/v1/users/{}", record.id))
     })
     .await
+}
+
+fn second_approval_required(detail: &str) -> ApiError {
+    ApiError::Forbidden {
+        code: "second_approval_required",
+        detail: detail.to_owned(),
+    }
 }
 
 fn organisation_not_allowed() -> ApiError {
@@ -439,6 +516,11 @@ async fn update_user(
         // Access is granted by someone else, so one account cannot raise its own.
         return Err(own_access_unchangeable());
     }
+    let (policy, requested_by, now) = (
+        ctx.policy_snapshot(),
+        ctx.caller.user_id.clone(),
+        ctx.now(),
+    );
     ctx.write(move |conn| {
         let current = load(conn, &permit, &id)?;
         let organisation_id = update
@@ -447,19 +529,47 @@ async fn update_user(
             .unwrap_or(current.organisation_id.clone());
         let roles = update.roles.clone().unwrap_or(current.roles.clone());
         check_roles(conn, &roles, &organisation_id)?;
-        let changes = UserChanges {
-            display_name: update.display_name,
-            email: update.email,
-            organisation_id: update.organisation_id,
+        let from = Access {
+            roles: &current.roles,
+            clearance: current.clearance,
+            organisation_id: &current.organisation_id,
+        };
+        let to = Access {
+            roles: &roles,
+            clearance: update.clearance.unwrap_or(current.clearance),
+            organisation_id: &organisation_id,
+        };
+        let dual_control = dual_control::needs_second_approval(&policy, Some(from), to);
+        let grant = PendingGrant {
             roles: update
                 .roles
                 .map(|roles| serde_json::to_string(&roles))
                 .transpose()
                 .map_err(ApiError::internal)?,
             clearance: update.clearance.map(ProtectiveMarking::rank),
-            ..UserChanges::default()
+            organisation_id: update.organisation_id,
         };
-        let now = Utc::now().naive_utc();
+        let access_changes = if dual_control && current.status != UserStatus::Pending {
+            // Held until a second administrator approves it; the account keeps its access.
+            UserChanges::request_grant(grant, &requested_by, now)
+        } else {
+            // A pending account becomes active only on approval, which someone other than
+            // whoever asked for this access must give.
+            let requested = dual_control.then(|| Some(requested_by.clone()));
+            UserChanges {
+                roles: grant.roles,
+                clearance: grant.clearance,
+                organisation_id: grant.organisation_id,
+                grant_requested_by: requested.clone(),
+                grant_requested_at: requested.map(|_| Some(now)),
+                ..UserChanges::default()
+            }
+        };
+        let changes = UserChanges {
+            display_name: update.display_name,
+            email: update.email,
+            ..access_changes
+        };
         if current.version != version || !queries::update_user(conn, &id, version, &changes, now)? {
             return Err(ApiError::PreconditionFailed);
         }
@@ -471,18 +581,24 @@ async fn update_user(
 
 /// Set a password
 ///
-/// An administrator may set anyone's; everyone may change their own with their current
-/// password. The user's other sessions end.
+/// Everyone may change their own with their current password: wrong ones count towards the
+/// account's login lockout (429 `login_locked` once it is locked). An administrator may set
+/// the password of an account whose clearance is not above their own; the account must then
+/// choose a new one at its next login before anything else, and the reset raises an alert.
+/// The user's other sessions end.
 #[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), request_body = PasswordChange, responses(
     (status = 204),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 429, body = Problem, content_type = "application/problem+json",
+        description = "Too many wrong current passwords: the account is locked; see Retry-After",
+        headers(("Retry-After" = String))),
 ), security(("bearer" = [])))]
 #[post("/users/{id}/password")]
 async fn set_password(
-    ctx: Ctx,
+    PasswordChangingCtx(ctx): PasswordChangingCtx,
     id: web::Path<String>,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
@@ -491,44 +607,79 @@ async fn set_password(
     let change: PasswordChange = plain_body(body.into_inner())?;
     let caller = ctx.caller.clone();
     let own = id == caller.user_id;
-    let new_hash = ctx
-        .db()
-        .read(move |conn| {
-            let target = load(conn, &permit, &id)?;
-            if let Some(problem) = password::weakness(&change.new_password, &target.username) {
-                return Err(weak_password(problem));
-            }
-            if own {
-                let stored = queries::password_hash(conn, &target.id)?;
-                let current = change.current_password.as_deref().unwrap_or_default();
-                if !password::verify(current, stored.as_deref()) {
-                    return Err(ApiError::Forbidden {
-                        code: "current_password_incorrect",
-                        detail: "Changing your own password needs your current password.".into(),
-                    });
-                }
-            }
-            Ok((target.id, password::hash(&change.new_password)?))
-        })
-        .await?;
-    let (user_id, hash) = new_hash;
+    if !own && ctx.limit == Some(SessionLimit::PasswordChange) {
+        // A session that must first replace its own password does nothing else.
+        return Err(ApiError::Forbidden {
+            code: "password_change_required",
+            detail: "Choose a new password for your own account first.".into(),
+        });
+    }
+    let target = ctx.db().read(move |conn| load(conn, &permit, &id)).await?;
+    if !own && target.clearance > caller.clearance {
+        return Err(ApiError::Forbidden {
+            code: "clearance_above_own",
+            detail: "You may not set the password of an account cleared above your own \
+                     clearance."
+                .into(),
+        });
+    }
+    if let Some(problem) = password::weakness(&change.new_password, &target.username) {
+        return Err(weak_password(problem));
+    }
+    if own {
+        crate::api::auth::admit_attempt(&ctx.state, &caller.username).await?;
+        let user_id = target.id.clone();
+        let stored = ctx
+            .db()
+            .read(move |conn| Ok(queries::password_hash(conn, &user_id)?))
+            .await?;
+        let current = change.current_password.clone().unwrap_or_default();
+        let verified = web::block(move || password::verify(&current, stored.as_deref()))
+            .await
+            .map_err(ApiError::internal)?;
+        if !verified {
+            return Err(ctx.record_failed_attempt(current_password_incorrect).await);
+        }
+    }
+    let new_password = change.new_password;
+    let hash = web::block(move || password::hash(&new_password))
+        .await
+        .map_err(ApiError::internal)??;
+    let now = ctx.now();
     ctx.write_recorded(move |conn| {
-        let now = Utc::now().naive_utc();
-        queries::set_password_hash(conn, &user_id, &hash, now)?;
+        queries::set_password_hash(conn, &target.id, &hash, !own, now)?;
         let keep = own.then_some(caller.session_id.as_str());
-        queries::end_sessions(conn, &user_id, keep, "password_changed", now)?;
+        queries::end_sessions(conn, &target.id, keep, "password_changed", now)?;
+        if own {
+            crate::auth::login::clear_failures(conn, &caller.username)?;
+        }
+        let alert = (!own).then(|| ChangeAlert {
+            kind: "password_reset",
+            reason: format!(
+                "User {} set the password of user {}; it must be replaced at their next login.",
+                caller.user_id, target.id
+            ),
+        });
         Ok((
             (),
             204,
             Disclosure {
                 resource_type: Some("user"),
-                resource_id: Some(user_id),
+                resource_id: Some(target.id),
+                alert,
                 ..Disclosure::default()
             },
         ))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+fn current_password_incorrect() -> ApiError {
+    ApiError::Forbidden {
+        code: "current_password_incorrect",
+        detail: "Changing your own password needs your current password.".into(),
+    }
 }
 
 fn own_access_unchangeable() -> ApiError {
@@ -621,7 +772,11 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
     if id == ctx.caller.user_id {
         return Err(own_access_unchangeable());
     }
-    let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
+    let (now, actor, policy) = (
+        ctx.now(),
+        ctx.caller.user_id.clone(),
+        ctx.policy_snapshot(),
+    );
     ctx.write(move |conn| {
         let row = find_principal(conn, &permit, &id)?;
         let status = UserStatus::from_stored(&row.status)?;
@@ -644,18 +799,58 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
                 return Err(onboarding_incomplete(&missing));
             }
         }
+        let second_approval = approving && {
+            let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(ApiError::internal)?;
+            let access = Access {
+                roles: &roles,
+                clearance: ProtectiveMarking::from_rank(row.clearance)?,
+                organisation_id: &row.organisation_id,
+            };
+            dual_control::needs_second_approval(&policy, None, access)
+        };
+        if second_approval {
+            check_second_approver(&row, &actor)?;
+        }
         let activating = transition.to == UserStatus::Active;
+        let status = UserChanges::status(transition.to, transition.reason);
         let changes = UserChanges {
             activated_at: activating.then_some(Some(now)),
             approved_at: approving.then_some(Some(now)),
-            approved_by: approving.then_some(Some(actor)),
-            ..UserChanges::status(transition.to, transition.reason)
+            approved_by: approving.then_some(Some(actor.clone())),
+            ..if approving { status.settle_grant() } else { status }
         };
         queries::change_status(conn, &id, &changes, now)?;
         let record = UserRecord::try_from(find_principal(conn, &reader, &id)?)?;
-        disclosure::one(&reader, &record)
+        let responded = disclosure::one(&reader, &record)?;
+        Ok(match second_approval {
+            true => responded.raising(access_granted(&row, &actor)),
+            false => responded,
+        })
     })
     .await
+}
+
+/// Dual control: whoever asked for the access may not be the one who approves it.
+fn check_second_approver(row: &UserRow, approver: &str) -> ApiResult<()> {
+    if row.grant_requested_by.as_deref() == Some(approver) {
+        return Err(second_approval_required(
+            "You asked for this access: another administrator must approve it.",
+        ));
+    }
+    Ok(())
+}
+
+/// The alert for the auditor when access under dual control takes effect.
+fn access_granted(row: &UserRow, approver: &str) -> ChangeAlert {
+    ChangeAlert {
+        kind: "access_granted",
+        reason: format!(
+            "User {approver} approved access asked for by {} for user {} (roles {}).",
+            row.grant_requested_by.as_deref().unwrap_or("an unrecorded requester"),
+            row.id,
+            row.pending_roles.as_deref().unwrap_or(&row.roles),
+        ),
+    }
 }
 
 /// Approve a pending user
@@ -777,4 +972,117 @@ async fn revoke_sessions(ctx: Ctx, id: web::Path<String>) -> ApiResult<HttpRespo
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Approve a pending access change
+///
+/// Applies the roles, clearance or organisation another administrator asked for (dual
+/// control): 403 `second_approval_required` for whoever asked, 409
+/// `no_pending_access_change` when nothing waits. Needs `If-Match` with the ETag of the
+/// record reviewed, so that what is approved is what was read. Raises an alert.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/access-change/approve")]
+async fn approve_access_change(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> ApiResult<Disclosed> {
+    settle_access_change(ctx, &req, &id, true).await
+}
+
+/// Reject a pending access change
+///
+/// Discards access asked for under dual control; whoever asked may withdraw it this way.
+/// Needs `If-Match`.
+#[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), responses(
+    (status = 200, body = UserRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/users/{id}/access-change/reject")]
+async fn reject_access_change(
+    ctx: Ctx,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> ApiResult<Disclosed> {
+    settle_access_change(ctx, &req, &id, false).await
+}
+
+async fn settle_access_change(
+    ctx: Ctx,
+    req: &HttpRequest,
+    id: &str,
+    approve: bool,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::User, Action::Approve)?;
+    let reader = ctx.permit(Resource::User, Action::Read)?;
+    let id = path_id(id)?;
+    let version = expected_version(req)?;
+    if id == ctx.caller.user_id {
+        return Err(own_access_unchangeable());
+    }
+    let (now, actor, caller) = (ctx.now(), ctx.caller.user_id.clone(), ctx.caller.clone());
+    ctx.write(move |conn| {
+        let row = find_row(conn, &permit, &id)?;
+        let waiting = row.status != UserStatus::Pending.as_str()
+            && row.grant_requested_by.is_some();
+        if !waiting {
+            return Err(ApiError::Conflict {
+                code: "no_pending_access_change",
+                detail: "No access change waits for approval on this account (a pending \
+                         account is approved with /approve)."
+                    .into(),
+            });
+        }
+        if row.version != version {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let settled = UserChanges::default().settle_grant();
+        let changes = if approve {
+            check_second_approver(&row, &actor)?;
+            let clearance = row
+                .pending_clearance
+                .map(ProtectiveMarking::from_rank)
+                .transpose()?;
+            caller.check_clearance_grant(clearance)?;
+            let roles: Vec<String> =
+                serde_json::from_str(row.pending_roles.as_deref().unwrap_or(&row.roles))
+                    .map_err(ApiError::internal)?;
+            let organisation_id = row
+                .pending_organisation_id
+                .clone()
+                .unwrap_or(row.organisation_id.clone());
+            check_roles(conn, &roles, &organisation_id)?;
+            UserChanges {
+                roles: row.pending_roles.clone(),
+                clearance: row.pending_clearance,
+                organisation_id: row.pending_organisation_id.clone(),
+                ..settled
+            }
+        } else {
+            settled
+        };
+        if !queries::update_user(conn, &id, version, &changes, now)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let responded = disclosure::one(&reader, &load(conn, &reader, &id)?)?;
+        Ok(match approve {
+            true => responded.raising(access_granted(&row, &actor)),
+            false => responded,
+        })
+    })
+    .await
 }
