@@ -98,7 +98,14 @@ pub fn raise(
         store(conn, "lockout", event, &subject, reason, rules)?;
     }
     if let Some(alert) = &disclosure.alert {
-        store(conn, alert.kind, event, &subject, alert.reason.clone(), rules)?;
+        store(
+            conn,
+            alert.kind,
+            event,
+            &subject,
+            alert.reason.clone(),
+            rules,
+        )?;
     }
     if event.outcome == "denied" {
         let since = event.occurred_at - Duration::hours(1);

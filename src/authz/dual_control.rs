@@ -17,7 +17,8 @@ pub struct Access<'a> {
 }
 
 /// Whether moving an account from access `from` (None for a new account) to `to` needs a
-/// second person's approval: it gains a role under dual control, a clearance above
+/// second person's approval: it gains a role under dual control that its current roles do
+/// not already cover (a team leader made a caseworker gains nothing), a clearance above
 /// [`SINGLE_APPROVAL_CLEARANCE`] it did not have, or, holding such a role, another
 /// organisation's records. Losing access never does.
 pub fn needs_second_approval(
@@ -26,17 +27,19 @@ pub fn needs_second_approval(
     to: Access<'_>,
 ) -> bool {
     let Some(from) = from else {
-        return policy.requires_dual_control(to.roles)
-            || to.clearance > SINGLE_APPROVAL_CLEARANCE;
+        return policy.requires_dual_control(to.roles) || to.clearance > SINGLE_APPROVAL_CLEARANCE;
     };
     let gains_role = to
         .roles
         .iter()
         .filter(|role| !from.roles.contains(role))
-        .any(|role| policy.requires_dual_control(std::slice::from_ref(role)));
+        .any(|role| {
+            policy.requires_dual_control(std::slice::from_ref(role))
+                && !policy.covered_by(role, from.roles)
+        });
     let gains_clearance = to.clearance > from.clearance.max(SINGLE_APPROVAL_CLEARANCE);
-    let moves_with_content = to.organisation_id != from.organisation_id
-        && policy.requires_dual_control(to.roles);
+    let moves_with_content =
+        to.organisation_id != from.organisation_id && policy.requires_dual_control(to.roles);
     gains_role || gains_clearance || moves_with_content
 }
 
@@ -65,7 +68,12 @@ mod tests {
     #[tokio::test]
     async fn a_new_account_with_a_client_content_role_needs_a_second_approval() {
         let policy = policy().await;
-        for role in ["dept_caseworker", "dept_team_leader", "csp_worker", "csp_manager"] {
+        for role in [
+            "dept_caseworker",
+            "dept_team_leader",
+            "csp_worker",
+            "csp_manager",
+        ] {
             let granted = roles(&[role]);
             let to = access(&granted, Official, "org");
             assert!(needs_second_approval(&policy, None, to), "{role}");
@@ -110,6 +118,15 @@ mod tests {
         let from = access(&held, OfficialSensitive, "org");
         let to = access(&wanted, OfficialSensitive, "org");
         assert!(needs_second_approval(&policy, Some(from), to));
+    }
+
+    #[tokio::test]
+    async fn a_role_the_current_roles_inherit_is_not_a_gain() {
+        let policy = policy().await;
+        let (held, kept) = (roles(&["dept_team_leader"]), roles(&["dept_caseworker"]));
+        let from = access(&held, Protected, "org");
+        let to = access(&kept, Protected, "org");
+        assert!(!needs_second_approval(&policy, Some(from), to));
     }
 
     #[tokio::test]

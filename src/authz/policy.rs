@@ -102,6 +102,30 @@ impl CompiledPolicy {
         self.any_required(roles, super::Resource::DualControl)
     }
 
+    /// Whether everything `role` is granted (actions with their scopes, readable and writable
+    /// fields) is already granted to one of `others`: holding it as well adds nothing.
+    pub fn covered_by(&self, role: &str, others: &[String]) -> bool {
+        let Some(wanted) = self.role(role) else {
+            return true;
+        };
+        let held: Vec<&RoleGrants> = others.iter().filter_map(|other| self.role(other)).collect();
+        let actions = wanted.actions.iter().all(|(key, scopes)| {
+            scopes.iter().all(|scope| {
+                held.iter()
+                    .any(|grants| grants.actions.get(key).is_some_and(|s| s.contains(scope)))
+            })
+        });
+        let fields = |of: fn(&RoleGrants) -> &BTreeMap<super::Resource, BTreeSet<&'static str>>| {
+            of(wanted).iter().all(|(resource, fields)| {
+                fields.iter().all(|field| {
+                    held.iter()
+                        .any(|grants| of(grants).get(resource).is_some_and(|f| f.contains(field)))
+                })
+            })
+        };
+        actions && fields(|grants| &grants.readable) && fields(|grants| &grants.writable)
+    }
+
     fn any_required(&self, roles: &[String], requirement: super::Resource) -> bool {
         roles.iter().filter_map(|role| self.role(role)).any(|role| {
             role.actions

@@ -359,3 +359,51 @@ impl TestApp {
         })
     }
 }
+
+impl TestApp {
+    /// A second demo-style dept_admin (`admin2`, Housing Support, the demo password, no MFA):
+    /// dual control needs two administrators. Inserted directly, as the demo seeds its own.
+    pub async fn second_admin(&self) -> String {
+        use casebridge::db::schema::users;
+        self.with_db(|conn| {
+            let (organisation_id, hash): (String, Option<String>) = users::table
+                .filter(users::username.eq("admin"))
+                .select((users::organisation_id, users::password_hash))
+                .first(conn)
+                .unwrap();
+            let now = self.clock.now();
+            diesel::insert_into(users::table)
+                .values((
+                    users::id.eq(uuid::Uuid::now_v7().to_string()),
+                    users::username.eq("admin2"),
+                    users::display_name.eq("Second Administrator"),
+                    users::email.eq("admin2@demo.example"),
+                    users::organisation_id.eq(organisation_id),
+                    users::roles.eq(r#"["dept_admin"]"#),
+                    users::status.eq("active"),
+                    users::clearance.eq(1),
+                    users::password_hash.eq(hash),
+                    users::created_at.eq(now),
+                    users::updated_at.eq(now),
+                    users::version.eq(1),
+                    users::mfa_exempt.eq(true),
+                    users::activated_at.eq(now),
+                ))
+                .execute(conn)
+                .unwrap();
+        });
+        self.login("admin2").await
+    }
+
+    /// Alerts of `kind` raised so far, as stored.
+    pub fn alert_reasons(&self, kind: &str) -> Vec<String> {
+        use casebridge::db::schema::alerts;
+        self.with_db(|conn| {
+            alerts::table
+                .filter(alerts::kind.eq(kind))
+                .select(alerts::reason)
+                .load(conn)
+                .unwrap()
+        })
+    }
+}

@@ -1,6 +1,3 @@
-ALTER TABLE users DROP COLUMN grant_requested_at;
-ALTER TABLE users DROP COLUMN grant_requested_by;
-ALTER TABLE users DROP COLUMN pending_organisation_id;
-ALTER TABLE users DROP COLUMN pending_clearance;
-ALTER TABLE users DROP COLUMN pending_roles;
-ALTER TABLE users DROP COLUMN password_change_required;
+DELETE FROM alerts WHERE kind IN ('password_reset', 'access_granted');
+ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout'));

@@ -9,3 +9,8 @@ ALTER TABLE users ADD COLUMN pending_clearance INTEGER CHECK (pending_clearance 
 ALTER TABLE users ADD COLUMN pending_organisation_id TEXT REFERENCES organisations (id);
 ALTER TABLE users ADD COLUMN grant_requested_by TEXT;
 ALTER TABLE users ADD COLUMN grant_requested_at TIMESTAMP;
+
+-- Alerts for changes the auditor hears of at once: a password set by someone else, and access
+-- granted under dual control.
+ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted'));

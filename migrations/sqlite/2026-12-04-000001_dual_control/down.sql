@@ -1,6 +1,26 @@
-ALTER TABLE users DROP COLUMN grant_requested_at;
-ALTER TABLE users DROP COLUMN grant_requested_by;
-ALTER TABLE users DROP COLUMN pending_organisation_id;
-ALTER TABLE users DROP COLUMN pending_clearance;
-ALTER TABLE users DROP COLUMN pending_roles;
-ALTER TABLE users DROP COLUMN password_change_required;
+
+DELETE FROM alerts WHERE kind IN ('password_reset', 'access_granted');
+CREATE TABLE alerts_old (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout')),
+    actor_user_id TEXT,
+    -- The user id, or for an unidentified caller the username tried or the address.
+    subject TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    -- The audit event that raised it (stored in the same transaction).
+    event_id TEXT NOT NULL REFERENCES audit_events (id),
+    raised_at TIMESTAMP NOT NULL,
+    acknowledged_at TIMESTAMP,
+    acknowledged_by TEXT REFERENCES users (id),
+    acknowledgement_note TEXT,
+    delivery TEXT NOT NULL CHECK (delivery IN ('none', 'pending', 'delivered', 'failed')),
+    delivery_attempts INTEGER NOT NULL,
+    next_delivery_at TIMESTAMP,
+    delivered_at TIMESTAMP,
+    version INTEGER NOT NULL
+);
+INSERT INTO alerts_old SELECT * FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_old RENAME TO alerts;
+CREATE INDEX alerts_delivery ON alerts (delivery, next_delivery_at);
+CREATE INDEX alerts_open ON alerts (acknowledged_at, id);

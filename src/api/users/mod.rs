@@ -516,11 +516,8 @@ async fn update_user(
         // Access is granted by someone else, so one account cannot raise its own.
         return Err(own_access_unchangeable());
     }
-    let (policy, requested_by, now) = (
-        ctx.policy_snapshot(),
-        ctx.caller.user_id.clone(),
-        ctx.now(),
-    );
+    let (policy, requested_by, now) =
+        (ctx.policy_snapshot(), ctx.caller.user_id.clone(), ctx.now());
     ctx.write(move |conn| {
         let current = load(conn, &permit, &id)?;
         let organisation_id = update
@@ -772,11 +769,7 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
     if id == ctx.caller.user_id {
         return Err(own_access_unchangeable());
     }
-    let (now, actor, policy) = (
-        ctx.now(),
-        ctx.caller.user_id.clone(),
-        ctx.policy_snapshot(),
-    );
+    let (now, actor, policy) = (ctx.now(), ctx.caller.user_id.clone(), ctx.policy_snapshot());
     ctx.write(move |conn| {
         let row = find_principal(conn, &permit, &id)?;
         let status = UserStatus::from_stored(&row.status)?;
@@ -800,7 +793,8 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
             }
         }
         let second_approval = approving && {
-            let roles: Vec<String> = serde_json::from_str(&row.roles).map_err(ApiError::internal)?;
+            let roles: Vec<String> =
+                serde_json::from_str(&row.roles).map_err(ApiError::internal)?;
             let access = Access {
                 roles: &roles,
                 clearance: ProtectiveMarking::from_rank(row.clearance)?,
@@ -817,7 +811,11 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
             activated_at: activating.then_some(Some(now)),
             approved_at: approving.then_some(Some(now)),
             approved_by: approving.then_some(Some(actor.clone())),
-            ..if approving { status.settle_grant() } else { status }
+            ..if approving {
+                status.settle_grant()
+            } else {
+                status
+            }
         };
         queries::change_status(conn, &id, &changes, now)?;
         let record = UserRecord::try_from(find_principal(conn, &reader, &id)?)?;
@@ -846,7 +844,9 @@ fn access_granted(row: &UserRow, approver: &str) -> ChangeAlert {
         kind: "access_granted",
         reason: format!(
             "User {approver} approved access asked for by {} for user {} (roles {}).",
-            row.grant_requested_by.as_deref().unwrap_or("an unrecorded requester"),
+            row.grant_requested_by
+                .as_deref()
+                .unwrap_or("an unrecorded requester"),
             row.id,
             row.pending_roles.as_deref().unwrap_or(&row.roles),
         ),
@@ -1037,8 +1037,8 @@ async fn settle_access_change(
     let (now, actor, caller) = (ctx.now(), ctx.caller.user_id.clone(), ctx.caller.clone());
     ctx.write(move |conn| {
         let row = find_row(conn, &permit, &id)?;
-        let waiting = row.status != UserStatus::Pending.as_str()
-            && row.grant_requested_by.is_some();
+        let waiting =
+            row.status != UserStatus::Pending.as_str() && row.grant_requested_by.is_some();
         if !waiting {
             return Err(ApiError::Conflict {
                 code: "no_pending_access_change",
