@@ -81,10 +81,11 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     assert_eq!(response.body["fields"], json!(["password"]));
     active.as_object_mut().unwrap().remove("password");
     active["status"] = json!("active");
-    // Not even a dept_admin makes a CSP staff member active without the checks.
+    // Not even a dept_admin makes a CSP staff member active alone (dual control, and the
+    // checks come first).
     active["username"] = json!("north.active2");
     let response = app.post("/api/v1/users", &admin, active).await;
-    assert_problem(&response, StatusCode::CONFLICT, "onboarding_incomplete");
+    assert_problem(&response, StatusCode::FORBIDDEN, "second_approval_required");
 
     let created = new_csp_user(&app, &manager, "north.staff", casebridge::demo::NORTHSIDE).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -250,7 +251,7 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
     let user = format!("/api/v1/users/{}", app.user_id("teamleader"));
     let etag = app.get(&user, &admin).await.etag();
     let lowered = app
-        .patch(
+        .patch_user(
             &user,
             &admin,
             json!({"clearance": "OFFICIAL: Sensitive"}),
@@ -265,7 +266,7 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
 
     let etag = lowered.etag();
     let response = app
-        .patch(
+        .patch_user(
             &user,
             &admin,
             json!({"roles": ["division_searcher"]}),
@@ -285,7 +286,7 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
     let etag = app.get(&moved, &admin).await.etag();
     let eastern = app.organisation_id(casebridge::demo::EASTERN);
     let response = app
-        .patch(
+        .patch_user(
             &moved,
             &admin,
             json!({"organisation_id": eastern}),
@@ -298,7 +299,7 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
     assert_eq!(after, eastern_clients);
     // Status changes go through the lifecycle endpoints, not PATCH.
     let response = app
-        .patch(
+        .patch_user(
             &user,
             &admin,
             json!({"status": "active"}),
@@ -707,24 +708,26 @@ async fn a_role_that_requires_mfa_gets_an_enrolment_only_token_until_a_code_is_c
     // A role without the requirement logs in with the password alone...
     let admin = app.login("admin").await;
     app.with_db(|conn| {
-        diesel::update(users::table.filter(users::username.eq("caseworker")))
+        diesel::update(users::table.filter(users::username.eq("records")))
             .set(users::mfa_exempt.eq(false))
             .execute(conn)
             .unwrap()
     });
-    let caseworker = app.login("caseworker").await;
+    let records = app.login("records").await;
     assert_eq!(
-        app.get("/api/v1/clients", &caseworker).await.status,
+        app.get("/api/v1/collection-notices/current", &records)
+            .await
+            .status,
         StatusCode::OK
     );
     // ...until it is given a role that requires MFA: the same session may then only enrol.
-    let path = format!("/api/v1/users/{}", app.user_id("caseworker"));
+    let path = format!("/api/v1/users/{}", app.user_id("records"));
     let etag = app.get(&path, &admin).await.etag();
     let promoted = app
-        .patch(&path, &admin, json!({"roles": ["dept_admin"]}), Some(&etag))
+        .patch_user(&path, &admin, json!({"roles": ["dept_admin"]}), Some(&etag))
         .await;
     assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
-    let response = app.get("/api/v1/users", &caseworker).await;
+    let response = app.get("/api/v1/users", &records).await;
     assert_problem(&response, StatusCode::FORBIDDEN, "mfa_enrolment_required");
 }
 

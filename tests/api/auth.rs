@@ -146,7 +146,11 @@ async fn pending_and_suspended_users_cannot_log_in() {
         "a pending account is not revealed"
     );
 
-    admin_acts_on_user(&app, "new.worker", "approve").await;
+    // Dual control: another administrator approves the account the first one asked for.
+    let second = app.second_admin().await;
+    let approve = format!("/api/v1/users/{}/approve", app.user_id("new.worker"));
+    let approved = app.act(&approve, &second).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     let (token, refresh_token) = session(&app, "new.worker", NEW_PASSWORD).await;
 
     admin_acts_on_user(&app, "new.worker", "suspend").await;

@@ -103,7 +103,8 @@ const PROFILE: Keys = &[
 const USER_ADMIN: Keys = &[
     "id", "username", "display_name", "email", "organisation_id", "roles", "status", "status_reason", "clearance",
     "created_at", "last_login_at", "training_completed_on", "security_check_completed_on",
-    "security_check_reference", "acceptable_use_accepted_on", "approved_at", "mfa_enrolled", "version",
+    "security_check_reference", "acceptable_use_accepted_on", "approved_at", "mfa_enrolled",
+    "password_change_required", "pending_access_change", "version",
 ];
 /// A CSP manager's view of its staff: everything it asks for and records, but no version (it
 /// changes its staff only through the lifecycle actions).
@@ -112,6 +113,7 @@ const USER_CSP_MANAGER: Keys = &[
     "id", "username", "display_name", "email", "organisation_id", "roles", "status", "status_reason", "clearance",
     "created_at", "last_login_at", "training_completed_on", "security_check_completed_on",
     "security_check_reference", "acceptable_use_accepted_on", "approved_at", "mfa_enrolled",
+    "password_change_required", "pending_access_change",
 ];
 #[rustfmt::skip]
 const ORGANISATION: Keys = &[
@@ -119,7 +121,7 @@ const ORGANISATION: Keys = &[
 ];
 
 #[rustfmt::skip]
-const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "permissions"];
+const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "password", "permissions"];
 const ME_ORGANISATION: Keys = &["id", "name", "kind"];
 const ME_PERMISSIONS: Keys = &["actions", "readable_fields", "writable_fields"];
 const PAGE: Keys = &["items", "next_cursor"];
@@ -165,13 +167,17 @@ struct Role {
     me: Keys,
 }
 
-/// Every role reads the collection notice in effect (`collection_notice`).
+/// Every role reads the collection notice in effect (`collection_notice`). Roles that read
+/// client content must log in with MFA (`mfa`) and are granted under dual control
+/// (`dual_control`).
 const DEPARTMENT_WORKER: Keys = &[
     "allocation",
     "case",
     "client",
     "collection_notice",
     "consent",
+    "dual_control",
+    "mfa",
     "note",
     "notice_given",
     "notice_status",
@@ -184,6 +190,7 @@ const CSP_WORKER: Keys = &[
     "case",
     "client",
     "collection_notice",
+    "dual_control",
     "mfa",
     "note",
     "user",
@@ -194,6 +201,7 @@ const CSP_MANAGER: Keys = &[
     "case",
     "client",
     "collection_notice",
+    "dual_control",
     "mfa",
     "note",
     "user",
@@ -203,6 +211,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "access_review",
     "api_client",
     "collection_notice",
+    "dual_control",
     "mfa",
     "organisation",
     "user",
@@ -223,6 +232,7 @@ const PRIVACY_OFFICER: Keys = &[
     "consent",
     "correction_request",
     "disposal_certificate",
+    "dual_control",
     "legal_hold",
     "mfa",
     "note",
@@ -317,7 +327,7 @@ const ROLES: &[Role] = &[
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
-        me: &["collection_notice", "profile", "user"] },
+        me: &["collection_notice", "dual_control", "mfa", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,

@@ -65,7 +65,7 @@ async fn a_role_that_needs_a_purpose_lends_its_fields_only_with_one() {
     let caseworker = format!("/api/v1/users/{}", app.user_id("caseworker"));
     let etag = etag_of(&app, &caseworker, &admin).await;
     let both = app
-        .patch(
+        .patch_user(
             &caseworker,
             &admin,
             json!({"roles": ["dept_caseworker", "privacy_officer"]}),

@@ -366,6 +366,14 @@ impl TestApp {
     pub async fn second_admin(&self) -> String {
         use casebridge::db::schema::users;
         self.with_db(|conn| {
+            let exists: i64 = users::table
+                .filter(users::username.eq("admin2"))
+                .count()
+                .get_result(conn)
+                .unwrap();
+            if exists > 0 {
+                return;
+            }
             let (organisation_id, hash): (String, Option<String>) = users::table
                 .filter(users::username.eq("admin"))
                 .select((users::organisation_id, users::password_hash))
@@ -393,6 +401,31 @@ impl TestApp {
                 .unwrap();
         });
         self.login("admin2").await
+    }
+
+    /// A PATCH of a user (as `patch`) whose access change, when it waits for a second
+    /// approval (dual control), a second administrator then approves: the final answer.
+    pub async fn patch_user(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> Response {
+        let asked = self.patch(path, token, body, if_match).await;
+        if asked.status != StatusCode::OK || asked.body["pending_access_change"].is_null() {
+            return asked;
+        }
+        let second = self.second_admin().await;
+        let approve = format!("{path}/access-change/approve");
+        self.request(
+            Method::POST,
+            &approve,
+            Some(&second),
+            None,
+            &[("If-Match", &asked.etag())],
+        )
+        .await
     }
 
     /// Alerts of `kind` raised so far, as stored.
