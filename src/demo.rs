@@ -29,6 +29,15 @@ pub const ACCOUNTS: &[(&str, &str, &str, &str, ProtectiveMarking)] = &[
         "dept_admin",
         ProtectiveMarking::OfficialSensitive,
     ),
+    // Dual control: access to client content is granted by one administrator and approved
+    // by another.
+    (
+        "admin2",
+        "Ari Approver",
+        HOUSING_SUPPORT,
+        "dept_admin",
+        ProtectiveMarking::OfficialSensitive,
+    ),
     (
         "caseworker",
         "Casey Worker",

@@ -746,8 +746,15 @@ async fn register_client(app: &TestApp, admin: &str) -> (String, String) {
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    // Dual control: a second administrator approves a system that reads client content.
+    let second = app.second_admin().await;
+    let approved = app
+        .act(&format!("/api/v1/users/{id}/approve"), &second)
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     (
-        created.body["id"].as_str().unwrap().to_owned(),
+        id,
         created.body["client_secret"].as_str().unwrap().to_owned(),
     )
 }

@@ -361,45 +361,8 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// A second demo-style dept_admin (`admin2`, Housing Support, the demo password, no MFA):
-    /// dual control needs two administrators. Inserted directly, as the demo seeds its own.
+    /// The demo's second administrator (`admin2`): dual control needs two.
     pub async fn second_admin(&self) -> String {
-        use casebridge::db::schema::users;
-        self.with_db(|conn| {
-            let exists: i64 = users::table
-                .filter(users::username.eq("admin2"))
-                .count()
-                .get_result(conn)
-                .unwrap();
-            if exists > 0 {
-                return;
-            }
-            let (organisation_id, hash): (String, Option<String>) = users::table
-                .filter(users::username.eq("admin"))
-                .select((users::organisation_id, users::password_hash))
-                .first(conn)
-                .unwrap();
-            let now = self.clock.now();
-            diesel::insert_into(users::table)
-                .values((
-                    users::id.eq(uuid::Uuid::now_v7().to_string()),
-                    users::username.eq("admin2"),
-                    users::display_name.eq("Second Administrator"),
-                    users::email.eq("admin2@demo.example"),
-                    users::organisation_id.eq(organisation_id),
-                    users::roles.eq(r#"["dept_admin"]"#),
-                    users::status.eq("active"),
-                    users::clearance.eq(1),
-                    users::password_hash.eq(hash),
-                    users::created_at.eq(now),
-                    users::updated_at.eq(now),
-                    users::version.eq(1),
-                    users::mfa_exempt.eq(true),
-                    users::activated_at.eq(now),
-                ))
-                .execute(conn)
-                .unwrap();
-        });
         self.login("admin2").await
     }
 

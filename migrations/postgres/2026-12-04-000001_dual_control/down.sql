@@ -1,3 +1,3 @@
-DELETE FROM alerts WHERE kind IN ('password_reset', 'access_granted');
+DELETE FROM alerts WHERE kind IN ('password_reset', 'access_granted', 'secret_rotated');
 ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
 ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout'));

@@ -10,7 +10,7 @@ ALTER TABLE users ADD COLUMN pending_organisation_id TEXT REFERENCES organisatio
 ALTER TABLE users ADD COLUMN grant_requested_by TEXT;
 ALTER TABLE users ADD COLUMN grant_requested_at TIMESTAMP;
 
--- Alerts for changes the auditor hears of at once: a password set by someone else, and access
--- granted under dual control.
+-- Alerts for changes the auditor hears of at once: a password set by someone else, access
+-- granted under dual control, and an API client's new secret.
 ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
-ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted'));
+ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted', 'secret_rotated'));

@@ -1,5 +1,5 @@
 
-DELETE FROM alerts WHERE kind IN ('password_reset', 'access_granted');
+DELETE FROM alerts WHERE kind IN ('password_reset', 'access_granted', 'secret_rotated');
 CREATE TABLE alerts_old (
     id TEXT PRIMARY KEY NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout')),

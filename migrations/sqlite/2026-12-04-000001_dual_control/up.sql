@@ -10,11 +10,11 @@ ALTER TABLE users ADD COLUMN pending_organisation_id TEXT REFERENCES organisatio
 ALTER TABLE users ADD COLUMN grant_requested_by TEXT;
 ALTER TABLE users ADD COLUMN grant_requested_at TIMESTAMP;
 
--- Alerts for changes the auditor hears of at once: a password set by someone else, and access
--- granted under dual control. SQLite cannot alter a CHECK constraint: the table is rebuilt.
+-- Alerts for changes the auditor hears of at once: a password set by someone else, access
+-- granted under dual control, and an API client's new secret. SQLite cannot alter a CHECK constraint: the table is rebuilt.
 CREATE TABLE alerts_new (
     id TEXT PRIMARY KEY NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted')),
+    kind TEXT NOT NULL CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted', 'secret_rotated')),
     actor_user_id TEXT,
     -- The user id, or for an unidentified caller the username tried or the address.
     subject TEXT NOT NULL,

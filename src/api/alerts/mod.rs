@@ -24,7 +24,7 @@ pub struct AlertRecord {
     #[schema(required = false, format = Uuid)]
     pub id: String,
     /// `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
-    /// `access_change_requested` or `access_granted`.
+    /// `access_granted` or `secret_rotated`.
     #[schema(required = false)]
     pub kind: String,
     #[schema(required = false, format = Uuid)]

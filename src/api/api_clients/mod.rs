@@ -13,7 +13,9 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, path_id, utc, write_body};
 use crate::api::users::check_roles;
+use crate::audit::ChangeAlert;
 use crate::auth::client_secret;
+use crate::authz::dual_control::{self, Access};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, UserChanges, UserRow};
@@ -174,8 +176,10 @@ async fn list_api_clients(
 /// Register an API client
 ///
 /// For a CSP system. Answers its `id` (the OAuth2 `client_id`) and `client_secret`, shown
-/// this once. It may obtain tokens at once; its roles, organisation and clearance bound what
-/// it sees exactly as for a person.
+/// this once. Its roles, organisation and clearance bound what it sees exactly as for a
+/// person. A client whose roles read client content is `pending` until another administrator
+/// approves it (`POST /api/v1/users/{id}/approve`, dual control); it obtains tokens once
+/// active.
 #[utoipa::path(tag = "api-clients", request_body = NewApiClient, responses(
     (status = 201, body = ApiClientWithSecret, headers(("ETag" = String), ("Location" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -194,6 +198,12 @@ async fn create_api_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclo
             "You may not register API clients for this organisation.",
         ));
     }
+    let access = Access {
+        roles: &new.roles,
+        clearance,
+        organisation_id: &new.organisation_id,
+    };
+    let dual_control = dual_control::needs_second_approval(ctx.policy(), None, access);
     let now = ctx.now();
     let mut row = UserRow::new(PrincipalKind::ApiClient, now);
     // Not a name anyone can log in with: `:` is not allowed in usernames.
@@ -201,10 +211,16 @@ async fn create_api_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclo
     row.display_name = new.name;
     row.organisation_id = new.organisation_id;
     row.roles = serde_json::to_string(&new.roles).map_err(ApiError::internal)?;
-    row.status = UserStatus::Active.as_str().to_owned();
     row.clearance = clearance.rank();
-    row.activated_at = Some(now);
-    row.approved_at = Some(now);
+    if dual_control {
+        row.status = UserStatus::Pending.as_str().to_owned();
+        row.grant_requested_by = Some(ctx.caller.user_id.clone());
+        row.grant_requested_at = Some(now);
+    } else {
+        row.status = UserStatus::Active.as_str().to_owned();
+        row.activated_at = Some(now);
+        row.approved_at = Some(now);
+    }
     let secret = client_secret::generate();
     let digest = client_secret::digest(&secret);
     ctx.write(move |conn| {
@@ -247,7 +263,8 @@ async fn get_api_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed>
 /// Rotate an API client's secret
 ///
 /// Answers the new secret once. The old secret stops working, and every token issued with
-/// it is refused from its next request.
+/// it is refused from its next request. Raises a `secret_rotated` alert: whoever rotates it
+/// holds the system's credential until they hand it over.
 #[utoipa::path(tag = "api-clients", params(("id" = String, Path, format = Uuid)), responses(
     (status = 200, body = ApiClientWithSecret, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -262,7 +279,7 @@ async fn rotate_secret(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> 
     let id = path_id(&id)?;
     let secret = client_secret::generate();
     let digest = client_secret::digest(&secret);
-    let now = ctx.now();
+    let (now, rotated_by) = (ctx.now(), ctx.caller.user_id.clone());
     ctx.write(move |conn| {
         let row = find(conn, &permit, &id)?;
         if row.status == UserStatus::Deactivated.as_str() {
@@ -272,7 +289,13 @@ async fn rotate_secret(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> 
         queries::end_sessions(conn, &id, None, "secret_rotated", now)?;
         queries::change_user(conn, &id, &UserChanges::default(), now)?;
         let record = load(conn, &reader, &id)?;
-        Ok(disclosure::one(&reader, &record)?.with_credential("client_secret", secret))
+        let alert = ChangeAlert {
+            kind: "secret_rotated",
+            reason: format!("User {rotated_by} issued a new secret for API client {id}."),
+        };
+        Ok(disclosure::one(&reader, &record)?
+            .with_credential("client_secret", secret)
+            .raising(alert))
     })
     .await
 }

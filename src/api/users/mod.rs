@@ -788,7 +788,9 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
             let kind = queries::organisation_kind(conn, &row.organisation_id)?
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user without organisation")))?;
             let missing = missing_checks(&row);
-            if kind == OrganisationKind::Csp.as_str() && !missing.is_empty() {
+            // Onboarding checks are a person's; a CSP system is vouched for by its approval.
+            let person = row.kind == PrincipalKind::Person.as_str();
+            if person && kind == OrganisationKind::Csp.as_str() && !missing.is_empty() {
                 return Err(onboarding_incomplete(&missing));
             }
         }

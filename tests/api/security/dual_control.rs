@@ -127,8 +127,7 @@ async fn a_role_with_client_content_asked_for_an_active_account_waits_for_a_seco
 #[actix_web::test]
 async fn a_clearance_above_sensitive_waits_for_a_second_approval() {
     let app = spawn_app().await;
-    let second = app.second_admin().await;
-    // The demo administrator is cleared OFFICIAL: Sensitive; give the second PROTECTED.
+    // The demo administrators are cleared OFFICIAL: Sensitive; give the second PROTECTED.
     {
         use casebridge::db::schema::users;
         use diesel::prelude::*;
@@ -139,6 +138,7 @@ async fn a_clearance_above_sensitive_waits_for_a_second_approval() {
                 .unwrap()
         });
     }
+    let second = app.second_admin().await;
     let id = app.user_id("records");
     let current = app.get(&format!("/api/v1/users/{id}"), &second).await;
     let asked = app
@@ -341,4 +341,61 @@ async fn roles_that_read_client_content_require_mfa() {
         let me = app.get("/api/v1/me", &token).await;
         assert_eq!(me.body["mfa"]["required"], true, "{role}");
     }
+}
+
+async fn register_northside_system(app: &TestApp, admin: &str) -> Response {
+    let body = json!({
+        "organisation_id": app.organisation_id(casebridge::demo::NORTHSIDE),
+        "name": "Northside case system", "roles": ["csp_worker"],
+    });
+    app.post("/api/v1/api-clients", admin, body).await
+}
+
+async fn client_token(app: &TestApp, id: &str, secret: &str) -> reqwest::StatusCode {
+    app.client
+        .post(format!("{}/api/v1/oauth/token", app.address))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[actix_web::test]
+async fn an_api_client_reading_client_content_waits_for_a_second_administrator() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let created = register_northside_system(&app, &admin).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["status"], "pending");
+    let id = created.body["id"].as_str().unwrap();
+    let secret = created.body["client_secret"].as_str().unwrap();
+    assert_eq!(
+        client_token(&app, id, secret).await,
+        StatusCode::UNAUTHORIZED,
+        "no token before approval"
+    );
+    let approve = format!("/api/v1/users/{id}/approve");
+    let own = app.act(&approve, &admin).await;
+    assert_problem(&own, StatusCode::FORBIDDEN, "second_approval_required");
+    let second = app.second_admin().await;
+    let approved = app.act(&approve, &second).await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(client_token(&app, id, secret).await, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn rotating_an_api_client_secret_raises_an_alert() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let created = register_northside_system(&app, &admin).await;
+    let id = created.body["id"].as_str().unwrap();
+    let rotated = app
+        .act(&format!("/api/v1/api-clients/{id}/rotate-secret"), &admin)
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let reasons = app.alert_reasons("secret_rotated");
+    assert_eq!(reasons.len(), 1);
+    assert!(!reasons[0].contains(rotated.body["client_secret"].as_str().unwrap()));
 }
