@@ -11,5 +11,6 @@ pub mod domain;
 pub mod error;
 pub mod oversight;
 pub mod retention;
+pub mod sealing;
 pub mod startup;
 pub mod telemetry;
