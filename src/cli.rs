@@ -12,9 +12,10 @@ use rand::RngCore;
 use crate::audit::chain::Verdict;
 use crate::authz::{PolicySource, PolicyStore, catalogue, policy};
 use crate::config::Config;
-use crate::db::Database;
 use crate::db::schema::{organisations, users};
+use crate::db::{Database, sealed};
 use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::sealing::Keyring;
 use crate::startup::{self, Application};
 use crate::{auth, demo};
 
@@ -86,6 +87,21 @@ pub enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// The data keys that seal Medicare numbers, tax file numbers and TOTP secrets.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a new data key to `<data dir>/data-keys`, which seals new values from then on, and
+    /// re-seal every stored value under it, a small batch per transaction, while the service
+    /// runs (it reads the changed key file by itself). With CASEBRIDGE_DATA_KEY, add the new
+    /// key at the end of the variable and restart the instances first: the command then adds
+    /// no key and re-seals under the last one.
+    RotateDataKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +159,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SeedDemo { demo_password } => {
             let db = Database::connect(&config.database_url())?;
             db.migrate()?;
-            demo::seed(&db, &demo_password)?;
+            let keyring = Keyring::load(config.privacy.data_key.as_deref(), &config.data_dir)?;
+            demo::seed(&db, &keyring, &demo_password)?;
             println!("demo data seeded");
             Ok(())
         }
@@ -215,7 +232,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", startup::openapi().to_pretty_json()?);
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::RotateDataKey,
+        } => rotate_data_key(&config),
     }
+}
+
+fn rotate_data_key(config: &Config) -> anyhow::Result<()> {
+    let db = Database::connect(&config.database_url())?;
+    db.migrate()?;
+    let keyring = Keyring::load(config.privacy.data_key.as_deref(), &config.data_dir)?;
+    let older = keyring.key_ids();
+    let current = if keyring.is_configured() {
+        let current = keyring.current_id();
+        println!(
+            "the data keys come from CASEBRIDGE_DATA_KEY: re-sealing under its last key, {current}"
+        );
+        current
+    } else {
+        let current = keyring.add_key()?;
+        println!("added data key {current}: it seals new values from now on");
+        current
+    };
+    let resealed = sealed::reseal(&db, &keyring, &sealed::Stale::NotUnder(current.clone()))?;
+    for (column, count) in &resealed.0 {
+        println!("  {column}: {count} value(s) re-sealed");
+    }
+    let older: Vec<String> = older.into_iter().filter(|id| *id != current).collect();
+    println!("every sealed value is under data key {current}");
+    if !older.is_empty() {
+        println!(
+            "older keys kept to open older backups: {} (see docs/security/encryption.md)",
+            older.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow::Result<()> {
@@ -308,7 +359,7 @@ async fn serve(
         == 0;
     if demo && empty {
         let password = demo_password.unwrap_or_else(random_password);
-        demo::seed(&state.db, &password)?;
+        demo::seed(&state.db, &state.keyring, &password)?;
         println!("Demo data seeded. Log in as any demo account, for example:");
         println!(
             "  curl -s -X POST http://{bind}/api/v1/auth/login -H 'content-type: application/json' \

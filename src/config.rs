@@ -88,7 +88,8 @@ pub struct Config {
     pub privacy: PrivacyConfig,
 }
 
-/// The privacy lifecycle of a client file: consents and complaints.
+/// The privacy of client files: consents, complaints, requests, disposal, and the keys that
+/// seal what a copy of the database must not reveal.
 #[derive(Debug, Clone, Args)]
 pub struct PrivacyConfig {
     /// The purposes a client may consent to, comma-separated. A row scope `consented` in the
@@ -124,6 +125,19 @@ pub struct PrivacyConfig {
         hide_env_values = true
     )]
     pub disposal_key: Option<String>,
+
+    /// The data keys that seal Medicare numbers, tax file numbers and TOTP secrets in the
+    /// database: comma-separated, each 32 bytes in base64, oldest first (the last seals new
+    /// values). Instances sharing a database must share them. Default: keys kept in
+    /// `<data dir>/data-keys` with mode 0600, the first generated on first start and the next
+    /// added by `casebridge keys rotate-data-key`.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_DATA_KEY",
+        hide_env_values = true
+    )]
+    pub data_key: Option<String>,
 }
 
 /// Breach response and oversight settings.

@@ -14,6 +14,7 @@ use crate::db::schema::{
 };
 use crate::db::{Database, DbConnection};
 use crate::domain::{ProtectiveMarking, StoredAsText, UserStatus, Visibility};
+use crate::sealing::{Keyring, SealedColumn};
 
 pub const HOUSING_SUPPORT: &str = "Housing Support";
 pub const FAMILY_SERVICES: &str = "Family Services";
@@ -205,8 +206,9 @@ pub fn is_demo(conn: &mut DbConnection) -> QueryResult<bool> {
         > 0)
 }
 
-/// Seeds the demo data; refuses a database that already has organisations.
-pub fn seed(db: &Database, demo_password: &str) -> anyhow::Result<()> {
+/// Seeds the demo data, its identifiers sealed with `keyring`; refuses a database that
+/// already has organisations.
+pub fn seed(db: &Database, keyring: &Keyring, demo_password: &str) -> anyhow::Result<()> {
     if let Some(problem) = password::weakness(demo_password, "") {
         anyhow::bail!("the demo password {problem}");
     }
@@ -220,12 +222,12 @@ pub fn seed(db: &Database, demo_password: &str) -> anyhow::Result<()> {
         .iter()
         .map(|_| password::hash(demo_password))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    conn.transaction(|conn| seed_rows(conn, &hashes))
+    conn.transaction(|conn| seed_rows(conn, keyring, &hashes))
         .context("writing the demo data")?;
     Ok(())
 }
 
-fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
+fn seed_rows(conn: &mut DbConnection, keyring: &Keyring, hashes: &[String]) -> anyhow::Result<()> {
     let now = Utc::now().naive_utc();
     let today = Utc::now().date_naive();
     diesel::insert_into(settings::table)
@@ -306,8 +308,19 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
         } else {
             ProtectiveMarking::OfficialSensitive
         };
+        let id = uuid::Uuid::now_v7().to_string();
         let row = ClientRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            medicare_number: Some(keyring.seal(
+                SealedColumn::ClientMedicareNumber,
+                &id,
+                &medicare(index),
+            )?),
+            tax_file_number: keyring.seal_optional(
+                SealedColumn::ClientTaxFileNumber,
+                &id,
+                (index % 2 == 0).then(|| tax_file_number(index)).as_deref(),
+            )?,
+            id,
             given_name,
             family_name,
             preferred_name: (index % 4 == 0).then(|| "Sunny".to_owned()),
@@ -331,8 +344,6 @@ fn seed_rows(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<()> {
             address_state: Some("VIC".to_owned()),
             address_postcode: Some(format!("30{:02}", 50 + index % 40)),
             interpreter_language: (index % 5 == 0).then(|| "Vietnamese".to_owned()),
-            medicare_number: Some(medicare(index)),
-            tax_file_number: (index % 2 == 0).then(|| tax_file_number(index)),
             gp_details: Some(format!(
                 "Dr {} , {} Medical Centre",
                 FAMILY[(index + 3) % FAMILY.len()],

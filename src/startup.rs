@@ -342,12 +342,16 @@ impl Application {
     }
 }
 
-/// Everything the server needs, from configuration: the database (migrated), the policy and
-/// the signing and disposal keys.
+/// Everything the server needs, from configuration: the database (migrated, its sealed
+/// columns checked and any plaintext in them sealed), the policy, and the signing, disposal
+/// and data keys.
 pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     config.oversight.webhook()?;
     let db = crate::db::Database::connect(&config.database_url())?;
     db.migrate()?;
+    let keyring =
+        crate::sealing::Keyring::load(config.privacy.data_key.as_deref(), &config.data_dir)?;
+    crate::db::sealed::prepare(&db, &keyring)?;
     let source = crate::authz::PolicySource::choose(config.policy_dir.as_deref());
     let policy = Arc::new(crate::authz::PolicyStore::load(source).await?);
     let secret = crate::auth::keys::load_or_create(
@@ -362,6 +366,7 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
         policy,
         tokens,
         disposal_key,
+        keyring,
         config,
         clock: Arc::new(crate::clock::Clock::default()),
     })

@@ -13,6 +13,7 @@ use crate::db::clients as client_queries;
 use crate::db::requests::RequestFilter;
 use crate::domain::StoredAsText;
 use crate::error::{ApiError, ApiResult};
+use crate::sealing::Keyring;
 use utoipa::ToSchema;
 
 /// A stored request of one kind, and how it becomes the record a caller sees.
@@ -32,8 +33,9 @@ pub trait ClientRequest: Sized + Send + 'static {
     fn insert(&self, conn: &mut DbConnection) -> QueryResult<()>;
     fn id(&self) -> &str;
     fn client_id(&self) -> &str;
-    /// The record as of `today` (which decides whether it is overdue).
-    fn record(self, today: NaiveDate) -> ApiResult<Self::Record>;
+    /// The record as of `today` (which decides whether it is overdue), its sealed fields
+    /// opened with `keyring`.
+    fn record(self, today: NaiveDate, keyring: &Keyring) -> ApiResult<Self::Record>;
 }
 
 /// The day a request was received: not in the future.
@@ -57,14 +59,14 @@ pub fn due_on(ctx: &Ctx, received_on: NaiveDate) -> NaiveDate {
 pub async fn create<R: ClientRequest>(ctx: &Ctx, row: R) -> ApiResult<Disclosed> {
     let permit = ctx.permit(R::RESOURCE, Action::Create)?;
     let reader = ctx.permit(R::RESOURCE, Action::Read)?;
-    let today = ctx.state.clock.today();
+    let (today, keyring) = (ctx.state.clock.today(), ctx.keyring());
     ctx.write(move |conn| {
         if client_queries::find(conn, scope::clients(&permit), row.client_id())?.is_none() {
             return Err(ApiError::invalid("client_id", "is not a client"));
         }
         row.insert(conn)?;
         let location = format!("/api/v1/{}/{}", R::COLLECTION, row.id());
-        disclosure::created(&reader, &row.record(today)?, location)
+        disclosure::created(&reader, &row.record(today, &keyring)?, location)
     })
     .await
 }
@@ -82,6 +84,7 @@ pub async fn page<R: ClientRequest, S: StoredAsText + ToSchema>(
         overdue_on: params.overdue.unwrap_or(false).then_some(today),
     };
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let keyring = ctx.keyring();
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
@@ -89,7 +92,7 @@ pub async fn page<R: ClientRequest, S: StoredAsText + ToSchema>(
             let next_cursor = page.finish(&mut rows, |row| row.id());
             let records = rows
                 .into_iter()
-                .map(|row| row.record(today))
+                .map(|row| row.record(today, &keyring))
                 .collect::<ApiResult<Vec<_>>>()?;
             Ok((records, next_cursor))
         })
@@ -106,5 +109,5 @@ pub async fn one<R: ClientRequest>(ctx: &Ctx, id: &str) -> ApiResult<Disclosed> 
         .db()
         .read(move |conn| R::find(conn, &id)?.ok_or(ApiError::NotFound))
         .await?;
-    disclosure::one(&permit, &row.record(today)?)
+    disclosure::one(&permit, &row.record(today, &ctx.state.keyring)?)
 }

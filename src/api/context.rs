@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
+use crate::sealing::Keyring;
 
 pub const PURPOSE_OF_USE_HEADER: &str = "X-Purpose-Of-Use";
 const MAX_PURPOSE_LENGTH: usize = 500;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Keys the hashes of disposed client ids in disposal certificates.
     pub disposal_key: Vec<u8>,
+    /// Seals and opens the columns a copy of the database must not reveal.
+    pub keyring: Arc<Keyring>,
     pub config: Config,
     pub clock: Arc<Clock>,
 }
@@ -56,6 +59,11 @@ impl Ctx {
 
     pub fn policy(&self) -> &CompiledPolicy {
         &self.policy
+    }
+
+    /// The instance's data keys, to take into a database closure.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.state.keyring.clone()
     }
 
     /// The policy this request decides by, to take into a database closure.

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::DbConnection;
 use crate::db::schema::{login_throttle, organisations, users};
 use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
+use crate::sealing::{Keyring, Sealed, SealedColumn};
 
 /// Lockout and dormancy rules, from configuration.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +58,7 @@ pub struct LoginAccount {
     pub roles: String,
     pub organisation_id: String,
     pub mfa_exempt: bool,
-    pub totp_secret: Option<String>,
+    pub totp_secret: Option<Sealed>,
     pub totp_confirmed_at: Option<NaiveDateTime>,
     pub totp_last_step: Option<i64>,
     pub last_login_at: Option<NaiveDateTime>,
@@ -257,10 +258,24 @@ pub enum Verdict {
     },
 }
 
+impl LoginAccount {
+    /// The account's confirmed TOTP secret, opened; None without a second factor.
+    pub fn enrolled_totp_secret(&self, keyring: &Keyring) -> anyhow::Result<Option<String>> {
+        match (&self.totp_secret, self.totp_confirmed_at) {
+            (Some(sealed), Some(_)) => keyring
+                .open(SealedColumn::UserTotpSecret, &self.id, sealed)
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
 pub struct Attempt<'a> {
     pub account: Option<&'a LoginAccount>,
     pub password_ok: bool,
     pub organisation_ok: bool,
+    /// The account's confirmed TOTP secret ([`LoginAccount::enrolled_totp_secret`]).
+    pub totp_secret: Option<&'a str>,
     pub totp_code: Option<&'a str>,
     pub now: NaiveDateTime,
 }
@@ -285,11 +300,7 @@ pub fn judge(attempt: Attempt, rules: &LoginRules) -> Verdict {
             user_id: account.id.clone(),
         };
     }
-    let enrolled_secret = account
-        .totp_secret
-        .as_deref()
-        .filter(|_| account.totp_confirmed_at.is_some());
-    if let Some(secret) = enrolled_secret {
+    if let Some(secret) = attempt.totp_secret {
         let Some(code) = attempt.totp_code else {
             return Verdict::CodeRequired;
         };

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{client_statements, clients};
 use crate::authz::scope::Predicate;
+use crate::sealing::Sealed;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
@@ -24,8 +25,10 @@ pub struct ClientRow {
     pub address_state: Option<String>,
     pub address_postcode: Option<String>,
     pub interpreter_language: Option<String>,
-    pub medicare_number: Option<String>,
-    pub tax_file_number: Option<String>,
+    /// Sealed, bound to the client's id (see `sealing`).
+    pub medicare_number: Option<Sealed>,
+    /// Sealed, bound to the client's id.
+    pub tax_file_number: Option<Sealed>,
     pub gp_details: Option<String>,
     pub safety_alerts: String,
     pub protective_marking: i32,
@@ -78,8 +81,8 @@ pub struct ClientChanges {
     pub address_state: Option<Option<String>>,
     pub address_postcode: Option<Option<String>>,
     pub interpreter_language: Option<Option<String>>,
-    pub medicare_number: Option<Option<String>>,
-    pub tax_file_number: Option<Option<String>>,
+    pub medicare_number: Option<Option<Sealed>>,
+    pub tax_file_number: Option<Option<Sealed>>,
     pub gp_details: Option<Option<String>>,
     pub safety_alerts: Option<String>,
     pub protective_marking: Option<i32>,

@@ -6,6 +6,7 @@ use super::DbConnection;
 use super::schema::{api_client_secrets, organisations, sessions, users};
 use crate::authz::scope::Predicate;
 use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
+use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -324,8 +325,9 @@ pub fn use_totp_step(conn: &mut DbConnection, id: &str, step: i64) -> QueryResul
     Ok(updated == 1)
 }
 
-/// Stores a new TOTP secret awaiting confirmation; false when one is already confirmed.
-pub fn set_pending_totp(conn: &mut DbConnection, id: &str, secret: &str) -> QueryResult<bool> {
+/// Stores a new TOTP secret (sealed, bound to the user's id) awaiting confirmation; false
+/// when one is already confirmed.
+pub fn set_pending_totp(conn: &mut DbConnection, id: &str, secret: &Sealed) -> QueryResult<bool> {
     let updated = diesel::update(users::table)
         .filter(users::id.eq(id))
         .filter(users::totp_confirmed_at.is_null())
@@ -335,8 +337,8 @@ pub fn set_pending_totp(conn: &mut DbConnection, id: &str, secret: &str) -> Quer
 }
 
 /// The TOTP secret awaiting confirmation, if any.
-pub fn pending_totp(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    let secret: Option<Option<String>> = users::table
+pub fn pending_totp(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Sealed>> {
+    let secret: Option<Option<Sealed>> = users::table
         .filter(users::id.eq(id))
         .filter(users::totp_confirmed_at.is_null())
         .select(users::totp_secret)

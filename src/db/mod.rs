@@ -16,6 +16,7 @@ pub mod oversight;
 pub mod requests;
 pub mod retention;
 pub mod schema;
+pub mod sealed;
 pub mod writer;
 
 use std::time::Duration;

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{access_requests, client_statements, correction_requests};
 use crate::domain::{AccessRequestStatus, CorrectionStatus, StoredAsText};
+use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = access_requests)]
@@ -31,7 +32,9 @@ pub struct CorrectionRequestRow {
     pub client_id: String,
     pub received_on: NaiveDate,
     pub field: String,
-    pub requested_value: String,
+    /// JSON as the client update body would carry it; sealed, bound to the request's id,
+    /// since it may be a Medicare or tax file number.
+    pub requested_value: Sealed,
     pub reason: String,
     pub status: String,
     pub due_on: NaiveDate,
@@ -49,7 +52,8 @@ pub struct StatementRow {
     pub id: String,
     pub client_id: String,
     pub field: String,
-    pub statement: String,
+    /// Sealed, bound to the statement's id: it may quote the number it is about.
+    pub statement: Sealed,
     pub correction_request_id: String,
     pub recorded_by: String,
     pub recorded_at: NaiveDateTime,

@@ -76,7 +76,8 @@ pub fn read(path: &Path) -> anyhow::Result<(Vec<KeyBytes>, Stamp)> {
         let (id, encoded) = line
             .split_once(' ')
             .ok_or_else(|| problem("expected `<key id> <key>`"))?;
-        let key = decode_key(encoded.trim()).ok_or_else(|| problem("the key is not 32 bytes of base64"))?;
+        let key = decode_key(encoded.trim())
+            .ok_or_else(|| problem("the key is not 32 bytes of base64"))?;
         if key_id(&key) != id {
             return Err(problem("the key id does not match the key"));
         }
@@ -172,7 +173,11 @@ fn new_key() -> KeyBytes {
 fn write_aside(dir: &Path, keys: &[KeyBytes]) -> anyhow::Result<PathBuf> {
     let mut text = HEADER.to_owned();
     for key in keys {
-        text.push_str(&format!("{} {}\n", key_id(key), URL_SAFE_NO_PAD.encode(key)));
+        text.push_str(&format!(
+            "{} {}\n",
+            key_id(key),
+            URL_SAFE_NO_PAD.encode(key)
+        ));
     }
     let mut suffix = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut suffix);

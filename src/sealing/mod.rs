@@ -132,6 +132,15 @@ impl Sealed {
 
     /// The length of [`Sealed::prefix_of_key`], for reading the key id out in SQL.
     pub const KEYED_PREFIX_LENGTH: usize = FORMAT.len() + 1 + KEY_ID_LENGTH + 1;
+
+    /// The key id in a prefix [`Sealed::prefix_of_key`] made (as SQL reads it out).
+    pub fn key_id_of_prefix(prefix: &str) -> Option<&str> {
+        let key_id = prefix
+            .strip_prefix(FORMAT)?
+            .strip_prefix(':')?
+            .strip_suffix(':')?;
+        is_key_id(key_id).then_some(key_id)
+    }
 }
 
 /// Never the sealed bytes: only which key sealed the value.
@@ -292,7 +301,12 @@ impl Keyring {
     }
 
     /// Seals `plaintext` as the value of `column` in the row `row_id`, under the current key.
-    pub fn seal(&self, column: SealedColumn, row_id: &str, plaintext: &str) -> anyhow::Result<Sealed> {
+    pub fn seal(
+        &self,
+        column: SealedColumn,
+        row_id: &str,
+        plaintext: &str,
+    ) -> anyhow::Result<Sealed> {
         // A rotation may have added a key since the file was read: seal under it at once, so
         // that the rotation's last pass finds nothing new under the old key.
         self.refresh();
@@ -336,7 +350,12 @@ impl Keyring {
     /// names the column and the key, never the value) when the value is not in the sealed
     /// form, was sealed under a key the keyring does not hold, or does not authenticate: it
     /// was altered, or belongs to another row or column.
-    pub fn open(&self, column: SealedColumn, row_id: &str, sealed: &Sealed) -> anyhow::Result<String> {
+    pub fn open(
+        &self,
+        column: SealedColumn,
+        row_id: &str,
+        sealed: &Sealed,
+    ) -> anyhow::Result<String> {
         let (key_id, bytes) = parse(&sealed.0)
             .with_context(|| format!("{column}: the stored value is not in the sealed form"))?;
         let mut keys = self.keys.load_full();
@@ -415,8 +434,7 @@ impl Keyring {
         let Origin::File(path) = &self.origin else {
             return;
         };
-        let loaded =
-            keyfile::read(path).and_then(|(keys, stamp)| KeySet::new(&keys, Some(stamp)));
+        let loaded = keyfile::read(path).and_then(|(keys, stamp)| KeySet::new(&keys, Some(stamp)));
         match loaded {
             Ok(set) => {
                 let known = self.key_ids();
@@ -495,6 +513,10 @@ mod tests {
             Sealed::prefix_of_key(&current).len(),
             Sealed::KEYED_PREFIX_LENGTH
         );
+        assert_eq!(
+            Sealed::key_id_of_prefix(&Sealed::prefix_of_key(&current)),
+            Some(current.as_str())
+        );
         assert!(Sealed::is_sealed_form(first.as_stored()));
     }
 
@@ -536,7 +558,10 @@ mod tests {
         assert_ne!(new_id, old_id);
         let after_rotation = rotation.seal(column, "r", MEDICARE).unwrap();
         // The running service notices the new key when it seals and when it opens.
-        assert_eq!(service.open(column, "r", &after_rotation).unwrap(), MEDICARE);
+        assert_eq!(
+            service.open(column, "r", &after_rotation).unwrap(),
+            MEDICARE
+        );
         assert_eq!(
             service.seal(column, "r", MEDICARE).unwrap().key_id(),
             Some(new_id.as_str())

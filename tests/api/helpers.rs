@@ -127,7 +127,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(data_dir.path().to_owned(), url.clone());
     configure(&mut config);
     let state = startup::state(config).await.expect("application state");
-    casebridge::demo::seed(&state.db, PASSWORD).expect("seed demo data");
+    casebridge::demo::seed(&state.db, &state.keyring, PASSWORD).expect("seed demo data");
     let db = state.db.clone();
     let clock = state.clock.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");

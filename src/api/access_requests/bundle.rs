@@ -146,7 +146,7 @@ pub async fn access_request_bundle(
     let purpose = format!("access request {id}");
     let permits = Permits::decide(&ctx, &purpose)?;
     let (today, generated_at) = (ctx.state.clock.today(), ctx.state.clock.now());
-    let reader = permits.clone();
+    let (reader, keyring) = (permits.clone(), ctx.keyring());
     let (head, client) = ctx
         .db()
         .read(move |conn| {
@@ -161,7 +161,7 @@ pub async fn access_request_bundle(
             if !request.identity_verified {
                 return Err(identity_not_verified());
             }
-            let client = clients::load(conn, &reader.client, &request.client_id)?;
+            let client = clients::load_record(conn, &keyring, &reader.client, &request.client_id)?;
             let filter = CaseFilter {
                 client_id: Some(client.id.clone()),
                 status: None,
@@ -185,7 +185,7 @@ pub async fn access_request_bundle(
                 i64::MAX,
             )?
             .into_iter()
-            .map(|row| CorrectionRequestRecord::of(row, today))
+            .map(|row| CorrectionRequestRecord::of(row, today, &keyring))
             .collect::<ApiResult<Vec<_>>>()?;
             let head = AccessBundle {
                 access_request: masked(&reader.request, &request)?,

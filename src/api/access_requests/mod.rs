@@ -24,6 +24,7 @@ use crate::db::DbConnection;
 use crate::db::requests::{self as queries, AccessRequestRow, OPEN_ACCESS, RequestFilter};
 use crate::domain::{AccessRequestStatus, Date, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::sealing::Keyring;
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -116,7 +117,7 @@ impl ClientRequest for AccessRequestRow {
     fn client_id(&self) -> &str {
         &self.client_id
     }
-    fn record(self, today: NaiveDate) -> ApiResult<AccessRequestRecord> {
+    fn record(self, today: NaiveDate, _: &Keyring) -> ApiResult<AccessRequestRecord> {
         AccessRequestRecord::of(self, today)
     }
 }

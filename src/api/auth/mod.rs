@@ -134,11 +134,18 @@ async fn login(
     let password_ok = web::block(move || password::verify(&password, stored_hash.as_deref()))
         .await
         .map_err(ApiError::internal)?;
+    // Opened only for the right password: a secret that does not open (500) must not tell
+    // someone without it that the account exists.
+    let totp_secret = match &account {
+        Some(account) if password_ok => account.enrolled_totp_secret(&state.keyring)?,
+        _ => None,
+    };
     let verdict = sign_in::judge(
         sign_in::Attempt {
             account: account.as_ref(),
             password_ok,
             organisation_ok,
+            totp_secret: totp_secret.as_deref(),
             totp_code: totp_code.as_deref(),
             now,
         },

@@ -23,6 +23,7 @@ use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
 use crate::domain::names;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::sealing::{Keyring, SealedColumn};
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -57,15 +58,31 @@ where
     disclosure::page(&permit, &records, None)
 }
 
-/// Loads a client the permit reaches, or 404; a restricted one needs a purpose of use.
-pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<ClientRecord> {
+/// A client the permit reaches, as stored, or 404; a restricted one needs a purpose of use.
+/// Its sealed fields stay sealed: for the checks that disclose nothing (reach, version).
+pub fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<StoredClient> {
     let client = queries::find(conn, scope::clients(permit), id)?.ok_or(ApiError::NotFound)?;
     permit.check_restricted(client.row.restricted)?;
-    Ok(records(conn, vec![client])?.remove(0))
+    Ok(client)
+}
+
+/// Like [`load`], as the client's record: with its statements, its sealed fields opened.
+pub fn load_record(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    permit: &Permit,
+    id: &str,
+) -> ApiResult<ClientRecord> {
+    let client = load(conn, permit, id)?;
+    Ok(records(conn, keyring, vec![client])?.remove(0))
 }
 
 /// Client records with the statements kept with their fields.
-fn records(conn: &mut DbConnection, clients: Vec<StoredClient>) -> ApiResult<Vec<ClientRecord>> {
+fn records(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    clients: Vec<StoredClient>,
+) -> ApiResult<Vec<ClientRecord>> {
     let with_statements: Vec<&str> = clients
         .iter()
         .filter(|client| client.has_statements)
@@ -74,12 +91,12 @@ fn records(conn: &mut DbConnection, clients: Vec<StoredClient>) -> ApiResult<Vec
     let mut statements = if with_statements.is_empty() {
         HashMap::new()
     } else {
-        statements_of(conn, &with_statements)?
+        statements_of(conn, keyring, &with_statements)?
     };
     clients
         .into_iter()
         .map(|client| {
-            let mut record = ClientRecord::try_from(client.row)?;
+            let mut record = ClientRecord::open(client.row, keyring)?;
             record.statements = statements.remove(&record.id).unwrap_or_default();
             Ok(record)
         })
@@ -91,17 +108,19 @@ fn records(conn: &mut DbConnection, clients: Vec<StoredClient>) -> ApiResult<Vec
 /// shows each only with its field.
 pub fn statements_of(
     conn: &mut DbConnection,
+    keyring: &Keyring,
     client_ids: &[&str],
 ) -> ApiResult<HashMap<String, Statements>> {
     let mut by_client: HashMap<String, Statements> = HashMap::new();
     for row in requests::statements_of(conn, client_ids)? {
+        let statement = keyring.open(SealedColumn::ClientStatement, &row.id, &row.statement)?;
         by_client
             .entry(row.client_id)
             .or_default()
             .entry(row.field)
             .or_default()
             .push(ClientStatement {
-                statement: row.statement,
+                statement,
                 correction_request_id: row.correction_request_id,
                 recorded_at: utc(row.recorded_at),
             });
@@ -162,7 +181,7 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
     for field in filter.fields() {
         permit.check_filterable(field)?;
     }
-    let reader = permit.clone();
+    let (reader, keyring) = (permit.clone(), ctx.keyring());
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
@@ -174,7 +193,7 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
                 page.fetch(),
             )?;
             let next_cursor = page.finish(&mut rows, |client| &client.row.id);
-            Ok((records(conn, rows)?, next_cursor))
+            Ok((records(conn, &keyring, rows)?, next_cursor))
         })
         .await?;
     disclosure::page(&permit, &records, next_cursor)
@@ -208,8 +227,20 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         .unwrap_or(ProtectiveMarking::Official);
     let now = ctx.now();
     let address = new.address.unwrap_or_default();
+    let keyring = ctx.keyring();
+    let id = new_id();
     let row = ClientRow {
-        id: new_id(),
+        medicare_number: keyring.seal_optional(
+            SealedColumn::ClientMedicareNumber,
+            &id,
+            new.medicare_number.map(String::from).as_deref(),
+        )?,
+        tax_file_number: keyring.seal_optional(
+            SealedColumn::ClientTaxFileNumber,
+            &id,
+            new.tax_file_number.map(String::from).as_deref(),
+        )?,
+        id,
         given_name: new.given_name,
         family_name: new.family_name,
         preferred_name: new.preferred_name,
@@ -223,8 +254,6 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         address_state: address.state,
         address_postcode: address.postcode,
         interpreter_language: new.interpreter_language,
-        medicare_number: new.medicare_number.map(String::from),
-        tax_file_number: new.tax_file_number.map(String::from),
         gp_details: new.gp_details,
         safety_alerts: types::alerts_json(new.safety_alerts),
         protective_marking: marking.rank(),
@@ -234,7 +263,7 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
         updated_at: now,
         version: 1,
     };
-    let record = ClientRecord::try_from(row.clone())?;
+    let record = ClientRecord::open(row.clone(), &keyring)?;
     let given = new.collection_notice;
     let confirm_new = new.confirm_new;
     let today = ctx.state.clock.today();
@@ -267,8 +296,11 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
 async fn get_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Read)?;
     let id = path_id(&id)?;
-    let reader = permit.clone();
-    let record = ctx.db().read(move |conn| load(conn, &reader, &id)).await?;
+    let (reader, keyring) = (permit.clone(), ctx.keyring());
+    let record = ctx
+        .db()
+        .read(move |conn| load_record(conn, &keyring, &reader, &id))
+        .await?;
     disclosure::one(&permit, &record)
 }
 
@@ -304,15 +336,16 @@ async fn update_client(
     let version = expected_version(&req)?;
     let update: ClientUpdate = write_body(&permit, body.into_inner())?;
     ctx.caller.check_marking(update.protective_marking)?;
-    let changes = update.into_changes();
+    let keyring = ctx.keyring();
+    let changes = update.into_changes(&keyring, &id)?;
     ctx.write(move |conn| {
         let current = load(conn, &permit, &id)?;
-        if current.version != version
+        if current.row.version != version
             || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())?
         {
             return Err(ApiError::PreconditionFailed);
         }
-        disclosure::one(&reader, &load(conn, &reader, &id)?)
+        disclosure::one(&reader, &load_record(conn, &keyring, &reader, &id)?)
     })
     .await
 }

@@ -11,6 +11,7 @@ use crate::api::notices::NoticeGiven;
 use crate::api::request::{nullable, utc};
 use crate::db::clients::{ClientChanges, ClientRow};
 use crate::domain::{MedicareNumber, ProtectiveMarking, SafetyAlert, TaxFileNumber};
+use crate::sealing::{Keyring, SealedColumn};
 
 /// A client as the caller may see it: fields their role may not read are absent.
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,10 +112,19 @@ fn valid_postcode(code: &str) -> Result<(), ValidationError> {
     }
 }
 
-impl TryFrom<ClientRow> for ClientRecord {
-    type Error = anyhow::Error;
-
-    fn try_from(row: ClientRow) -> anyhow::Result<Self> {
+impl ClientRecord {
+    /// The record of a stored row, its sealed fields opened.
+    pub fn open(row: ClientRow, keyring: &Keyring) -> anyhow::Result<Self> {
+        let medicare_number = keyring.open_optional(
+            SealedColumn::ClientMedicareNumber,
+            &row.id,
+            row.medicare_number.as_ref(),
+        )?;
+        let tax_file_number = keyring.open_optional(
+            SealedColumn::ClientTaxFileNumber,
+            &row.id,
+            row.tax_file_number.as_ref(),
+        )?;
         let address = [
             &row.address_line1,
             &row.address_line2,
@@ -142,8 +152,8 @@ impl TryFrom<ClientRow> for ClientRecord {
             email: row.email,
             address,
             interpreter_language: row.interpreter_language,
-            medicare_number: row.medicare_number,
-            tax_file_number: row.tax_file_number,
+            medicare_number,
+            tax_file_number,
             gp_details: row.gp_details,
             safety_alerts: serde_json::from_str(&row.safety_alerts)?,
             protective_marking: ProtectiveMarking::from_rank(row.protective_marking)?,
@@ -277,7 +287,22 @@ pub struct ClientUpdate {
 }
 
 impl ClientUpdate {
-    pub fn into_changes(self) -> ClientChanges {
+    /// The changes to the client `client_id`, its identifiers sealed for that client.
+    pub fn into_changes(self, keyring: &Keyring, client_id: &str) -> anyhow::Result<ClientChanges> {
+        // `Some(None)` clears a field: there is nothing to seal.
+        let seal = |column, value: Option<Option<String>>| {
+            value
+                .map(|value| keyring.seal_optional(column, client_id, value.as_deref()))
+                .transpose()
+        };
+        let medicare_number = seal(
+            SealedColumn::ClientMedicareNumber,
+            self.medicare_number.map(|m| m.map(String::from)),
+        )?;
+        let tax_file_number = seal(
+            SealedColumn::ClientTaxFileNumber,
+            self.tax_file_number.map(|t| t.map(String::from)),
+        )?;
         let (line1, line2, suburb, state, postcode) = match self.address {
             None => (None, None, None, None, None),
             Some(None) => (Some(None), Some(None), Some(None), Some(None), Some(None)),
@@ -289,7 +314,7 @@ impl ClientUpdate {
                 Some(a.postcode),
             ),
         };
-        ClientChanges {
+        Ok(ClientChanges {
             given_name: self.given_name,
             family_name: self.family_name,
             preferred_name: self.preferred_name,
@@ -303,13 +328,13 @@ impl ClientUpdate {
             address_state: state,
             address_postcode: postcode,
             interpreter_language: self.interpreter_language,
-            medicare_number: self.medicare_number.map(|m| m.map(String::from)),
-            tax_file_number: self.tax_file_number.map(|t| t.map(String::from)),
+            medicare_number,
+            tax_file_number,
             gp_details: self.gp_details,
             safety_alerts: self.safety_alerts.map(alerts_json),
             protective_marking: self.protective_marking.map(ProtectiveMarking::rank),
             restricted: self.restricted,
-        }
+        })
     }
 }
 

@@ -27,6 +27,7 @@ use crate::db::requests::{
 };
 use crate::domain::{CorrectableField, CorrectionDecision, CorrectionStatus, Date, StoredAsText};
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::sealing::{Keyring, SealedColumn};
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -75,14 +76,19 @@ pub struct CorrectionRequestRecord {
 }
 
 impl CorrectionRequestRecord {
-    pub fn of(row: CorrectionRequestRow, today: NaiveDate) -> ApiResult<Self> {
+    /// The record of a stored request as of `today`, its requested value opened.
+    pub fn of(row: CorrectionRequestRow, today: NaiveDate, keyring: &Keyring) -> ApiResult<Self> {
         let status = CorrectionStatus::from_stored(&row.status)?;
+        let requested_value = keyring.open(
+            SealedColumn::CorrectionRequestedValue,
+            &row.id,
+            &row.requested_value,
+        )?;
         Ok(Self {
             overdue: OPEN_CORRECTION.contains(&status) && row.due_on < today,
             status,
             field: CorrectableField::from_stored(&row.field)?,
-            requested_value: serde_json::from_str(&row.requested_value)
-                .map_err(ApiError::internal)?,
+            requested_value: serde_json::from_str(&requested_value).map_err(ApiError::internal)?,
             id: row.id,
             client_id: row.client_id,
             received_on: row.received_on,
@@ -128,8 +134,8 @@ impl ClientRequest for CorrectionRequestRow {
     fn client_id(&self) -> &str {
         &self.client_id
     }
-    fn record(self, today: NaiveDate) -> ApiResult<CorrectionRequestRecord> {
-        CorrectionRequestRecord::of(self, today)
+    fn record(self, today: NaiveDate, keyring: &Keyring) -> ApiResult<CorrectionRequestRecord> {
+        CorrectionRequestRecord::of(self, today, keyring)
     }
 }
 
@@ -216,12 +222,17 @@ async fn record_correction_request(ctx: Ctx, body: web::Json<Value>) -> ApiResul
     plain_body::<ClientUpdate>(update_body(new.field, new.requested_value.clone()))
         .map_err(as_requested_value)?;
     let recorder = ctx.recorder();
+    let id = new_id();
     let row = CorrectionRequestRow {
-        id: new_id(),
+        requested_value: ctx.keyring().seal(
+            SealedColumn::CorrectionRequestedValue,
+            &id,
+            &new.requested_value.to_string(),
+        )?,
+        id,
         client_id,
         received_on,
         field: new.field.as_str().to_owned(),
-        requested_value: new.requested_value.to_string(),
         reason: new.reason,
         status: CorrectionStatus::Received.as_str().to_owned(),
         due_on: due_on(&ctx, received_on),
@@ -292,7 +303,7 @@ async fn decide_correction_request(
     let purpose = format!("correction request {id}");
     let reader = ctx.permit_for(Resource::CorrectionRequest, Action::Read, purpose.clone())?;
     let decision: CorrectionDecisionBody = plain_body(body.into_inner())?;
-    let (today, recorder) = (ctx.state.clock.today(), ctx.recorder());
+    let (today, recorder, keyring) = (ctx.state.clock.today(), ctx.recorder(), ctx.keyring());
     let correction = match decision.decision {
         CorrectionDecision::Correct => {
             for (field, given) in [
@@ -316,7 +327,7 @@ async fn decide_correction_request(
     };
     ctx.write(move |conn| {
         let row = queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound)?;
-        let request = CorrectionRequestRecord::of(row, today)?;
+        let request = CorrectionRequestRecord::of(row, today, &keyring)?;
         if !OPEN_CORRECTION.contains(&request.status) {
             return Err(ApiError::conflict(
                 "request_decided",
@@ -329,13 +340,13 @@ async fn decide_correction_request(
                     writer,
                     update_body(request.field, request.requested_value.clone()),
                 )?;
-                let current = clients::load(conn, writer, &request.client_id)?;
+                let current = clients::load(conn, writer, &request.client_id)?.row;
                 if current.version != *client_version
                     || !client_queries::update(
                         conn,
                         &current.id,
                         *client_version,
-                        &update.into_changes(),
+                        &update.into_changes(&keyring, &current.id)?,
                         recorder.at,
                     )?
                 {
@@ -345,13 +356,18 @@ async fn decide_correction_request(
             }
             None => {
                 if let Some(statement) = decision.statement {
+                    let id = new_id();
                     queries::insert_statement(
                         conn,
                         &StatementRow {
-                            id: new_id(),
+                            statement: keyring.seal(
+                                SealedColumn::ClientStatement,
+                                &id,
+                                &statement,
+                            )?,
+                            id,
                             client_id: request.client_id.clone(),
                             field: request.field.as_str().to_owned(),
-                            statement,
                             correction_request_id: request.id.clone(),
                             recorded_by: recorder.by.clone(),
                             recorded_at: recorder.at,
@@ -373,7 +389,7 @@ async fn decide_correction_request(
             return Err(ApiError::PreconditionFailed);
         }
         let row = queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound)?;
-        disclosure::one(&reader, &CorrectionRequestRecord::of(row, today)?)
+        disclosure::one(&reader, &CorrectionRequestRecord::of(row, today, &keyring)?)
     })
     .await
 }

@@ -21,6 +21,7 @@ use crate::db::directory;
 use crate::db::schema::{organisations, users};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::sealing::SealedColumn;
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -253,7 +254,10 @@ async fn enrol_totp(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> 
         ));
     }
     let enrolment = totp::enrol(&ctx.caller.username)?;
-    let (user_id, secret) = (ctx.caller.user_id.clone(), enrolment.secret.clone());
+    let user_id = ctx.caller.user_id.clone();
+    let secret = ctx
+        .keyring()
+        .seal(SealedColumn::UserTotpSecret, &user_id, &enrolment.secret)?;
     ctx.write_recorded(move |conn| {
         if !directory::set_pending_totp(conn, &user_id, &secret)? {
             return Err(ApiError::Conflict {
@@ -288,7 +292,7 @@ async fn confirm_totp(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let TotpConfirmation { code } = plain_body(body.into_inner())?;
-    let user_id = ctx.caller.user_id.clone();
+    let (user_id, keyring) = (ctx.caller.user_id.clone(), ctx.keyring());
     let now = ctx.now();
     ctx.write_recorded(move |conn| {
         let Some(secret) = directory::pending_totp(conn, &user_id)? else {
@@ -297,6 +301,7 @@ async fn confirm_totp(
                 detail: "Enrol first with POST /api/v1/me/mfa/totp.".into(),
             });
         };
+        let secret = keyring.open(SealedColumn::UserTotpSecret, &user_id, &secret)?;
         let step = totp::matching_step(&secret, &code, now)
             .ok_or_else(|| ApiError::invalid("code", "is not the current code"))?;
         directory::confirm_totp(conn, &user_id, step, now)?;

@@ -104,7 +104,7 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
     for field in filter.fields() {
         permit.check_filterable(field)?;
     }
-    let reader = permit.clone();
+    let (reader, keyring) = (permit.clone(), ctx.keyring());
     let profiles = ctx
         .db()
         .read(move |conn| {
@@ -135,7 +135,7 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
                 .map(|(id, name, email)| (id, (name, email)))
                 .collect();
             let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
-            let mut statements = clients::statements_of(conn, &ids)?;
+            let mut statements = clients::statements_of(conn, &keyring, &ids)?;
             Ok(rows
                 .into_iter()
                 .map(|row| {
