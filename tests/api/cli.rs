@@ -6,11 +6,14 @@ use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_casebridge");
 
-fn casebridge(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+/// Runs the binary with `data_dir` as its data directory and none of the developer's own
+/// settings that would change what it does.
+pub fn casebridge(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BINARY)
         .args(args)
         .env("CASEBRIDGE_DATA_DIR", data_dir)
         .env_remove("DATABASE_URL")
+        .env_remove("CASEBRIDGE_DATA_KEY")
         .env_remove("CASEBRIDGE_DEMO_PASSWORD")
         .env_remove("CASEBRIDGE_ADMIN_PASSWORD")
         .envs(env.iter().copied())

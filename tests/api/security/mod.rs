@@ -1,4 +1,5 @@
 //! Regression tests for the weaknesses an independent attack found (issue 16): one file per
 //! control, each test failing on the code before its fix. See docs/security.md.
 mod dual_control;
+mod encryption;
 mod lockout;
