@@ -159,8 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SeedDemo { demo_password } => {
             let db = Database::connect(&config.database_url())?;
             db.migrate()?;
-            let keyring = Keyring::load(config.privacy.data_key.as_deref(), &config.data_dir)?;
-            demo::seed(&db, &keyring, &demo_password)?;
+            demo::seed(&db, &*Keyring::of(&config)?, &demo_password)?;
             println!("demo data seeded");
             Ok(())
         }
@@ -241,7 +240,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 fn rotate_data_key(config: &Config) -> anyhow::Result<()> {
     let db = Database::connect(&config.database_url())?;
     db.migrate()?;
-    let keyring = Keyring::load(config.privacy.data_key.as_deref(), &config.data_dir)?;
+    let keyring = Keyring::of(config)?;
     let older = keyring.key_ids();
     let current = if keyring.is_configured() {
         let current = keyring.current_id();
@@ -258,11 +257,16 @@ fn rotate_data_key(config: &Config) -> anyhow::Result<()> {
     for (column, count) in &resealed.0 {
         println!("  {column}: {count} value(s) re-sealed");
     }
-    let older: Vec<String> = older.into_iter().filter(|id| *id != current).collect();
     println!("every sealed value is under data key {current}");
+    let older: Vec<String> = older.into_iter().filter(|id| *id != current).collect();
     if !older.is_empty() {
+        let kept_in = if keyring.is_configured() {
+            "CASEBRIDGE_DATA_KEY (drop them at a restart once no backup needs them)"
+        } else {
+            "the key file, to open older backups"
+        };
         println!(
-            "older keys kept to open older backups: {} (see docs/security/encryption.md)",
+            "older keys, still in {kept_in}: {} (see docs/security/encryption.md)",
             older.join(", ")
         );
     }

@@ -349,8 +349,7 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     config.oversight.webhook()?;
     let db = crate::db::Database::connect(&config.database_url())?;
     db.migrate()?;
-    let keyring =
-        crate::sealing::Keyring::load(config.privacy.data_key.as_deref(), &config.data_dir)?;
+    let keyring = crate::sealing::Keyring::of(&config)?;
     crate::db::sealed::prepare(&db, &keyring)?;
     let source = crate::authz::PolicySource::choose(config.policy_dir.as_deref());
     let policy = Arc::new(crate::authz::PolicyStore::load(source).await?);

@@ -284,6 +284,12 @@ impl Keyring {
         Ok(Arc::new(keyring))
     }
 
+    /// The keys the configuration names: [`Keyring::load`] of `CASEBRIDGE_DATA_KEY` and the
+    /// data directory.
+    pub fn of(config: &crate::config::Config) -> anyhow::Result<Arc<Self>> {
+        Self::load(config.privacy.data_key.as_deref(), &config.data_dir)
+    }
+
     /// Whether the keys come from `CASEBRIDGE_DATA_KEY` (and so cannot be rotated here).
     pub fn is_configured(&self) -> bool {
         matches!(self.origin, Origin::Configured)
