@@ -242,16 +242,23 @@ fn rotate_data_key(config: &Config) -> anyhow::Result<()> {
     db.migrate()?;
     let keyring = Keyring::of(config)?;
     let older = keyring.key_ids();
-    let current = if keyring.is_configured() {
-        let current = keyring.current_id();
-        println!(
-            "the data keys come from CASEBRIDGE_DATA_KEY: re-sealing under its last key, {current}"
-        );
-        current
-    } else {
-        let current = keyring.add_key()?;
-        println!("added data key {current}: it seals new values from now on");
-        current
+    // Held until the re-sealing ends: one rotation at a time.
+    let lock = (!keyring.is_configured())
+        .then(|| keyring.lock_rotation())
+        .transpose()?;
+    let current = match &lock {
+        Some(lock) => {
+            let current = keyring.add_key(lock)?;
+            println!("added data key {current}: it seals new values from now on");
+            current
+        }
+        None => {
+            let current = keyring.current_id();
+            println!(
+                "the data keys come from CASEBRIDGE_DATA_KEY: re-sealing under its last key, {current}"
+            );
+            current
+        }
     };
     let resealed = sealed::reseal(&db, &keyring, &sealed::Stale::NotUnder(current.clone()))?;
     for (column, count) in &resealed.0 {

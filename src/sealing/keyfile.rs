@@ -9,8 +9,9 @@
 //! key, which seals new values; the others open values sealed before a rotation. The file has
 //! mode 0600. It is created atomically (written aside, then linked into place only if no file
 //! is there yet), so that instances starting together over one data directory agree on one
-//! key. A rotation adds a line while holding a lock file and replaces the file whole (written
-//! aside, synced, renamed), so a reader sees the old file or the new one, never part of one.
+//! key. A rotation holds a lock file for its whole run, adds a line and replaces the file
+//! whole (written aside, synced, renamed), so a reader sees the old file or the new one, never
+//! part of one.
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -113,12 +114,12 @@ pub fn create_if_absent(data_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Adds a new key at the end of the file at `path` (it becomes the current key).
-pub fn add_key(path: &Path) -> anyhow::Result<()> {
+/// Adds a new key at the end of the file at `path` (it becomes the current key), under the
+/// rotation lock of its directory.
+pub fn add_key(path: &Path, _held: &RotationLock) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .with_context(|| format!("{} has no directory", path.display()))?;
-    let _lock = Lock::take(dir)?;
     let (mut keys, _) = read(path)?;
     let key = new_key();
     keys.push(key);
@@ -220,15 +221,17 @@ fn warn_if_readable_by_others(path: &Path, metadata: &std::fs::Metadata) {
     }
 }
 
-/// One rotation at a time: two adding a key at once could each replace the file with their
-/// own addition, and values sealed under the lost key would never open again.
-struct Lock(PathBuf);
+/// One rotation at a time, for its whole run: two adding a key at once could each replace the
+/// file with their own addition (values sealed under the lost key would never open again),
+/// and two re-sealing under different keys would undo each other's work.
+pub struct RotationLock(PathBuf);
 
-impl Lock {
-    fn take(dir: &Path) -> anyhow::Result<Self> {
+impl RotationLock {
+    /// Takes the lock of the key file in `dir`; refused while another rotation holds it.
+    pub fn take(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(LOCK_NAME);
         match private_file(&path) {
-            Ok(_) => Ok(Lock(path)),
+            Ok(_) => Ok(RotationLock(path)),
             Err(_) if path.exists() => anyhow::bail!(
                 "another rotation holds {} (if none is running, one was interrupted: remove the file)",
                 path.display()
@@ -238,7 +241,7 @@ impl Lock {
     }
 }
 
-impl Drop for Lock {
+impl Drop for RotationLock {
     fn drop(&mut self) {
         if let Err(error) = std::fs::remove_file(&self.0) {
             tracing::error!(path = %self.0.display(), %error, "cannot remove the rotation lock");
@@ -278,21 +281,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = create_if_absent(dir.path()).unwrap();
         let (before, stamp_before) = read(&path).unwrap();
-        add_key(&path).unwrap();
+        add_key(&path, &RotationLock::take(dir.path()).unwrap()).unwrap();
         let (after, stamp_after) = read(&path).unwrap();
         assert_eq!(after.len(), 2);
         assert_eq!(after[0], before[0]);
         assert_ne!(stamp_before, stamp_after);
-        assert!(!dir.path().join(LOCK_NAME).exists(), "the lock is released");
     }
 
     #[test]
     fn a_held_lock_refuses_a_second_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = create_if_absent(dir.path()).unwrap();
-        let _held = Lock::take(dir.path()).unwrap();
-        let error = add_key(&path).unwrap_err().to_string();
+        let held = RotationLock::take(dir.path()).unwrap();
+        let error = RotationLock::take(dir.path()).err().unwrap().to_string();
         assert!(error.contains("another rotation"), "{error}");
+        drop(held);
+        assert!(
+            RotationLock::take(dir.path()).is_ok(),
+            "released when dropped"
+        );
         assert_eq!(read(&path).unwrap().0.len(), 1);
     }
 

@@ -143,12 +143,14 @@ impl Sealed {
     }
 }
 
-/// Never the sealed bytes: only which key sealed the value.
+/// Which key sealed the value and a short digest of what is stored, never the stored bytes:
+/// enough for a test to see that a row changed (`{:?}` of a row before and after).
 impl fmt::Debug for Sealed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digest = hex::encode(&Sha256::digest(self.0.as_bytes())[..4]);
         match self.key_id() {
-            Some(key_id) => write!(f, "Sealed({FORMAT}:{key_id}:…)"),
-            None => f.write_str("Sealed(<not in the sealed form>)"),
+            Some(key_id) => write!(f, "Sealed({FORMAT}:{key_id}:#{digest})"),
+            None => write!(f, "Sealed(<not in the sealed form>#{digest})"),
         }
     }
 }
@@ -406,17 +408,27 @@ impl Keyring {
             .transpose()
     }
 
+    /// The key file's rotation lock, held for a rotation's whole run. Keys given in
+    /// `CASEBRIDGE_DATA_KEY` are rotated by changing the variable instead.
+    pub fn lock_rotation(&self) -> anyhow::Result<keyfile::RotationLock> {
+        let path = self.key_file()?;
+        keyfile::RotationLock::take(path.parent().unwrap_or(Path::new(".")))
+    }
+
     /// Adds a new key to the key file, which becomes the current key, and answers its id.
-    /// Keys given in `CASEBRIDGE_DATA_KEY` are rotated by changing the variable instead.
-    pub fn add_key(&self) -> anyhow::Result<String> {
-        let Origin::File(path) = &self.origin else {
-            anyhow::bail!(
-                "the data keys come from CASEBRIDGE_DATA_KEY: add the new key at its end instead"
-            );
-        };
-        keyfile::add_key(path)?;
+    pub fn add_key(&self, lock: &keyfile::RotationLock) -> anyhow::Result<String> {
+        keyfile::add_key(self.key_file()?, lock)?;
         self.reload();
         Ok(self.keys.load().current().id.clone())
+    }
+
+    fn key_file(&self) -> anyhow::Result<&Path> {
+        match &self.origin {
+            Origin::File(path) => Ok(path),
+            Origin::Configured => anyhow::bail!(
+                "the data keys come from CASEBRIDGE_DATA_KEY: add the new key at its end instead"
+            ),
+        }
     }
 
     /// Reads the key file again if it changed since it was read.
@@ -508,6 +520,8 @@ mod tests {
             .seal(SealedColumn::UserTotpSecret, "u", "JBSWY3DPEHPK3PXP")
             .unwrap();
         assert_ne!(first, second, "a random nonce per value");
+        assert_ne!(format!("{first:?}"), format!("{second:?}"));
+        assert!(!format!("{first:?}").contains(first.as_stored()));
         let current = keys.current_id();
         assert_eq!(first.key_id(), Some(current.as_str()));
         assert!(
@@ -560,7 +574,9 @@ mod tests {
         let old_id = service.current_id();
         // The rotation command: another keyring over the same data directory.
         let rotation = Keyring::load(None, dir.path()).unwrap();
-        let new_id = rotation.add_key().unwrap();
+        let new_id = rotation
+            .add_key(&rotation.lock_rotation().unwrap())
+            .unwrap();
         assert_ne!(new_id, old_id);
         let after_rotation = rotation.seal(column, "r", MEDICARE).unwrap();
         // The running service notices the new key when it seals and when it opens.
@@ -594,6 +610,6 @@ mod tests {
             !dir.path().join(keyfile::FILE_NAME).exists(),
             "no key file when the keys are configured"
         );
-        assert!(keys.add_key().is_err());
+        assert!(keys.lock_rotation().is_err());
     }
 }
