@@ -1,35 +1,66 @@
-//! Tolerant name matching for finding a client: case, accents, hyphens, spaces and
-//! apostrophes do not matter, small misspellings cost a little, and one part of a
-//! double-barrelled name matches it.
+//! Names of people and organisations: the rule every identity text field follows when it is
+//! written ([`NameText`]), and the key names are matched on ([`match_key`]).
+//!
+//! Matching is tolerant: case, accents, hyphens, spaces and apostrophes do not matter, letters
+//! of other scripts or widths that look alike are the same letter (the confusable skeleton of
+//! Unicode TS #39), small misspellings cost a little, and one part of a double-barrelled name
+//! matches it. The key is a pure function of the name, so it can be stored beside the name
+//! (`clients.family_name_key`) and compared in SQL.
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// How alike two names must be (Jaro-Winkler, 0 to 1) to count as a match: above one
 /// transposed or wrong letter in a six-letter name, below a different name.
 pub const MATCH_THRESHOLD: f64 = 0.88;
 
-/// A name reduced to what identifies it: lower case letters and digits, accents removed.
-pub fn normalise(name: &str) -> String {
-    name.nfd()
+/// The version of [`match_key`]: the algorithm and the Unicode data it uses. Stored keys made
+/// under another version are made again when the database is migrated.
+pub fn match_key_version() -> String {
+    let (major, minor, update) = unicode_security::UNICODE_VERSION;
+    let (n_major, n_minor, n_update) = unicode_normalization::UNICODE_VERSION;
+    format!("1;confusables {major}.{minor}.{update};normalization {n_major}.{n_minor}.{n_update}")
+}
+
+/// What a name is matched on: NFKC (full-width and other compatibility forms become their
+/// plain letters), upper case, the TS #39 confusable skeleton (a Cyrillic `а` or a Greek `Α`
+/// becomes the Latin letter it looks like, invisible characters go), then without accents,
+/// in lower case, letters and digits only.
+///
+/// Upper case comes before the skeleton because look-alikes are defined per case: a Cyrillic
+/// capital `В` looks like a Latin `B` while its small `в` does not look like `b`, and a
+/// Latin capital `I` looks like a small `l`. So `I`, `i` and `l` share a key.
+pub fn match_key(name: &str) -> String {
+    let upper: String = name.nfkc().flat_map(char::to_uppercase).collect();
+    unicode_security::skeleton(&upper)
         .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
         .filter(|c| c.is_alphanumeric())
         .collect()
 }
 
-/// How alike `query` is to `name` (0 to 1): the whole names compared once normalised, or
-/// the query against any one part of a name of several parts ("Smith" finds "Smith-Lee").
+/// The parts of a name of several parts ("Smith-Lee", "van der Berg"): split at spaces and
+/// dashes of any width or script.
+fn parts(name: &str) -> Vec<String> {
+    let plain: String = name.nfkc().collect();
+    plain
+        .split(|c: char| {
+            c.is_whitespace() || c.general_category() == GeneralCategory::DashPunctuation
+        })
+        .map(match_key)
+        .filter(|part| !part.is_empty())
+        .collect()
+}
+
+/// How alike `query` is to `name` (0 to 1): the whole names' keys compared, or the query
+/// against any one part of a name of several parts ("Smith" finds "Smith-Lee").
 pub fn similarity(query: &str, name: &str) -> f64 {
-    let query = normalise(query);
+    let query = match_key(query);
     if query.is_empty() {
         return 0.0;
     }
-    let parts = name
-        .split(|c: char| c == '-' || c.is_whitespace())
-        .map(normalise)
-        .filter(|part| !part.is_empty());
-    std::iter::once(normalise(name))
-        .chain(parts)
+    std::iter::once(match_key(name))
+        .chain(parts(name))
         .map(|candidate| strsim::jaro_winkler(&query, &candidate))
         .fold(0.0, f64::max)
 }
@@ -62,15 +93,156 @@ pub fn best_matches<T>(
         .collect()
 }
 
+/// Why a text cannot be a name. The messages never quote the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameProblem {
+    /// Nothing that identifies anyone: empty, spaces only, or punctuation only.
+    NoLetters,
+    /// A control, formatting or bidirectional character (or one not assigned by Unicode):
+    /// invisible, or able to reorder what a reader sees.
+    Hidden,
+    TooLong(usize),
+}
+
+impl std::fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameProblem::NoLetters => f.write_str("must contain a letter or digit"),
+            NameProblem::Hidden => f.write_str(
+                "must not contain control, invisible formatting or bidirectional characters",
+            ),
+            NameProblem::TooLong(max) => write!(f, "must be at most {max} characters"),
+        }
+    }
+}
+
+/// Zero-width non-joiner and joiner: format characters that spell names correctly in
+/// Persian, the Indic scripts and others, so they are allowed.
+const JOINERS: [char; 2] = ['\u{200C}', '\u{200D}'];
+
+/// Whether `c` may not appear in a name: controls (tab, newline, ...), format characters other
+/// than the joiners (the bidirectional embeddings, overrides, isolates and marks, zero-width
+/// spaces, byte-order marks), line and paragraph separators, private-use, surrogate and
+/// unassigned code points.
+pub fn is_hidden(c: char) -> bool {
+    match c.general_category() {
+        GeneralCategory::Format => !JOINERS.contains(&c),
+        GeneralCategory::Control
+        | GeneralCategory::LineSeparator
+        | GeneralCategory::ParagraphSeparator
+        | GeneralCategory::PrivateUse
+        | GeneralCategory::Surrogate
+        | GeneralCategory::Unassigned => true,
+        _ => false,
+    }
+}
+
+/// The rule for every text that names a person or an organisation: in NFC (canonically
+/// composed, which changes nothing a reader sees) without surrounding spaces; no hidden
+/// character ([`is_hidden`]); at least one letter or digit once matched ([`match_key`], so a
+/// name is never invisible to duplicate detection); at most `max` characters.
+pub fn check_name(text: &str, max: usize) -> Result<String, NameProblem> {
+    let composed: String = text.nfc().collect();
+    if composed.chars().any(is_hidden) {
+        return Err(NameProblem::Hidden);
+    }
+    let trimmed = composed.trim();
+    if match_key(trimmed).is_empty() {
+        return Err(NameProblem::NoLetters);
+    }
+    if trimmed.chars().count() > max {
+        return Err(NameProblem::TooLong(max));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A text that passed [`check_name`] with at most `MAX` characters: a client's given, family
+/// or preferred name ([`PersonName`]), a user's or API client's display name, an
+/// organisation's name, who asked for a client's file ([`DisplayName`]).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NameText<const MAX: usize>(String);
+
+impl<const MAX: usize> NameText<MAX> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> TryFrom<String> for NameText<MAX> {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        check_name(&text, MAX)
+            .map(Self)
+            .map_err(|problem| problem.to_string())
+    }
+}
+
+impl<const MAX: usize> From<NameText<MAX>> for String {
+    fn from(name: NameText<MAX>) -> String {
+        name.0
+    }
+}
+
+/// Names are personal information: a log line that prints a request shows their length only.
+impl<const MAX: usize> std::fmt::Debug for NameText<MAX> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NameText({} characters)", self.0.chars().count())
+    }
+}
+
+/// A client's given, family or preferred name.
+pub type PersonName = NameText<100>;
+/// A user's or API client's display name, an organisation's name, who asked for a file.
+pub type DisplayName = NameText<200>;
+/// Who asked for a client's file: the client, or who acts for them and on what authority.
+pub type RequesterName = NameText<500>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn case_accents_hyphens_and_spaces_do_not_matter() {
-        assert_eq!(normalise("  Zoë O'Brien-Núñez "), "zoeobriennunez");
+        assert_eq!(
+            match_key("  Zoë O'Brien-Núñez "),
+            match_key("zoeobriennunez")
+        );
         assert_eq!(similarity("obrien nunez", "O'Brien-Núñez"), 1.0);
         assert_eq!(similarity("NGUYEN", "nguyen"), 1.0);
+    }
+
+    #[test]
+    fn look_alikes_of_other_scripts_and_widths_share_the_key() {
+        let smith = match_key("Smith");
+        // Cyrillic Ѕ and і, full-width letters, an accent made of parts, upper case.
+        for disguised in ["Ѕmіth", "Ｓｍｉｔｈ", "Smi\u{0301}th", "SMITH"] {
+            assert_eq!(match_key(disguised), smith, "{disguised}");
+        }
+        // Greek capital Mu, Cyrillic а, е and о.
+        assert_eq!(match_key("\u{039C}ia"), match_key("Mia"));
+        assert_eq!(match_key("Саstеllаnо"), match_key("Castellano"));
+        // A capital of one script that only looks like another script's capital.
+        assert_eq!(match_key("Вianca"), match_key("Bianca"));
+        assert_eq!(match_key("Ivan"), match_key("lvan"));
+        assert_ne!(match_key("Smith"), match_key("Smyth"));
+    }
+
+    #[test]
+    fn invisible_characters_do_not_change_the_key() {
+        assert_eq!(match_key("Sm\u{200B}ith"), match_key("Smith"));
+        assert_eq!(match_key("Smith\u{200D}"), match_key("Smith"));
+        assert_eq!(match_key("\u{3164}"), "", "the Hangul filler is a blank");
+    }
+
+    #[test]
+    fn the_key_is_a_pure_function_of_the_name() {
+        for name in ["Nguyen-Lee", "Ｎｇｕｙｅｎ", "Нгуен", "محمد", "山田", "Ꭰ"]
+        {
+            assert_eq!(match_key(name), match_key(name));
+        }
+        assert!(match_key_version().starts_with("1;"));
     }
 
     #[test]
@@ -78,10 +250,13 @@ mod tests {
         assert!(similarity("Nguyan", "Nguyen") >= MATCH_THRESHOLD);
         assert!(similarity("Kowalsky", "Kowalski") >= MATCH_THRESHOLD);
         assert!(similarity("Smith", "Smith-Lee") >= MATCH_THRESHOLD);
+        assert!(similarity("Smith", "Smith\u{2010}Lee") >= MATCH_THRESHOLD);
         assert!(similarity("Patel", "Tanaka") < MATCH_THRESHOLD);
         assert!(similarity("Hana", "Hanna") >= MATCH_THRESHOLD);
         assert!(similarity("Singh", "Smith") < MATCH_THRESHOLD);
+        assert!(similarity("Castellano", "Саstеllаnо") >= 1.0);
         assert_eq!(similarity("", "Smith"), 0.0);
+        assert_eq!(similarity("\u{200B}", "Smith"), 0.0);
     }
 
     #[test]
@@ -99,5 +274,73 @@ mod tests {
         assert!(!found.contains(&("Leila", "Tanaka")));
         let first_two = best_matches(found, |p| (p.0, p.1), "Tanaka", None, 2);
         assert_eq!(first_two.len(), 2);
+    }
+
+    #[test]
+    fn a_name_is_stored_composed_and_trimmed() {
+        assert_eq!(check_name("  Zoe\u{0308} ", 100), Ok("Zoë".to_owned()));
+        assert_eq!(
+            check_name("O'Brien-Núñez", 100),
+            Ok("O'Brien-Núñez".to_owned())
+        );
+        assert_eq!(check_name("Ｓｍｉｔｈ", 100), Ok("Ｓｍｉｔｈ".to_owned()));
+        // Persian and Devanagari spell with the joiners.
+        assert!(check_name("مهر\u{200C}انگیز", 100).is_ok());
+        assert!(check_name("क्\u{200D}ष", 100).is_ok());
+    }
+
+    #[test]
+    fn blank_names_are_refused() {
+        for blank in ["", "   ", "\u{3000}", "\u{00A0}\u{00A0}", "-'.", "\u{3164}"] {
+            assert_eq!(
+                check_name(blank, 100),
+                Err(NameProblem::NoLetters),
+                "{blank:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn control_formatting_and_bidirectional_characters_are_refused() {
+        for hidden in [
+            "Smith\n",
+            "Sm\tith",
+            "Smith\u{0007}",
+            "\u{202E}htimS",
+            "Smith\u{2066}x\u{2069}",
+            "\u{200F}Smith",
+            "Sm\u{200B}ith",
+            "\u{FEFF}Smith",
+            "Smith\u{2028}Lee",
+            "Smith\u{E000}",
+            "Smith\u{0378}",
+            "Smith\u{00AD}",
+        ] {
+            assert_eq!(
+                check_name(hidden, 100),
+                Err(NameProblem::Hidden),
+                "{hidden:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_names_are_refused_and_messages_do_not_quote_the_value() {
+        assert_eq!(
+            check_name(&"a".repeat(101), 100),
+            Err(NameProblem::TooLong(100))
+        );
+        assert!(
+            check_name(&"é".repeat(100), 100).is_ok(),
+            "characters, not bytes"
+        );
+        let refused = PersonName::try_from("Smith\u{202E}secret".to_owned()).unwrap_err();
+        assert!(
+            !refused.contains("Smith") && !refused.contains("secret"),
+            "{refused}"
+        );
+        let parsed: PersonName = serde_json::from_str("\"  Nguyen \"").unwrap();
+        assert_eq!(parsed.as_str(), "Nguyen");
+        assert!(!format!("{parsed:?}").contains("Nguyen"));
     }
 }
