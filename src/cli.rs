@@ -14,6 +14,7 @@ use crate::authz::{PolicySource, PolicyStore, catalogue, policy};
 use crate::config::Config;
 use crate::db::schema::{organisations, users};
 use crate::db::{Database, sealed};
+use crate::domain::names::DisplayName;
 use crate::domain::{OrganisationKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::sealing::Keyring;
 use crate::startup::{self, Application};
@@ -289,10 +290,12 @@ fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow:
     use crate::db::schema::users;
     let (user_id, organisation_id, roles) = users::table
         .filter(users::username.eq(authorised_by))
+        // Usernames are unique among active accounts only (see db::directory).
+        .filter(users::status.eq(UserStatus::Active.as_str()))
         .select((users::id, users::organisation_id, users::roles))
         .first(&mut *conn)
         .optional()?
-        .with_context(|| format!("no user named {authorised_by}"))?;
+        .with_context(|| format!("no active user named {authorised_by}"))?;
     let actor = crate::audit::CommandActor {
         user_id,
         organisation_id,
@@ -444,6 +447,10 @@ fn create_admin(
     if let Some(problem) = auth::password::weakness(&password, username) {
         anyhow::bail!("the password {problem}");
     }
+    let display_name = String::from(
+        DisplayName::try_from(display_name.to_owned())
+            .map_err(|problem| anyhow::anyhow!("the display name {problem}"))?,
+    );
     let hash = auth::password::hash(&password)?;
     let db = Database::connect(&config.database_url())?;
     db.migrate()?;
@@ -481,11 +488,15 @@ fn create_admin(
                 id
             }
         };
+        anyhow::ensure!(
+            !crate::db::directory::username_taken(conn, username, None, None)?,
+            "an account named {username} exists"
+        );
         diesel::insert_into(users::table)
             .values((
                 users::id.eq(uuid::Uuid::now_v7().to_string()),
                 users::username.eq(username),
-                users::display_name.eq(display_name),
+                users::display_name.eq(&display_name),
                 users::email.eq(email),
                 users::organisation_id.eq(organisation_id),
                 users::roles.eq(serde_json::json!([role.name]).to_string()),

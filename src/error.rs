@@ -52,14 +52,27 @@ pub enum ApiError {
         detail: String,
         notice: Option<CurrentNotice>,
     },
-    /// A new client file looks like one the caller can already see: same date of birth and
-    /// close names.
-    #[error(
-        "The client may already have a file: check the candidates, or send `confirm_new: true` to create a new one."
-    )]
-    PossibleDuplicate { candidates: Vec<String> },
+    /// A new client file looks like one within the caller's reach: same date of birth and
+    /// close names. A restricted client's file is named only to a caller who stated a
+    /// purpose of use; otherwise it is withheld, and `confirm_new` cannot override it.
+    #[error("{}", duplicate_detail(*.restricted_withheld))]
+    PossibleDuplicate {
+        candidates: Vec<String>,
+        restricted_withheld: bool,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+fn duplicate_detail(restricted_withheld: bool) -> &'static str {
+    if restricted_withheld {
+        "The client may already have a restricted file, which is shown only with a purpose of \
+         use: repeat the request with X-Purpose-Of-Use to see the candidates. `confirm_new` \
+         does not override a candidate you have not been shown."
+    } else {
+        "The client may already have a file: check the candidates, or send `confirm_new: true` \
+         to create a new one."
+    }
 }
 
 /// The collection notice in effect, as a `collection_notice_required` problem carries it.
@@ -93,6 +106,10 @@ pub struct Problem {
     /// For `possible_duplicate`: the ids of the clients the new file may duplicate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<String>>,
+    /// For `possible_duplicate`: `true` when a restricted client's file also matches and is
+    /// not named because no purpose of use was stated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_candidate_withheld: Option<bool>,
 }
 
 impl ApiError {
@@ -131,7 +148,7 @@ impl ApiError {
     /// The clients a problem names (and so discloses).
     pub fn named_clients(&self) -> &[String] {
         match self {
-            ApiError::PossibleDuplicate { candidates } => candidates,
+            ApiError::PossibleDuplicate { candidates, .. } => candidates,
             _ => &[],
         }
     }
@@ -186,7 +203,14 @@ impl ApiError {
                 _ => None,
             },
             candidates: match self {
-                ApiError::PossibleDuplicate { candidates } => Some(candidates.clone()),
+                ApiError::PossibleDuplicate { candidates, .. } => Some(candidates.clone()),
+                _ => None,
+            },
+            restricted_candidate_withheld: match self {
+                ApiError::PossibleDuplicate {
+                    restricted_withheld: true,
+                    ..
+                } => Some(true),
                 _ => None,
             },
         }

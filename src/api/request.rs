@@ -170,6 +170,18 @@ fn field_with_nul(value: &Value, path: &str) -> Option<String> {
     }
 }
 
+/// A name to search or filter by: 422 naming `field` when it has nothing a name is matched on
+/// (no letter or digit once look-alikes, accents and punctuation are set aside). The message
+/// does not quote the value.
+pub fn name_query(field: &str, name: Option<String>) -> Result<Option<String>, ApiError> {
+    match name {
+        Some(name) if crate::domain::names::match_key(&name).is_empty() => {
+            Err(ApiError::invalid(field, "must contain a letter or digit"))
+        }
+        name => Ok(name),
+    }
+}
+
 /// 422 when the query string holds an encoded NUL character.
 pub fn check_query(req: &HttpRequest) -> Result<(), ApiError> {
     if req.query_string().to_ascii_lowercase().contains("%00") {

@@ -66,11 +66,18 @@ pub struct LoginAccount {
     pub created_at: NaiveDateTime,
 }
 
-/// The account a person logs in to (API clients use `/oauth/token` instead).
+/// The account a person logs in to (API clients use `/oauth/token` instead). At most one
+/// active account holds a username (a unique index); accounts that are not active may share
+/// it (a pending request the department has not yet resolved), and any of them is refused
+/// alike, so the active one comes first.
 pub fn find_account(conn: &mut DbConnection, username: &str) -> QueryResult<Option<LoginAccount>> {
     users::table
         .filter(users::username.eq(username))
         .filter(users::kind.eq(PrincipalKind::Person.as_str()))
+        .order((
+            users::status.eq(UserStatus::Active.as_str()).desc(),
+            users::id,
+        ))
         .select(LoginAccount::as_select())
         .first(conn)
         .optional()

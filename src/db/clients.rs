@@ -2,11 +2,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{client_statements, clients};
+use super::schema::{client_statements, clients, settings};
 use crate::authz::scope::Predicate;
+use crate::domain::names::{match_key, match_key_version};
 use crate::sealing::Sealed;
-
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
@@ -133,11 +132,12 @@ pub fn list(
         .filter(reachable)
         .select(StoredClient::as_select())
         .into_boxed();
+    // Look-alike names match: the filters compare match keys (see `domain::names`).
     if let Some(name) = &filter.family_name {
-        query = query.filter(lower(clients::family_name).eq(name.to_lowercase()));
+        query = query.filter(clients::family_name_key.eq(match_key(name)));
     }
     if let Some(name) = &filter.given_name {
-        query = query.filter(lower(clients::given_name).eq(name.to_lowercase()));
+        query = query.filter(clients::given_name_key.eq(match_key(name)));
     }
     if let Some(date) = filter.date_of_birth {
         query = query.filter(clients::date_of_birth.eq(date));
@@ -148,7 +148,8 @@ pub fn list(
     query.order(clients::id).limit(limit).load(conn)
 }
 
-/// What a search by name ranks: a client's names, date of birth and lead division.
+/// What a search by name ranks: a client's names, date of birth and lead division, and
+/// whether the client is restricted.
 #[derive(Debug, Clone, Queryable)]
 pub struct NameCandidate {
     pub id: String,
@@ -156,6 +157,7 @@ pub struct NameCandidate {
     pub family_name: String,
     pub date_of_birth: NaiveDate,
     pub lead_division_id: String,
+    pub restricted: bool,
 }
 
 /// Clients within reach (born on `born_on`, when given), by id, for ranking by name in
@@ -173,6 +175,7 @@ pub fn name_candidates(
             clients::family_name,
             clients::date_of_birth,
             clients::lead_division_id,
+            clients::restricted,
         ))
         .into_boxed();
     if let Some(born_on) = born_on {
@@ -181,9 +184,30 @@ pub fn name_candidates(
     query.order(clients::id).load(conn)
 }
 
+/// The match keys of a client's names, kept beside them: every write of a name sets them.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = clients)]
+struct NameKeys {
+    given_name_key: Option<String>,
+    family_name_key: Option<String>,
+}
+
+impl NameKeys {
+    fn of(given_name: Option<&str>, family_name: Option<&str>) -> Self {
+        Self {
+            given_name_key: given_name.map(match_key),
+            family_name_key: family_name.map(match_key),
+        }
+    }
+}
+
 pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
-        .values(row)
+        .values((
+            row,
+            clients::given_name_key.eq(match_key(&row.given_name)),
+            clients::family_name_key.eq(match_key(&row.family_name)),
+        ))
         .execute(conn)
         .map(drop)
 }
@@ -196,14 +220,67 @@ pub fn update(
     changes: &ClientChanges,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    let keys = NameKeys::of(
+        changes.given_name.as_deref(),
+        changes.family_name.as_deref(),
+    );
     let updated = diesel::update(clients::table)
         .filter(clients::id.eq(id))
         .filter(clients::version.eq(version))
         .set((
             changes,
+            keys,
             clients::updated_at.eq(now),
             clients::version.eq(version + 1),
         ))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+/// The `settings` key of the match-key version the stored keys were made with.
+const KEY_VERSION_SETTING: &str = "name_match_key_version";
+
+/// Makes the stored match keys of every client whose keys are missing (rows written before
+/// the keys existed) or were made by another version of [`match_key`] (a new Unicode
+/// release, a change of the algorithm). Runs after the migrations, in one transaction;
+/// answers how many clients it updated.
+pub fn refresh_name_keys(conn: &mut DbConnection) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        let version = match_key_version();
+        let stored: Option<String> = settings::table
+            .filter(settings::key.eq(KEY_VERSION_SETTING))
+            .select(settings::value)
+            .first(conn)
+            .optional()?;
+        let all = stored.as_deref() != Some(version.as_str());
+        let mut query = clients::table
+            .select((clients::id, clients::given_name, clients::family_name))
+            .into_boxed();
+        if !all {
+            query = query.filter(
+                clients::given_name_key
+                    .is_null()
+                    .or(clients::family_name_key.is_null()),
+            );
+        }
+        let names: Vec<(String, String, String)> = query.load(conn)?;
+        for (id, given_name, family_name) in &names {
+            diesel::update(clients::table.filter(clients::id.eq(id)))
+                .set(NameKeys::of(Some(given_name), Some(family_name)))
+                .execute(conn)?;
+        }
+        if stored.is_none() {
+            diesel::insert_into(settings::table)
+                .values((
+                    settings::key.eq(KEY_VERSION_SETTING),
+                    settings::value.eq(&version),
+                ))
+                .execute(conn)?;
+        } else if all {
+            diesel::update(settings::table.filter(settings::key.eq(KEY_VERSION_SETTING)))
+                .set(settings::value.eq(&version))
+                .execute(conn)?;
+        }
+        Ok(names.len())
+    })
 }

@@ -122,6 +122,7 @@ pub struct PendingGrant {
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = users)]
 pub struct UserChanges {
+    pub username: Option<String>,
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub organisation_id: Option<String>,
@@ -236,12 +237,29 @@ pub fn register(
     query.order(users::id).limit(limit).load(conn)
 }
 
-pub fn username_taken(conn: &mut DbConnection, username: &str) -> QueryResult<bool> {
-    Ok(users::table
+/// Whether an account other than `except` holds `username` among the accounts `within`
+/// reaches (`None`: every account, for the command line, which acts for the installation).
+///
+/// Usernames are unique among active accounts (a unique index: a login finds one account),
+/// and the service refuses a username held by any account the caller can see. A caller
+/// learns nothing about accounts it cannot see: a CSP manager's request for a username held
+/// in another organisation is accepted, and the clash is the department's to resolve when
+/// it approves the account. Within one organisation the lookup reads that organisation's
+/// index entries only (`users_organisation_username`).
+pub fn username_taken(
+    conn: &mut DbConnection,
+    username: &str,
+    within: Option<Predicate<users::table>>,
+    except: Option<&str>,
+) -> QueryResult<bool> {
+    let mut query = users::table
         .filter(users::username.eq(username))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0)
+        .filter(users::id.ne(except.unwrap_or_default().to_owned()))
+        .into_boxed();
+    if let Some(within) = within {
+        query = query.filter(within);
+    }
+    Ok(query.count().get_result::<i64>(conn)? > 0)
 }
 
 pub fn insert_user(

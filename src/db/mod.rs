@@ -178,6 +178,13 @@ impl Database {
         };
         conn.run_pending_migrations(migrations)
             .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        let refreshed = clients::refresh_name_keys(&mut conn)?;
+        if refreshed > 0 {
+            tracing::info!(
+                clients = refreshed,
+                "made the name match keys of existing clients"
+            );
+        }
         Ok(())
     }
 

@@ -144,6 +144,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+        given_name_key -> Nullable<Text>,
+        family_name_key -> Nullable<Text>,
     }
 }
 

@@ -22,6 +22,7 @@ use crate::api::request::{
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
 use crate::db::requests::{self as queries, AccessRequestRow, OPEN_ACCESS, RequestFilter};
+use crate::domain::names::RequesterName;
 use crate::domain::{AccessRequestStatus, Date, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::sealing::Keyring;
@@ -141,10 +142,10 @@ pub struct NewAccessRequest {
     pub client_id: String,
     /// Not in the future.
     pub received_on: Date,
-    /// Who asked: the client, or who acts for them (and on what authority).
-    #[validate(length(min = 1, max = 500))]
-    #[schema(min_length = 1, max_length = 500)]
-    pub requester: String,
+    /// Who asked: the client, or who acts for them (and on what authority). Follows the name
+    /// rule (`domain::names`).
+    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    pub requester: RequesterName,
     pub identity_verified: bool,
 }
 
@@ -201,7 +202,7 @@ async fn record_access_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Di
         id: new_id(),
         client_id,
         received_on,
-        requester: new.requester,
+        requester: new.requester.into(),
         identity_verified: new.identity_verified,
         status: AccessRequestStatus::Received.as_str().to_owned(),
         due_on: due_on(&ctx, received_on),

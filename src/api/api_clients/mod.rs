@@ -19,6 +19,7 @@ use crate::authz::dual_control::{self, Access};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, UserChanges, UserRow};
+use crate::domain::names::DisplayName;
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -87,9 +88,9 @@ pub struct ApiClientWithSecret {
 pub struct NewApiClient {
     #[schema(format = Uuid)]
     pub organisation_id: String,
-    #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
+    /// Follows the name rule (`domain::names`).
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub name: DisplayName,
     #[validate(length(min = 1, max = 9))]
     #[schema(min_items = 1, max_items = 9)]
     pub roles: Vec<String>,
@@ -208,7 +209,7 @@ async fn create_api_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclo
     let mut row = UserRow::new(PrincipalKind::ApiClient, now);
     // Not a name anyone can log in with: `:` is not allowed in usernames.
     row.username = format!("api-client:{}", row.id);
-    row.display_name = new.name;
+    row.display_name = new.name.into();
     row.organisation_id = new.organisation_id;
     row.roles = serde_json::to_string(&new.roles).map_err(ApiError::internal)?;
     row.clearance = clearance.rank();

@@ -2,7 +2,6 @@
 pub mod types;
 
 use actix_web::{HttpRequest, get, patch, post, web};
-use chrono::Utc;
 use serde_json::Value;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -14,7 +13,9 @@ use self::types::{
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::notices;
-use crate::api::request::{PageRequest, expected_version, new_id, path_id, utc, write_body};
+use crate::api::request::{
+    PageRequest, expected_version, name_query, new_id, path_id, utc, write_body,
+};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::clients::{self as queries, ClientFilter, ClientRow, StoredClient};
@@ -131,11 +132,20 @@ pub fn statements_of(
 /// The most candidates a `possible_duplicate` names.
 const MAX_DUPLICATE_CANDIDATES: usize = 10;
 
-/// Refuses a new client born the same day as one within the caller's reach with close names.
-fn check_not_duplicate(conn: &mut DbConnection, reader: &Permit, new: &ClientRow) -> ApiResult<()> {
+/// Refuses a new client born the same day as one within the caller's reach (row scope and
+/// clearance: a file outside it is never a candidate, so the answer says nothing about it)
+/// with close names, unless the caller confirmed it is someone else. A restricted
+/// candidate is named only with a purpose of use, as lists name restricted clients; without
+/// one it is withheld, and `confirm_new` cannot override a candidate the caller was not shown.
+fn check_not_duplicate(
+    conn: &mut DbConnection,
+    reader: &Permit,
+    new: &ClientRow,
+    confirm_new: bool,
+) -> ApiResult<()> {
     let born_same_day =
         queries::name_candidates(conn, scope::clients(reader), Some(new.date_of_birth))?;
-    let candidates: Vec<String> = names::best_matches(
+    let (shown, withheld): (Vec<_>, Vec<_>) = names::best_matches(
         born_same_day,
         |candidate| (&candidate.given_name, &candidate.family_name),
         &new.family_name,
@@ -143,13 +153,14 @@ fn check_not_duplicate(conn: &mut DbConnection, reader: &Permit, new: &ClientRow
         MAX_DUPLICATE_CANDIDATES,
     )
     .into_iter()
-    .map(|candidate| candidate.id)
-    .collect();
-    if candidates.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::PossibleDuplicate { candidates })
+    .partition(|candidate| reader.check_restricted(candidate.restricted).is_ok());
+    if withheld.is_empty() && (confirm_new || shown.is_empty()) {
+        return Ok(());
     }
+    Err(ApiError::PossibleDuplicate {
+        candidates: shown.into_iter().map(|candidate| candidate.id).collect(),
+        restricted_withheld: !withheld.is_empty(),
+    })
 }
 
 /// List clients
@@ -174,8 +185,8 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
     let params = params.into_inner();
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = ClientFilter {
-        family_name: params.family_name,
-        given_name: params.given_name,
+        family_name: name_query("family_name", params.family_name)?,
+        given_name: name_query("given_name", params.given_name)?,
         date_of_birth: params.date_of_birth.map(Date::get),
     };
     for field in filter.fields() {
@@ -211,7 +222,7 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
         (status = 201, body = ClientRecord, headers(("ETag" = String), ("Location" = String))),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "Role may not create clients, or `field_not_writable`"),
-        (status = 409, body = Problem, content_type = "application/problem+json", description = "`possible_duplicate`, with the candidates"),
+        (status = 409, body = Problem, content_type = "application/problem+json", description = "`possible_duplicate`, with the candidates within the caller's reach (a restricted one only with `X-Purpose-Of-Use`, else `restricted_candidate_withheld`)"),
         (status = 422, body = Problem, content_type = "application/problem+json", description = "Invalid, or `collection_notice_required` with the notice in effect"),
     ),
     security(("bearer" = []))
@@ -241,9 +252,9 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
             new.tax_file_number.map(String::from).as_deref(),
         )?,
         id,
-        given_name: new.given_name,
-        family_name: new.family_name,
-        preferred_name: new.preferred_name,
+        given_name: new.given_name.into(),
+        family_name: new.family_name.into(),
+        preferred_name: new.preferred_name.map(String::from),
         date_of_birth: new.date_of_birth.get(),
         gender: new.gender,
         phone: new.phone,
@@ -270,9 +281,7 @@ async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed>
     let recorder = ctx.recorder();
     ctx.write(move |conn| {
         let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;
-        if !confirm_new {
-            check_not_duplicate(conn, &reader, &row)?;
-        }
+        check_not_duplicate(conn, &reader, &row, confirm_new)?;
         queries::insert(conn, &row)?;
         notices::record_given(conn, &row.id, &notice, given, &recorder)?;
         disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
@@ -338,11 +347,10 @@ async fn update_client(
     ctx.caller.check_marking(update.protective_marking)?;
     let keyring = ctx.keyring();
     let changes = update.into_changes(&keyring, &id)?;
+    let now = ctx.now();
     ctx.write(move |conn| {
         let current = load(conn, &permit, &id)?;
-        if current.row.version != version
-            || !queries::update(conn, &id, version, &changes, Utc::now().naive_utc())?
-        {
+        if current.row.version != version || !queries::update(conn, &id, version, &changes, now)? {
             return Err(ApiError::PreconditionFailed);
         }
         disclosure::one(&reader, &load_record(conn, &keyring, &reader, &id)?)

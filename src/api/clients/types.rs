@@ -10,6 +10,7 @@ use crate::api::disclosure::Disclose;
 use crate::api::notices::NoticeGiven;
 use crate::api::request::{nullable, utc};
 use crate::db::clients::{ClientChanges, ClientRow};
+use crate::domain::names::PersonName;
 use crate::domain::{MedicareNumber, ProtectiveMarking, SafetyAlert, TaxFileNumber};
 use crate::sealing::{Keyring, SealedColumn};
 
@@ -186,15 +187,14 @@ impl Disclose for ClientRecord {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
-    pub given_name: String,
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
-    pub family_name: String,
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
-    pub preferred_name: Option<String>,
+    /// Names follow the name rule (`domain::names`): at least one letter or digit, no
+    /// control, invisible formatting or bidirectional characters (422 naming the field).
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    pub given_name: PersonName,
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    pub family_name: PersonName,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub preferred_name: Option<PersonName>,
     pub date_of_birth: DateOfBirth,
     #[validate(length(min = 1, max = 50))]
     #[schema(min_length = 1, max_length = 50)]
@@ -228,8 +228,11 @@ pub struct NewClient {
     #[schema(required = true)]
     #[validate(nested)]
     pub collection_notice: Option<NoticeGiven>,
-    /// A file for a client born the same day with close names (within the caller's reach) is
-    /// refused as 409 `possible_duplicate` listing the candidates, unless this is true.
+    /// A file for a client born the same day with close names (within the caller's reach:
+    /// row scope and clearance) is refused as 409 `possible_duplicate` listing the
+    /// candidates, unless this is true. A restricted candidate is listed only with
+    /// `X-Purpose-Of-Use`; without one it is withheld (`restricted_candidate_withheld`) and
+    /// this does not override it.
     #[serde(default)]
     pub confirm_new: bool,
 }
@@ -238,16 +241,14 @@ pub struct NewClient {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientUpdate {
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
-    pub given_name: Option<String>,
-    #[validate(length(min = 1, max = 100))]
-    #[schema(min_length = 1, max_length = 100)]
-    pub family_name: Option<String>,
+    /// Names follow the name rule, as on create.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub given_name: Option<PersonName>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub family_name: Option<PersonName>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    #[validate(length(min = 1, max = 100))]
-    pub preferred_name: Option<Option<String>>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub preferred_name: Option<Option<PersonName>>,
     pub date_of_birth: Option<DateOfBirth>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
@@ -315,9 +316,9 @@ impl ClientUpdate {
             ),
         };
         Ok(ClientChanges {
-            given_name: self.given_name,
-            family_name: self.family_name,
-            preferred_name: self.preferred_name,
+            given_name: self.given_name.map(String::from),
+            family_name: self.family_name.map(String::from),
+            preferred_name: self.preferred_name.map(|name| name.map(String::from)),
             date_of_birth: self.date_of_birth.map(DateOfBirth::get),
             gender: self.gender,
             phone: self.phone,
@@ -347,9 +348,11 @@ pub fn alerts_json(alerts: Vec<SafetyAlert>) -> String {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ClientListParams {
-    /// Exact family name, ignoring case.
+    /// The family name, ignoring case, accents, spaces, hyphens, apostrophes and look-alike
+    /// letters of other scripts or widths (the name's match key; see `GET /profiles` for
+    /// tolerant search).
     pub family_name: Option<String>,
-    /// Exact given name, ignoring case.
+    /// The given name, matched like `family_name`.
     pub given_name: Option<String>,
     pub date_of_birth: Option<Date>,
     /// Page size (default 50).

@@ -1,5 +1,6 @@
 //! `/organisations`: the department's divisions and the CSPs it funds.
 use crate::domain::Date;
+use crate::domain::names::DisplayName;
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -92,9 +93,9 @@ fn check_contract_dates(starts_on: Option<NaiveDate>, ends_on: Option<NaiveDate>
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrganisation {
-    #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
+    /// Follows the name rule (`domain::names`).
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub name: DisplayName,
     pub kind: OrganisationKind,
     #[validate(email)]
     pub contact_email: String,
@@ -105,9 +106,8 @@ pub struct NewOrganisation {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrganisationUpdate {
-    #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    pub name: Option<DisplayName>,
     #[validate(email)]
     pub contact_email: Option<String>,
     /// `suspended` refuses every user and API client of the organisation at once.
@@ -201,7 +201,7 @@ async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disc
     let now = Utc::now().naive_utc();
     let row = OrganisationRow {
         id: new_id(),
-        name: new.name,
+        name: new.name.into(),
         kind: new.kind.as_str().to_owned(),
         contact_email: new.contact_email,
         contract_starts_on: starts_on,
@@ -283,14 +283,14 @@ async fn update_organisation(
             new_ends_on.unwrap_or(current.contract_ends_on),
         )?;
         if let Some(name) = &update.name
-            && queries::organisation_name_taken(conn, name, Some(&id))?
+            && queries::organisation_name_taken(conn, name.as_str(), Some(&id))?
         {
             return Err(name_taken());
         }
         let suspending = update.status == Some(OrganisationStatus::Suspended);
         let now = Utc::now().naive_utc();
         let changes = OrganisationChanges {
-            name: update.name,
+            name: update.name.map(String::from),
             status: update.status.map(|status| status.as_str().to_owned()),
             contact_email: update.contact_email,
             contract_starts_on: new_starts_on,

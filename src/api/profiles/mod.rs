@@ -16,6 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::clients::{self, types::Statements};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::name_query;
 use crate::authz::{Action, Resource, scope};
 use crate::db::clients::{ClientFilter, name_candidates};
 use crate::db::schema::organisations;
@@ -76,7 +77,8 @@ pub struct ProfileSearch {
 /// Search basic profiles
 ///
 /// Needs `family_name` and at least one of `given_name`, `date_of_birth`. Names match
-/// ignoring case, accents, hyphens, spaces and small misspellings (and one part of a
+/// ignoring case, accents, hyphens, spaces, look-alike letters of other scripts or widths
+/// (Unicode TS #39 confusables) and small misspellings (and one part of a
 /// double-barrelled name matches it); the date of birth exactly. At most 20 results, the
 /// closest first.
 #[utoipa::path(tag = "profiles", params(ProfileSearch), responses(
@@ -89,8 +91,9 @@ pub struct ProfileSearch {
 async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Profile, Action::Search)?;
     let params = params.into_inner();
-    let family_name = params.family_name.filter(|name| !name.trim().is_empty());
-    if family_name.is_none() || (params.given_name.is_none() && params.date_of_birth.is_none()) {
+    let family_name = name_query("family_name", params.family_name)?;
+    let given_name = name_query("given_name", params.given_name)?;
+    if family_name.is_none() || (given_name.is_none() && params.date_of_birth.is_none()) {
         return Err(ApiError::invalid(
             "family_name",
             "a family name and a given name or date of birth are required",
@@ -98,7 +101,7 @@ async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResu
     }
     let filter = ClientFilter {
         family_name,
-        given_name: params.given_name,
+        given_name,
         date_of_birth: params.date_of_birth.map(Date::get),
     };
     for field in filter.fields() {

@@ -16,6 +16,7 @@ use crate::authz::dual_control::{self, Access};
 use crate::authz::{Action, Permit, Resource, SessionLimit, catalogue, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, PendingGrant, UserChanges, UserRow};
+use crate::domain::names::DisplayName;
 use crate::domain::{
     Date, OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus,
 };
@@ -173,11 +174,15 @@ impl Disclose for UserRecord {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// Unique among the accounts the caller can see (409 `username_taken`). A CSP manager is
+    /// told nothing about other organisations' accounts: a username held elsewhere is
+    /// resolved by the department on approval.
     #[validate(length(min = 3, max = 64), regex(path = *USERNAME, message = "may hold only letters, digits, `.`, `_` and `-`"))]
     pub username: String,
-    #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub display_name: String,
+    /// Follows the name rule (`domain::names`): a letter or digit, no control, invisible
+    /// formatting or bidirectional characters.
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    pub display_name: DisplayName,
     #[validate(email)]
     pub email: String,
     #[schema(format = Uuid)]
@@ -204,9 +209,12 @@ static USERNAME: std::sync::LazyLock<regex::Regex> =
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
-    #[validate(length(min = 1, max = 200))]
-    #[schema(min_length = 1, max_length = 200)]
-    pub display_name: Option<String>,
+    /// A new username (the department's, to resolve a clash found on approval): unique
+    /// among the accounts the caller can see (409 `username_taken`).
+    #[validate(length(min = 3, max = 64), regex(path = *USERNAME, message = "may hold only letters, digits, `.`, `_` and `-`"))]
+    pub username: Option<String>,
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200)]
+    pub display_name: Option<DisplayName>,
     #[validate(email)]
     pub email: Option<String>,
     #[schema(format = Uuid)]
@@ -378,7 +386,7 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
     let now = ctx.now();
     let mut row = UserRow::new(PrincipalKind::Person, now);
     row.username = new.username;
-    row.display_name = new.display_name;
+    row.display_name = new.display_name.into();
     row.email = new.email;
     row.organisation_id = new.organisation_id;
     row.roles = serde_json::to_string(&new.roles).map_err(ApiError::internal)?;
@@ -400,12 +408,7 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         if status == UserStatus::Active && kind == OrganisationKind::Csp {
             return Err(onboarding_incomplete(&missing_checks(&row)));
         }
-        if queries::username_taken(conn, &row.username)? {
-            return Err(ApiError::Conflict {
-                code: "username_taken",
-                detail: "The username is taken.".into(),
-            });
-        }
+        check_username_free(conn, &reader, &row.username, None)?;
         queries::insert_user(conn, &row, password_hash.as_deref())?;
         if status == UserStatus::Active {
             let approval = UserChanges {
@@ -418,6 +421,32 @@ async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
         disclosure::created(&reader, &record, format!("/api/v1/users/{}", record.id))
     })
     .await
+}
+
+/// 409 `username_taken` when an account other than `except` that `reader` can see holds
+/// `username`. Accounts out of the caller's sight are not consulted, so the answer (and
+/// the work done to give it) is the same whether or not one of them holds the name: a
+/// clash with one is found when the department approves or reactivates the account, and
+/// the unique index on active usernames is the last word.
+fn check_username_free(
+    conn: &mut DbConnection,
+    reader: &Permit,
+    username: &str,
+    except: Option<&str>,
+) -> ApiResult<()> {
+    if queries::username_taken(conn, username, Some(scope::users(reader)), except)? {
+        return Err(ApiError::Conflict {
+            code: "username_taken",
+            detail: match except {
+                None => "The username is taken.".into(),
+                Some(id) => format!(
+                    "Another account holds this username: give this one another \
+                     (PATCH /api/v1/users/{id} with `username`) first."
+                ),
+            },
+        });
+    }
+    Ok(())
 }
 
 fn second_approval_required(detail: &str) -> ApiError {
@@ -562,8 +591,12 @@ async fn update_user(
                 ..UserChanges::default()
             }
         };
+        if let Some(username) = &update.username {
+            check_username_free(conn, &reader, username, Some(&id))?;
+        }
         let changes = UserChanges {
-            display_name: update.display_name,
+            username: update.username,
+            display_name: update.display_name.map(String::from),
             email: update.email,
             ..access_changes
         };
@@ -808,6 +841,11 @@ async fn transition(ctx: Ctx, id: &str, transition: Transition) -> ApiResult<Dis
             check_second_approver(&row, &actor)?;
         }
         let activating = transition.to == UserStatus::Active;
+        if activating {
+            // Usernames are unique among active accounts: a clash a CSP manager could not
+            // be told of is found here, by the department.
+            check_username_free(conn, &reader, &row.username, Some(&id))?;
+        }
         let status = UserChanges::status(transition.to, transition.reason);
         let changes = UserChanges {
             activated_at: activating.then_some(Some(now)),
