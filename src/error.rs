@@ -59,6 +59,8 @@ pub enum ApiError {
     PossibleDuplicate {
         candidates: Vec<String>,
         restricted_withheld: bool,
+        /// The purpose of use under which the candidates were named, for the audit row.
+        purpose: Option<String>,
     },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -150,6 +152,14 @@ impl ApiError {
         match self {
             ApiError::PossibleDuplicate { candidates, .. } => candidates,
             _ => &[],
+        }
+    }
+
+    /// The purpose of use stated for what the problem names, if one was.
+    pub fn stated_purpose(&self) -> Option<&str> {
+        match self {
+            ApiError::PossibleDuplicate { purpose, .. } => purpose.as_deref(),
+            _ => None,
         }
     }
 

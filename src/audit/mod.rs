@@ -538,6 +538,9 @@ pub async fn record(
             .iter()
             .cloned(),
     );
+    if disclosure.purpose_of_use.is_none() {
+        disclosure.purpose_of_use = error.and_then(ApiError::stated_purpose).map(str::to_owned);
+    }
     let reason = error.map(ApiError::code);
     let template = RowTemplate::of(&request, caller);
     let rules = template.alerts;

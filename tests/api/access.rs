@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Response, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, Response, TestApp, onboarding_checks, spawn_app};
 use crate::writes::assert_problem;
 
 const STRONG_PASSWORD: &str = "violet harbour lantern quietly";
@@ -20,26 +20,6 @@ async fn refused_token(app: &TestApp, token: &str) {
 
 fn user_path(app: &TestApp, username: &str, action: &str) -> String {
     format!("/api/v1/users/{}/{action}", app.user_id(username))
-}
-
-async fn new_csp_user(app: &TestApp, token: &str, username: &str, organisation: &str) -> Response {
-    app.post(
-        "/api/v1/users",
-        token,
-        json!({
-            "username": username, "display_name": "New Staff", "email": "new.staff@example.org",
-            "organisation_id": app.organisation_id(organisation), "roles": ["csp_worker"],
-            "clearance": "OFFICIAL",
-        }),
-    )
-    .await
-}
-
-fn all_checks(today: chrono::NaiveDate) -> Value {
-    json!({
-        "training_completed_on": today, "security_check_completed_on": today,
-        "security_check_reference": "NPC-2026-0042", "acceptable_use_accepted_on": today,
-    })
 }
 
 /// A login that must give tokens; the access token.
@@ -60,7 +40,9 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     let admin = app.login("admin").await;
 
     // Only in its own organisation, and only as pending.
-    let elsewhere = new_csp_user(&app, &manager, "east.staff", casebridge::demo::EASTERN).await;
+    let elsewhere = app
+        .new_csp_user(&manager, "east.staff", casebridge::demo::EASTERN)
+        .await;
     assert_problem(
         &elsewhere,
         StatusCode::FORBIDDEN,
@@ -87,7 +69,9 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     let response = app.post("/api/v1/users", &admin, active).await;
     assert_problem(&response, StatusCode::FORBIDDEN, "second_approval_required");
 
-    let created = new_csp_user(&app, &manager, "north.staff", casebridge::demo::NORTHSIDE).await;
+    let created = app
+        .new_csp_user(&manager, "north.staff", casebridge::demo::NORTHSIDE)
+        .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     assert_eq!(created.body["status"], "pending");
     let pending_login = app.login_response("north.staff", STRONG_PASSWORD).await;
@@ -132,7 +116,7 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     // Another CSP's manager does not reach this user; a worker may not record checks.
     let east = app.login("csp-east").await;
     let response = app
-        .post(&checks, &east, all_checks(app.clock.today()))
+        .post(&checks, &east, onboarding_checks(app.clock.today()))
         .await;
     assert_problem(&response, StatusCode::FORBIDDEN, "forbidden");
     let partial = app
@@ -153,7 +137,7 @@ async fn a_csp_manager_asks_for_staff_the_department_approves_them_after_every_c
     );
 
     let recorded = app
-        .post(&checks, &manager, all_checks(app.clock.today()))
+        .post(&checks, &manager, onboarding_checks(app.clock.today()))
         .await;
     assert_eq!(recorded.status, StatusCode::OK, "{}", recorded.body);
     assert_eq!(recorded.body["security_check_reference"], "NPC-2026-0042");

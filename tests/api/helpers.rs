@@ -178,6 +178,14 @@ pub fn new_client() -> Value {
     })
 }
 
+/// Every onboarding check a CSP staff member needs before approval, recorded `today`.
+pub fn onboarding_checks(today: chrono::NaiveDate) -> Value {
+    serde_json::json!({
+        "training_completed_on": today, "security_check_completed_on": today,
+        "security_check_reference": "NPC-2026-0042", "acceptable_use_accepted_on": today,
+    })
+}
+
 pub fn demo_client(index: usize) -> (String, String) {
     casebridge::demo::demo_client_name(index)
 }
@@ -308,6 +316,44 @@ impl TestApp {
                 .first::<String>(conn)
                 .expect("demo client exists")
         })
+    }
+
+    /// `POST /users` for a new `csp_worker` of `organisation` (pending until approved).
+    pub async fn new_csp_user(&self, token: &str, username: &str, organisation: &str) -> Response {
+        self.post(
+            "/api/v1/users",
+            token,
+            serde_json::json!({
+                "username": username, "display_name": "New Staff",
+                "email": "new.staff@example.org",
+                "organisation_id": self.organisation_id(organisation), "roles": ["csp_worker"],
+                "clearance": "OFFICIAL",
+            }),
+        )
+        .await
+    }
+
+    /// A new client's body ([`new_client`]) for someone with demo client `index`'s names and
+    /// date of birth: a probable duplicate of that client.
+    pub fn new_client_like(&self, index: usize) -> Value {
+        use casebridge::db::schema::clients;
+        let id = self.client_id(index);
+        let (given, family, born) = self.with_db(|conn| {
+            clients::table
+                .filter(clients::id.eq(id))
+                .select((
+                    clients::given_name,
+                    clients::family_name,
+                    clients::date_of_birth,
+                ))
+                .first::<(String, String, chrono::NaiveDate)>(conn)
+                .unwrap()
+        });
+        let mut body = new_client();
+        body["given_name"] = given.into();
+        body["family_name"] = family.into();
+        body["date_of_birth"] = born.to_string().into();
+        body
     }
 
     /// The id of the (single) demo case of demo client `index`.

@@ -160,6 +160,7 @@ fn check_not_duplicate(
     Err(ApiError::PossibleDuplicate {
         candidates: shown.into_iter().map(|candidate| candidate.id).collect(),
         restricted_withheld: !withheld.is_empty(),
+        purpose: reader.purpose().map(str::to_owned),
     })
 }
 

@@ -1,5 +1,8 @@
 //! Regression tests for the weaknesses an independent attack found (issue 16): one file per
 //! control, each test failing on the code before its fix. See docs/security.md.
 mod dual_control;
+mod duplicates;
 mod encryption;
 mod lockout;
+mod names;
+mod usernames;
