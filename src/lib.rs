@@ -12,5 +12,6 @@ pub mod error;
 pub mod oversight;
 pub mod retention;
 pub mod sealing;
+pub mod spreadsheet;
 pub mod startup;
 pub mod telemetry;

@@ -254,6 +254,19 @@ fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Err
     ApiError::NotFound.into()
 }
 
+/// Headers every response the application answers carries, API or not (`/health`, `/docs`,
+/// errors, 404s): nothing is cached, no browser guesses a content type, and no page may
+/// frame any of it (Swagger UI at `/docs` included). `frame-ancestors` is the standard;
+/// `X-Frame-Options` is for browsers that predate it. A request that fails to parse as HTTP
+/// never reaches the application: actix-http answers it with an empty 400.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Content-Security-Policy", "frame-ancestors 'none'"))
+        .add(("X-Frame-Options", "DENY"))
+}
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -300,11 +313,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .wrap(cors)
                 // Outside CORS, so that preflight answers carry these headers too.
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("Cache-Control", "no-store"))
-                        .add(("X-Content-Type-Options", "nosniff")),
-                )
+                .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .service(api::health::health)
                 .service(api::health::ready)

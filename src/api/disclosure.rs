@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::audit::Disclosure;
 use crate::authz::{Permit, mask};
 use crate::error::ApiError;
+use crate::spreadsheet::{self, Cell};
 
 /// A record that may be disclosed under a permit.
 pub trait Disclose: Serialize {
@@ -138,7 +139,7 @@ pub fn wants_csv(req: &HttpRequest) -> bool {
 
 /// A whole list, as `page` masks it, for a spreadsheet: one row per record, one column per
 /// field the permit lets the caller read (in the catalogue's order). Lists are joined with
-/// "; ", objects written as JSON.
+/// "; ", objects written as JSON; every cell is made safe to open ([`spreadsheet`]).
 pub fn csv<T: Disclose>(permit: &Permit, records: &[T]) -> Result<Disclosed, ApiError> {
     let mut disclosed = page(permit, records, None)?;
     let columns: Vec<&str> = permit
@@ -149,27 +150,40 @@ pub fn csv<T: Disclose>(permit: &Permit, records: &[T]) -> Result<Disclosed, Api
         .copied()
         .filter(|field| permit.can_read(field))
         .collect();
-    let mut writer = ::csv::Writer::from_writer(Vec::new());
-    writer.write_record(&columns).map_err(ApiError::internal)?;
+    let mut writer = spreadsheet::Writer::new();
+    writer
+        .header(columns.iter().copied())
+        .map_err(ApiError::internal)?;
     let items = disclosed.body["items"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     for item in &items {
         let row = columns.iter().map(|column| cell(&item[*column]));
-        writer.write_record(row).map_err(ApiError::internal)?;
+        writer.row(row).map_err(ApiError::internal)?;
     }
-    let bytes = writer.into_inner().map_err(ApiError::internal)?;
-    disclosed.csv = Some(String::from_utf8(bytes).map_err(ApiError::internal)?);
+    disclosed.csv = Some(writer.finish()?);
     Ok(disclosed)
 }
 
-fn cell(value: &Value) -> String {
+fn cell(value: &Value) -> Cell {
     match value {
-        Value::Null => String::new(),
-        Value::String(text) => text.clone(),
-        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join("; "),
-        other => other.to_string(),
+        Value::Null => Cell::Text(String::new()),
+        Value::Number(number) => Cell::Number(number.clone()),
+        Value::String(text) => Cell::Text(text.clone()),
+        // Each item is neutralised, so that a spreadsheet splitting the cell at "; " finds
+        // no formula either.
+        Value::Array(items) => Cell::Text(
+            items
+                .iter()
+                .map(|item| match cell(item) {
+                    Cell::Text(text) => spreadsheet::neutralise(&text).into_owned(),
+                    Cell::Number(number) => number.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => Cell::Text(other.to_string()),
     }
 }
 
