@@ -395,10 +395,12 @@ async fn serve(
         );
     }
     let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+    // The address bound, not the one asked for: `--bind 127.0.0.1:0` picks a free port.
+    let bound = listener.local_addr()?;
     let policy = state.policy.clone();
     let app = Application::build(state, listener)?;
     tokio::spawn(reload_policy_on_sighup(policy));
-    println!("casebridge listening on http://{bind} (API docs at http://{bind}/docs/)");
+    println!("casebridge listening on http://{bound} (API docs at http://{bound}/docs/)");
     app.run().await?;
     Ok(())
 }

@@ -147,6 +147,16 @@ impl ApiError {
         ApiError::Internal(error.into())
     }
 
+    /// The fields a problem names: those of a 422 and of `field_not_writable`. Names only,
+    /// for the log line of a failed request.
+    pub fn field_names(&self) -> Vec<&str> {
+        match self {
+            ApiError::Validation(errors) => errors.iter().map(|e| e.field.as_str()).collect(),
+            ApiError::FieldNotWritable(fields) => fields.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The clients a problem names (and so discloses).
     pub fn named_clients(&self) -> &[String] {
         match self {

@@ -70,8 +70,11 @@ impl Writer {
 
     /// The header row: column names are text cells like any other.
     pub fn header<'a>(&mut self, columns: impl IntoIterator<Item = &'a str>) -> csv::Result<()> {
-        self.0
-            .write_record(columns.into_iter().map(|column| neutralise(column).into_owned()))
+        self.0.write_record(
+            columns
+                .into_iter()
+                .map(|column| neutralise(column).into_owned()),
+        )
     }
 
     pub fn row(&mut self, cells: impl IntoIterator<Item = Cell>) -> csv::Result<()> {
@@ -110,7 +113,14 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_unchanged() {
-        for text in ["Jo Citizen", "a=b", "O'Brien", "", "1+1", "user@example.org"] {
+        for text in [
+            "Jo Citizen",
+            "a=b",
+            "O'Brien",
+            "",
+            "1+1",
+            "user@example.org",
+        ] {
             assert_eq!(neutralise(text), text);
         }
     }
@@ -132,7 +142,10 @@ mod tests {
         let mut writer = Writer::new();
         writer.header(["name", "count"]).unwrap();
         writer
-            .row([Cell::Text("=cmd|' /C calc'!A0".into()), Cell::Number((-3).into())])
+            .row([
+                Cell::Text("=cmd|' /C calc'!A0".into()),
+                Cell::Number((-3).into()),
+            ])
             .unwrap();
         assert_eq!(
             writer.finish().unwrap(),

@@ -231,25 +231,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi
 }
 
-fn json_error(error: actix_web::error::JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError as E;
-    match error {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => ApiError::PayloadTooLarge,
-        E::ContentType => ApiError::UnsupportedMediaType,
-        E::Deserialize(error) if error.is_data() => ApiError::invalid("body", error.to_string()),
-        E::Deserialize(error) => ApiError::bad_request(
-            "malformed_json",
-            format!("The body is not valid JSON: {error}"),
-        ),
-        other => ApiError::bad_request("unreadable_body", other.to_string()),
-    }
-    .into()
-}
-
-fn query_error(error: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::invalid("query", error.to_string()).into()
-}
-
 fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
     ApiError::NotFound.into()
 }
@@ -303,13 +284,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(openapi.clone())
                 .app_data(routes.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(body_limit)
-                        .error_handler(json_error),
-                )
+                // JSON bodies and query strings are read by `api::request::{Body, Params}`.
                 .app_data(web::PayloadConfig::default().limit(body_limit))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .wrap(cors)
                 // Outside CORS, so that preflight answers carry these headers too.

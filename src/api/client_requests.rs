@@ -6,6 +6,7 @@ use diesel::QueryResult;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed};
+use crate::api::request::Params;
 use crate::api::request::{DueListParams, PageRequest, optional_field_id, path_id};
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
@@ -74,9 +75,13 @@ pub async fn create<R: ClientRequest>(ctx: &Ctx, row: R) -> ApiResult<Disclosed>
 /// One page of requests of kind `R` as the list's query asks.
 pub async fn page<R: ClientRequest, S: StoredAsText + ToSchema>(
     ctx: &Ctx,
-    params: DueListParams<S>,
-) -> ApiResult<Disclosed> {
+    params: Params<DueListParams<S>>,
+) -> ApiResult<Disclosed>
+where
+    DueListParams<S>: serde::de::DeserializeOwned,
+{
     let permit = ctx.permit(R::RESOURCE, Action::Read)?;
+    let params = params.parse(&permit)?;
     let today = ctx.state.clock.today();
     let filter = RequestFilter {
         status: params.status.map(StoredAsText::as_str),

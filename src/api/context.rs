@@ -238,7 +238,6 @@ impl Ctx {
             _ => {}
         }
         let purpose = purpose_of_use(&req)?;
-        crate::api::request::check_query(&req)?;
         Ok(Ctx {
             policy,
             state,

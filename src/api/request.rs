@@ -1,14 +1,24 @@
-//! Request parsing shared by every endpoint: pagination, preconditions and write bodies.
-use actix_web::HttpRequest;
+//! Request parsing shared by every endpoint: bodies and query parameters (opened only with a
+//! permit), pagination and preconditions.
+use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::JsonPayloadError;
 use actix_web::http::header::IF_MATCH;
+use actix_web::web::JsonBody;
+use actix_web::{FromRequest, HttpRequest, web};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use utoipa::IntoParams;
 use validator::Validate;
 
+use crate::api::context::AppState;
+use crate::api::input;
 use crate::authz::Permit;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -106,21 +116,90 @@ pub fn expected_version(req: &HttpRequest) -> Result<i32, ApiError> {
         })
 }
 
+/// A JSON body, read but not yet judged. A handler opens it only with the permit it was
+/// given ([`Body::parse`], [`write_body`]), so whatever a body holds (malformed JSON, the
+/// wrong media type, too many bytes, wrong fields) a caller without the function is refused
+/// with 403 and audited as denied; only a caller with it learns how the body was judged.
+/// `web::Json` is disallowed (`clippy.toml`) so that every endpoint reads its body this way.
+pub struct Body(Result<Value, ApiError>);
+
+impl FromRequest for Body {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(DEFAULT_BODY_LIMIT, |state| state.config.body_limit);
+        let body = JsonBody::<Value>::new(req, payload, None, true).limit(limit);
+        Box::pin(async move { Ok(Body(body.await.map_err(body_problem))) })
+    }
+}
+
+/// A body the service put together itself (a correction request's proposed change), to be
+/// judged as if a caller had sent it.
+impl From<Value> for Body {
+    fn from(value: Value) -> Self {
+        Body(Ok(value))
+    }
+}
+
+const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// Why a body could not be read as JSON. serde_json's syntax messages name a position and
+/// what it expected there, never the text it found.
+fn body_problem(error: JsonPayloadError) -> ApiError {
+    use serde_json::error::Category;
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::PayloadTooLarge
+        }
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(error)
+            if matches!(error.classify(), Category::Syntax | Category::Eof) =>
+        {
+            ApiError::bad_request(
+                "malformed_json",
+                format!("The body is not valid JSON: {error}"),
+            )
+        }
+        JsonPayloadError::Deserialize(_) => {
+            ApiError::bad_request("malformed_json", "The body is not valid JSON.")
+        }
+        _ => ApiError::bad_request("unreadable_body", "The body could not be read."),
+    }
+}
+
+impl Body {
+    /// The body as `T`, once the caller holds `_permit`: 400, 413 or 415 when it was not
+    /// JSON, 422 for a body that is not an object, unknown fields, wrong types and failed
+    /// checks, each naming the field and none repeating its value ([`input`]).
+    pub fn parse<T: DeserializeOwned + Validate>(self, _permit: &Permit) -> Result<T, ApiError> {
+        read_body(self.0?)
+    }
+
+    /// [`Body::parse`] for the few endpoints that come before any permit, whose callers have
+    /// no function to lack: logging in, refreshing a session, confirming one's own second
+    /// factor.
+    pub fn parse_before_any_permit<T: DeserializeOwned + Validate>(self) -> Result<T, ApiError> {
+        read_body(self.0?)
+    }
+}
+
 /// Turns a JSON body into a write request: 403 `field_not_writable` for fields the caller
-/// may not write (before anything else is looked at), 422 for unknown fields, wrong types
-/// and failed checks, each naming the field.
+/// may not write (before anything else is looked at), then as [`Body::parse`].
 pub fn write_body<T: DeserializeOwned + Validate>(
     permit: &Permit,
-    body: Value,
+    body: impl Into<Body>,
 ) -> Result<T, ApiError> {
+    let body = body.into().0?;
     if let Value::Object(fields) = &body {
         permit.check_writable(fields.keys())?;
     }
-    plain_body(body)
+    read_body(body)
 }
 
-/// Like [`write_body`] for bodies that carry no record fields (login, password changes).
-pub fn plain_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiError> {
+fn read_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiError> {
     // serde would read a JSON array as a struct's fields in order; bodies are objects only.
     if !body.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
@@ -128,13 +207,7 @@ pub fn plain_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiE
     if let Some(field) = field_with_nul(&body, "") {
         return Err(ApiError::invalid(field, "must not contain NUL characters"));
     }
-    let parsed: T = serde_path_to_error::deserialize(body).map_err(|error| {
-        let field = error.path().to_string();
-        ApiError::Validation(vec![FieldError {
-            field: if field == "." { "body".into() } else { field },
-            message: error.into_inner().to_string(),
-        }])
-    })?;
+    let parsed: T = input::from_json(body)?;
     parsed.validate()?;
     Ok(parsed)
 }
@@ -182,15 +255,34 @@ pub fn name_query(field: &str, name: Option<String>) -> Result<Option<String>, A
     }
 }
 
-/// 422 when the query string holds an encoded NUL character.
-pub fn check_query(req: &HttpRequest) -> Result<(), ApiError> {
-    if req.query_string().to_ascii_lowercase().contains("%00") {
-        return Err(ApiError::invalid(
-            "query",
-            "must not contain NUL characters",
-        ));
+/// The query string's parameters, read but not yet judged: opened only with the permit the
+/// handler was given ([`Params::parse`]), so a caller without the function is refused with
+/// 403 whatever its parameters, and a missing or malformed one is 422 only for a caller who
+/// may use the endpoint. `web::Query` is disallowed (`clippy.toml`) so that every endpoint
+/// reads its parameters this way.
+pub struct Params<T> {
+    query: String,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T> FromRequest for Params<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Params {
+            query: req.query_string().to_owned(),
+            of: PhantomData,
+        }))
     }
-    Ok(())
+}
+
+impl<T: DeserializeOwned> Params<T> {
+    /// The parameters, once the caller holds `_permit`: 422 naming the first parameter that
+    /// is unknown, missing, malformed or holds a NUL character, never repeating its value.
+    pub fn parse(self, _permit: &Permit) -> Result<T, ApiError> {
+        input::from_query(&self.query)
+    }
 }
 
 /// For PATCH fields that may be cleared: absent → `None` (unchanged), `null` →

@@ -451,10 +451,23 @@ async fn an_organisations_access_audit_lists_each_of_its_principals_as_json_and_
             .starts_with("text/csv")
     );
     let mut reader = csv::Reader::from_reader(csv.body.as_str().unwrap().as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(
         header[..7],
-        ["principal_id", "kind", "username", "display_name", "status", "requests", "clients_accessed"]
+        [
+            "principal_id",
+            "kind",
+            "username",
+            "display_name",
+            "status",
+            "requests",
+            "clients_accessed"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), entries.len());

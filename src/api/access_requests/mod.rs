@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -16,9 +15,8 @@ use validator::Validate;
 use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{
-    DueListParams, expected_version, field_id, new_id, path_id, plain_body, utc,
-};
+use crate::api::request::{Body, Params};
+use crate::api::request::{DueListParams, expected_version, field_id, new_id, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
 use crate::db::requests::{self as queries, AccessRequestRow, OPEN_ACCESS, RequestFilter};
@@ -175,9 +173,9 @@ pub struct AccessRequestProgress {
 #[get("/access-requests")]
 async fn list_access_requests(
     ctx: Ctx,
-    params: web::Query<DueListParams<AccessRequestStatus>>,
+    params: Params<DueListParams<AccessRequestStatus>>,
 ) -> ApiResult<Disclosed> {
-    client_requests::page::<AccessRequestRow, _>(&ctx, params.into_inner()).await
+    client_requests::page::<AccessRequestRow, _>(&ctx, params).await
 }
 
 /// Record a client's request for access to their file
@@ -190,10 +188,10 @@ async fn list_access_requests(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/access-requests")]
-async fn record_access_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn record_access_request(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     // Refused before the body is looked at.
-    ctx.permit(Resource::AccessRequest, Action::Create)?;
-    let new: NewAccessRequest = plain_body(body.into_inner())?;
+    let permit = ctx.permit(Resource::AccessRequest, Action::Create)?;
+    let new: NewAccessRequest = body.parse(&permit)?;
     let client_id = field_id("client_id", &new.client_id)?;
     let today = ctx.state.clock.today();
     let received_on = received_by(new.received_on.get(), today)?;
@@ -248,13 +246,13 @@ async fn progress_access_request(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::AccessRequest, Action::Update)?;
+    let permit = ctx.permit(Resource::AccessRequest, Action::Update)?;
     let reader = ctx.permit(Resource::AccessRequest, Action::Read)?;
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let change: AccessRequestProgress = plain_body(body.into_inner())?;
+    let change: AccessRequestProgress = body.parse(&permit)?;
     match (change.status, change.identity_verified, &change.reason) {
         (None, None, _) => {
             return Err(ApiError::invalid(

@@ -8,7 +8,6 @@ use actix_web::ResponseError;
 use actix_web::{get, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -16,7 +15,8 @@ use validator::Validate;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::field_id;
-use crate::api::request::{PageRequest, path_id, plain_body, utc, write_body};
+use crate::api::request::{Body, Params};
+use crate::api::request::{PageRequest, path_id, utc, write_body};
 use crate::audit::Disclosure;
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -196,8 +196,9 @@ fn touch(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/access-reviews")]
-async fn list_reviews(ctx: Ctx, params: web::Query<ReviewListParams>) -> ApiResult<Disclosed> {
+async fn list_reviews(ctx: Ctx, params: Params<ReviewListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::AccessReview, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let organisation_id = params
         .organisation_id
@@ -236,10 +237,10 @@ async fn list_reviews(ctx: Ctx, params: web::Query<ReviewListParams>) -> ApiResu
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/access-reviews")]
-async fn open_review(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn open_review(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::AccessReview, Action::Create)?;
     let reader = ctx.permit(Resource::AccessReview, Action::Read)?;
-    let new: NewAccessReview = write_body(&permit, body.into_inner())?;
+    let new: NewAccessReview = write_body(&permit, body)?;
     let (today, now) = (ctx.state.clock.today(), ctx.now());
     if new.due_on.get() < today {
         return Err(ApiError::invalid("due_on", "must not be in the past"));
@@ -313,7 +314,7 @@ async fn get_review(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/access-reviews/{id}/decisions")]
-async fn decide(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn decide(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     // A confirmed decision if the policy lets the caller decide, else a proposal.
     let (permit, confirmed) = match ctx.permit(Resource::AccessReview, Action::Decide) {
         Ok(permit) => (permit, true),
@@ -321,7 +322,7 @@ async fn decide(ctx: Ctx, id: web::Path<String>, body: web::Json<Value>) -> ApiR
     };
     let reader = ctx.permit(Resource::AccessReview, Action::Read)?;
     let id = path_id(&id)?;
-    let request: ReviewDecisionRequest = plain_body(body.into_inner())?;
+    let request: ReviewDecisionRequest = body.parse(&permit)?;
     if request.subject_id == ctx.caller.user_id {
         return Err(ApiError::Forbidden {
             code: "own_access_unchangeable",

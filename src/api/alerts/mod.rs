@@ -3,14 +3,14 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{PageRequest, path_id, plain_body, utc};
+use crate::api::request::{Body, Params};
+use crate::api::request::{PageRequest, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::alerts::{self as queries, AlertRow};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -121,8 +121,9 @@ pub struct Acknowledgement {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/alerts")]
-async fn list_alerts(ctx: Ctx, params: web::Query<AlertListParams>) -> ApiResult<Disclosed> {
+async fn list_alerts(ctx: Ctx, params: Params<AlertListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Alert, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (acknowledged, request) = (params.acknowledged, page.clone());
     let mut rows = ctx
@@ -153,15 +154,11 @@ async fn list_alerts(ctx: Ctx, params: web::Query<AlertListParams>) -> ApiResult
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/alerts/{id}/acknowledge")]
-async fn acknowledge_alert(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::Alert, Action::Acknowledge)?;
+async fn acknowledge_alert(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Alert, Action::Acknowledge)?;
     let reader = ctx.permit(Resource::Alert, Action::Read)?;
     let id = path_id(&id)?;
-    let acknowledgement: Acknowledgement = plain_body(body.into_inner())?;
+    let acknowledgement: Acknowledgement = body.parse(&permit)?;
     let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
     ctx.write(move |conn| {
         queries::find(conn, &id)?.ok_or(ApiError::NotFound)?;

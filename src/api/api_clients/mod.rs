@@ -4,13 +4,13 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{Body, Params};
 use crate::api::request::{PageRequest, path_id, utc, write_body};
 use crate::api::users::check_roles;
 use crate::audit::ChangeAlert;
@@ -146,11 +146,9 @@ fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<ApiClie
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/api-clients")]
-async fn list_api_clients(
-    ctx: Ctx,
-    params: web::Query<ApiClientListParams>,
-) -> ApiResult<Disclosed> {
+async fn list_api_clients(ctx: Ctx, params: Params<ApiClientListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::ApiClient, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (reader, request) = (permit.clone(), page.clone());
     let (records, next_cursor) = ctx
@@ -188,10 +186,10 @@ async fn list_api_clients(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/api-clients")]
-async fn create_api_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_api_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::ApiClient, Action::Create)?;
     let reader = ctx.permit(Resource::ApiClient, Action::Read)?;
-    let new: NewApiClient = write_body(&permit, body.into_inner())?;
+    let new: NewApiClient = write_body(&permit, body)?;
     let clearance = new.clearance.unwrap_or(ProtectiveMarking::Official);
     ctx.caller.check_clearance_grant(Some(clearance))?;
     if !scope::reaches_organisation(&permit, &new.organisation_id) {

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::Params;
 use crate::api::request::optional_field_id;
 use crate::api::request::{PageRequest, path_id, utc};
 use crate::audit::Disclosure;
@@ -237,9 +238,9 @@ async fn page_of(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/audit/events")]
-async fn list_events(ctx: Ctx, params: web::Query<AuditEventParams>) -> ApiResult<Disclosed> {
+async fn list_events(ctx: Ctx, params: Params<AuditEventParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::AuditEvent, Action::Read)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = AuditFilter {
         actor_user_id: optional_field_id("actor_user_id", params.actor_user_id.as_deref())?,
@@ -287,11 +288,11 @@ async fn list_events(ctx: Ctx, params: web::Query<AuditEventParams>) -> ApiResul
 async fn client_access_log(
     ctx: Ctx,
     id: web::Path<String>,
-    params: web::Query<AccessLogParams>,
+    params: Params<AccessLogParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::AuditEvent, Action::ReadClientHistory)?;
     let client_id = path_id(&id)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = AuditFilter {
         client_id: Some(client_id.clone()),
@@ -317,11 +318,11 @@ async fn client_access_log(
 async fn export_events(
     ctx: Ctx,
     req: HttpRequest,
-    params: web::Query<ExportParams>,
+    params: Params<ExportParams>,
 ) -> ApiResult<HttpResponse> {
     const PAGE: i64 = 1000;
     let permit = ctx.permit(Resource::AuditEvent, Action::Export)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     if params.to <= params.from {
         return Err(ApiError::invalid("to", "must be after from"));
     }

@@ -3,13 +3,12 @@ use actix_web::ResponseError;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::{AnySessionCtx, AppState};
-use crate::api::request::plain_body;
+use crate::api::request::Body;
 use crate::audit::{self, AttemptedLogin, Disclosure};
 use crate::auth::login::{self as sign_in, LoginRules};
 use crate::auth::{password, sessions};
@@ -100,13 +99,13 @@ fn tokens(
 async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest {
         username,
         password,
         totp_code,
-    } = plain_body(body.into_inner())?;
+    } = body.parse_before_any_permit()?;
     req.extensions_mut().insert(AttemptedLogin {
         username: username.clone(),
         user_id: None,
@@ -290,9 +289,9 @@ const REFRESH_TOKEN_REUSED: &str = "refresh_token_reused";
 async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<HttpResponse> {
-    let RefreshRequest { refresh_token } = plain_body(body.into_inner())?;
+    let RefreshRequest { refresh_token } = body.parse_before_any_permit()?;
     let now = state.clock.now();
     // A reuse ends the session: that change and the refusal's row commit together.
     let outcome = audit::recorded_write(&state.db, &req, None, move |conn| {

@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use self::containment::{ContainmentAction, ContainmentRequest};
@@ -21,9 +20,8 @@ pub use self::types::*;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
 use crate::api::request::parse_json;
-use crate::api::request::{
-    PageRequest, expected_version, new_id, path_id, plain_body, utc, write_body,
-};
+use crate::api::request::{Body, Params};
+use crate::api::request::{PageRequest, expected_version, new_id, path_id, utc, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::breaches::{
@@ -154,12 +152,12 @@ struct Change<B> {
 }
 
 impl<B: serde::de::DeserializeOwned + validator::Validate> Change<B> {
-    fn of(ctx: &Ctx, id: &str, body: Value) -> ApiResult<Self> {
-        ctx.permit(Resource::Breach, Action::Update)?;
+    fn of(ctx: &Ctx, id: &str, body: Body) -> ApiResult<Self> {
+        let permit = ctx.permit(Resource::Breach, Action::Update)?;
         Ok(Self {
             reader: ctx.permit(Resource::Breach, Action::Read)?,
             id: path_id(id)?,
-            body: plain_body(body)?,
+            body: body.parse(&permit)?,
             now: ctx.now(),
             today: ctx.state.clock.today(),
             actor: ctx.caller.user_id.clone(),
@@ -181,12 +179,10 @@ fn check_being_assessed(row: &BreachRow) -> ApiResult<()> {
 
 async fn page_of(
     ctx: &Ctx,
+    permit: Permit,
     filter: BreachFilter,
-    limit: Option<i64>,
-    cursor: Option<&str>,
+    page: PageRequest,
 ) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::Breach, Action::Read)?;
-    let page = PageRequest::parse(limit, cursor)?;
     let today = ctx.state.clock.today();
     ctx.db()
         .read(move |conn| {
@@ -212,12 +208,15 @@ async fn page_of(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/breaches")]
-async fn list_breaches(ctx: Ctx, params: web::Query<BreachListParams>) -> ApiResult<Disclosed> {
+async fn list_breaches(ctx: Ctx, params: Params<BreachListParams>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Breach, Action::Read)?;
+    let params = params.parse(&permit)?;
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = BreachFilter {
         eligible: params.eligible,
         ..BreachFilter::default()
     };
-    page_of(&ctx, filter, params.limit, params.cursor.as_deref()).await
+    page_of(&ctx, permit, filter, page).await
 }
 
 /// Breaches whose assessment is overdue
@@ -231,12 +230,15 @@ async fn list_breaches(ctx: Ctx, params: web::Query<BreachListParams>) -> ApiRes
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/reports/breaches-overdue")]
-async fn breaches_overdue(ctx: Ctx, params: web::Query<PageParams>) -> ApiResult<Disclosed> {
+async fn breaches_overdue(ctx: Ctx, params: Params<PageParams>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Breach, Action::Read)?;
+    let params = params.parse(&permit)?;
+    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = BreachFilter {
         assessment_due_before: Some(ctx.state.clock.today()),
         ..BreachFilter::default()
     };
-    page_of(&ctx, filter, params.limit, params.cursor.as_deref()).await
+    page_of(&ctx, permit, filter, page).await
 }
 
 /// Record a suspected breach
@@ -249,10 +251,10 @@ async fn breaches_overdue(ctx: Ctx, params: web::Query<PageParams>) -> ApiResult
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/breaches")]
-async fn record_breach(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn record_breach(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Breach, Action::Create)?;
     let reader = ctx.permit(Resource::Breach, Action::Read)?;
-    let new: NewBreach = write_body(&permit, body.into_inner())?;
+    let new: NewBreach = write_body(&permit, body)?;
     let now = ctx.now();
     if new.aware_at.get() > now {
         return Err(ApiError::invalid("aware_at", "must not be in the future"));
@@ -359,13 +361,13 @@ async fn assess_breach(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::Breach, Action::Update)?;
+    let permit = ctx.permit(Resource::Breach, Action::Update)?;
     let reader = ctx.permit(Resource::Breach, Action::Read)?;
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let assessment: BreachAssessment = plain_body(body.into_inner())?;
+    let assessment: BreachAssessment = body.parse(&permit)?;
     if assessment.eligible && !assessment.serious_harm_likely {
         return Err(ApiError::invalid(
             "eligible",
@@ -424,11 +426,7 @@ async fn assess_breach(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/breaches/{id}/extensions")]
-async fn extend_assessment(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn extend_assessment(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let Change {
         reader,
         id,
@@ -436,7 +434,7 @@ async fn extend_assessment(
         now,
         today,
         actor,
-    } = Change::<NewExtension>::of(&ctx, &id, body.into_inner())?;
+    } = Change::<NewExtension>::of(&ctx, &id, body)?;
     ctx.write(move |conn| {
         let row = find(conn, &id)?;
         check_being_assessed(&row)?;
@@ -486,15 +484,11 @@ async fn extend_assessment(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/breaches/{id}/containment")]
-async fn contain_breach(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn contain_breach(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Breach, Action::Contain)?;
     let reader = ctx.permit(Resource::Breach, Action::Read)?;
     let id = path_id(&id)?;
-    let request: ContainmentRequest = plain_body(body.into_inner())?;
+    let request: ContainmentRequest = body.parse(&permit)?;
     let (now, today, caller) = (ctx.now(), ctx.state.clock.today(), ctx.caller.clone());
     ctx.write(move |conn| {
         find(conn, &id)?;
@@ -656,11 +650,7 @@ fn notified_client(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/breaches/{id}/notifications")]
-async fn record_notification(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn record_notification(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let Change {
         reader,
         id,
@@ -668,7 +658,7 @@ async fn record_notification(
         now,
         today,
         actor,
-    } = Change::<NewNotification>::of(&ctx, &id, body.into_inner())?;
+    } = Change::<NewNotification>::of(&ctx, &id, body)?;
     if notification.sent_on.get() > today {
         return Err(ApiError::invalid("sent_on", "must not be in the future"));
     }
@@ -725,11 +715,11 @@ async fn record_notification(
 async fn notification_draft(
     ctx: Ctx,
     id: web::Path<String>,
-    params: web::Query<DraftParams>,
+    params: Params<DraftParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::BreachNotice, Action::Read)?;
     let id = path_id(&id)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let oversight = ctx.state.config.oversight.clone();
     let today = ctx.state.clock.today();
     ctx.db()
@@ -826,11 +816,7 @@ fn containment_steps(breach: &BreachRecord, assessment: &BreachAssessment) -> Ve
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/breaches/{id}/review")]
-async fn record_review(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn record_review(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let Change {
         reader,
         id,
@@ -838,7 +824,7 @@ async fn record_review(
         now,
         today,
         actor,
-    } = Change::<BreachReview>::of(&ctx, &id, body.into_inner())?;
+    } = Change::<BreachReview>::of(&ctx, &id, body)?;
     ctx.write(move |conn| {
         let row = find(conn, &id)?;
         match BreachStatus::from_stored(&row.status)? {

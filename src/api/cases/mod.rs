@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::Utc;
 use diesel::prelude::*;
-use serde_json::Value;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::types::{
@@ -16,6 +15,7 @@ use self::types::{
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
 use crate::api::request::field_id;
+use crate::api::request::{Body, Params};
 use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -121,8 +121,12 @@ fn check_member(
     }
 }
 
-async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::Case, Action::Read)?;
+async fn list(
+    ctx: &Ctx,
+    permit: Permit,
+    filter: CaseFilter,
+    page: PageRequest,
+) -> ApiResult<Disclosed> {
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
     let (reader, request) = (permit.clone(), page.clone());
     let (records, next_cursor) = ctx
@@ -157,18 +161,18 @@ async fn list(ctx: &Ctx, filter: CaseFilter, page: PageRequest) -> ApiResult<Dis
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/cases")]
-async fn list_cases(ctx: Ctx, params: web::Query<CaseListParams>) -> ApiResult<Disclosed> {
-    let params = params.into_inner();
+async fn list_cases(ctx: Ctx, params: Params<CaseListParams>) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Case, Action::Read)?;
+    let params = params.parse(&permit)?;
     if params.status.is_some() {
-        ctx.permit(Resource::Case, Action::Read)?
-            .check_filterable("status")?;
+        permit.check_filterable("status")?;
     }
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = CaseFilter {
         client_id: None,
         status: params.status.map(|s| s.as_str().to_owned()),
     };
-    list(&ctx, filter, page).await
+    list(&ctx, permit, filter, page).await
 }
 
 /// List a client's cases
@@ -184,11 +188,11 @@ async fn list_cases(ctx: Ctx, params: web::Query<CaseListParams>) -> ApiResult<D
 async fn list_client_cases(
     ctx: Ctx,
     id: web::Path<String>,
-    params: web::Query<CaseListParams>,
+    params: Params<CaseListParams>,
 ) -> ApiResult<Disclosed> {
     let client_permit = ctx.permit(Resource::Client, Action::Read)?;
     let case_permit = ctx.permit(Resource::Case, Action::Read)?;
-    let params = params.into_inner();
+    let params = params.parse(&case_permit)?;
     if params.status.is_some() {
         case_permit.check_filterable("status")?;
     }
@@ -202,7 +206,7 @@ async fn list_client_cases(
         client_id: Some(client_id),
         status: params.status.map(|s| s.as_str().to_owned()),
     };
-    list(&ctx, filter, page).await
+    list(&ctx, case_permit, filter, page).await
 }
 
 /// Open a case
@@ -216,12 +220,12 @@ async fn list_client_cases(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/cases")]
-async fn create_case(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_case(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Case, Action::Create)?;
     let reader = ctx.permit(Resource::Case, Action::Read)?;
     let client_reader = ctx.permit(Resource::Client, Action::Read)?;
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
-    let new: NewCase = write_body(&permit, body.into_inner())?;
+    let new: NewCase = write_body(&permit, body)?;
     ctx.caller.check_marking(new.protective_marking)?;
     let client_id = field_id("client_id", &new.client_id)?;
     let now = Utc::now().naive_utc();
@@ -295,14 +299,14 @@ async fn update_case(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Case, Action::Update)?;
     let reader = ctx.permit(Resource::Case, Action::Read)?;
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let update: CaseUpdate = write_body(&permit, body.into_inner())?;
+    let update: CaseUpdate = write_body(&permit, body)?;
     ctx.caller.check_marking(update.protective_marking)?;
     let now = Utc::now().naive_utc();
     let mut changes = CaseChanges {
@@ -341,15 +345,11 @@ async fn update_case(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/cases/{id}/allocations")]
-async fn create_allocation(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Allocation, Action::Create)?;
     let reader = ctx.permit(Resource::Allocation, Action::Read)?;
     let case_id = path_id(&id)?;
-    let new: NewAllocation = write_body(&permit, body.into_inner())?;
+    let new: NewAllocation = write_body(&permit, body)?;
     if new.ends_on.is_some_and(|ends_on| ends_on < new.starts_on) {
         return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
     }
@@ -435,13 +435,13 @@ async fn update_allocation(
     ctx: Ctx,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Allocation, Action::Update)?;
     let reader = ctx.permit(Resource::Allocation, Action::Read)?;
     let (case_id, allocation_id) = (path_id(&path.0)?, path_id(&path.1)?);
     let version = expected_version(&req)?;
-    let update: AllocationUpdate = write_body(&permit, body.into_inner())?;
+    let update: AllocationUpdate = write_body(&permit, body)?;
     let ends_on = update.ends_on.flatten().map(Date::get);
     let now = Utc::now().naive_utc();
     ctx.write(move |conn| {

@@ -2,7 +2,6 @@
 pub mod types;
 
 use actix_web::{HttpRequest, get, patch, post, web};
-use serde_json::Value;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use std::collections::HashMap;
@@ -14,7 +13,7 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::notices;
 use crate::api::request::{
-    PageRequest, expected_version, name_query, new_id, path_id, utc, write_body,
+    Body, PageRequest, Params, expected_version, name_query, new_id, path_id, utc, write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -181,9 +180,9 @@ fn check_not_duplicate(
     security(("bearer" = []))
 )]
 #[get("/clients")]
-async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResult<Disclosed> {
+async fn list_clients(ctx: Ctx, params: Params<ClientListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Read)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let filter = ClientFilter {
         family_name: name_query("family_name", params.family_name)?,
@@ -229,10 +228,10 @@ async fn list_clients(ctx: Ctx, params: web::Query<ClientListParams>) -> ApiResu
     security(("bearer" = []))
 )]
 #[post("/clients")]
-async fn create_client(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Create)?;
     let reader = ctx.permit(Resource::Client, Action::Read)?;
-    let new: NewClient = write_body(&permit, body.into_inner())?;
+    let new: NewClient = write_body(&permit, body)?;
     ctx.caller.check_marking(new.protective_marking)?;
     let marking = new
         .protective_marking
@@ -338,13 +337,13 @@ async fn update_client(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Update)?;
     let reader = ctx.permit(Resource::Client, Action::Read)?;
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let update: ClientUpdate = write_body(&permit, body.into_inner())?;
+    let update: ClientUpdate = write_body(&permit, body)?;
     ctx.caller.check_marking(update.protective_marking)?;
     let keyring = ctx.keyring();
     let changes = update.into_changes(&keyring, &id)?;

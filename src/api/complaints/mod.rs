@@ -4,7 +4,6 @@
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -12,9 +11,8 @@ use validator::Validate;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::optional_field_id;
-use crate::api::request::{
-    DueListParams, PageRequest, expected_version, new_id, path_id, plain_body, utc,
-};
+use crate::api::request::{Body, Params};
+use crate::api::request::{DueListParams, PageRequest, expected_version, new_id, path_id, utc};
 use crate::authz::{Action, Resource, scope};
 use crate::db::clients as client_queries;
 use crate::db::complaints::{self as queries, ComplaintFilter, ComplaintRow};
@@ -141,10 +139,10 @@ pub struct ComplaintProgress {
 #[get("/complaints")]
 async fn list_complaints(
     ctx: Ctx,
-    params: web::Query<DueListParams<ComplaintStatus>>,
+    params: Params<DueListParams<ComplaintStatus>>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Complaint, Action::Read)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let today = ctx.state.clock.today();
     let filter = ComplaintFilter {
@@ -177,10 +175,10 @@ async fn list_complaints(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/complaints")]
-async fn record_complaint(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn record_complaint(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Complaint, Action::Create)?;
     let reader = ctx.permit(Resource::Complaint, Action::Read)?;
-    let new: NewComplaint = plain_body(body.into_inner())?;
+    let new: NewComplaint = body.parse(&permit)?;
     let client_id = optional_field_id("client_id", new.client_id.as_deref())?;
     let today = ctx.state.clock.today();
     if new.received_on.get() > today {
@@ -257,13 +255,13 @@ async fn progress_complaint(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::Complaint, Action::Update)?;
+    let permit = ctx.permit(Resource::Complaint, Action::Update)?;
     let reader = ctx.permit(Resource::Complaint, Action::Read)?;
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let change: ComplaintProgress = plain_body(body.into_inner())?;
+    let change: ComplaintProgress = body.parse(&permit)?;
     match (change.status, &change.outcome) {
         (ComplaintStatus::Received, _) => {
             return Err(ApiError::invalid(

@@ -4,7 +4,6 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -12,7 +11,8 @@ use validator::Validate;
 use crate::api::clients;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{new_id, path_id, plain_body, utc};
+use crate::api::request::Body;
+use crate::api::request::{new_id, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
 use crate::db::consents::{self as queries, ConsentRow, Withdrawal};
@@ -127,15 +127,11 @@ pub struct ConsentWithdrawal {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/clients/{id}/consents")]
-async fn record_consent(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn record_consent(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Consent, Action::Create)?;
     let reader = ctx.permit(Resource::Consent, Action::Read)?;
     let client_id = path_id(&id)?;
-    let new: NewConsent = plain_body(body.into_inner())?;
+    let new: NewConsent = body.parse(&permit)?;
     let purposes = &ctx.state.config.privacy.consent_purposes;
     if !purposes.contains(&new.purpose) {
         return Err(ApiError::invalid(
@@ -223,12 +219,12 @@ pub fn of_client(
 async fn withdraw_consent(
     ctx: Ctx,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Consent, Action::Withdraw)?;
     let reader = ctx.permit(Resource::Consent, Action::Read)?;
     let (client_id, consent_id) = (path_id(&path.0)?, path_id(&path.1)?);
-    let body: ConsentWithdrawal = plain_body(body.into_inner())?;
+    let body: ConsentWithdrawal = body.parse(&permit)?;
     let today = ctx.state.clock.today();
     if body.withdrawn_on.get() > today {
         return Err(ApiError::invalid(

@@ -16,8 +16,9 @@ use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::clients::{self, types::ClientUpdate};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{Body, Params};
 use crate::api::request::{
-    DueListParams, expected_version, field_id, new_id, path_id, plain_body, utc, write_body,
+    DueListParams, expected_version, field_id, new_id, path_id, utc, write_body,
 };
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
@@ -195,9 +196,9 @@ pub struct CorrectionDecisionBody {
 #[get("/correction-requests")]
 async fn list_correction_requests(
     ctx: Ctx,
-    params: web::Query<DueListParams<CorrectionStatus>>,
+    params: Params<DueListParams<CorrectionStatus>>,
 ) -> ApiResult<Disclosed> {
-    client_requests::page::<CorrectionRequestRow, _>(&ctx, params.into_inner()).await
+    client_requests::page::<CorrectionRequestRow, _>(&ctx, params).await
 }
 
 /// Record a client's request to correct their file
@@ -212,14 +213,15 @@ async fn list_correction_requests(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/correction-requests")]
-async fn record_correction_request(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn record_correction_request(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     // Refused before the body is looked at.
-    ctx.permit(Resource::CorrectionRequest, Action::Create)?;
-    let new: NewCorrectionRequest = plain_body(body.into_inner())?;
+    let permit = ctx.permit(Resource::CorrectionRequest, Action::Create)?;
+    let new: NewCorrectionRequest = body.parse(&permit)?;
     let client_id = field_id("client_id", &new.client_id)?;
     let today = ctx.state.clock.today();
     let received_on = received_by(new.received_on.map_or(today, Date::get), today)?;
-    plain_body::<ClientUpdate>(update_body(new.field, new.requested_value.clone()))
+    Body::from(update_body(new.field, new.requested_value.clone()))
+        .parse::<ClientUpdate>(&permit)
         .map_err(as_requested_value)?;
     let recorder = ctx.recorder();
     let id = new_id();
@@ -296,13 +298,13 @@ async fn decide_correction_request(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::CorrectionRequest, Action::Decide)?;
+    let permit = ctx.permit(Resource::CorrectionRequest, Action::Decide)?;
     let id = path_id(&id)?;
     let purpose = format!("correction request {id}");
     let reader = ctx.permit_for(Resource::CorrectionRequest, Action::Read, purpose.clone())?;
-    let decision: CorrectionDecisionBody = plain_body(body.into_inner())?;
+    let decision: CorrectionDecisionBody = body.parse(&permit)?;
     let (today, recorder, keyring) = (ctx.state.clock.today(), ctx.recorder(), ctx.keyring());
     let correction = match decision.decision {
         CorrectionDecision::Correct => {

@@ -3,7 +3,6 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -11,7 +10,8 @@ use validator::Validate;
 use crate::api::clients;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{new_id, path_id, plain_body, utc};
+use crate::api::request::Body;
+use crate::api::request::{new_id, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::legal_holds::{self as queries, LegalHoldRow};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -89,15 +89,11 @@ pub struct HoldReason {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/clients/{id}/legal-holds")]
-async fn place_hold(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn place_hold(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::LegalHold, Action::Create)?;
     let reader = ctx.permit(Resource::LegalHold, Action::Read)?;
     let client_id = path_id(&id)?;
-    let body: HoldReason = plain_body(body.into_inner())?;
+    let body: HoldReason = body.parse(&permit)?;
     let recorder = ctx.recorder();
     let row = LegalHoldRow {
         id: new_id(),
@@ -153,12 +149,12 @@ async fn list_holds(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
 async fn release_hold(
     ctx: Ctx,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::LegalHold, Action::Release)?;
     let reader = ctx.permit(Resource::LegalHold, Action::Read)?;
     let (client_id, hold_id) = (path_id(&path.0)?, path_id(&path.1)?);
-    let body: HoldReason = plain_body(body.into_inner())?;
+    let body: HoldReason = body.parse(&permit)?;
     let recorder = ctx.recorder();
     ctx.write(move |conn| {
         clients::load(conn, &permit, &client_id)?;

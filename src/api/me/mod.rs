@@ -6,13 +6,13 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::{AnySessionCtx, Ctx, EnrollingCtx};
-use crate::api::request::{path_id, plain_body, utc};
+use crate::api::request::Body;
+use crate::api::request::{path_id, utc};
 use crate::audit::Disclosure;
 use crate::auth::{sessions, totp};
 use crate::authz::catalogue::RESOURCES;
@@ -287,11 +287,8 @@ async fn enrol_totp(EnrollingCtx(ctx): EnrollingCtx) -> ApiResult<HttpResponse> 
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/me/mfa/totp/confirm")]
-async fn confirm_totp(
-    EnrollingCtx(ctx): EnrollingCtx,
-    body: web::Json<Value>,
-) -> ApiResult<HttpResponse> {
-    let TotpConfirmation { code } = plain_body(body.into_inner())?;
+async fn confirm_totp(EnrollingCtx(ctx): EnrollingCtx, body: Body) -> ApiResult<HttpResponse> {
+    let TotpConfirmation { code } = body.parse_before_any_permit()?;
     let (user_id, keyring) = (ctx.caller.user_id.clone(), ctx.keyring());
     let now = ctx.now();
     ctx.write_recorded(move |conn| {

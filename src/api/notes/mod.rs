@@ -3,13 +3,13 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{Body, Params};
 use crate::api::request::{PageRequest, new_id, path_id, utc, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -144,9 +144,10 @@ fn load(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<NoteRec
 async fn list_notes(
     ctx: Ctx,
     id: web::Path<String>,
-    params: web::Query<NoteListParams>,
+    params: Params<NoteListParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Note, Action::Read)?;
+    let params = params.parse(&permit)?;
     let case_id = path_id(&id)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (reader, request) = (permit.clone(), page.clone());
@@ -181,15 +182,11 @@ async fn list_notes(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/cases/{id}/notes")]
-async fn create_note(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn create_note(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Note, Action::Create)?;
     let reader = ctx.permit(Resource::Note, Action::Read)?;
     let case_id = path_id(&id)?;
-    let new: NewNote = write_body(&permit, body.into_inner())?;
+    let new: NewNote = write_body(&permit, body)?;
     ctx.caller.check_marking(new.protective_marking)?;
     let marking = new
         .protective_marking
@@ -249,15 +246,11 @@ async fn get_note(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/notes/{id}/amendments")]
-async fn amend_note(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn amend_note(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Note, Action::Create)?;
     let reader = ctx.permit(Resource::Note, Action::Read)?;
     let id = path_id(&id)?;
-    let amendment: NoteAmendment = write_body(&permit, body.into_inner())?;
+    let amendment: NoteAmendment = write_body(&permit, body)?;
     let caller = ctx.caller.clone();
     let original_reader = reader.clone();
     ctx.write(move |conn| {

@@ -5,7 +5,6 @@
 use actix_web::{get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
@@ -13,7 +12,8 @@ use validator::Validate;
 use crate::api::clients;
 use crate::api::context::{Ctx, Recorder};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{PageRequest, new_id, path_id, plain_body, utc};
+use crate::api::request::{Body, Params};
+use crate::api::request::{PageRequest, new_id, path_id, utc};
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::notices::{self as queries, NoticeGivenRow, NoticeRow};
@@ -250,10 +250,10 @@ pub fn record_given(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/collection-notices")]
-async fn issue_notice(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::CollectionNotice, Action::Create)?;
+async fn issue_notice(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::CollectionNotice, Action::Create)?;
     let reader = ctx.permit(Resource::CollectionNotice, Action::Read)?;
-    let new: NewCollectionNotice = plain_body(body.into_inner())?;
+    let new: NewCollectionNotice = body.parse(&permit)?;
     let today = ctx.state.clock.today();
     if new.effective_from.get() < today {
         return Err(ApiError::invalid(
@@ -323,15 +323,11 @@ async fn current_notice(ctx: Ctx) -> ApiResult<Disclosed> {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/clients/{id}/collection-notices")]
-async fn record_notice_given(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: web::Json<Value>,
-) -> ApiResult<Disclosed> {
+async fn record_notice_given(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::NoticeGiven, Action::Create)?;
     let reader = ctx.permit(Resource::NoticeGiven, Action::Read)?;
     let client_id = path_id(&id)?;
-    let given: NoticeGiven = plain_body(body.into_inner())?;
+    let given: NoticeGiven = body.parse(&permit)?;
     let today = ctx.state.clock.today();
     let recorder = ctx.recorder();
     ctx.write(move |conn| {
@@ -400,8 +396,9 @@ pub struct OutdatedParams {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/reports/collection-notices-outdated")]
-async fn outdated_notices(ctx: Ctx, params: web::Query<OutdatedParams>) -> ApiResult<Disclosed> {
+async fn outdated_notices(ctx: Ctx, params: Params<OutdatedParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::NoticeStatus, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let today = ctx.state.clock.today();
     let reader = permit.clone();

@@ -4,13 +4,13 @@ use crate::domain::names::DisplayName;
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::{Body, Params};
 use crate::api::request::{PageRequest, expected_version, new_id, nullable, path_id, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -156,9 +156,10 @@ fn name_taken() -> ApiError {
 #[get("/organisations")]
 async fn list_organisations(
     ctx: Ctx,
-    params: web::Query<OrganisationListParams>,
+    params: Params<OrganisationListParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Organisation, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (reader, request) = (permit.clone(), page.clone());
     let mut rows = ctx
@@ -189,10 +190,10 @@ async fn list_organisations(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/organisations")]
-async fn create_organisation(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_organisation(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Organisation, Action::Create)?;
     let reader = ctx.permit(Resource::Organisation, Action::Read)?;
-    let new: NewOrganisation = write_body(&permit, body.into_inner())?;
+    let new: NewOrganisation = write_body(&permit, body)?;
     let (starts_on, ends_on) = (
         new.contract_starts_on.map(Date::get),
         new.contract_ends_on.map(Date::get),
@@ -261,13 +262,13 @@ async fn update_organisation(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Organisation, Action::Update)?;
     let reader = ctx.permit(Resource::Organisation, Action::Read)?;
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let update: OrganisationUpdate = write_body(&permit, body.into_inner())?;
+    let update: OrganisationUpdate = write_body(&permit, body)?;
     if id == ctx.caller.organisation_id && update.status.is_some() {
         return Err(ApiError::Forbidden {
             code: "own_access_unchangeable",

@@ -6,7 +6,7 @@
 use crate::domain::Date;
 use std::collections::{BTreeMap, HashMap};
 
-use actix_web::{get, web};
+use actix_web::get;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::api::clients::{self, types::Statements};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::name_query;
+use crate::api::request::{Params, name_query};
 use crate::authz::{Action, Resource, scope};
 use crate::db::clients::{ClientFilter, name_candidates};
 use crate::db::schema::organisations;
@@ -88,9 +88,9 @@ pub struct ProfileSearch {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/profiles")]
-async fn search_profiles(ctx: Ctx, params: web::Query<ProfileSearch>) -> ApiResult<Disclosed> {
+async fn search_profiles(ctx: Ctx, params: Params<ProfileSearch>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Profile, Action::Search)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let family_name = name_query("family_name", params.family_name)?;
     let given_name = name_query("given_name", params.given_name)?;
     if family_name.is_none() || (given_name.is_none() && params.date_of_birth.is_none()) {

@@ -3,7 +3,7 @@
 //! the last login and the unusual-usage findings. JSON, or CSV for a spreadsheet.
 use std::collections::{BTreeMap, BTreeSet};
 
-use actix_web::{HttpRequest, get, web};
+use actix_web::{HttpRequest, get};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::unusual::checked_period;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::Params;
 use crate::api::request::field_id;
 use crate::api::request::utc;
 use crate::authz::{Action, Resource};
@@ -136,10 +137,10 @@ fn tally(events: &[Event]) -> anyhow::Result<BTreeMap<&str, Tally>> {
 pub async fn csp_access(
     ctx: Ctx,
     req: HttpRequest,
-    params: web::Query<CspAccessParams>,
+    params: Params<CspAccessParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::CspAccess, Action::Read)?;
-    let params = params.into_inner();
+    let params = params.parse(&permit)?;
     let organisation_id = field_id("organisation_id", &params.organisation_id)?;
     let period = checked_period(params.from, params.to)?;
     let config = ctx.state.config.oversight.clone();

@@ -1,5 +1,5 @@
 //! `/reports`: views across records for the department's oversight.
-use actix_web::{get, web};
+use actix_web::get;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -7,6 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::Params;
 use crate::api::request::field_id;
 use crate::api::request::{PageRequest, utc};
 use crate::auth::login::LoginRules;
@@ -171,8 +172,9 @@ fn entry(
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/reports/access-register")]
-async fn access_register(ctx: Ctx, params: web::Query<RegisterParams>) -> ApiResult<Disclosed> {
+async fn access_register(ctx: Ctx, params: Params<RegisterParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::AccessRegister, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let organisation_id = params
         .organisation_id

@@ -1,5 +1,5 @@
 //! `/reports/unusual-activity`: the unusual-usage rules (`crate::oversight`) over a period.
-use actix_web::{get, web};
+use actix_web::get;
 use chrono::Duration;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
 use crate::api::request::PageRequest;
+use crate::api::request::Params;
 use crate::authz::{Action, Resource};
 use crate::db::oversight as queries;
 use crate::domain::Timestamp;
@@ -69,9 +70,10 @@ pub struct UnusualActivityParams {
 #[get("/reports/unusual-activity")]
 pub async fn unusual_activity(
     ctx: Ctx,
-    params: web::Query<UnusualActivityParams>,
+    params: Params<UnusualActivityParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Finding, Action::Read)?;
+    let params = params.parse(&permit)?;
     let period = checked_period(params.from, params.to)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let only = params.rule;

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use actix_web::{get, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::request::Body;
 use crate::api::request::parse_json;
-use crate::api::request::{new_id, path_id, plain_body, utc};
+use crate::api::request::{new_id, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::retention::{self as queries, CertificateRow, ScheduleRow};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -172,10 +172,10 @@ impl Disclose for DisposalCertificateRecord {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/retention-schedules")]
-async fn create_schedule(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::RetentionSchedule, Action::Create)?;
+async fn create_schedule(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::RetentionSchedule, Action::Create)?;
     let reader = ctx.permit(Resource::RetentionSchedule, Action::Read)?;
-    let new: NewRetentionSchedule = plain_body(body.into_inner())?;
+    let new: NewRetentionSchedule = body.parse(&permit)?;
     if new.dispose_after_years < new.archive_after_years {
         return Err(ApiError::invalid(
             "dispose_after_years",
@@ -239,10 +239,10 @@ async fn list_schedules(ctx: Ctx) -> ApiResult<Disclosed> {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/retention/runs")]
-async fn run_retention(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
-    ctx.permit(Resource::RetentionRun, Action::Create)?;
+async fn run_retention(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::RetentionRun, Action::Create)?;
     let reader = ctx.permit(Resource::RetentionRun, Action::Read)?;
-    let request: RetentionRunRequest = plain_body(body.into_inner())?;
+    let request: RetentionRunRequest = body.parse(&permit)?;
     let recorder = ctx.recorder();
     let key = ctx.state.disposal_key.clone();
     ctx.write(move |conn| {

@@ -2,14 +2,14 @@
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::{Ctx, PasswordChangingCtx};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{PageRequest, expected_version, path_id, plain_body, utc, write_body};
+use crate::api::request::{Body, Params};
+use crate::api::request::{PageRequest, expected_version, path_id, utc, write_body};
 use crate::audit::{ChangeAlert, Disclosure};
 use crate::auth::password;
 use crate::authz::dual_control::{self, Access};
@@ -278,21 +278,19 @@ pub fn check_roles(
     let kind = queries::organisation_kind(conn, organisation_id)?
         .ok_or_else(|| ApiError::invalid("organisation_id", "is not an organisation"))?;
     let kind = OrganisationKind::from_stored(&kind)?;
-    for role in roles {
+    // Named by position: a problem never repeats what was sent.
+    for (index, role) in roles.iter().enumerate() {
         match catalogue::role(role) {
             None => {
                 return Err(ApiError::invalid(
-                    "roles",
-                    format!("{role:?} is not a role"),
+                    format!("roles[{index}]"),
+                    "is not a role",
                 ));
             }
             Some(def) if def.organisation_kind != kind => {
                 return Err(ApiError::invalid(
-                    "roles",
-                    format!(
-                        "{role:?} is not a role for a {} organisation",
-                        kind.as_str()
-                    ),
+                    format!("roles[{index}]"),
+                    format!("is not a role for a {} organisation", kind.as_str()),
                 ));
             }
             Some(_) => {}
@@ -314,8 +312,9 @@ fn weak_password(problem: String) -> ApiError {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[get("/users")]
-async fn list_users(ctx: Ctx, params: web::Query<UserListParams>) -> ApiResult<Disclosed> {
+async fn list_users(ctx: Ctx, params: Params<UserListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::User, Action::Read)?;
+    let params = params.parse(&permit)?;
     let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
     let (reader, request) = (permit.clone(), page.clone());
     let mut rows = ctx
@@ -347,10 +346,10 @@ async fn list_users(ctx: Ctx, params: web::Query<UserListParams>) -> ApiResult<D
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/users")]
-async fn create_user(ctx: Ctx, body: web::Json<Value>) -> ApiResult<Disclosed> {
+async fn create_user(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::User, Action::Create)?;
     let reader = ctx.permit(Resource::User, Action::Read)?;
-    let new: NewUser = write_body(&permit, body.into_inner())?;
+    let new: NewUser = write_body(&permit, body)?;
     ctx.caller.check_clearance_grant(Some(new.clearance))?;
     let password_hash = match &new.password {
         Some(password) => {
@@ -531,13 +530,13 @@ async fn update_user(
     ctx: Ctx,
     req: HttpRequest,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::User, Action::Update)?;
     let reader = ctx.permit(Resource::User, Action::Read)?;
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
-    let update: UserUpdate = write_body(&permit, body.into_inner())?;
+    let update: UserUpdate = write_body(&permit, body)?;
     ctx.caller.check_clearance_grant(update.clearance)?;
     let changes_access =
         update.roles.is_some() || update.clearance.is_some() || update.organisation_id.is_some();
@@ -630,11 +629,11 @@ async fn update_user(
 async fn set_password(
     PasswordChangingCtx(ctx): PasswordChangingCtx,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<HttpResponse> {
     let permit = ctx.permit(Resource::User, Action::SetPassword)?;
     let id = path_id(&id)?;
-    let change: PasswordChange = plain_body(body.into_inner())?;
+    let change: PasswordChange = body.parse(&permit)?;
     let caller = ctx.caller.clone();
     let own = id == caller.user_id;
     if !own && ctx.limit == Some(SessionLimit::PasswordChange) {
@@ -744,12 +743,12 @@ fn find_principal(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResu
 async fn record_onboarding_checks(
     ctx: Ctx,
     id: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::User, Action::RecordOnboarding)?;
     let reader = ctx.permit(Resource::User, Action::Read)?;
     let id = path_id(&id)?;
-    let checks: OnboardingChecks = plain_body(body.into_inner())?;
+    let checks: OnboardingChecks = body.parse(&permit)?;
     let today = ctx.state.clock.today();
     let dates = [
         ("training_completed_on", checks.training_completed_on),

@@ -46,10 +46,21 @@ async fn northside_csv(app: &TestApp) -> (String, Vec<std::collections::BTreeMap
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     let text = response.body.as_str().expect("CSV text").to_owned();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let rows = reader
         .records()
-        .map(|row| header.iter().cloned().zip(row.unwrap().iter().map(str::to_owned)).collect())
+        .map(|row| {
+            header
+                .iter()
+                .cloned()
+                .zip(row.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
         .collect();
     (text, rows)
 }
@@ -70,7 +81,10 @@ async fn a_formula_in_a_display_name_reaches_the_auditors_csv_as_text() {
     northside_account_named(&app, "north-formula", formula).await;
 
     let (text, rows) = northside_csv(&app).await;
-    assert_eq!(row_of(&rows, "north-formula")["display_name"], format!("'{formula}"));
+    assert_eq!(
+        row_of(&rows, "north-formula")["display_name"],
+        format!("'{formula}")
+    );
     assert!(!text.contains("\"=HYPERLINK"), "{text}");
     assert!(!text.contains(",=HYPERLINK"), "{text}");
 }
@@ -119,7 +133,10 @@ async fn every_cell_is_quoted_so_no_other_separator_can_split_one() {
     northside_account_named(&app, "north-semicolon", "Team; =1+1").await;
 
     let (text, rows) = northside_csv(&app).await;
-    assert_eq!(row_of(&rows, "north-semicolon")["display_name"], "Team; =1+1");
+    assert_eq!(
+        row_of(&rows, "north-semicolon")["display_name"],
+        "Team; =1+1"
+    );
     for line in text.lines() {
         assert!(line.starts_with('"') && line.ends_with('"'), "{line}");
     }

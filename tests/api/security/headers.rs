@@ -20,7 +20,12 @@ async fn every_kind_of_response(app: &TestApp) -> Vec<(String, reqwest::Response
         (Method::POST, "/health".into(), vec![], None),
         (Method::GET, "/api/v1/not-an-endpoint".into(), vec![], None),
         (Method::GET, "/api/v1/clients".into(), vec![], None),
-        (Method::GET, client.clone(), vec![("Authorization", &token)], None),
+        (
+            Method::GET,
+            client.clone(),
+            vec![("Authorization", &token)],
+            None,
+        ),
         (
             Method::POST,
             "/api/v1/auth/login".into(),
@@ -120,6 +125,10 @@ async fn no_response_may_be_framed() {
             Some("frame-ancestors 'none'"),
             "{request}"
         );
-        assert_eq!(header(&response, "x-frame-options"), Some("DENY"), "{request}");
+        assert_eq!(
+            header(&response, "x-frame-options"),
+            Some("DENY"),
+            "{request}"
+        );
     }
 }
