@@ -310,7 +310,7 @@ async fn values_that_fail_the_services_checks_reach_neither_the_log_nor_the_prob
     let admin = server.login("admin").await;
     let client = format!("/api/v1/clients/{}", app.client_id(0));
     let bad_tfn = "876543299";
-    let bad_medicare = "3456781209";
+    let bad_medicare = "3456781219";
     for (field, value) in [
         ("tax_file_number", json!(bad_tfn)),
         ("medicare_number", json!(bad_medicare)),
