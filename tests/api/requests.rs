@@ -37,7 +37,7 @@ async fn a_client_sees_everything_held_about_them_once_their_identity_is_verifie
         ),
         (
             json!({"client_id": client, "received_on": day(0), "requester": "R"}),
-            "body",
+            "identity_verified",
         ),
     ] {
         assert_invalid(&app.post(requests, &privacy, body).await, field);
