@@ -367,6 +367,9 @@ async fn serve(
         }
     }
     let state = startup::state(config).await?;
+    let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+    // The address bound, not the one asked for: `--bind 127.0.0.1:0` picks a free port.
+    let bound = listener.local_addr()?;
     let empty = organisations::table
         .count()
         .get_result::<i64>(&mut *state.db.read_conn()?)?
@@ -376,7 +379,7 @@ async fn serve(
         demo::seed(&state.db, &state.keyring, &password)?;
         println!("Demo data seeded. Log in as any demo account, for example:");
         println!(
-            "  curl -s -X POST http://{bind}/api/v1/auth/login -H 'content-type: application/json' \
+            "  curl -s -X POST http://{bound}/api/v1/auth/login -H 'content-type: application/json' \
              -d '{{\"username\":\"csp-north\",\"password\":\"{password}\"}}'"
         );
         println!(
@@ -394,9 +397,6 @@ async fn serve(
             "NOTE: this is a demo database. Demo accounts log in with a password alone; no multi-factor step applies to them."
         );
     }
-    let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
-    // The address bound, not the one asked for: `--bind 127.0.0.1:0` picks a free port.
-    let bound = listener.local_addr()?;
     let policy = state.policy.clone();
     let app = Application::build(state, listener)?;
     tokio::spawn(reload_policy_on_sighup(policy));
