@@ -4,12 +4,15 @@ use reqwest::Method;
 
 use crate::helpers::{TestApp, spawn_app};
 
+/// A request: method, path, headers, body.
+type Request<'a> = (Method, String, Vec<(&'a str, &'a str)>, Option<&'a str>);
+
 /// One request of every kind the service answers: API and not, success and error, preflight,
 /// documentation pages, unknown paths inside and outside `/api/v1`.
 async fn every_kind_of_response(app: &TestApp) -> Vec<(String, reqwest::Response)> {
     let token = app.login("caseworker").await;
     let client = format!("/api/v1/clients/{}", app.client_id(0));
-    let requests: Vec<(Method, String, Vec<(&str, &str)>, Option<&str>)> = vec![
+    let requests: Vec<Request> = vec![
         (Method::GET, "/health".into(), vec![], None),
         (Method::GET, "/ready".into(), vec![], None),
         (Method::GET, "/docs".into(), vec![], None),
