@@ -6,8 +6,7 @@ use diesel::QueryResult;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed};
-use crate::api::request::Params;
-use crate::api::request::{DueListParams, PageRequest, optional_field_id, path_id};
+use crate::api::request::{DueListParams, PageRequest, Params, optional_field_id, path_id};
 use crate::authz::{Action, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::clients as client_queries;

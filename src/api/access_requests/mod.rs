@@ -15,8 +15,9 @@ use validator::Validate;
 use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
-use crate::api::request::{DueListParams, expected_version, field_id, new_id, path_id, utc};
+use crate::api::request::{
+    Body, DueListParams, Params, expected_version, field_id, new_id, path_id, utc,
+};
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
 use crate::db::requests::{self as queries, AccessRequestRow, OPEN_ACCESS, RequestFilter};

@@ -14,9 +14,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::field_id;
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, path_id, utc, write_body};
+use crate::api::request::{Body, PageRequest, Params, field_id, path_id, utc, write_body};
 use crate::audit::Disclosure;
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;

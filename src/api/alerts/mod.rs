@@ -9,8 +9,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, path_id, utc};
+use crate::api::request::{Body, PageRequest, Params, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::alerts::{self as queries, AlertRow};
 use crate::error::{ApiError, ApiResult, Problem};

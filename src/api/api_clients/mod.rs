@@ -10,8 +10,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, path_id, utc, write_body};
+use crate::api::request::{Body, PageRequest, Params, path_id, utc, write_body};
 use crate::api::users::check_roles;
 use crate::audit::ChangeAlert;
 use crate::auth::client_secret;

@@ -10,9 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::Params;
-use crate::api::request::optional_field_id;
-use crate::api::request::{PageRequest, path_id, utc};
+use crate::api::request::{PageRequest, Params, optional_field_id, path_id, utc};
 use crate::audit::Disclosure;
 use crate::audit::chain::AuditEvent;
 use crate::authz::{Action, Permit, Resource};

@@ -19,9 +19,9 @@ pub use self::impact::{AdditionalNotification, AffectedIndividual, BreachImpact}
 pub use self::types::*;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
-use crate::api::request::parse_json;
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, expected_version, new_id, path_id, utc, write_body};
+use crate::api::request::{
+    Body, PageRequest, Params, expected_version, new_id, parse_json, path_id, utc, write_body,
+};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::breaches::{

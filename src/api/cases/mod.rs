@@ -14,9 +14,9 @@ use self::types::{
 };
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
-use crate::api::request::field_id;
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, expected_version, new_id, path_id, write_body};
+use crate::api::request::{
+    Body, PageRequest, Params, expected_version, field_id, new_id, path_id, write_body,
+};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};

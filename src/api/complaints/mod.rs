@@ -10,9 +10,10 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::optional_field_id;
-use crate::api::request::{Body, Params};
-use crate::api::request::{DueListParams, PageRequest, expected_version, new_id, path_id, utc};
+use crate::api::request::{
+    Body, DueListParams, PageRequest, Params, expected_version, new_id, optional_field_id, path_id,
+    utc,
+};
 use crate::authz::{Action, Resource, scope};
 use crate::db::clients as client_queries;
 use crate::db::complaints::{self as queries, ComplaintFilter, ComplaintRow};

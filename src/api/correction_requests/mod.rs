@@ -16,9 +16,8 @@ use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::clients::{self, types::ClientUpdate};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
 use crate::api::request::{
-    DueListParams, expected_version, field_id, new_id, path_id, utc, write_body,
+    Body, DueListParams, Params, expected_version, field_id, new_id, path_id, utc, write_body,
 };
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;

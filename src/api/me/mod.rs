@@ -11,8 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use crate::api::context::{AnySessionCtx, Ctx, EnrollingCtx};
-use crate::api::request::Body;
-use crate::api::request::{path_id, utc};
+use crate::api::request::{Body, path_id, utc};
 use crate::audit::Disclosure;
 use crate::auth::{sessions, totp};
 use crate::authz::catalogue::RESOURCES;

@@ -9,8 +9,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, new_id, path_id, utc, write_body};
+use crate::api::request::{Body, PageRequest, Params, new_id, path_id, utc, write_body};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::cases::{self as cases, CaseRow};

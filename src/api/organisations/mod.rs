@@ -10,8 +10,9 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, expected_version, new_id, nullable, path_id, write_body};
+use crate::api::request::{
+    Body, PageRequest, Params, expected_version, new_id, nullable, path_id, write_body,
+};
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::directory::{self as queries, OrganisationChanges, OrganisationRow};

@@ -7,9 +7,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::Params;
-use crate::api::request::field_id;
-use crate::api::request::{PageRequest, utc};
+use crate::api::request::{PageRequest, Params, field_id, utc};
 use crate::auth::login::LoginRules;
 use crate::authz::{Action, Resource};
 use crate::db::access_reviews as reviews;

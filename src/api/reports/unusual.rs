@@ -6,8 +6,7 @@ use utoipa::IntoParams;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
-use crate::api::request::PageRequest;
-use crate::api::request::Params;
+use crate::api::request::{PageRequest, Params};
 use crate::authz::{Action, Resource};
 use crate::db::oversight as queries;
 use crate::domain::Timestamp;

@@ -12,9 +12,7 @@ use validator::Validate;
 
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::Body;
-use crate::api::request::parse_json;
-use crate::api::request::{new_id, path_id, utc};
+use crate::api::request::{Body, new_id, parse_json, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::retention::{self as queries, CertificateRow, ScheduleRow};
 use crate::error::{ApiError, ApiResult, Problem};

@@ -8,8 +8,7 @@ use validator::Validate;
 
 use crate::api::context::{Ctx, PasswordChangingCtx};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, Params};
-use crate::api::request::{PageRequest, expected_version, path_id, utc, write_body};
+use crate::api::request::{Body, PageRequest, Params, expected_version, path_id, utc, write_body};
 use crate::audit::{ChangeAlert, Disclosure};
 use crate::auth::password;
 use crate::authz::dual_control::{self, Access};
