@@ -98,7 +98,8 @@ impl Modify for BearerAuth {
 }
 
 /// Responses every operation of a kind can give, documented once: a JSON body can be
-/// malformed (400), too large (413) or of another media type (415).
+/// malformed (400), too large (413) or of another media type (415); any `/api/v1` request
+/// without valid credentials can be over its address's allowance (429, `audit::limit`).
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -115,6 +116,42 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
+        let rate_limited = || {
+            let mut response = problem(
+                "Too many requests without valid credentials from this address; see Retry-After",
+            );
+            response.headers.insert(
+                "Retry-After".to_owned(),
+                utoipa::openapi::header::Header::new(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .build(),
+                )
+                .into(),
+            );
+            response
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| rate_limited().into());
+            }
+        }
         for item in openapi.paths.paths.values_mut() {
             for operation in [&mut item.post, &mut item.patch].into_iter().flatten() {
                 if operation.request_body.is_none() {
@@ -136,8 +173,29 @@ impl Modify for CommonResponses {
     }
 }
 
-/// The `/api/v1` routes, audited.
-fn api_v1() -> utoipa_actix_web::scope::Scope<
+/// The CORS rules: only the configured origins, and only what the API uses.
+fn cors(origins: &[String]) -> Cors {
+    origins.iter().fold(
+        Cors::default()
+            .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+            .allowed_headers([
+                "authorization",
+                "content-type",
+                "if-match",
+                "x-purpose-of-use",
+            ])
+            .expose_headers(["etag", "location", "x-request-id"])
+            .max_age(600),
+        |cors, origin| cors.allowed_origin(origin),
+    )
+}
+
+/// The `/api/v1` routes, audited. The audit layer is the outermost: it records CORS
+/// preflights and refusals as well, and it refuses requests over the anonymous allowance
+/// before anything else runs (their 429 passes back through CORS, so a browser can read it).
+fn api_v1(
+    cors: Cors,
+) -> utoipa_actix_web::scope::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -147,6 +205,8 @@ fn api_v1() -> utoipa_actix_web::scope::Scope<
     >,
 > {
     utoipa_actix_web::scope("/api/v1")
+        .wrap(from_fn(audit::refuse_when_limited))
+        .wrap(cors)
         .wrap(from_fn(audit::record))
         .configure(api::routes)
         // `.route` keeps the document itself out of the document.
@@ -223,7 +283,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .service(api::health::health)
         .service(api::health::ready)
-        .service(api_v1())
+        .service(api_v1(cors(&[])))
         .split_for_parts();
     // After the split: only then does the document hold every path.
     BearerAuth.modify(&mut openapi);
@@ -269,23 +329,11 @@ impl Application {
         let body_limit = state.config.body_limit;
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
         let state = web::Data::new(state);
+        audit::record_refusal_tallies(state.clone());
         let openapi = openapi();
         let routes = web::Data::new(RouteTable::from_openapi(&openapi));
         let openapi = web::Data::new(openapi);
         let server = HttpServer::new(move || {
-            let cors = origins.iter().fold(
-                Cors::default()
-                    .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
-                    .allowed_headers([
-                        "authorization",
-                        "content-type",
-                        "if-match",
-                        "x-purpose-of-use",
-                    ])
-                    .expose_headers(["etag", "location", "x-request-id"])
-                    .max_age(600),
-                |cors, origin| cors.allowed_origin(origin),
-            );
             App::new()
                 .app_data(state.clone())
                 .app_data(openapi.clone())
@@ -298,8 +346,7 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
-                .wrap(cors)
-                // Outside CORS, so that preflight answers carry these headers too.
+                // Around everything, CORS preflight answers included.
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Cache-Control", "no-store"))
@@ -308,7 +355,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .service(api::health::health)
                 .service(api::health::ready)
-                .service(api_v1())
+                .service(api_v1(cors(&origins)))
                 .service(
                     SwaggerUi::new("/docs/{_:.*}")
                         .config(SwaggerConfig::new(["/api/v1/openapi.json"])),
@@ -366,6 +413,7 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
         tokens,
         disposal_key,
         keyring,
+        limiter: Arc::new(audit::limit::Limiter::new(&config.anonymous)),
         config,
         clock: Arc::new(crate::clock::Clock::default()),
     })
