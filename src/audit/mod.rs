@@ -663,11 +663,10 @@ pub async fn record(
         };
         return record_refusal(req, next, &state, over).await;
     }
-    let request = req.request().clone();
-    // A layer inside may answer with an error rather than a response: it is recorded alike.
+    let arrived = req.extensions().get::<RequestContext>().cloned();
     let response = match next.call(req).await {
         Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::from_err(error, request),
+        Err(error) => return record_error(&state, arrived, error).await,
     };
     // Benchmark builds only (bench/load.sh): reads leave no row, to measure what the audit
     // trail costs. `serve` refuses to start such a build without CASEBRIDGE_BENCHMARK_ONLY=1.
@@ -738,6 +737,40 @@ pub async fn record(
     withheld_unless_stored(response, stored)
 }
 
+/// A layer inside answered with an error instead of a response (actix turns handler and
+/// extractor errors into responses, so this is a safety net): the request is recorded from
+/// what was known when it arrived, and the error answers it.
+async fn record_error(
+    state: &AppState,
+    arrived: Option<RequestContext>,
+    error: actix_web::Error,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(context) = arrived else {
+        return Err(error);
+    };
+    let template = RowTemplate {
+        context,
+        alerts: AlertRules::of(&state.config.oversight),
+        route: "(unmatched)".to_owned(),
+        caller: None,
+        login: None,
+        requested: None,
+        aimed_at: None,
+    };
+    let rules = template.alerts;
+    let status = error.as_response_error().status_code().as_u16();
+    let disclosure = Disclosure::default();
+    let (row, _) = template.complete(status, None, &disclosure);
+    let stored = state
+        .db
+        .write(move |conn, head| Ok(store(conn, head, row, None, &disclosure, rules)?))
+        .await;
+    if let Err(stored) = stored {
+        tracing::error!(error = %stored, "the audit row of a failed request could not be stored");
+    }
+    Err(error)
+}
+
 /// The response, once its row is stored; 503 `audit_unavailable` in its place otherwise.
 fn withheld_unless_stored(
     response: ServiceResponse<BoxBody>,
@@ -770,11 +803,7 @@ async fn record_refusal(
         req.into_response(over.refusal().error_response())
     } else {
         req.extensions_mut().insert(over);
-        let request = req.request().clone();
-        match next.call(req).await {
-            Ok(response) => response.map_into_boxed_body(),
-            Err(error) => ServiceResponse::from_err(error, request),
-        }
+        next.call(req).await?.map_into_boxed_body()
     };
     let Some(also_refused) = over.row else {
         return Ok(response);

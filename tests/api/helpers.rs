@@ -459,3 +459,36 @@ impl TestApp {
         })
     }
 }
+
+impl TestApp {
+    /// The one audit row of the request `response` answers, found by its `X-Request-Id`.
+    pub fn audit_row_of(&self, response: &Response) -> casebridge::audit::chain::AuditEvent {
+        use casebridge::db::schema::audit_events;
+        let request_id = response
+            .headers
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id on {}: {}", response.status, response.body))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let mut rows: Vec<casebridge::audit::chain::AuditEvent> = self.with_db(|conn| {
+            audit_events::table
+                .filter(audit_events::request_id.eq(&request_id))
+                .select(casebridge::audit::chain::AuditEvent::as_select())
+                .load(conn)
+                .unwrap()
+        });
+        assert_eq!(rows.len(), 1, "exactly one row per request id: {rows:?}");
+        rows.remove(0)
+    }
+
+    /// A request without credentials.
+    pub async fn anonymous(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        self.request(method, path, None, None, headers).await
+    }
+}

@@ -1,8 +1,12 @@
 //! Regression tests for the weaknesses an independent attack found (issue 16): one file per
 //! control, each test failing on the code before its fix. See docs/security.md.
+mod attempts;
+mod audit_bloat;
+mod client_address;
 mod dual_control;
 mod duplicates;
 mod encryption;
 mod lockout;
 mod names;
+mod preflight;
 mod usernames;
