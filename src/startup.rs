@@ -102,6 +102,9 @@ impl Modify for BearerAuth {
 /// without valid credentials can be over its address's allowance (429, `audit::limit`).
 struct CommonResponses;
 
+/// The name of the 429 response component.
+const RATE_LIMITED: &str = "RateLimited";
+
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -116,21 +119,24 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
-        let rate_limited = || {
-            let mut response = problem(
-                "Too many requests without valid credentials from this address; see Retry-After",
-            );
-            response.headers.insert(
-                "Retry-After".to_owned(),
-                utoipa::openapi::header::Header::new(
-                    utoipa::openapi::ObjectBuilder::new()
-                        .schema_type(utoipa::openapi::schema::Type::String)
-                        .build(),
-                )
-                .into(),
-            );
-            response
-        };
+        // Documented once, as a component every `/api/v1` operation refers to.
+        let mut rate_limited = problem(
+            "Too many requests without valid credentials from this address (`rate_limited`); see Retry-After",
+        );
+        rate_limited.headers.insert(
+            "Retry-After".to_owned(),
+            utoipa::openapi::header::Header::new(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .build(),
+            )
+            .into(),
+        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .responses
+            .insert(RATE_LIMITED.to_owned(), rate_limited.into());
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") {
                 continue;
@@ -149,7 +155,7 @@ impl Modify for CommonResponses {
                     .responses
                     .responses
                     .entry("429".to_owned())
-                    .or_insert_with(|| rate_limited().into());
+                    .or_insert_with(|| Ref::from_response_name(RATE_LIMITED).into());
             }
         }
         for item in openapi.paths.paths.values_mut() {
