@@ -172,6 +172,19 @@ async fn requests_over_the_anonymous_allowance_are_refused_with_429_retry_after_
 }
 
 #[actix_web::test]
+async fn a_refusal_carries_cors_headers_so_that_a_browser_can_read_it() {
+    let app = allowing(1).await;
+    let origin = [("Origin", "https://portal.csp.example")];
+    app.anonymous(Method::GET, "/api/v1/clients", &origin).await;
+    let refused = app.anonymous(Method::GET, "/api/v1/clients", &origin).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        refused.headers["access-control-allow-origin"],
+        "https://portal.csp.example"
+    );
+}
+
+#[actix_web::test]
 async fn a_caller_with_a_live_session_is_not_held_to_the_anonymous_allowance() {
     let app = allowing(2).await;
     let token = app.login("caseworker").await;
