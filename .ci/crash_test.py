@@ -202,6 +202,11 @@ class Server:
             "CASEBRIDGE_POLICY_DIR": os.path.join(ROOT, "policies"),
             "CASEBRIDGE_LOG": "warn",
         })
+        # The allowance for requests without credentials stays at its default (2 a second, 60
+        # at once, per address): the only such requests here are the two logins after each
+        # start, and a restarted server starts with a full allowance. It must never be met:
+        # a refusal counted without a row of its own carries no X-Request-Id, which the
+        # ledger reports as a problem.
         return env
 
     def start(self, timeout=90):

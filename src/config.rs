@@ -81,11 +81,46 @@ pub struct Config {
     #[arg(long, global = true, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
 
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs or
+    /// addresses (`10.0.0.0/8,192.0.2.7`). A request from any other peer is recorded with the
+    /// peer's own address. Empty: none, the TCP peer is the client.
+    #[arg(
+        long,
+        global = true,
+        env = "CASEBRIDGE_TRUSTED_PROXIES",
+        default_value = ""
+    )]
+    pub trusted_proxies: TrustedProxies,
+
+    #[command(flatten)]
+    pub anonymous: AnonymousLimits,
+
     #[command(flatten)]
     pub oversight: OversightConfig,
 
     #[command(flatten)]
     pub privacy: PrivacyConfig,
+}
+
+/// How many requests without valid credentials one client address may make: each leaves an
+/// audit row, so this bounds how fast an anonymous caller can grow the trail.
+#[derive(Debug, Clone, Args)]
+pub struct AnonymousLimits {
+    /// Requests per second, per client address (an IPv6 /64), that carry no valid access
+    /// token: the rate the address's allowance refills at. More are refused with 429.
+    #[arg(long, global = true, env = "CASEBRIDGE_ANONYMOUS_RATE", default_value_t = 2.0,
+          value_parser = parse_rate)]
+    pub anonymous_rate: f64,
+
+    /// How many such requests an address may make at once (its allowance when full).
+    #[arg(long, global = true, env = "CASEBRIDGE_ANONYMOUS_BURST", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub anonymous_burst: u32,
+
+    /// Client addresses whose allowance is kept at once; addresses beyond them share one.
+    #[arg(long, global = true, env = "CASEBRIDGE_ANONYMOUS_ADDRESSES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
+    pub anonymous_addresses: u64,
 }
 
 /// The privacy of client files: consents, complaints, requests, disposal, and the keys that
@@ -309,6 +344,48 @@ impl std::str::FromStr for WorkingDays {
     }
 }
 
+/// The reverse proxies whose `X-Forwarded-For` is believed: networks (CIDRs) or single
+/// addresses, comma-separated. Empty: none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let network = |part: &str| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|network| network.trunc())
+                .map_err(|_| format!("{part:?} is neither a CIDR (10.0.0.0/8) nor an IP address"))
+        };
+        text.split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .map(network)
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|rate| rate.is_finite() && *rate > 0.0)
+        .ok_or_else(|| format!("{text:?} is not a positive number of requests per second"))
+}
+
 fn parse_hours(text: &str) -> Result<(u32, u32), String> {
     let (start, end) = text
         .split_once('-')
@@ -338,6 +415,12 @@ fn defaults<T: Args>() -> T {
 }
 
 impl Default for OversightConfig {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl Default for AnonymousLimits {
     fn default() -> Self {
         defaults()
     }

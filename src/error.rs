@@ -43,6 +43,11 @@ pub enum ApiError {
         "Too many failed logins for this username: it is locked for {retry_after_seconds} more seconds."
     )]
     LoginLocked { retry_after_seconds: i64 },
+    /// Too many requests without valid credentials from one address (see `audit::limit`).
+    #[error(
+        "Too many requests without valid credentials from this address: try again in {retry_after_seconds} seconds."
+    )]
+    RateLimited { retry_after_seconds: u64 },
     #[error("{detail}")]
     Unavailable { code: &'static str, detail: String },
     /// A new client file needs the collection notice given to the client: the problem carries
@@ -189,6 +194,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::LoginLocked { .. } => "login_locked",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::CollectionNoticeRequired { .. } => "collection_notice_required",
             ApiError::PossibleDuplicate { .. } => "possible_duplicate",
             ApiError::Internal(_) => "internal_error",
@@ -253,7 +259,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::LoginLocked { .. } | ApiError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -274,6 +282,11 @@ impl ResponseError for ApiError {
                 response.insert_header(("Allow", allowed.join(", ")));
             }
             ApiError::LoginLocked {
+                retry_after_seconds,
+            } => {
+                response.insert_header(("Retry-After", retry_after_seconds.to_string()));
+            }
+            ApiError::RateLimited {
                 retry_after_seconds,
             } => {
                 response.insert_header(("Retry-After", retry_after_seconds.to_string()));

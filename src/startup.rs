@@ -98,8 +98,12 @@ impl Modify for BearerAuth {
 }
 
 /// Responses every operation of a kind can give, documented once: a JSON body can be
-/// malformed (400), too large (413) or of another media type (415).
+/// malformed (400), too large (413) or of another media type (415); any `/api/v1` request
+/// without valid credentials can be over its address's allowance (429, `audit::limit`).
 struct CommonResponses;
+
+/// The name of the 429 response component.
+const RATE_LIMITED: &str = "RateLimited";
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -115,6 +119,45 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
+        // Documented once, as a component every `/api/v1` operation refers to.
+        let mut rate_limited = problem(
+            "Too many requests without valid credentials from this address (`rate_limited`); see Retry-After",
+        );
+        rate_limited.headers.insert(
+            "Retry-After".to_owned(),
+            utoipa::openapi::header::Header::new(
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .build(),
+            )
+            .into(),
+        );
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .responses
+            .insert(RATE_LIMITED.to_owned(), rate_limited.into());
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_owned())
+                    .or_insert_with(|| Ref::from_response_name(RATE_LIMITED).into());
+            }
+        }
         for item in openapi.paths.paths.values_mut() {
             for operation in [&mut item.post, &mut item.patch].into_iter().flatten() {
                 if operation.request_body.is_none() {
@@ -136,8 +179,29 @@ impl Modify for CommonResponses {
     }
 }
 
-/// The `/api/v1` routes, audited.
-fn api_v1() -> utoipa_actix_web::scope::Scope<
+/// The CORS rules: only the configured origins, and only what the API uses.
+fn cors(origins: &[String]) -> Cors {
+    origins.iter().fold(
+        Cors::default()
+            .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+            .allowed_headers([
+                "authorization",
+                "content-type",
+                "if-match",
+                "x-purpose-of-use",
+            ])
+            .expose_headers(["etag", "location", "x-request-id"])
+            .max_age(600),
+        |cors, origin| cors.allowed_origin(origin),
+    )
+}
+
+/// The `/api/v1` routes, audited. The audit layer is the outermost: it records CORS
+/// preflights and refusals as well, and it refuses requests over the anonymous allowance
+/// before anything else runs (their 429 passes back through CORS, so a browser can read it).
+fn api_v1(
+    cors: Cors,
+) -> utoipa_actix_web::scope::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -147,6 +211,8 @@ fn api_v1() -> utoipa_actix_web::scope::Scope<
     >,
 > {
     utoipa_actix_web::scope("/api/v1")
+        .wrap(from_fn(audit::refuse_when_limited))
+        .wrap(cors)
         .wrap(from_fn(audit::record))
         .configure(api::routes)
         // `.route` keeps the document itself out of the document.
@@ -223,7 +289,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .service(api::health::health)
         .service(api::health::ready)
-        .service(api_v1())
+        .service(api_v1(cors(&[])))
         .split_for_parts();
     // After the split: only then does the document hold every path.
     BearerAuth.modify(&mut openapi);
@@ -263,23 +329,11 @@ impl Application {
         let body_limit = state.config.body_limit;
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
         let state = web::Data::new(state);
+        audit::record_refusal_tallies(state.clone());
         let openapi = openapi();
         let routes = web::Data::new(RouteTable::from_openapi(&openapi));
         let openapi = web::Data::new(openapi);
         let server = HttpServer::new(move || {
-            let cors = origins.iter().fold(
-                Cors::default()
-                    .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
-                    .allowed_headers([
-                        "authorization",
-                        "content-type",
-                        "if-match",
-                        "x-purpose-of-use",
-                    ])
-                    .expose_headers(["etag", "location", "x-request-id"])
-                    .max_age(600),
-                |cors, origin| cors.allowed_origin(origin),
-            );
             App::new()
                 .app_data(state.clone())
                 .app_data(openapi.clone())
@@ -287,13 +341,12 @@ impl Application {
                 // JSON bodies and query strings are read by `api::request::{Body, Params}`.
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(path_error))
-                .wrap(cors)
-                // Outside CORS, so that preflight answers carry these headers too.
+                // Around everything, CORS preflight answers included.
                 .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .service(api::health::health)
                 .service(api::health::ready)
-                .service(api_v1())
+                .service(api_v1(cors(&origins)))
                 .service(
                     SwaggerUi::new("/docs/{_:.*}")
                         .config(SwaggerConfig::new(["/api/v1/openapi.json"])),
@@ -351,6 +404,7 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
         tokens,
         disposal_key,
         keyring,
+        limiter: Arc::new(audit::limit::Limiter::new(&config.anonymous)),
         config,
         clock: Arc::new(crate::clock::Clock::default()),
     })

@@ -9,8 +9,8 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::api::disclosure::Disclosed;
 use crate::audit;
-use crate::auth::sessions;
-use crate::auth::tokens::TokenKeys;
+use crate::auth::sessions::{self, Identity};
+use crate::auth::tokens::{TokenKeys, bearer_token};
 use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource, SessionLimit};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -32,6 +32,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub config: Config,
     pub clock: Arc<Clock>,
+    /// The allowance of requests without valid credentials, per client address.
+    pub limiter: Arc<audit::limit::Limiter>,
 }
 
 /// Who records a change, and when.
@@ -192,16 +194,6 @@ pub fn purpose_of_use(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = header.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 impl Ctx {
     /// Token → live session → active principal, read afresh on every request. A session
     /// limited to one thing is refused unless this endpoint `accepts` that limit.
@@ -210,26 +202,36 @@ impl Ctx {
             .app_data::<web::Data<AppState>>()
             .cloned()
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-        let token = bearer_token(&req).ok_or_else(|| ApiError::Unauthenticated {
-            code: "authentication_required",
-            detail: "Send an access token in the Authorization header as `Bearer <token>`.".into(),
-        })?;
-        let now = state.clock.now();
-        let claims = state
-            .tokens
-            .verify(token, now)
-            .ok_or_else(|| unauthenticated("The access token is invalid or has expired."))?;
-        let caller = state
-            .db
-            .read(move |conn| {
-                sessions::load_caller(conn, &claims.sub, &claims.sid, now)
-                    .map_err(ApiError::internal)
-            })
-            .await?
-            .ok_or_else(|| {
-                unauthenticated("The session has ended or the account is not active.")
-            })?;
-        let caller = Arc::new(caller);
+        // The audit layer identified the bearer already (`audit::record`), unless it could
+        // not reach the database: then it is done here, and fails the same way.
+        let known = req.extensions().get::<Identity>().cloned();
+        let identity = match known {
+            Some(identity) => identity,
+            None => {
+                let token = bearer_token(req.headers());
+                sessions::identify(&state.db, &state.tokens, token, state.clock.now()).await?
+            }
+        };
+        let caller = match identity {
+            Identity::Caller(caller) => caller,
+            Identity::NoToken => {
+                return Err(ApiError::Unauthenticated {
+                    code: "authentication_required",
+                    detail: "Send an access token in the Authorization header as `Bearer <token>`."
+                        .into(),
+                });
+            }
+            Identity::InvalidToken => {
+                return Err(unauthenticated(
+                    "The access token is invalid or has expired.",
+                ));
+            }
+            Identity::SessionEnded => {
+                return Err(unauthenticated(
+                    "The session has ended or the account is not active.",
+                ));
+            }
+        };
         req.extensions_mut().insert(caller.clone());
         let policy = state.policy.current();
         let limit = caller.session_limit(&policy);

@@ -38,6 +38,15 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub duration_ms: i64,
+    /// The client a refused or failed request aimed at, without disclosing their data. Left
+    /// out of the hashed content when absent, so rows stored before the column existed keep
+    /// their hashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempted_client_id: Option<String>,
+    /// Anonymous requests from the same address refused since its previous refusal row,
+    /// counted rather than recorded one by one (absent: none, likewise left out of the hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub also_refused: Option<i64>,
     pub previous_hash: String,
     #[serde(skip)]
     pub hash: String,

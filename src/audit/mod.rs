@@ -6,10 +6,14 @@
 //! transaction of its change ([`recorded_write`]); every other request is recorded by
 //! [`record`] once the response is built, and if that row cannot be stored the response is
 //! replaced by 503 `audit_unavailable`, so nothing is disclosed unrecorded.
+pub mod address;
 pub mod alerts;
+pub mod bound;
 pub mod chain;
+pub mod limit;
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,9 +27,14 @@ use diesel::prelude::*;
 use tracing_actix_web::RequestId;
 
 use self::alerts::AlertRules;
+use self::bound::{cut, cut_owned};
 use self::chain::{AuditEvent, ChainHead};
+use self::limit::{Admission, REFUSAL_ROW_INTERVAL, Source};
 use crate::api::context::AppState;
+use crate::auth::sessions::{self, Identity};
+use crate::auth::tokens::bearer_token;
 use crate::authz::{Caller, Resource};
+use crate::config::TrustedProxies;
 use crate::db::schema::{audit_event_clients, audit_events};
 use crate::db::{Database, DbConnection};
 use crate::domain::PrincipalKind;
@@ -61,20 +70,24 @@ macro_rules! row_values {
             audit_events::ip.eq(e.ip.as_deref()),
             audit_events::user_agent.eq(e.user_agent.as_deref()),
             audit_events::duration_ms.eq(e.duration_ms),
+            audit_events::attempted_client_id.eq(e.attempted_client_id.as_deref()),
+            audit_events::also_refused.eq(e.also_refused),
             audit_events::previous_hash.eq(&e.previous_hash),
             audit_events::hash.eq(&e.hash),
         )
     }};
 }
 
-/// The row naming `client_id` as disclosed by `event`.
+/// The row naming `client_id` in `event`'s access log: as disclosed by it, or (`disclosed`
+/// false) as the client it aimed at without disclosing anything.
 macro_rules! client_values {
-    ($client_id:expr, $event:expr) => {{
+    ($client_id:expr, $event:expr, $disclosed:expr) => {{
         let e: &AuditEvent = $event;
         (
             audit_event_clients::client_id.eq($client_id),
             audit_event_clients::occurred_at.eq(e.occurred_at),
             audit_event_clients::event_id.eq(&e.id),
+            audit_event_clients::disclosed.eq($disclosed),
         )
     }};
 }
@@ -152,6 +165,8 @@ pub struct RequestContext {
     request_id: String,
     method: String,
     path: String,
+    /// The client's address (`address::client_address`), as a valid IP address only.
+    address: Option<IpAddr>,
     ip: Option<String>,
     user_agent: Option<String>,
     started: Instant,
@@ -162,28 +177,43 @@ pub struct RequestContext {
 #[derive(Debug, Clone, Copy)]
 struct RecordedInTransaction;
 
+/// When a row is stored as happening: now, by the system clock (the trail records when things
+/// happened, so the test clock that moves access decisions forward does not apply to it).
+fn occurred_now() -> NaiveDateTime {
+    // Microseconds: what both databases keep, so the hash survives the round trip.
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
 impl RequestContext {
-    fn of(req: &ServiceRequest) -> Self {
+    fn of(req: &ServiceRequest, trusted: &TrustedProxies) -> Self {
+        // A value that is not text is not an address either: it stops the walk like one.
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .map(|value| value.to_str().unwrap_or("?"))
+            .collect();
+        let address = address::client_address(
+            req.peer_addr().map(|peer| peer.ip()),
+            forwarded.into_iter(),
+            trusted,
+        );
         Self {
             request_id: req
                 .extensions()
                 .get::<RequestId>()
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
-            method: req.method().to_string(),
-            path: req.path().to_owned(),
-            ip: req
-                .connection_info()
-                .realip_remote_addr()
-                .map(str::to_owned),
+            method: cut(req.method().as_str(), bound::METHOD).into_owned(),
+            path: cut(req.path(), bound::PATH).into_owned(),
+            address,
+            ip: address.map(|address| address.to_string()),
             user_agent: req
                 .headers()
                 .get(actix_web::http::header::USER_AGENT)
                 .and_then(|agent| agent.to_str().ok())
-                .map(|agent| agent.chars().take(500).collect()),
+                .map(|agent| cut(agent, bound::USER_AGENT).into_owned()),
             started: Instant::now(),
-            // Microseconds: what both databases keep, so the hash survives the round trip.
-            occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
+            occurred_at: occurred_now(),
         }
     }
 }
@@ -209,6 +239,7 @@ struct RowTemplate {
     caller: Option<Arc<Caller>>,
     login: Option<AttemptedLogin>,
     requested: Option<(&'static str, String)>,
+    aimed_at: Option<AimedAt>,
 }
 
 impl RowTemplate {
@@ -219,12 +250,13 @@ impl RowTemplate {
             .cloned()
             .unwrap_or_else(|| RequestContext {
                 request_id: String::new(),
-                method: req.method().to_string(),
-                path: req.path().to_owned(),
+                method: cut(req.method().as_str(), bound::METHOD).into_owned(),
+                path: cut(req.path(), bound::PATH).into_owned(),
+                address: None,
                 ip: None,
                 user_agent: None,
                 started: Instant::now(),
-                occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
+                occurred_at: occurred_now(),
             });
         let route = req.match_pattern();
         let alerts = req
@@ -240,19 +272,27 @@ impl RowTemplate {
             requested: route
                 .as_deref()
                 .and_then(|route| requested_resource(req, route)),
+            aimed_at: route.as_deref().and_then(|route| aimed_at(req, route)),
             route: route.unwrap_or_else(|| "(unmatched)".to_owned()),
             caller,
             login: extensions.get::<AttemptedLogin>().cloned(),
         }
     }
 
-    fn complete(self, status: u16, reason: Option<&str>, disclosure: &Disclosure) -> AuditEvent {
+    /// The row, and for a refused or failed request the client it aimed at (resolved where
+    /// the row is stored: see [`store`]).
+    fn complete(
+        self,
+        status: u16,
+        reason: Option<&str>,
+        disclosure: &Disclosure,
+    ) -> (AuditEvent, Option<AimedAt>) {
         let (context, caller, login) = (self.context, self.caller.as_deref(), self.login.as_ref());
         let (resource_type, resource_id) = match disclosure.resource_type {
             Some(disclosed) => (Some(disclosed), disclosure.resource_id.clone()),
             None => self.requested.unzip(),
         };
-        AuditEvent {
+        let event = AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
             chain_id: String::new(),
             sequence: 0,
@@ -266,24 +306,79 @@ impl RowTemplate {
             actor_roles: json_list(caller.map(|c| c.roles.iter()).into_iter().flatten()),
             actor_kind: actor_kind(caller, login, disclosure).to_owned(),
             method: context.method,
-            route: self.route,
+            route: cut_owned(self.route, bound::ROUTE),
             path: context.path,
             status: i32::from(status),
             outcome: outcome(status).to_owned(),
-            reason: reason.or(disclosure.reason).map(str::to_owned),
+            reason: reason
+                .or(disclosure.reason)
+                .map(|reason| cut(reason, bound::REASON).into_owned()),
             resource_type: resource_type.map(str::to_owned),
-            resource_id,
+            resource_id: resource_id.map(|id| cut_owned(id, bound::RESOURCE_ID)),
             client_ids: json_list(&disclosure.client_ids),
             fields: json_list(&disclosure.fields),
-            purpose_of_use: disclosure.purpose_of_use.clone(),
-            attempted_username: login.map(|login| login.username.clone()),
+            purpose_of_use: disclosure
+                .purpose_of_use
+                .as_deref()
+                .map(|purpose| cut(purpose, bound::PURPOSE_OF_USE).into_owned()),
+            attempted_username: login
+                .map(|login| cut(&login.username, bound::ATTEMPTED_USERNAME).into_owned()),
             ip: context.ip,
             user_agent: context.user_agent,
             duration_ms: context.started.elapsed().as_millis() as i64,
+            attempted_client_id: None,
+            also_refused: None,
             previous_hash: String::new(),
             hash: String::new(),
-        }
+        };
+        let aimed_at = self.aimed_at.filter(|_| status >= 400);
+        (event, aimed_at)
     }
+}
+
+/// The record a request's path aims at, when that record is a client's or belongs to one: the
+/// first of `/clients/{id}`, `/cases/{id}` and `/notes/{id}` in its route, with a well-formed
+/// id (in its canonical spelling). A refusal or failure of such a request names that client
+/// as attempted (not disclosed), so the client's access log shows who tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AimedAt {
+    Client(String),
+    Case(String),
+    Note(String),
+}
+
+fn aimed_at(req: &HttpRequest, route: &str) -> Option<AimedAt> {
+    let segments: Vec<&str> = route.split('/').collect();
+    segments.windows(2).find_map(|pair| {
+        let parameter = pair[1].strip_prefix('{')?.strip_suffix('}')?;
+        let make = match pair[0] {
+            "clients" => AimedAt::Client,
+            "cases" => AimedAt::Case,
+            "notes" => AimedAt::Note,
+            _ => return None,
+        };
+        let id = uuid::Uuid::parse_str(req.match_info().get(parameter)?).ok()?;
+        Some(make(id.to_string()))
+    })
+}
+
+/// The client a refused or failed request aimed at, unless its response disclosed that
+/// client after all. A client id is taken as it was asked for, without looking it up: the
+/// row is the same whether or not such a client exists, so neither the response nor the time
+/// it takes tells the caller anything. A case or note is looked up for its client (a
+/// nonexistent one names none); the caller's response is the same either way.
+fn attempted_client(
+    conn: &mut DbConnection,
+    aimed_at: Option<&AimedAt>,
+    disclosure: &Disclosure,
+) -> QueryResult<Option<String>> {
+    let client = match aimed_at {
+        None => None,
+        Some(AimedAt::Client(id)) => Some(id.clone()),
+        Some(AimedAt::Case(id)) => crate::db::audit::client_of_case(conn, id)?,
+        Some(AimedAt::Note(id)) => crate::db::audit::client_of_note(conn, id)?,
+    };
+    Ok(client.filter(|client| !disclosure.client_ids.contains(client)))
 }
 
 /// The resource a request's path names, by its last parameter (`/clients/{id}/cases`: that
@@ -323,19 +418,23 @@ fn actor_kind(
     }
 }
 
-/// Seals `event` onto the chain and stores it with one row per client it names.
-/// Stores `event` and raises the alerts it calls for.
+/// Stores `event` (naming the client a refused request `aimed_at`) and raises the alerts it
+/// calls for.
 fn store(
     conn: &mut DbConnection,
     head: &mut ChainHead,
-    event: AuditEvent,
+    mut event: AuditEvent,
+    aimed_at: Option<&AimedAt>,
     disclosure: &Disclosure,
     rules: AlertRules,
 ) -> QueryResult<()> {
+    event.attempted_client_id = attempted_client(conn, aimed_at, disclosure)?;
     let event = append(conn, head, event, disclosure)?;
     alerts::raise(conn, &event, disclosure, rules)
 }
 
+/// Seals `event` onto the chain and stores it with one row per client it names: those it
+/// disclosed, and the one it attempted.
 fn append(
     conn: &mut DbConnection,
     head: &mut ChainHead,
@@ -352,7 +451,12 @@ fn append(
             .execute(conn)?;
         for client_id in &disclosure.client_ids {
             diesel::insert_into(audit_event_clients::table)
-                .values(client_values!(client_id, e))
+                .values(client_values!(client_id, e, true))
+                .execute(conn)?;
+        }
+        if let Some(client_id) = &e.attempted_client_id {
+            diesel::insert_into(audit_event_clients::table)
+                .values(client_values!(client_id, e, false))
                 .execute(conn)?;
         }
         QueryResult::Ok(())
@@ -368,7 +472,7 @@ pub struct PendingRow {
 }
 
 /// Rows one insert stores at most, within the 32,766 values SQLite binds to a statement
-/// (PostgreSQL: 65,535): 26 per audit row, 3 per row naming a client.
+/// (PostgreSQL: 65,535): 28 per audit row, 4 per row naming a client.
 const EVENTS_PER_INSERT: usize = 1_000;
 const CLIENT_ROWS_PER_INSERT: usize = 10_000;
 
@@ -387,7 +491,7 @@ pub fn append_all(
         .flat_map(|row| {
             row.client_ids
                 .iter()
-                .map(|client_id| client_values!(client_id, &row.event))
+                .map(|client_id| client_values!(client_id, &row.event, true))
         })
         .collect();
     crate::on_backend!(conn, |conn| {
@@ -428,15 +532,15 @@ pub fn record_command(
         id: uuid::Uuid::now_v7().to_string(),
         chain_id: String::new(),
         sequence: 0,
-        occurred_at: Utc::now().naive_utc().trunc_subsecs(6),
+        occurred_at: occurred_now(),
         request_id: uuid::Uuid::now_v7().to_string(),
         actor_user_id: Some(actor.user_id.clone()),
         actor_organisation_id: Some(actor.organisation_id.clone()),
         actor_roles: actor.roles.clone(),
         actor_kind: "user".to_owned(),
         method: "CLI".to_owned(),
-        route: command.to_owned(),
-        path: arguments,
+        route: cut(command, bound::ROUTE).into_owned(),
+        path: cut_owned(arguments, bound::PATH),
         status: 200,
         outcome: outcome(200).to_owned(),
         reason: None,
@@ -449,6 +553,8 @@ pub fn record_command(
         ip: None,
         user_agent: None,
         duration_ms: started.elapsed().as_millis() as i64,
+        attempted_client_id: None,
+        also_refused: None,
         previous_hash: String::new(),
         hash: String::new(),
     };
@@ -473,8 +579,8 @@ where
         .write(move |conn, head| {
             let (value, status, disclosure) = work(conn)?;
             let rules = template.alerts;
-            let event = template.complete(status, None, &disclosure);
-            store(conn, head, event, &disclosure, rules)?;
+            let (event, aimed_at) = template.complete(status, None, &disclosure);
+            store(conn, head, event, aimed_at.as_ref(), &disclosure, rules)?;
             Ok(value)
         })
         .await?;
@@ -496,13 +602,72 @@ fn with_request_id(mut response: ServiceResponse<BoxBody>) -> ServiceResponse<Bo
     response
 }
 
+/// Whether `req` is a CORS preflight (which the CORS layer answers itself).
+fn is_preflight(req: &ServiceRequest) -> bool {
+    req.method() == actix_web::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(actix_web::http::header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// A request over its address's anonymous allowance (see [`limit`]): answered 429 by
+/// [`refuse_when_limited`], and recorded by [`record`] with a row of its own only when `row`
+/// says so.
+#[derive(Debug, Clone, Copy)]
+struct OverAllowance {
+    retry_after_seconds: u64,
+    row: Option<u64>,
+}
+
+impl OverAllowance {
+    fn refusal(self) -> ApiError {
+        ApiError::RateLimited {
+            retry_after_seconds: self.retry_after_seconds,
+        }
+    }
+}
+
+/// Records every request to `/api/v1` (the outermost layer of that scope, around CORS, so
+/// preflights and CORS refusals are recorded too). First it works out where the request came
+/// from ([`address`]) and who its access token names, so that a request without valid
+/// credentials draws on its address's allowance ([`limit`]) before anything else runs.
 pub async fn record(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let context = RequestContext::of(&req);
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(ApiError::internal(anyhow::anyhow!("application state missing")).into());
+    };
+    let context = RequestContext::of(&req, &state.config.trusted_proxies);
+    let address = context.address;
     req.extensions_mut().insert(context);
-    let response = next.call(req).await?.map_into_boxed_body();
+    let token = bearer_token(req.headers());
+    // Identified here once; `Ctx` takes the answer. When the database cannot say, the
+    // request counts as anonymous and `Ctx` asks again (and fails with 503).
+    let identity = sessions::identify(&state.db, &state.tokens, token, state.clock.now())
+        .await
+        .ok();
+    let identified = identity.as_ref().and_then(Identity::caller).is_some();
+    if let Some(identity) = identity {
+        req.extensions_mut().insert(identity);
+    }
+    if !identified
+        && let Admission::Refused {
+            retry_after_seconds,
+            row,
+        } = state.limiter.admit(address, Instant::now())
+    {
+        let over = OverAllowance {
+            retry_after_seconds,
+            row,
+        };
+        return record_refusal(req, next, &state, over).await;
+    }
+    let arrived = req.extensions().get::<RequestContext>().cloned();
+    let response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => return record_error(&state, arrived, error).await,
+    };
     // Benchmark builds only (bench/load.sh): reads leave no row, to measure what the audit
     // trail costs. `serve` refuses to start such a build without CASEBRIDGE_BENCHMARK_ONLY=1.
     #[cfg(feature = "bench-unaudited")]
@@ -544,14 +709,20 @@ pub async fn record(
     let reason = error.map(ApiError::code);
     let template = RowTemplate::of(&request, caller);
     let rules = template.alerts;
-    let row = template.complete(response.status().as_u16(), reason, &disclosure);
-    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
-        return Err(ApiError::internal(anyhow::anyhow!("application state missing")).into());
-    };
+    let (row, aimed_at) = template.complete(response.status().as_u16(), reason, &disclosure);
     let stored = if alerts::may_raise(&row, &disclosure) {
         state
             .db
-            .write(move |conn, head| Ok(store(conn, head, row, &disclosure, rules)?))
+            .write(move |conn, head| {
+                Ok(store(
+                    conn,
+                    head,
+                    row,
+                    aimed_at.as_ref(),
+                    &disclosure,
+                    rules,
+                )?)
+            })
             .await
     } else {
         let client_ids = disclosure.client_ids;
@@ -563,6 +734,48 @@ pub async fn record(
             })
             .await
     };
+    withheld_unless_stored(response, stored)
+}
+
+/// A layer inside answered with an error instead of a response (actix turns handler and
+/// extractor errors into responses, so this is a safety net): the request is recorded from
+/// what was known when it arrived, and the error answers it.
+async fn record_error(
+    state: &AppState,
+    arrived: Option<RequestContext>,
+    error: actix_web::Error,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(context) = arrived else {
+        return Err(error);
+    };
+    let template = RowTemplate {
+        context,
+        alerts: AlertRules::of(&state.config.oversight),
+        route: "(unmatched)".to_owned(),
+        caller: None,
+        login: None,
+        requested: None,
+        aimed_at: None,
+    };
+    let rules = template.alerts;
+    let status = error.as_response_error().status_code().as_u16();
+    let disclosure = Disclosure::default();
+    let (row, _) = template.complete(status, None, &disclosure);
+    let stored = state
+        .db
+        .write(move |conn, head| Ok(store(conn, head, row, None, &disclosure, rules)?))
+        .await;
+    if let Err(stored) = stored {
+        tracing::error!(error = %stored, "the audit row of a failed request could not be stored");
+    }
+    Err(error)
+}
+
+/// The response, once its row is stored; 503 `audit_unavailable` in its place otherwise.
+fn withheld_unless_stored(
+    response: ServiceResponse<BoxBody>,
+    stored: Result<(), ApiError>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match stored {
         Ok(()) => Ok(with_request_id(response)),
         Err(error) => {
@@ -573,3 +786,111 @@ pub async fn record(
         }
     }
 }
+
+/// A request over its address's allowance: 429 without running anything behind the CORS
+/// layer (a preflight is answered here; any other request passes through CORS, so that a
+/// browser may read the answer). Its row is small (no user agent, nothing read from the body)
+/// and stored only when it is the address's first refusal in [`REFUSAL_ROW_INTERVAL`],
+/// counting the refusals before it that had none; any other refusal is only counted, leaves
+/// no row of its own and so carries no `X-Request-Id`.
+async fn record_refusal(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: &AppState,
+    over: OverAllowance,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = if is_preflight(&req) {
+        req.into_response(over.refusal().error_response())
+    } else {
+        req.extensions_mut().insert(over);
+        next.call(req).await?.map_into_boxed_body()
+    };
+    let Some(also_refused) = over.row else {
+        return Ok(response);
+    };
+    let request = response.request().clone();
+    let mut template = RowTemplate::of(&request, None);
+    template.context.user_agent = None;
+    let rules = template.alerts;
+    let disclosure = Disclosure::refusal(over.refusal().code());
+    let (mut row, _) = template.complete(response.status().as_u16(), None, &disclosure);
+    row.also_refused = Some(i64::try_from(also_refused).unwrap_or(i64::MAX));
+    let stored = state
+        .db
+        .write(move |conn, head| Ok(store(conn, head, row, None, &disclosure, rules)?))
+        .await;
+    withheld_unless_stored(response, stored)
+}
+
+/// The layer just inside CORS: answers 429 for a request [`record`] found over its
+/// allowance, so that CORS adds its headers to the refusal.
+pub async fn refuse_when_limited(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let over = req.extensions().get::<OverAllowance>().copied();
+    match over {
+        Some(over) => Ok(req.into_response(over.refusal().error_response())),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
+/// Stores, every [`REFUSAL_ROW_INTERVAL`], one tally row for each address whose refused
+/// requests were counted but not yet recorded (see [`limit`]): a row with no request of its
+/// own (`method` and `path` `-`, route `(rate limited)`), the address, and the count in
+/// `also_refused`. Runs for as long as the server's runtime does.
+pub fn record_refusal_tallies(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(REFUSAL_ROW_INTERVAL).await;
+            for (source, count) in state.limiter.take_tallies(Instant::now()) {
+                let row = tally_row(source, count);
+                let disclosure = Disclosure::refusal("rate_limited");
+                let rules = AlertRules::of(&state.config.oversight);
+                let stored = state
+                    .db
+                    .write(move |conn, head| Ok(store(conn, head, row, None, &disclosure, rules)?))
+                    .await;
+                if let Err(error) = stored {
+                    tracing::error!(%error, "a tally of refused requests could not be stored");
+                }
+            }
+        }
+    });
+}
+
+fn tally_row(source: Source, count: u64) -> AuditEvent {
+    AuditEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        chain_id: String::new(),
+        sequence: 0,
+        occurred_at: occurred_now(),
+        request_id: uuid::Uuid::now_v7().to_string(),
+        actor_user_id: None,
+        actor_organisation_id: None,
+        actor_roles: json_list([]),
+        actor_kind: "anonymous".to_owned(),
+        method: "-".to_owned(),
+        route: TALLY_ROUTE.to_owned(),
+        path: "-".to_owned(),
+        status: 429,
+        outcome: outcome(429).to_owned(),
+        reason: Some("rate_limited".to_owned()),
+        resource_type: None,
+        resource_id: None,
+        client_ids: json_list([]),
+        fields: json_list([]),
+        purpose_of_use: None,
+        attempted_username: None,
+        ip: source.address().map(|address| address.to_string()),
+        user_agent: None,
+        duration_ms: 0,
+        attempted_client_id: None,
+        also_refused: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+        previous_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// The route of a tally row: refused requests counted, not one request.
+pub const TALLY_ROUTE: &str = "(rate limited)";

@@ -9,10 +9,14 @@ use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use crate::auth::tokens::TokenKeys;
 use crate::authz::Caller;
-use crate::db::DbConnection;
 use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
+use crate::db::{Database, DbConnection};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::error::ApiError;
 
 fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -208,6 +212,53 @@ pub fn load_caller(
         organisation_kind: OrganisationKind::from_stored(&row.organisation_kind)?,
         roles: serde_json::from_str(&row.roles)?,
         clearance: ProtectiveMarking::from_rank(row.clearance)?,
+    }))
+}
+
+/// Who a request's access token names.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// A live session of an active principal.
+    Caller(Arc<Caller>),
+    /// No `Authorization: Bearer` token.
+    NoToken,
+    /// A token that does not verify (forged, expired, for another audience).
+    InvalidToken,
+    /// A verified token whose session has ended or whose principal is not active.
+    SessionEnded,
+}
+
+impl Identity {
+    pub fn caller(&self) -> Option<&Arc<Caller>> {
+        match self {
+            Identity::Caller(caller) => Some(caller),
+            _ => None,
+        }
+    }
+}
+
+/// Identifies the bearer of `token` at `now`: verifies it, then reads the session and its
+/// principal afresh ([`load_caller`]). The audit layer does this first, to know whether a
+/// request is anonymous before anything else runs; `api::context::Ctx` takes its answer.
+pub async fn identify(
+    db: &Database,
+    tokens: &TokenKeys,
+    token: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<Identity, ApiError> {
+    let Some(token) = token else {
+        return Ok(Identity::NoToken);
+    };
+    let Some(claims) = tokens.verify(token, now) else {
+        return Ok(Identity::InvalidToken);
+    };
+    let caller = db
+        .read(move |conn| {
+            load_caller(conn, &claims.sub, &claims.sid, now).map_err(ApiError::internal)
+        })
+        .await?;
+    Ok(caller.map_or(Identity::SessionEnded, |caller| {
+        Identity::Caller(Arc::new(caller))
     }))
 }
 

@@ -386,6 +386,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "ip",
             "user_agent",
             "duration_ms",
+            "attempted_client_id",
+            "also_refused",
             "chain_id",
             "sequence",
         ],

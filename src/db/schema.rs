@@ -261,6 +261,8 @@ diesel::table! {
         duration_ms -> BigInt,
         previous_hash -> Text,
         hash -> Text,
+        attempted_client_id -> Nullable<Text>,
+        also_refused -> Nullable<BigInt>,
     }
 }
 
@@ -269,6 +271,7 @@ diesel::table! {
         client_id -> Text,
         occurred_at -> Timestamp,
         event_id -> Text,
+        disclosed -> Bool,
     }
 }
 

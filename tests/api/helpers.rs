@@ -107,6 +107,16 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         session_ttl: 3600,
         cors_origins: vec!["https://portal.csp.example".into()],
         body_limit: 64 * 1024,
+        trusted_proxies: Default::default(),
+        // The suite sends many requests without credentials from 127.0.0.1 in quick
+        // succession (every login, every check that an endpoint refuses strangers); at the
+        // service's defaults some tests would meet the limit meant for strangers. The limit's
+        // own tests (security::audit_bloat) set it tight.
+        anonymous: casebridge::config::AnonymousLimits {
+            anonymous_rate: 10_000.0,
+            anonymous_burst: 100_000,
+            ..Default::default()
+        },
         lockout_threshold: 5,
         lockout_window: 900,
         lockout_duration: 900,
@@ -447,5 +457,38 @@ impl TestApp {
                 .load(conn)
                 .unwrap()
         })
+    }
+}
+
+impl TestApp {
+    /// The one audit row of the request `response` answers, found by its `X-Request-Id`.
+    pub fn audit_row_of(&self, response: &Response) -> casebridge::audit::chain::AuditEvent {
+        use casebridge::db::schema::audit_events;
+        let request_id = response
+            .headers
+            .get("x-request-id")
+            .unwrap_or_else(|| panic!("no X-Request-Id on {}: {}", response.status, response.body))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let mut rows: Vec<casebridge::audit::chain::AuditEvent> = self.with_db(|conn| {
+            audit_events::table
+                .filter(audit_events::request_id.eq(&request_id))
+                .select(casebridge::audit::chain::AuditEvent::as_select())
+                .load(conn)
+                .unwrap()
+        });
+        assert_eq!(rows.len(), 1, "exactly one row per request id: {rows:?}");
+        rows.remove(0)
+    }
+
+    /// A request without credentials.
+    pub async fn anonymous(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        self.request(method, path, None, None, headers).await
     }
 }

@@ -311,8 +311,10 @@ impl Tail {
                 self.write(&mut chunk, &self.permits.note.clone(), &notes)?;
             }
             Stage::AccessLog { after } => {
+                // What was disclosed; attempts that disclosed nothing are the department's.
                 let filter = AuditFilter {
                     client_id: Some(self.client_id.clone()),
+                    disclosed_only: true,
                     ..AuditFilter::default()
                 };
                 let events = self

@@ -79,6 +79,14 @@ pub struct AuditEventRecord {
     pub user_agent: Option<String>,
     #[schema(required = false)]
     pub duration_ms: i64,
+    /// The client a refused or failed request aimed at (by its path: the client, or the
+    /// client of the case or note), whose data it did not disclose.
+    #[schema(required = false, format = Uuid)]
+    pub attempted_client_id: Option<String>,
+    /// Anonymous requests from the same address refused (429) since its previous such row,
+    /// counted here instead of recorded one by one.
+    #[schema(required = false)]
+    pub also_refused: Option<i64>,
     /// The hash chain the event belongs to (one per service instance).
     #[schema(required = false, format = Uuid)]
     pub chain_id: String,
@@ -113,6 +121,8 @@ impl TryFrom<AuditEvent> for AuditEventRecord {
             ip: event.ip,
             user_agent: event.user_agent,
             duration_ms: event.duration_ms,
+            attempted_client_id: event.attempted_client_id,
+            also_refused: event.also_refused,
             chain_id: event.chain_id,
             sequence: event.sequence,
         })
@@ -155,7 +165,8 @@ pub struct AuditEventParams {
     pub actor_user_id: Option<String>,
     #[param(format = Uuid)]
     pub actor_organisation_id: Option<String>,
-    /// Events that disclosed this client.
+    /// Events that disclosed this client, and refused or failed requests that aimed at it
+    /// (`attempted_client_id`).
     #[param(format = Uuid)]
     pub client_id: Option<String>,
     #[param(inline)]
@@ -247,6 +258,7 @@ async fn list_events(ctx: Ctx, params: Params<AuditEventParams>) -> ApiResult<Di
             params.actor_organisation_id.as_deref(),
         )?,
         client_id: optional_field_id("client_id", params.client_id.as_deref())?,
+        disclosed_only: false,
         outcome: params.outcome.map(|outcome| outcome.as_str().to_owned()),
         route: params.route,
         from: params.from.map(|from| from.naive_utc()),
@@ -273,7 +285,8 @@ async fn list_events(ctx: Ctx, params: Params<AuditEventParams>) -> ApiResult<Di
 /// A client's access log
 ///
 /// Who accessed this client's data, when, from which organisation, which fields and with
-/// what stated purpose. Newest first.
+/// what stated purpose; and who tried and was refused (`attempted_client_id`, nothing
+/// disclosed). Newest first.
 #[utoipa::path(tag = "audit", params(("id" = String, Path, format = Uuid), ("X-Purpose-Of-Use" = Option<String>, Header, description = "Required for privacy officers"), AccessLogParams), responses(
     (status = 200, body = Page<AuditEventRecord>),
     (status = 400, body = Problem, content_type = "application/problem+json"),

@@ -92,7 +92,7 @@ fn tokens(
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json",
-        description = "The username is locked after repeated failures; see Retry-After",
+        description = "The username is locked after repeated failures (`login_locked`), or too many requests without valid credentials came from this address (`rate_limited`); see Retry-After",
         headers(("Retry-After" = String))),
 ))]
 #[post("/auth/login")]

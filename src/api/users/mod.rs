@@ -621,7 +621,7 @@ async fn update_user(
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 422, body = Problem, content_type = "application/problem+json"),
     (status = 429, body = Problem, content_type = "application/problem+json",
-        description = "Too many wrong current passwords: the account is locked; see Retry-After",
+        description = "Too many wrong current passwords: the account is locked (`login_locked`); or, without a live session, too many requests from this address (`rate_limited`); see Retry-After",
         headers(("Retry-After" = String))),
 ), security(("bearer" = [])))]
 #[post("/users/{id}/password")]
