@@ -2,9 +2,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{client_statements, clients, settings};
+use super::schema::{client_name_keys, client_statements, clients, settings};
 use crate::authz::scope::Predicate;
-use crate::domain::names::{match_key, match_key_version};
+use crate::domain::names::{index_keys, match_key, match_key_version};
 use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -160,15 +160,50 @@ pub struct NameCandidate {
     pub restricted: bool,
 }
 
-/// Clients within reach (born on `born_on`, when given), by id, for ranking by name in
-/// memory: tolerant matching cannot be an index lookup.
+/// A search by name through the index: a client is a candidate when one of their names shares
+/// an index key with the family name asked for (and another, or the same, with the given
+/// name, when asked: so names entered the wrong way round are found), born on the day asked
+/// for, when asked.
+#[derive(Debug, Clone)]
+pub struct NameLookup {
+    family_keys: Vec<String>,
+    given_keys: Option<Vec<String>>,
+    born_on: Option<NaiveDate>,
+}
+
+impl NameLookup {
+    pub fn new(family_name: &str, given_name: Option<&str>, born_on: Option<NaiveDate>) -> Self {
+        let keys = |name: &str| index_keys(name).into_iter().collect();
+        Self {
+            family_keys: keys(family_name),
+            given_keys: given_name.map(keys),
+            born_on,
+        }
+    }
+}
+
+/// The most candidates one search ranks. Names one edit from a query's with the same date of
+/// birth, or with both names close, number in the tens even among a million clients; the
+/// bound keeps a pathological query's memory and time small.
+pub const MAX_CANDIDATES: i64 = 5_000;
+
+/// Clients within reach that `lookup` finds in the index, by id (at most [`MAX_CANDIDATES`]),
+/// for ranking by name in memory ([`crate::domain::names::best_matches`]).
 pub fn name_candidates(
     conn: &mut DbConnection,
     reachable: Predicate<clients::table>,
-    born_on: Option<NaiveDate>,
+    lookup: &NameLookup,
 ) -> QueryResult<Vec<NameCandidate>> {
+    let sharing_a_key = |keys: &[String]| {
+        clients::id.eq_any(
+            client_name_keys::table
+                .filter(client_name_keys::name_key.eq_any(keys.to_vec()))
+                .select(client_name_keys::client_id),
+        )
+    };
     let mut query = clients::table
         .filter(reachable)
+        .filter(sharing_a_key(&lookup.family_keys))
         .select((
             clients::id,
             clients::given_name,
@@ -178,10 +213,21 @@ pub fn name_candidates(
             clients::restricted,
         ))
         .into_boxed();
-    if let Some(born_on) = born_on {
+    if let Some(keys) = &lookup.given_keys {
+        query = query.filter(sharing_a_key(keys));
+    }
+    if let Some(born_on) = lookup.born_on {
         query = query.filter(clients::date_of_birth.eq(born_on));
     }
-    query.order(clients::id).load(conn)
+    let candidates: Vec<NameCandidate> =
+        query.order(clients::id).limit(MAX_CANDIDATES).load(conn)?;
+    if candidates.len() as i64 == MAX_CANDIDATES {
+        tracing::warn!(
+            limit = MAX_CANDIDATES,
+            "a name search reached its bound of candidates; only those were ranked"
+        );
+    }
+    Ok(candidates)
 }
 
 /// The match keys of a client's names, kept beside them: every write of a name sets them.
@@ -201,6 +247,53 @@ impl NameKeys {
     }
 }
 
+/// Adds the index keys of a client's names (see [`NameLookup`]).
+fn insert_index_keys(
+    conn: &mut DbConnection,
+    id: &str,
+    given_name: &str,
+    family_name: &str,
+) -> QueryResult<()> {
+    let mut keys = index_keys(given_name);
+    keys.extend(index_keys(family_name));
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            (
+                client_name_keys::name_key.eq(key),
+                client_name_keys::client_id.eq(id),
+            )
+        })
+        .collect();
+    // One statement for them all, which needs the concrete connection.
+    crate::on_backend!(conn, |conn| {
+        diesel::insert_into(client_name_keys::table)
+            .values(&rows)
+            .execute(conn)
+            .map(drop)
+    })
+}
+
+/// Replaces the index keys of a client's names with those of their names as stored now.
+fn renew_index_keys(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    let (given_name, family_name): (String, String) = clients::table
+        .filter(clients::id.eq(id))
+        .select((clients::given_name, clients::family_name))
+        .first(conn)?;
+    remove_index_keys(conn, &[id])?;
+    insert_index_keys(conn, id, &given_name, &family_name)
+}
+
+/// Removes the index keys of `client_ids`' names (at disposal, before the clients go).
+pub fn remove_index_keys<Id: AsRef<str>>(
+    conn: &mut DbConnection,
+    client_ids: &[Id],
+) -> QueryResult<usize> {
+    let client_ids: Vec<&str> = client_ids.iter().map(AsRef::as_ref).collect();
+    diesel::delete(client_name_keys::table.filter(client_name_keys::client_id.eq_any(client_ids)))
+        .execute(conn)
+}
+
 pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
         .values((
@@ -208,8 +301,8 @@ pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
             clients::given_name_key.eq(match_key(&row.given_name)),
             clients::family_name_key.eq(match_key(&row.family_name)),
         ))
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    insert_index_keys(conn, &row.id, &row.given_name, &row.family_name)
 }
 
 /// Applies `changes` if the client is still at `version`; returns whether it was.
@@ -234,53 +327,76 @@ pub fn update(
             clients::version.eq(version + 1),
         ))
         .execute(conn)?;
+    let renamed = changes.given_name.is_some() || changes.family_name.is_some();
+    if updated == 1 && renamed {
+        renew_index_keys(conn, id)?;
+    }
     Ok(updated == 1)
 }
 
 /// The `settings` key of the match-key version the stored keys were made with.
 const KEY_VERSION_SETTING: &str = "name_match_key_version";
 
-/// Makes the stored match keys of every client whose keys are missing (rows written before
-/// the keys existed) or were made by another version of [`match_key`] (a new Unicode
-/// release, a change of the algorithm). Runs after the migrations, in one transaction;
-/// answers how many clients it updated.
+/// Clients whose keys one transaction of [`refresh_name_keys`] makes.
+const REFRESH_BATCH: i64 = 1_000;
+
+/// Makes the stored match keys and index keys of every client whose keys are missing (rows
+/// written before the keys existed) or were made by another version of
+/// [`match_key_version`] (a new Unicode release, a change of the algorithms). Runs after the
+/// migrations, a batch of clients per transaction (each batch can be made again, and the
+/// version is stored last, so an interrupted refresh resumes at the next start); answers how
+/// many clients it updated.
 pub fn refresh_name_keys(conn: &mut DbConnection) -> QueryResult<usize> {
-    conn.transaction(|conn| {
-        let version = match_key_version();
-        let stored: Option<String> = settings::table
-            .filter(settings::key.eq(KEY_VERSION_SETTING))
-            .select(settings::value)
-            .first(conn)
-            .optional()?;
-        let all = stored.as_deref() != Some(version.as_str());
-        let mut query = clients::table
-            .select((clients::id, clients::given_name, clients::family_name))
-            .into_boxed();
-        if !all {
-            query = query.filter(
-                clients::given_name_key
-                    .is_null()
-                    .or(clients::family_name_key.is_null()),
-            );
+    let version = match_key_version();
+    let stored: Option<String> = settings::table
+        .filter(settings::key.eq(KEY_VERSION_SETTING))
+        .select(settings::value)
+        .first(conn)
+        .optional()?;
+    let all = stored.as_deref() != Some(version.as_str());
+    let mut refreshed = 0;
+    let mut after = String::new();
+    loop {
+        let names: Vec<(String, String, String)> = conn.transaction(|conn| {
+            let mut query = clients::table
+                .select((clients::id, clients::given_name, clients::family_name))
+                .filter(clients::id.gt(&after))
+                .into_boxed();
+            if !all {
+                query = query.filter(
+                    clients::given_name_key
+                        .is_null()
+                        .or(clients::family_name_key.is_null()),
+                );
+            }
+            let names: Vec<(String, String, String)> =
+                query.order(clients::id).limit(REFRESH_BATCH).load(conn)?;
+            for (id, given_name, family_name) in &names {
+                diesel::update(clients::table.filter(clients::id.eq(id)))
+                    .set(NameKeys::of(Some(given_name), Some(family_name)))
+                    .execute(conn)?;
+                remove_index_keys(conn, &[id])?;
+                insert_index_keys(conn, id, given_name, family_name)?;
+            }
+            Ok::<_, diesel::result::Error>(names)
+        })?;
+        refreshed += names.len();
+        match names.into_iter().last() {
+            Some((id, _, _)) => after = id,
+            None => break,
         }
-        let names: Vec<(String, String, String)> = query.load(conn)?;
-        for (id, given_name, family_name) in &names {
-            diesel::update(clients::table.filter(clients::id.eq(id)))
-                .set(NameKeys::of(Some(given_name), Some(family_name)))
-                .execute(conn)?;
-        }
-        if stored.is_none() {
-            diesel::insert_into(settings::table)
-                .values((
-                    settings::key.eq(KEY_VERSION_SETTING),
-                    settings::value.eq(&version),
-                ))
-                .execute(conn)?;
-        } else if all {
-            diesel::update(settings::table.filter(settings::key.eq(KEY_VERSION_SETTING)))
-                .set(settings::value.eq(&version))
-                .execute(conn)?;
-        }
-        Ok(names.len())
-    })
+    }
+    if stored.is_none() {
+        diesel::insert_into(settings::table)
+            .values((
+                settings::key.eq(KEY_VERSION_SETTING),
+                settings::value.eq(&version),
+            ))
+            .execute(conn)?;
+    } else if all {
+        diesel::update(settings::table.filter(settings::key.eq(KEY_VERSION_SETTING)))
+            .set(settings::value.eq(&version))
+            .execute(conn)?;
+    }
+    Ok(refreshed)
 }

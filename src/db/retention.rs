@@ -169,6 +169,8 @@ pub fn dispose(
             .execute(conn)?,
     );
     counts.extend(super::requests::dispose(conn, client_ids)?);
+    // The name index is derived from the names: it goes with them, and is not counted.
+    super::clients::remove_index_keys(conn, client_ids)?;
     counts.insert(
         "clients",
         diesel::delete(clients::table.filter(clients::id.eq_any(client_ids))).execute(conn)?,

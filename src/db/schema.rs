@@ -206,6 +206,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_name_keys (name_key, client_id) {
+        name_key -> Text,
+        client_id -> Text,
+    }
+}
+
+diesel::joinable!(client_name_keys -> clients (client_id));
 diesel::joinable!(users -> organisations (organisation_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(used_refresh_tokens -> sessions (session_id));
@@ -228,6 +236,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_review_items,
     used_refresh_tokens,
     clients,
+    client_name_keys,
     cases,
     allocations,
     notes,

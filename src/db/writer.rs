@@ -5,6 +5,7 @@
 //! and one fsync serves the whole batch.
 use std::any::Any;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::r2d2::{ConnectionManager, Pool};
@@ -17,6 +18,11 @@ use crate::error::ApiError;
 
 /// Jobs committed together at most; more wait for the next batch.
 const MAX_BATCH: usize = 512;
+
+/// How long one job may hold the writer before it is logged as a warning: every other write
+/// of the service waits behind it, and no write should wait more than this. A job whose work
+/// grows with the size of the database shows here first.
+const SLOW_JOB: Duration = Duration::from_millis(50);
 
 type Outcome = Result<Box<dyn Any + Send>, ApiError>;
 type Work = Box<dyn FnOnce(&mut DbConnection, &mut ChainHead) -> Outcome + Send>;
@@ -130,6 +136,8 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
         }
     };
     let head_before = head.clone();
+    let started = Instant::now();
+    let mut slowest_job = Duration::ZERO;
     let mut change_replies = Vec::with_capacity(batch.len());
     let mut rows = Vec::new();
     let mut row_replies = Vec::new();
@@ -139,9 +147,19 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
             match job {
                 Job::Change { work, reply } => {
                     let before = head.clone();
+                    let job_started = Instant::now();
                     // A nested transaction is a savepoint: a failing job takes back only its
                     // own work.
                     let outcome = conn.transaction::<_, ApiError, _>(|conn| work(conn, head));
+                    let held = job_started.elapsed();
+                    if held > SLOW_JOB {
+                        tracing::warn!(
+                            held_ms = held.as_millis() as u64,
+                            limit_ms = SLOW_JOB.as_millis() as u64,
+                            "a write job held the writer longer than a write may wait"
+                        );
+                    }
+                    slowest_job = slowest_job.max(held);
                     if outcome.is_err() {
                         *head = before;
                     }
@@ -164,6 +182,14 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
         }
         Ok(())
     });
+    // What `bench/scale.sh` reads (at debug level) for the writer's worst hold: a batch holds
+    // every write that arrives meanwhile until it commits.
+    tracing::debug!(
+        jobs = change_replies.len() + row_replies.len(),
+        held_us = started.elapsed().as_micros() as u64,
+        slowest_job_us = slowest_job.as_micros() as u64,
+        "writer batch"
+    );
     match committed {
         Ok(()) => {
             change_replies

@@ -6,6 +6,8 @@
 //! Unicode TS #39), small misspellings cost a little, and one part of a double-barrelled name
 //! matches it. The key is a pure function of the name, so it can be stored beside the name
 //! (`clients.family_name_key`) and compared in SQL.
+use std::collections::BTreeSet;
+
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
@@ -14,12 +16,13 @@ use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 /// transposed or wrong letter in a six-letter name, below a different name.
 pub const MATCH_THRESHOLD: f64 = 0.88;
 
-/// The version of [`match_key`]: the algorithm and the Unicode data it uses. Stored keys made
-/// under another version are made again when the database is migrated.
+/// The version of [`match_key`] and [`index_keys`]: the algorithms and the Unicode data they
+/// use. Stored keys made under another version are made again when the database is migrated.
+/// Version 2 added the index keys.
 pub fn match_key_version() -> String {
     let (major, minor, update) = unicode_security::UNICODE_VERSION;
     let (n_major, n_minor, n_update) = unicode_normalization::UNICODE_VERSION;
-    format!("1;confusables {major}.{minor}.{update};normalization {n_major}.{n_minor}.{n_update}")
+    format!("2;confusables {major}.{minor}.{update};normalization {n_major}.{n_minor}.{n_update}")
 }
 
 /// What a name is matched on: NFKC (full-width and other compatibility forms become their
@@ -65,8 +68,65 @@ pub fn similarity(query: &str, name: &str) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The shortest key whose one-letter-shorter variants are indexed. Jaro-Winkler puts any two
+/// different names of three letters or fewer below [`MATCH_THRESHOLD`] ("Lee" and "Lea" score
+/// 0.82), so shorter keys only ever match exactly, and a key of four letters or more reaches
+/// the three-letter names one letter away from it through its own variants.
+const SHORTEST_VARIED_KEY: usize = 4;
+
+/// The keys a name is found by through the index (`client_name_keys`): the [`match_key`] of
+/// the whole name and of each of its parts, and for those of four letters or more every
+/// variant with one letter left out. Two names one edit apart (a letter wrong, missing or
+/// added, or two neighbours swapped) share a key: that is how a lookup of the query's keys
+/// finds every name close enough to rank (the deletion neighbourhood of SymSpell). The same
+/// function makes the keys of stored names and of a query.
+pub fn index_keys(name: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for key in std::iter::once(match_key(name)).chain(parts(name)) {
+        let letters: Vec<char> = key.chars().collect();
+        if letters.len() >= SHORTEST_VARIED_KEY {
+            for left_out in 0..letters.len() {
+                let (before, after) = (&letters[..left_out], &letters[left_out + 1..]);
+                keys.insert(before.iter().chain(after).collect());
+            }
+        }
+        if !key.is_empty() {
+            keys.insert(key);
+        }
+    }
+    keys
+}
+
+/// How much less a match with given and family names swapped counts than the same match in
+/// order, so that the names as asked come first.
+const SWAPPED_PENALTY: f64 = 0.05;
+
+/// How well a person named (`given`, `family`) matches the query, or `None` when they do not:
+/// both names must reach [`MATCH_THRESHOLD`], in order or (when both were asked) swapped.
+fn match_score(
+    family_query: &str,
+    given_query: Option<&str>,
+    given: &str,
+    family: &str,
+) -> Option<f64> {
+    let pair = |family_name: &str, given_name: &str| {
+        let family_score = similarity(family_query, family_name);
+        let given_score = given_query.map_or(1.0, |query| similarity(query, given_name));
+        (family_score >= MATCH_THRESHOLD && given_score >= MATCH_THRESHOLD)
+            .then_some(family_score + given_score)
+    };
+    let swapped = given_query
+        .and_then(|_| pair(given, family))
+        .map(|score| score - SWAPPED_PENALTY);
+    pair(family, given)
+        .into_iter()
+        .chain(swapped)
+        .reduce(f64::max)
+}
+
 /// The candidates whose family name (and given name, when asked) match, best first, at most
-/// `limit`. `names` gives a candidate's (given, family) names.
+/// `limit`. `names` gives a candidate's (given, family) names. Given and family names entered
+/// the wrong way round match too, a little below the same names in order.
 pub fn best_matches<T>(
     candidates: Vec<T>,
     names: impl Fn(&T) -> (&str, &str),
@@ -78,10 +138,7 @@ pub fn best_matches<T>(
         .into_iter()
         .filter_map(|candidate| {
             let (given, family) = names(&candidate);
-            let family_score = similarity(family_name, family);
-            let given_score = given_name.map_or(1.0, |query| similarity(query, given));
-            (family_score >= MATCH_THRESHOLD && given_score >= MATCH_THRESHOLD)
-                .then_some((family_score + given_score, candidate))
+            match_score(family_name, given_name, given, family).map(|score| (score, candidate))
         })
         .collect();
     // Equal scores keep the database's order (by id), so a search always answers alike.
@@ -242,7 +299,7 @@ mod tests {
         {
             assert_eq!(match_key(name), match_key(name));
         }
-        assert!(match_key_version().starts_with("1;"));
+        assert!(match_key_version().starts_with("2;"));
     }
 
     #[test]
@@ -274,6 +331,94 @@ mod tests {
         assert!(!found.contains(&("Leila", "Tanaka")));
         let first_two = best_matches(found, |p| (p.0, p.1), "Tanaka", None, 2);
         assert_eq!(first_two.len(), 2);
+    }
+
+    fn share_an_index_key(query: &str, name: &str) -> bool {
+        !index_keys(query).is_disjoint(&index_keys(name))
+    }
+
+    #[test]
+    fn names_one_edit_apart_share_an_index_key() {
+        for (query, name) in [
+            ("Nguyen", "Ngyuen"),   // two neighbours swapped
+            ("Nguyen", "Nguyn"),    // a letter missing
+            ("Nguyen", "Nguyenn"),  // a letter added
+            ("Nguyen", "Nguyan"),   // a letter wrong
+            ("Smith", "Smith-Lee"), // one part of a hyphenated name
+            ("van der Berg", "Berg"),
+            ("Jon", "John"),
+            ("NGÚYEN", "nguyen"),
+        ] {
+            assert!(share_an_index_key(query, name), "{query} / {name}");
+            assert!(share_an_index_key(name, query), "{name} / {query}");
+        }
+    }
+
+    #[test]
+    fn different_names_share_no_index_key() {
+        for (query, name) in [("Smith", "Jones"), ("Lee", "Lea"), ("Patel", "Tanaka")] {
+            assert!(!share_an_index_key(query, name), "{query} / {name}");
+        }
+    }
+
+    #[test]
+    fn short_names_are_indexed_by_their_whole_key_only() {
+        assert_eq!(index_keys("Li"), BTreeSet::from([match_key("Li")]));
+        assert_eq!(index_keys("Ann").len(), 1);
+        assert_eq!(index_keys("Anne").len(), 4, "anne, nne, ane, ann");
+    }
+
+    #[test]
+    fn every_name_within_one_edit_that_would_rank_shares_an_index_key() {
+        // The index must find every name one edit away that the ranking accepts. Two edits
+        // ("Ngyuen" for "Nguyn") can rank but are not found: the index is the tolerance.
+        let names = [
+            "Nguyen",
+            "Ngyuen",
+            "Nguyn",
+            "Nguyen-Lee",
+            "Smith",
+            "Smyth",
+            "Smithe",
+            "Smith-Lee",
+            "Kowalski",
+            "Kowalsky",
+            "Hana",
+            "Hanna",
+            "Anne",
+            "Ann",
+            "Jon",
+            "John",
+            "Jhon",
+            "O'Brien",
+            "OBrien",
+            "Obrian",
+            "Castellano",
+            "Castelano",
+            "Patel",
+            "Patil",
+        ];
+        for query in names {
+            for name in names {
+                let edits = strsim::damerau_levenshtein(&match_key(query), &match_key(name));
+                if edits <= 1 && similarity(query, name) >= MATCH_THRESHOLD {
+                    assert!(share_an_index_key(query, name), "{query} / {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn given_and_family_names_swapped_match_below_the_same_names_in_order() {
+        let people = vec![("Tanaka", "Hana"), ("Hana", "Tanaka"), ("Hana", "Patel")];
+        let found = best_matches(people, |p| (p.0, p.1), "Tanaka", Some("Hana"), 20);
+        assert_eq!(found, [("Hana", "Tanaka"), ("Tanaka", "Hana")]);
+        let without_given =
+            best_matches(vec![("Tanaka", "Hana")], |p| (p.0, p.1), "Tanaka", None, 20);
+        assert!(
+            without_given.is_empty(),
+            "a family name alone is not matched against given names"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod breaches;
 mod cli;
 mod hardening;
 mod helpers;
+mod name_search;
 mod openapi;
 mod oversight;
 mod policy;

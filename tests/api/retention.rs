@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, spawn_app};
 use crate::writes::assert_problem;
 
 /// Closes demo client `index`'s case `years` years ago.
-fn close_case_years_ago(app: &TestApp, index: usize, years: i64) {
+pub fn close_case_years_ago(app: &TestApp, index: usize, years: i64) {
     let client = app.client_id(index);
     let closed_at = Utc::now().naive_utc() - Duration::days(365 * years + 10);
     app.with_db(|conn| {

@@ -17,7 +17,7 @@ use crate::api::request::{
 };
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
-use crate::db::clients::{self as queries, ClientFilter, ClientRow, StoredClient};
+use crate::db::clients::{self as queries, ClientFilter, ClientRow, NameLookup, StoredClient};
 use crate::db::requests;
 use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
@@ -142,8 +142,12 @@ fn check_not_duplicate(
     new: &ClientRow,
     confirm_new: bool,
 ) -> ApiResult<()> {
-    let born_same_day =
-        queries::name_candidates(conn, scope::clients(reader), Some(new.date_of_birth))?;
+    let lookup = NameLookup::new(
+        &new.family_name,
+        Some(&new.given_name),
+        Some(new.date_of_birth),
+    );
+    let born_same_day = queries::name_candidates(conn, scope::clients(reader), &lookup)?;
     let (shown, withheld): (Vec<_>, Vec<_>) = names::best_matches(
         born_same_day,
         |candidate| (&candidate.given_name, &candidate.family_name),
@@ -279,6 +283,14 @@ async fn create_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let confirm_new = new.confirm_new;
     let today = ctx.state.clock.today();
     let recorder = ctx.recorder();
+    // The duplicate check runs on a reader first, so that the writer, which every write of
+    // the service waits for, never spends its time refusing; inside the write it runs again
+    // (index lookups, bounded by the clients born that day with close names) so that two
+    // requests for the same person cannot both pass.
+    let (first_reader, first_row) = (reader.clone(), row.clone());
+    ctx.db()
+        .read(move |conn| check_not_duplicate(conn, &first_reader, &first_row, confirm_new))
+        .await?;
     ctx.write(move |conn| {
         let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;
         check_not_duplicate(conn, &reader, &row, confirm_new)?;

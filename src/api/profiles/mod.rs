@@ -18,7 +18,7 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{Params, name_query};
 use crate::authz::{Action, Resource, scope};
-use crate::db::clients::{ClientFilter, name_candidates};
+use crate::db::clients::{ClientFilter, NameLookup, name_candidates};
 use crate::db::schema::organisations;
 use crate::domain::names;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -111,13 +111,15 @@ async fn search_profiles(ctx: Ctx, params: Params<ProfileSearch>) -> ApiResult<D
     let profiles = ctx
         .db()
         .read(move |conn| {
-            let candidates =
-                name_candidates(conn, scope::listable_clients(&reader), filter.date_of_birth)?;
+            let family_name = filter.family_name.as_deref().unwrap_or_default();
+            let given_name = filter.given_name.as_deref();
+            let lookup = NameLookup::new(family_name, given_name, filter.date_of_birth);
+            let candidates = name_candidates(conn, scope::listable_clients(&reader), &lookup)?;
             let rows = names::best_matches(
                 candidates,
                 |candidate| (&candidate.given_name, &candidate.family_name),
-                filter.family_name.as_deref().unwrap_or_default(),
-                filter.given_name.as_deref(),
+                family_name,
+                given_name,
                 MAX_RESULTS,
             );
             let divisions: HashMap<String, (String, String)> = organisations::table
