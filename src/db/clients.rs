@@ -219,8 +219,11 @@ pub fn name_candidates(
     if let Some(born_on) = lookup.born_on {
         query = query.filter(clients::date_of_birth.eq(born_on));
     }
-    let candidates: Vec<NameCandidate> =
-        query.order(clients::id).limit(MAX_CANDIDATES).load(conn)?;
+    // Unordered: an ORDER BY could lead the planner to walk every client in id order rather
+    // than start from the index. The ranking sorts them by id, so that equal scores always
+    // come in the same order.
+    let mut candidates: Vec<NameCandidate> = query.limit(MAX_CANDIDATES).load(conn)?;
+    candidates.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     if candidates.len() as i64 == MAX_CANDIDATES {
         tracing::warn!(
             limit = MAX_CANDIDATES,

@@ -171,7 +171,10 @@ async fn a_renamed_client_is_indexed_by_its_new_names_only() {
         !stored_keys(&app, &id).contains("nguyen"),
         "the old name is gone"
     );
-    assert_eq!(searched(&app, "Tran", "Alex").await, std::slice::from_ref(&id));
+    assert_eq!(
+        searched(&app, "Tran", "Alex").await,
+        std::slice::from_ref(&id)
+    );
     assert!(!searched(&app, "Nguyen", "Alex").await.contains(&id));
 }
 

@@ -283,13 +283,16 @@ async fn create_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let confirm_new = new.confirm_new;
     let today = ctx.state.clock.today();
     let recorder = ctx.recorder();
-    // The duplicate check runs on a reader first, so that the writer, which every write of
-    // the service waits for, never spends its time refusing; inside the write it runs again
-    // (index lookups, bounded by the clients born that day with close names) so that two
-    // requests for the same person cannot both pass.
-    let (first_reader, first_row) = (reader.clone(), row.clone());
+    // The checks run on a reader first, so that the writer, which every write of the service
+    // waits for, never spends its time refusing; inside the write they run again (index
+    // lookups, bounded by the clients born that day with close names) so that two requests
+    // for the same person cannot both pass.
+    let (first_reader, first_row, first_given) = (reader.clone(), row.clone(), given.clone());
     ctx.db()
-        .read(move |conn| check_not_duplicate(conn, &first_reader, &first_row, confirm_new))
+        .read(move |conn| {
+            notices::check_given(conn, first_given.as_ref(), today)?;
+            check_not_duplicate(conn, &first_reader, &first_row, confirm_new)
+        })
         .await?;
     ctx.write(move |conn| {
         let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;

@@ -77,10 +77,11 @@ pub struct ProfileSearch {
 /// Search basic profiles
 ///
 /// Needs `family_name` and at least one of `given_name`, `date_of_birth`. Names match
-/// ignoring case, accents, hyphens, spaces, look-alike letters of other scripts or widths
-/// (Unicode TS #39 confusables) and small misspellings (and one part of a
-/// double-barrelled name matches it); the date of birth exactly. At most 20 results, the
-/// closest first.
+/// ignoring case, accents, hyphens, spaces and look-alike letters of other scripts or widths
+/// (Unicode TS #39 confusables), and a name one edit away (a letter wrong, missing, added, or
+/// two neighbours swapped) matches a little lower; one part of a double-barrelled name
+/// matches it, and given and family names entered the wrong way round match too. The date of
+/// birth matches exactly. At most 20 results, the closest first.
 #[utoipa::path(tag = "profiles", params(ProfileSearch), responses(
     (status = 200, body = Page<ProfileRecord>),
     (status = 401, body = Problem, content_type = "application/problem+json"),
