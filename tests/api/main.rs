@@ -11,6 +11,7 @@ mod hardening;
 mod helpers;
 mod openapi;
 mod oversight;
+mod plans;
 mod policy;
 mod privacy;
 mod requests;

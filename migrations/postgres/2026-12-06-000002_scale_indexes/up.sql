@@ -1,0 +1,12 @@
+-- Indexes for the filters and sorts of the lists, searches and reports, so that no request
+-- reads the clients, cases, notes, allocations, consents or audit tables whole at department
+-- scale (a million clients). docs/scaling.md lists each index with what it serves.
+
+-- GET /clients?date_of_birth=: the clients born that day, already in the list's id order.
+CREATE INDEX clients_date_of_birth ON clients (date_of_birth, id);
+
+-- GET /cases?status= and /clients/{id}/cases?status=: the cases of a status in id order.
+CREATE INDEX cases_status ON cases (status, id);
+
+-- GET /audit/events?actor_organisation_id=: an organisation's requests, newest first.
+CREATE INDEX audit_events_organisation ON audit_events (actor_organisation_id, occurred_at);

@@ -1,0 +1,3 @@
+DROP INDEX audit_events_organisation;
+DROP INDEX cases_status;
+DROP INDEX clients_date_of_birth;
