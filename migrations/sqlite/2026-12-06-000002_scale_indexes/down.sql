@@ -1,3 +1,5 @@
+DROP INDEX audit_events_route;
+DROP INDEX audit_events_outcome;
 DROP INDEX audit_events_organisation;
 DROP INDEX cases_status;
 DROP INDEX clients_date_of_birth;

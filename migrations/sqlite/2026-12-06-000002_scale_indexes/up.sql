@@ -10,3 +10,8 @@ CREATE INDEX cases_status ON cases (status, id);
 
 -- GET /audit/events?actor_organisation_id=: an organisation's requests, newest first.
 CREATE INDEX audit_events_organisation ON audit_events (actor_organisation_id, occurred_at);
+
+-- GET /audit/events?outcome= and ?route=: the requests with that outcome or on that route,
+-- newest first. With `id` so that the list's order (time, then id) needs no sort.
+CREATE INDEX audit_events_outcome ON audit_events (outcome, occurred_at, id);
+CREATE INDEX audit_events_route ON audit_events (route, occurred_at, id);
