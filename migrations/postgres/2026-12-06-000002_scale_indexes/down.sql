@@ -1,3 +1,4 @@
+DROP INDEX notices_given_notice;
 DROP INDEX audit_events_route;
 DROP INDEX audit_events_outcome;
 DROP INDEX audit_events_organisation;

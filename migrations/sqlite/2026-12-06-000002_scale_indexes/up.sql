@@ -15,3 +15,7 @@ CREATE INDEX audit_events_organisation ON audit_events (actor_organisation_id, o
 -- newest first. With `id` so that the list's order (time, then id) needs no sort.
 CREATE INDEX audit_events_outcome ON audit_events (outcome, occurred_at, id);
 CREATE INDEX audit_events_route ON audit_events (route, occurred_at, id);
+
+-- GET /reports/collection-notices-outdated: whether a client was given the current notice,
+-- and (PostgreSQL's anti-join) those given it in client order.
+CREATE INDEX notices_given_notice ON notices_given (notice_id, client_id);
