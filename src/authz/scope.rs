@@ -149,12 +149,14 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                     // costs a few index look-ups per client, where `id IN (SELECT ...)` had the
                     // database list a whole division's or CSP's cases for every request.
                     Scope::Division => Box::new(
-                        clients::lead_division_id.eq(organisation.clone()).or(exists(
-                            cases::table
-                                .filter(cases::client_id.eq(clients::id))
-                                .filter(cases::division_id.eq(organisation.clone()))
-                                .filter(cases::protective_marking.le(rank)),
-                        )),
+                        clients::lead_division_id
+                            .eq(organisation.clone())
+                            .or(exists(
+                                cases::table
+                                    .filter(cases::client_id.eq(clients::id))
+                                    .filter(cases::division_id.eq(organisation.clone()))
+                                    .filter(cases::protective_marking.le(rank)),
+                            )),
                     ),
                     Scope::Allocation => Box::new(exists(
                         cases::table
@@ -163,10 +165,9 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                             .filter(cases::archived_at.is_null())
                             .filter(exists(active_allocations_of!(permit, cases::id))),
                     )),
-                    Scope::Consented => Box::new(exists(current_consents_of!(
-                        permit.today(),
-                        clients::id
-                    ))),
+                    Scope::Consented => {
+                        Box::new(exists(current_consents_of!(permit.today(), clients::id)))
+                    }
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
                     Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
                 }

@@ -5,6 +5,14 @@
 -- GET /clients?date_of_birth=: the clients born that day, already in the list's id order.
 CREATE INDEX clients_date_of_birth ON clients (date_of_birth, id);
 
+-- The row scopes' correlated subqueries: a client's cases in a division (the `division`
+-- scope on clients) and a case's allocations to one organisation (the `allocation` scope).
+-- With both columns, SQLite looks up the row's own cases or allocations instead of every
+-- case of the division or every allocation of the CSP, which it may otherwise choose (it
+-- plans without statistics).
+CREATE INDEX cases_client_division ON cases (client_id, division_id);
+CREATE INDEX allocations_case_organisation ON allocations (case_id, organisation_id, starts_on);
+
 -- GET /cases?status= and /clients/{id}/cases?status=: the cases of a status in id order.
 CREATE INDEX cases_status ON cases (status, id);
 
