@@ -1,7 +1,7 @@
 //! Row scopes as SQL predicates. Every query for a protected resource filters by one of these,
 //! so a row outside the caller's reach is never loaded: lists, searches and single reads
 //! alike. Clearance (protective marking at or below the caller's) is part of each predicate.
-use diesel::dsl::not;
+use diesel::dsl::{exists, not};
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
@@ -69,12 +69,17 @@ macro_rules! under_contract {
     }};
 }
 
-/// Ids of cases with an allocation to the caller's organisation that is active today, while
-/// that organisation's contract runs: access ends with the contract, with no job to run.
-macro_rules! actively_allocated_case_ids {
-    ($permit:expr) => {{
+/// The allocations of case `$case_id` (a column of the enclosing query) to the caller's
+/// organisation that are active today, while that organisation's contract runs: access ends
+/// with the contract, with no job to run. Used inside `EXISTS`, correlated on the case, so
+/// that each case costs one look-up in `allocations_case` instead of the database listing
+/// every case the CSP holds (tens of thousands) for every request. A macro because the
+/// subquery's type cannot be named.
+macro_rules! active_allocations_of {
+    ($permit:expr, $case_id:expr) => {{
         let today = $permit.today();
         allocations::table
+            .filter(allocations::case_id.eq($case_id))
             .filter(allocations::organisation_id.eq($permit.caller().organisation_id.clone()))
             .filter(allocations::organisation_id.eq_any(under_contract!(today)))
             .filter(allocations::starts_on.le(today))
@@ -83,21 +88,23 @@ macro_rules! actively_allocated_case_ids {
                     .is_null()
                     .or(allocations::ends_on.ge(today).assume_not_null()),
             )
-            .select(allocations::case_id)
     }};
 }
 
 /// The purpose whose current consent puts a client in the `consented` scope.
 pub const SHARE_PROFILE_PURPOSE: &str = "share_basic_profile_with_divisions";
 
-/// Ids of clients with a consent to sharing their basic profile with other divisions that is
-/// current on `today`: given, not withdrawn, not expired. Read on every request, so a
-/// withdrawal takes effect on the next one. A macro because the subquery's type cannot be
-/// named.
-macro_rules! consented_client_ids {
-    ($today:expr) => {{
+/// The consents of client `$client_id` (a column of the enclosing query) to sharing their
+/// basic profile with other divisions that are current on `today`: given, not withdrawn, not
+/// expired. Read on every request, so a withdrawal takes effect on the next one. Used inside
+/// `EXISTS`, correlated on the client (one look-up in `consents_client` per client), rather
+/// than listing the hundreds of thousands of consented clients for every request. A macro
+/// because the subquery's type cannot be named.
+macro_rules! current_consents_of {
+    ($today:expr, $client_id:expr) => {{
         let today: NaiveDate = $today;
         consents::table
+            .filter(consents::client_id.eq($client_id))
             .filter(consents::purpose.eq(SHARE_PROFILE_PURPOSE))
             .filter(consents::given_on.le(today))
             .filter(consents::withdrawn_on.is_null())
@@ -106,7 +113,6 @@ macro_rules! consented_client_ids {
                     .is_null()
                     .or(consents::expires_on.ge(today).assume_not_null()),
             )
-            .select(consents::client_id)
     }};
 }
 
@@ -139,27 +145,28 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
             .iter()
             .map(|scope| -> Predicate<clients::table> {
                 match scope {
+                    // The subqueries are correlated on the client (`EXISTS`): a page of clients
+                    // costs a few index look-ups per client, where `id IN (SELECT ...)` had the
+                    // database list a whole division's or CSP's cases for every request.
                     Scope::Division => Box::new(
                         clients::lead_division_id
                             .eq(organisation.clone())
-                            .or(clients::id.eq_any(
+                            .or(exists(
                                 cases::table
+                                    .filter(cases::client_id.eq(clients::id))
                                     .filter(cases::division_id.eq(organisation.clone()))
-                                    .filter(cases::protective_marking.le(rank))
-                                    .select(cases::client_id),
+                                    .filter(cases::protective_marking.le(rank)),
                             )),
                     ),
-                    Scope::Allocation => Box::new(
-                        clients::id.eq_any(
-                            cases::table
-                                .filter(cases::id.eq_any(actively_allocated_case_ids!(permit)))
-                                .filter(cases::protective_marking.le(rank))
-                                .filter(cases::archived_at.is_null())
-                                .select(cases::client_id),
-                        ),
-                    ),
+                    Scope::Allocation => Box::new(exists(
+                        cases::table
+                            .filter(cases::client_id.eq(clients::id))
+                            .filter(cases::protective_marking.le(rank))
+                            .filter(cases::archived_at.is_null())
+                            .filter(exists(active_allocations_of!(permit, cases::id))),
+                    )),
                     Scope::Consented => {
-                        Box::new(clients::id.eq_any(consented_client_ids!(permit.today())))
+                        Box::new(exists(current_consents_of!(permit.today(), clients::id)))
                     }
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
                     Scope::OwnOrganisation | Scope::OwnRecord => Box::new(false.into_sql::<Bool>()),
@@ -201,8 +208,7 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
                     ),
                     Scope::Division => Box::new(cases::division_id.eq(organisation.clone())),
                     Scope::Allocation => Box::new(
-                        cases::id
-                            .eq_any(actively_allocated_case_ids!(permit))
+                        exists(active_allocations_of!(permit, cases::id))
                             .and(cases::archived_at.is_null()),
                     ),
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
@@ -212,23 +218,15 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
                 }
             })
     );
+    // Correlated on the case's client (a primary-key look-up per case) rather than listing
+    // every client within clearance for every request.
+    let within_clearance = clients::table
+        .filter(clients::id.eq(cases::client_id))
+        .filter(clients::protective_marking.le(rank));
     let visible_clients: Predicate<cases::table> = if for_list && permit.purpose().is_none() {
-        Box::new(
-            cases::client_id.eq_any(
-                clients::table
-                    .filter(clients::protective_marking.le(rank))
-                    .filter(not(clients::restricted))
-                    .select(clients::id),
-            ),
-        )
+        Box::new(exists(within_clearance.filter(not(clients::restricted))))
     } else {
-        Box::new(
-            cases::client_id.eq_any(
-                clients::table
-                    .filter(clients::protective_marking.le(rank))
-                    .select(clients::id),
-            ),
-        )
+        Box::new(exists(within_clearance))
     };
     // An archived case is read-only: no write reaches it.
     let writable: Predicate<cases::table> = if permit.action == Action::Read {

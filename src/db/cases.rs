@@ -133,6 +133,10 @@ pub fn allocations_of(
     reachable: Predicate<allocations::table>,
     case_ids: Vec<String>,
 ) -> QueryResult<Vec<AllocationRow>> {
+    // An empty page has none; the query would only ask the database to confirm it.
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     allocations::table
         .filter(allocations::case_id.eq_any(case_ids))
         .filter(reachable)

@@ -1,5 +1,6 @@
 //! Collection notices: the versions the department issues and those given to each client.
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::DbConnection;
@@ -85,6 +86,10 @@ pub fn given_to(
 }
 
 /// Clients within reach that were never given notice `current_id`, by id after `after`.
+///
+/// Correlated on the client (`NOT EXISTS`, one look-up in `notices_given_client` per
+/// client): `NOT IN (SELECT ...)` had the database list everyone ever given the current
+/// notice, most of the department's clients, for every page of the report.
 pub fn clients_without(
     conn: &mut DbConnection,
     reachable: Predicate<clients::table>,
@@ -94,13 +99,11 @@ pub fn clients_without(
 ) -> QueryResult<Vec<String>> {
     let mut query = clients::table
         .filter(reachable)
-        .filter(
-            clients::id.ne_all(
-                notices_given::table
-                    .filter(notices_given::notice_id.eq(current_id.to_owned()))
-                    .select(notices_given::client_id),
-            ),
-        )
+        .filter(not(exists(
+            notices_given::table
+                .filter(notices_given::client_id.eq(clients::id))
+                .filter(notices_given::notice_id.eq(current_id.to_owned())),
+        )))
         .select(clients::id)
         .into_boxed();
     if let Some(after) = after {
@@ -114,6 +117,10 @@ pub fn last_given(
     conn: &mut DbConnection,
     client_ids: &[String],
 ) -> QueryResult<Vec<(NoticeGivenRow, String)>> {
+    // An empty page has none; the query would only ask the database to confirm it.
+    if client_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let all: Vec<(NoticeGivenRow, String)> = notices_given::table
         .inner_join(collection_notices::table)
         .filter(notices_given::client_id.eq_any(client_ids))
