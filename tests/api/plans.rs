@@ -409,6 +409,24 @@ async fn client_lists_and_filters_use_indexes() {
 }
 
 #[actix_web::test]
+async fn name_searches_use_the_name_index() {
+    let app = spawn_recorded_app().await;
+    for user in ["searcher", "caseworker", "teamleader"] {
+        assert_indexed(
+            &app,
+            user,
+            None,
+            &[
+                "/api/v1/profiles?family_name=Nguyen&given_name=Alex",
+                "/api/v1/profiles?family_name=Ngyuen&date_of_birth=1984-03-09",
+                "/api/v1/profiles?family_name=Alex&given_name=Nguyen&date_of_birth=1984-03-09",
+            ],
+        )
+        .await;
+    }
+}
+
+#[actix_web::test]
 async fn case_lists_and_filters_use_indexes() {
     let app = spawn_recorded_app().await;
     let client = app.client_id(0);
