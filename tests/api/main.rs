@@ -17,4 +17,5 @@ mod requests;
 mod retention;
 mod security;
 mod smoke;
+mod synthetic;
 mod writes;
