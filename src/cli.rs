@@ -54,6 +54,27 @@ pub enum Command {
         #[arg(long, env = "CASEBRIDGE_DEMO_PASSWORD", hide_env_values = true)]
         demo_password: String,
     },
+    /// Add a synthetic department at scale to a demo database, for benchmarks: clients with
+    /// realistic names, 2-3 cases each, allocations to 42 providers, about ten notes per case,
+    /// consents, staff and optionally an audit trail (docs/scaling.md). Offline: the service
+    /// must not run on the database meanwhile.
+    SeedSynthetic {
+        /// Clients to add.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        clients: u64,
+        /// The seed of the draws: the same seed adds the same department.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Department and CSP staff accounts to add.
+        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+        users: u64,
+        /// Audit rows to add over the twelve months before now.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000_000))]
+        audit_rows: u64,
+        /// Password of every synthetic account. Default: a random one, printed at the end.
+        #[arg(long, env = "CASEBRIDGE_DEMO_PASSWORD", hide_env_values = true)]
+        demo_password: Option<String>,
+    },
     /// Check the policy files and print the effective matrix.
     Policy {
         #[command(subcommand)]
@@ -164,6 +185,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("demo data seeded");
             Ok(())
         }
+        Command::SeedSynthetic {
+            clients,
+            seed,
+            users,
+            audit_rows,
+            demo_password,
+        } => {
+            let options = crate::synthetic::Options {
+                clients: usize::try_from(clients)?,
+                seed,
+                users: usize::try_from(users)?,
+                audit_rows: usize::try_from(audit_rows)?,
+            };
+            seed_synthetic(&config, &options, demo_password)
+        }
         Command::Policy {
             command: PolicyCommand::Check { dir },
         } => {
@@ -236,6 +272,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::RotateDataKey,
         } => rotate_data_key(&config),
     }
+}
+
+fn seed_synthetic(
+    config: &Config,
+    options: &crate::synthetic::Options,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(random_password);
+    if let Some(problem) = auth::password::weakness(&password, "") {
+        anyhow::bail!("the password {problem}");
+    }
+    let db = Database::connect(&config.database_url())?;
+    db.migrate()?;
+    // One hash for every synthetic account: argon2 is slow on purpose.
+    let hash = auth::password::hash(&password)?;
+    let summary = crate::synthetic::seed(&db, &crate::clock::Clock::default(), options, &hash)?;
+    println!("{summary}");
+    if generated {
+        println!("Synthetic accounts' password: {password}");
+    }
+    Ok(())
 }
 
 fn rotate_data_key(config: &Config) -> anyhow::Result<()> {

@@ -14,4 +14,5 @@ pub mod retention;
 pub mod sealing;
 pub mod spreadsheet;
 pub mod startup;
+pub mod synthetic;
 pub mod telemetry;

@@ -471,10 +471,19 @@ pub struct PendingRow {
     client_ids: BTreeSet<String>,
 }
 
+impl PendingRow {
+    /// A row whose event disclosed `client_ids`; [`append_all`] seals it onto the chain.
+    /// `seed-synthetic` builds its generated trail from these, so that it is stored and
+    /// chained exactly as the service's own reads are.
+    pub fn new(event: AuditEvent, client_ids: BTreeSet<String>) -> Self {
+        Self { event, client_ids }
+    }
+}
+
 /// Rows one insert stores at most, within the 32,766 values SQLite binds to a statement
 /// (PostgreSQL: 65,535): 28 per audit row, 4 per row naming a client.
 const EVENTS_PER_INSERT: usize = 1_000;
-const CLIENT_ROWS_PER_INSERT: usize = 10_000;
+const CLIENT_ROWS_PER_INSERT: usize = 8_000;
 
 /// Seals `rows` onto the chain in order and stores them.
 pub fn append_all(

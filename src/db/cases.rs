@@ -6,7 +6,7 @@ use super::schema::{allocations, cases, clients};
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = cases)]
+#[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct CaseRow {
     pub id: String,
     pub client_id: String,
@@ -38,7 +38,7 @@ pub struct CaseChanges {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = allocations)]
+#[diesel(table_name = allocations, treat_none_as_default_value = false)]
 pub struct AllocationRow {
     pub id: String,
     pub case_id: String,
@@ -108,6 +108,11 @@ pub fn insert(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
         .map(drop)
 }
 
+/// Stores `rows` in batches (bulk loads).
+pub fn insert_many(conn: &mut DbConnection, rows: &[CaseRow]) -> QueryResult<()> {
+    crate::insert_batches!(conn, cases::table, rows)
+}
+
 pub fn update(
     conn: &mut DbConnection,
     id: &str,
@@ -156,6 +161,11 @@ pub fn find_allocation(
         .select(AllocationRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Stores `rows` in batches (bulk loads).
+pub fn insert_allocations(conn: &mut DbConnection, rows: &[AllocationRow]) -> QueryResult<()> {
+    crate::insert_batches!(conn, allocations::table, rows)
 }
 
 pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryResult<()> {

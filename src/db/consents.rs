@@ -6,7 +6,7 @@ use super::DbConnection;
 use super::schema::consents;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = consents)]
+#[diesel(table_name = consents, treat_none_as_default_value = false)]
 pub struct ConsentRow {
     pub id: String,
     pub client_id: String,
@@ -51,6 +51,11 @@ pub fn insert(conn: &mut DbConnection, row: &ConsentRow) -> QueryResult<()> {
         .values(row)
         .execute(conn)
         .map(drop)
+}
+
+/// Stores `rows` in batches (bulk loads).
+pub fn insert_many(conn: &mut DbConnection, rows: &[ConsentRow]) -> QueryResult<()> {
+    crate::insert_batches!(conn, consents::table, rows)
 }
 
 /// Records the withdrawal unless one was recorded already; returns whether it was recorded.

@@ -17,6 +17,7 @@ pub mod requests;
 pub mod retention;
 pub mod schema;
 pub mod sealed;
+pub mod settings;
 pub mod writer;
 
 use std::time::Duration;
@@ -53,6 +54,27 @@ macro_rules! on_backend {
             $crate::db::DbConnection::Postgres($inner) => $body,
             $crate::db::DbConnection::Sqlite($inner) => $body,
         }
+    };
+}
+
+/// Rows one batch insert stores at most: 1,000 rows of up to 32 columns stay within the
+/// 32,766 values SQLite binds to a statement (PostgreSQL: 65,535).
+pub const ROWS_PER_INSERT: usize = 1_000;
+
+/// Inserts the slice `$rows` into `$table`, [`ROWS_PER_INSERT`] rows per statement, on the
+/// concrete connection. For bulk loads (`seed-synthetic`): one statement per thousand rows
+/// instead of one per row. The row type must bind absent values as NULL
+/// (`treat_none_as_default_value = false`): on SQLite a batch holding a `DEFAULT` falls back
+/// to one statement per row.
+#[macro_export]
+macro_rules! insert_batches {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        $crate::on_backend!($conn, |conn| {
+            for chunk in $rows.chunks($crate::db::ROWS_PER_INSERT) {
+                diesel::insert_into($table).values(chunk).execute(conn)?;
+            }
+            diesel::QueryResult::Ok(())
+        })
     };
 }
 

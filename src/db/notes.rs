@@ -6,7 +6,7 @@ use super::schema::notes;
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = notes)]
+#[diesel(table_name = notes, treat_none_as_default_value = false)]
 pub struct NoteRow {
     pub id: String,
     pub case_id: String,
@@ -56,4 +56,9 @@ pub fn insert(conn: &mut DbConnection, row: &NoteRow) -> QueryResult<()> {
         .values(row)
         .execute(conn)
         .map(drop)
+}
+
+/// Stores `rows` in batches (bulk loads).
+pub fn insert_many(conn: &mut DbConnection, rows: &[NoteRow]) -> QueryResult<()> {
+    crate::insert_batches!(conn, notes::table, rows)
 }

@@ -19,7 +19,7 @@ pub struct NoticeRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = notices_given)]
+#[diesel(table_name = notices_given, treat_none_as_default_value = false)]
 pub struct NoticeGivenRow {
     pub id: String,
     pub client_id: String,
@@ -70,6 +70,11 @@ pub fn insert_given(conn: &mut DbConnection, row: &NoticeGivenRow) -> QueryResul
         .values(row)
         .execute(conn)
         .map(drop)
+}
+
+/// Stores `rows` in batches (bulk loads).
+pub fn insert_given_many(conn: &mut DbConnection, rows: &[NoticeGivenRow]) -> QueryResult<()> {
+    crate::insert_batches!(conn, notices_given::table, rows)
 }
 
 /// The notices given to one client, with their versions, oldest first.

@@ -19,4 +19,5 @@ mod requests;
 mod retention;
 mod security;
 mod smoke;
+mod synthetic;
 mod writes;

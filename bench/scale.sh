@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Department-scale benchmark (issue 17): a demo database with a synthetic department of
+# CLIENTS clients (default 1,000,000), and the latency of what the service does all day.
+#
+#   bench/scale.sh [--postgres] [CLIENTS]
+#
+# Builds the release binary and creates, or reuses, the database: `casebridge seed-demo`
+# then `casebridge seed-synthetic --clients CLIENTS --seed SEED --audit-rows AUDIT_ROWS`,
+# kept under $SCALE_DB_DIR (default target/scale), one per backend, size, seed and audit
+# rows (PostgreSQL: a database named likewise on $PG_URL). It then starts the server on it
+# and runs bench/scale_client.py, which logs in as the demo accounts (they log in with the
+# password alone on a demo database, so no TOTP step) and prints p50 and p99 over REQUESTS
+# sequential requests per scenario:
+#   profile search with and without a date of birth, for a common and a rare name; client
+#   create; note create; first and deep (cursor halfway through the ids) pages of /clients
+#   and /cases for caseworker, teamleader and csp-north; /clients and /cases under each
+#   filter; the access log of the busiest client; one user's month of audit events; the
+#   outdated-notices report; the access-request bundle of a client with 500 notes (created
+#   here); a breach's affected individuals for an account that read READS clients (read
+#   here); a retention dry run (schedules created here); a note's latency while clients
+#   are created concurrently.
+# Then `GET /clients/{id}` as csp-north at 64 connections with wrk for DURATION seconds,
+# on this database and on a fresh demo-size one, for the throughput ratio.
+#
+# The measured requests change the database (clients, notes, schedules, a breach, reads in
+# the audit trail): a reused database carries the previous runs' too.
+#
+# Settings (environment):
+#   SEED=1  AUDIT_ROWS=1000000  SCALE_DB_DIR=target/scale  PG_URL=postgres://postgres@127.0.0.1:5432
+#   REQUESTS=100  MAX_SECONDS=120  READS=10000  DURATION=15  CONNECTIONS=64  PORT=18180
+#   FRESH=1 regenerates the database even if one is cached
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=sqlite
+clients=1000000
+for arg in "$@"; do
+  case "$arg" in
+    --postgres) backend=postgres ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *[!0-9]* | "") echo "unknown argument: $arg (see --help)" >&2; exit 2 ;;
+    *) clients="$arg" ;;
+  esac
+done
+SEED=${SEED:-1}
+AUDIT_ROWS=${AUDIT_ROWS:-1000000}
+SCALE_DB_DIR=${SCALE_DB_DIR:-target/scale}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+DURATION=${DURATION:-15}
+CONNECTIONS=${CONNECTIONS:-64}
+PORT=${PORT:-18180}
+
+cargo build --release --locked -q
+bin="$PWD/target/release/casebridge"
+key="$backend-c$clients-s$SEED-a$AUDIT_ROWS"
+dir="$(mkdir -p "$SCALE_DB_DIR/$key" && cd "$SCALE_DB_DIR/$key" && pwd)"
+export CASEBRIDGE_DATA_DIR="$dir" CASEBRIDGE_LOG=warn
+if [ "$backend" = postgres ]; then
+  db="casebridge_scale_${key//-/_}"
+  # Loopback needs no TLS, which libpq would otherwise negotiate (as bench/load.sh).
+  export DATABASE_URL="$PG_URL/$db?sslmode=disable"
+else
+  export DATABASE_URL="$dir/casebridge.db"
+fi
+
+if [ ! -f "$dir/complete" ] || [ "${FRESH:-0}" = 1 ]; then
+  rm -f "$dir/complete" "$dir"/casebridge.db*
+  if [ "$backend" = postgres ]; then
+    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+    psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
+  fi
+  python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$dir/password"
+  chmod 600 "$dir/password"
+  export CASEBRIDGE_DEMO_PASSWORD="$(cat "$dir/password")"
+  "$bin" seed-demo >/dev/null
+  echo "generating: seed-synthetic --clients $clients --seed $SEED --audit-rows $AUDIT_ROWS ($backend)"
+  started=$(date +%s)
+  "$bin" seed-synthetic --clients "$clients" --seed "$SEED" --audit-rows "$AUDIT_ROWS" \
+    >"$dir/seed.out" 2>"$dir/seed.log"
+  echo "generated in $(( $(date +%s) - started )) s: $(head -1 "$dir/seed.out")"
+  touch "$dir/complete"
+else
+  echo "reusing $dir ($(head -1 "$dir/seed.out" 2>/dev/null || echo 'no summary'))"
+fi
+export CASEBRIDGE_DEMO_PASSWORD="$(cat "$dir/password")"
+if [ "$backend" = postgres ]; then
+  size=$(psql "$PG_URL/postgres" -Atc "SELECT pg_size_pretty(pg_database_size('$db'))")
+else
+  size=$(du -ch "$dir"/casebridge.db* | tail -1 | cut -f1)
+fi
+echo "backend=$backend clients=$clients seed=$SEED audit_rows=$AUDIT_ROWS database size=$size"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+server=""
+demo_dir=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  [ -n "$demo_dir" ] && rm -rf "$demo_dir"
+  return 0
+}
+trap cleanup EXIT
+
+# Starts the server on $DATABASE_URL and waits until it is ready.
+start_server() {
+  "$bin" serve --bind "127.0.0.1:$PORT" >"$1" 2>&1 &
+  server=$!
+  for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null && return 0; sleep 0.2; done
+  echo "the server did not start:"; tail -20 "$1"; exit 1
+}
+stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
+
+# wrk: GET /clients/{id} as csp-north (a client allocated to Northside) at $CONNECTIONS.
+throughput() {
+  local token client
+  token=$(curl -fs -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"csp-north\",\"password\":\"$CASEBRIDGE_DEMO_PASSWORD\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  client=$(curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT/api/v1/clients?limit=1" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" \
+    "http://127.0.0.1:$PORT/api/v1/clients/$client" |
+    awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
+         END {printf "%s req/s, p50 %s, p99 %s, non-2xx %s", rps, p50, p99, (bad == "" ? 0 : bad)}'
+}
+
+start_server "$dir/serve.log"
+python3 bench/scale_client.py "http://127.0.0.1:$PORT" "$DATABASE_URL" | tee "$dir/latency.md"
+scale_rate=$(throughput)
+stop_server
+
+# The same request on a demo-size database, in the same run.
+demo_dir=$(mktemp -d)
+(
+  export CASEBRIDGE_DATA_DIR="$demo_dir"
+  if [ "$backend" = postgres ]; then
+    demo_db="casebridge_scale_demo_$$"
+    psql "$PG_URL/postgres" -qc "CREATE DATABASE $demo_db"
+    export DATABASE_URL="$PG_URL/$demo_db?sslmode=disable"
+  else
+    export DATABASE_URL="$demo_dir/casebridge.db"
+  fi
+  "$bin" seed-demo >/dev/null
+  start_server "$demo_dir/serve.log"
+  demo_rate=$(throughput)
+  stop_server
+  [ "$backend" = postgres ] && psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $demo_db WITH (FORCE)"
+  echo
+  echo "| GET /clients/{id} as csp-north, $CONNECTIONS connections, ${DURATION} s | result |"
+  echo "|---|---|"
+  echo "| $clients clients | $scale_rate |"
+  echo "| demo size | $demo_rate |"
+)
