@@ -18,7 +18,7 @@
 #   outdated-notices report; the access-request bundle of a client with 500 notes (created
 #   here); a breach's affected individuals for an account that read READS clients (read
 #   here); a retention dry run (schedules created here); a note's latency while clients
-#   are created concurrently.
+#   are created concurrently; the writer's worst hold over the run (from its debug log).
 # Then `GET /clients/{id}` as csp-north at 64 connections with wrk for DURATION seconds,
 # on this database and on a fresh demo-size one, for the throughput ratio.
 #
@@ -123,10 +123,20 @@ throughput() {
          END {printf "%s req/s, p50 %s, p99 %s, non-2xx %s", rps, p50, p99, (bad == "" ? 0 : bad)}'
 }
 
-start_server "$dir/serve.log"
+# The writer logs each batch at debug level: how long it held the writer until its commit
+# (held_us) and its slowest job (slowest_job_us); a job over 50 ms is also a warning.
+CASEBRIDGE_LOG="warn,casebridge::db::writer=debug" start_server "$dir/serve.log"
 python3 bench/scale_client.py "http://127.0.0.1:$PORT" "$DATABASE_URL" | tee "$dir/latency.md"
 scale_rate=$(throughput)
 stop_server
+worst() { grep -o "$1=[0-9]*" "$dir/serve.log" | cut -d= -f2 | sort -n | tail -1; }
+echo
+echo "| the writer over the run | result |"
+echo "|---|---|"
+echo "| batches | $(grep -c 'writer batch' "$dir/serve.log" || true) |"
+echo "| worst hold of a batch (until commit) | $(( $(worst held_us || echo 0) / 1000 )) ms |"
+echo "| worst job | $(( $(worst slowest_job_us || echo 0) / 1000 )) ms |"
+echo "| jobs over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.log" || true) |"
 
 # The same request on a demo-size database, in the same run.
 demo_dir=$(mktemp -d)
