@@ -285,6 +285,12 @@ impl TestApp {
             .await
     }
 
+    /// A `PATCH` of the resource at `path` as it is now: its current ETag as `If-Match`.
+    pub async fn patch_current(&self, path: &str, token: &str, body: Value) -> Response {
+        let etag = self.get(path, token).await.etag();
+        self.patch(path, token, body, Some(&etag)).await
+    }
+
     pub async fn login_response(&self, username: &str, password: &str) -> Response {
         self.request(
             Method::POST,

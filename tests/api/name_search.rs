@@ -9,25 +9,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, demo_client, new_client, spawn_app};
+use crate::privacy::profile_search;
 use crate::retention::close_case_years_ago;
 use crate::writes::assert_problem;
 
 /// The ids a profile search by the searcher finds, best first.
 async fn searched(app: &TestApp, family_name: &str, given_name: &str) -> Vec<String> {
     let searcher = app.login("searcher").await;
-    let response = app
-        .get(
-            &format!("/api/v1/profiles?family_name={family_name}&given_name={given_name}"),
-            &searcher,
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    response.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|profile| profile["id"].as_str().unwrap().to_owned())
-        .collect()
+    let query = format!("family_name={family_name}&given_name={given_name}");
+    profile_search(app, &searcher, &query).await
 }
 
 /// The keys the index holds for client `id`.
@@ -154,15 +144,9 @@ async fn a_renamed_client_is_indexed_by_its_new_names_only() {
     let caseworker = app.login("caseworker").await;
     let id = app.client_id(0);
     let path = format!("/api/v1/clients/{id}");
-    let etag = app.get(&path, &caseworker).await.etag();
 
     let renamed = app
-        .patch(
-            &path,
-            &caseworker,
-            json!({"family_name": "Tran"}),
-            Some(&etag),
-        )
+        .patch_current(&path, &caseworker, json!({"family_name": "Tran"}))
         .await;
 
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);

@@ -544,7 +544,7 @@ async fn a_legal_hold_is_placed_and_released_once() {
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
 }
 
-async fn profile_search(app: &TestApp, token: &str, query: &str) -> Vec<String> {
+pub async fn profile_search(app: &TestApp, token: &str, query: &str) -> Vec<String> {
     let response = app.get(&format!("/api/v1/profiles?{query}"), token).await;
     assert_eq!(
         response.status,
