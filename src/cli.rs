@@ -363,25 +363,34 @@ fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow:
         "casebridge retention run{} --authorised-by {authorised_by}",
         if dry_run { " --dry-run" } else { "" }
     );
-    // The run and its audit row commit together, as a request's change and row do.
-    let outcome = conn.transaction(|conn| {
-        let outcome = crate::retention::run(conn, now, dry_run, &actor.user_id, &key)?;
-        let disclosure = crate::audit::Disclosure {
-            resource_type: Some(crate::authz::Resource::RetentionRun.name()),
-            resource_id: outcome.certificate_id.clone(),
-            client_ids: outcome.disposed_client_ids.iter().cloned().collect(),
-            ..crate::audit::Disclosure::default()
-        };
-        crate::audit::record_command(
-            conn,
-            &actor,
-            "casebridge retention run",
-            arguments,
-            started,
-            &disclosure,
-        )?;
-        anyhow::Ok(outcome)
-    })?;
+    // A read, then (unless dry) short transactions of at most a batch each, so that a
+    // server sharing the database is never held for long; the audit row follows the run.
+    let outcome = if dry_run {
+        crate::retention::dry_run(&mut conn, now)?
+    } else {
+        let plan = crate::retention::plan(&mut conn, now)?;
+        let run = crate::retention::Run::new(&actor.user_id, &key);
+        let conn = &mut *conn;
+        let carried = crate::retention::carry_out(run, plan, crate::retention::BATCH, |step| {
+            std::future::ready(conn.transaction(|conn| step.apply(conn)))
+        });
+        futures_util::FutureExt::now_or_never(carried)
+            .context("a run over one connection never waits")??
+    };
+    let disclosure = crate::audit::Disclosure {
+        resource_type: Some(crate::authz::Resource::RetentionRun.name()),
+        resource_id: outcome.certificate_id.clone(),
+        client_ids: outcome.disposed_client_ids.iter().cloned().collect(),
+        ..crate::audit::Disclosure::default()
+    };
+    crate::audit::record_command(
+        &mut conn,
+        &actor,
+        "casebridge retention run",
+        arguments,
+        started,
+        &disclosure,
+    )?;
     let verb = if dry_run { "would be" } else { "were" };
     println!(
         "{} case(s) {verb} archived",

@@ -4,6 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::DbConnection;
+use super::retention::{Records, delete_or_count};
 use super::schema::{access_requests, client_statements, correction_requests};
 use crate::domain::{AccessRequestStatus, CorrectionStatus, StoredAsText};
 use crate::sealing::Sealed;
@@ -251,33 +252,38 @@ pub fn with_open_requests(
     Ok(open)
 }
 
-/// Deletes the requests and statements of disposed clients; returns counts by kind.
+/// Deletes (or counts, see [`Records`]) the requests and statements of disposed clients;
+/// returns counts by kind.
 pub fn dispose(
     conn: &mut DbConnection,
     client_ids: &[String],
+    records: Records,
 ) -> QueryResult<[(&'static str, usize); 3]> {
     Ok([
         (
             "client_statements",
-            diesel::delete(
-                client_statements::table.filter(client_statements::client_id.eq_any(client_ids)),
-            )
-            .execute(conn)?,
+            delete_or_count!(
+                conn,
+                records,
+                client_statements::table.filter(client_statements::client_id.eq_any(client_ids))
+            ),
         ),
         (
             "correction_requests",
-            diesel::delete(
+            delete_or_count!(
+                conn,
+                records,
                 correction_requests::table
-                    .filter(correction_requests::client_id.eq_any(client_ids)),
-            )
-            .execute(conn)?,
+                    .filter(correction_requests::client_id.eq_any(client_ids))
+            ),
         ),
         (
             "access_requests",
-            diesel::delete(
-                access_requests::table.filter(access_requests::client_id.eq_any(client_ids)),
-            )
-            .execute(conn)?,
+            delete_or_count!(
+                conn,
+                records,
+                access_requests::table.filter(access_requests::client_id.eq_any(client_ids))
+            ),
         ),
     ])
 }

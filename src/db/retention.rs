@@ -1,15 +1,17 @@
 //! Retention schedules, archiving closed cases and disposing of client files.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDateTime;
+use diesel::dsl::not;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
-use super::DbConnection;
 use super::schema::{
     allocations, cases, clients, complaints, consents, disposal_certificates, legal_holds, notes,
     notices_given, retention_schedules,
 };
-use crate::domain::{ComplaintStatus, StoredAsText};
+use super::{Backend, DbConnection};
+use crate::domain::{CaseStatus, ComplaintStatus, StoredAsText};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = retention_schedules)]
@@ -33,16 +35,107 @@ pub struct CertificateRow {
     pub client_id_hashes: String,
 }
 
-/// A case as retention sees it.
-#[derive(Debug, Clone, Queryable)]
-pub struct CaseLife {
-    pub id: String,
-    pub client_id: String,
+/// A schedule's cutoff as of a run: a case of `service_type` closed before `before` is past
+/// it (see `retention::Cutoffs`).
+#[derive(Debug, Clone)]
+pub struct Cutoff {
     pub service_type: String,
-    pub status: String,
-    pub closed_at: Option<NaiveDateTime>,
-    pub archived_at: Option<NaiveDateTime>,
+    pub before: NaiveDateTime,
 }
+
+type CasePredicate = Box<dyn BoxableExpression<cases::table, Backend, SqlType = Bool>>;
+
+/// A case closed before its schedule's cutoff: `retention::closed_past` in SQL. Never NULL, so
+/// that its negation is "not past" for a case never closed too. Each schedule is a branch of
+/// its own (status, service type, closed before), which the `cases_retention` index answers
+/// with one range each. None when there are no cutoffs: nothing is past.
+fn closed_past(cutoffs: &[Cutoff]) -> Option<CasePredicate> {
+    cutoffs
+        .iter()
+        .map(|cutoff| -> CasePredicate {
+            Box::new(
+                cases::status
+                    .eq(CaseStatus::Closed.as_str())
+                    .and(cases::service_type.eq(cutoff.service_type.clone()))
+                    .and(cases::closed_at.assume_not_null().lt(cutoff.before)),
+            )
+        })
+        .reduce(|any, branch| Box::new(any.or(branch)))
+        .map(|any| -> CasePredicate { Box::new(cases::closed_at.is_not_null().and(any)) })
+}
+
+/// Cases not archived and closed past their archive cutoff; of `among` only, when given (a
+/// writer job's re-check of its own ids).
+pub fn to_archive(
+    conn: &mut DbConnection,
+    cutoffs: &[Cutoff],
+    among: Option<&[String]>,
+) -> QueryResult<Vec<String>> {
+    let Some(past) = closed_past(cutoffs) else {
+        return Ok(Vec::new());
+    };
+    let mut query = cases::table
+        .filter(cases::archived_at.is_null())
+        .filter(past)
+        .select(cases::id)
+        .order(cases::id)
+        .into_boxed::<Backend>();
+    if let Some(ids) = among {
+        query = query.filter(cases::id.eq_any(ids));
+    }
+    query.load(conn)
+}
+
+/// Clients with a case past its dispose cutoff and none that is not (holds aside: see
+/// [`held`]), sorted; of `among` only, when given (a writer job's re-check of its own ids).
+/// Two steps rather than one correlated NOT EXISTS (which diesel cannot type over a predicate
+/// built at run time): the clients with a case past, from the `cases_retention` index, then,
+/// per chunk of them, those with a case that is not, through `cases_client`.
+pub fn to_dispose(
+    conn: &mut DbConnection,
+    cutoffs: &[Cutoff],
+    among: Option<&[String]>,
+) -> QueryResult<Vec<String>> {
+    let Some(past) = closed_past(cutoffs) else {
+        return Ok(Vec::new());
+    };
+    let mut query = cases::table
+        .filter(past)
+        .select(cases::client_id)
+        .distinct()
+        .into_boxed();
+    if let Some(ids) = among {
+        query = query.filter(cases::client_id.eq_any(ids));
+    }
+    let mut candidates: Vec<String> = query.load(conn)?;
+    candidates.sort_unstable();
+    let mut kept = BTreeSet::new();
+    for chunk in candidates.chunks(CHUNK) {
+        let past = closed_past(cutoffs).expect("cutoffs are not empty");
+        kept.extend(
+            cases::table
+                .filter(cases::client_id.eq_any(chunk))
+                .filter(not(past))
+                .select(cases::client_id)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+    }
+    candidates.retain(|client| !kept.contains(client));
+    Ok(candidates)
+}
+
+/// The service types of `client_ids`' cases: the schedules their disposal applies.
+pub fn service_types(conn: &mut DbConnection, client_ids: &[String]) -> QueryResult<Vec<String>> {
+    cases::table
+        .filter(cases::client_id.eq_any(client_ids))
+        .select(cases::service_type)
+        .distinct()
+        .load(conn)
+}
+
+/// Ids per statement: well under either database's limit on bound parameters.
+pub const CHUNK: usize = 500;
 
 pub fn schedules(conn: &mut DbConnection) -> QueryResult<Vec<ScheduleRow>> {
     retention_schedules::table
@@ -67,22 +160,6 @@ pub fn insert_schedule(conn: &mut DbConnection, row: &ScheduleRow) -> QueryResul
         .values(row)
         .execute(conn)
         .map(drop)
-}
-
-/// Every case, by client: retention reads them all (a client is disposable only when all
-/// its cases are) in one pass, with no list of ids for the database to take.
-pub fn case_lives(conn: &mut DbConnection) -> QueryResult<Vec<CaseLife>> {
-    cases::table
-        .order((cases::client_id, cases::id))
-        .select((
-            cases::id,
-            cases::client_id,
-            cases::service_type,
-            cases::status,
-            cases::closed_at,
-            cases::archived_at,
-        ))
-        .load(conn)
 }
 
 pub fn archive(
@@ -122,6 +199,26 @@ pub fn held(conn: &mut DbConnection, client_ids: &[String]) -> QueryResult<Vec<S
     Ok(held)
 }
 
+/// What [`records`] does with the records of a client's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    /// Deletes them: disposal.
+    Delete,
+    /// Counts them: a dry run, which so counts exactly the tables disposal deletes from.
+    Count,
+}
+
+/// Deletes or counts the records of `$source` (a filtered table), as `$records` says.
+macro_rules! delete_or_count {
+    ($conn:expr, $records:expr, $source:expr) => {
+        match $records {
+            Records::Delete => diesel::delete($source).execute($conn)?,
+            Records::Count => $source.count().get_result::<i64>($conn)? as usize,
+        }
+    };
+}
+pub(crate) use delete_or_count;
+
 /// Deletes the personal data of `client_ids` (their files, cases, allocations, notes,
 /// consents, notices given, legal holds, complaints, access and correction requests and the
 /// statements kept with the file) and returns how many records of each
@@ -130,6 +227,23 @@ pub fn dispose(
     conn: &mut DbConnection,
     client_ids: &[String],
 ) -> QueryResult<BTreeMap<&'static str, usize>> {
+    records(conn, client_ids, Records::Delete)
+}
+
+/// How many records of each kind disposing of `client_ids` would delete.
+pub fn count(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+) -> QueryResult<BTreeMap<&'static str, usize>> {
+    records(conn, client_ids, Records::Count)
+}
+
+/// The one list of what a client's file holds: disposal deletes it, a dry run counts it.
+fn records(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+    records: Records,
+) -> QueryResult<BTreeMap<&'static str, usize>> {
     let case_ids: Vec<String> = cases::table
         .filter(cases::client_id.eq_any(client_ids))
         .select(cases::id)
@@ -137,43 +251,72 @@ pub fn dispose(
     let mut counts = BTreeMap::new();
     counts.insert(
         "notes",
-        diesel::delete(notes::table.filter(notes::case_id.eq_any(&case_ids))).execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            notes::table.filter(notes::case_id.eq_any(&case_ids))
+        ),
     );
     counts.insert(
         "allocations",
-        diesel::delete(allocations::table.filter(allocations::case_id.eq_any(&case_ids)))
-            .execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            allocations::table.filter(allocations::case_id.eq_any(&case_ids))
+        ),
     );
     counts.insert(
         "cases",
-        diesel::delete(cases::table.filter(cases::id.eq_any(&case_ids))).execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            cases::table.filter(cases::id.eq_any(&case_ids))
+        ),
     );
     counts.insert(
         "consents",
-        diesel::delete(consents::table.filter(consents::client_id.eq_any(client_ids)))
-            .execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            consents::table.filter(consents::client_id.eq_any(client_ids))
+        ),
     );
     counts.insert(
         "notices_given",
-        diesel::delete(notices_given::table.filter(notices_given::client_id.eq_any(client_ids)))
-            .execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            notices_given::table.filter(notices_given::client_id.eq_any(client_ids))
+        ),
     );
     counts.insert(
         "legal_holds",
-        diesel::delete(legal_holds::table.filter(legal_holds::client_id.eq_any(client_ids)))
-            .execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            legal_holds::table.filter(legal_holds::client_id.eq_any(client_ids))
+        ),
     );
     counts.insert(
         "complaints",
-        diesel::delete(complaints::table.filter(complaints::client_id.eq_any(client_ids)))
-            .execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            complaints::table.filter(complaints::client_id.eq_any(client_ids))
+        ),
     );
-    counts.extend(super::requests::dispose(conn, client_ids)?);
+    counts.extend(super::requests::dispose(conn, client_ids, records)?);
     // The name index is derived from the names: it goes with them, and is not counted.
-    super::clients::remove_index_keys(conn, client_ids)?;
+    if records == Records::Delete {
+        super::clients::remove_index_keys(conn, client_ids)?;
+    }
     counts.insert(
         "clients",
-        diesel::delete(clients::table.filter(clients::id.eq_any(client_ids))).execute(conn)?,
+        delete_or_count!(
+            conn,
+            records,
+            clients::table.filter(clients::id.eq_any(client_ids))
+        ),
     );
     Ok(counts)
 }
@@ -191,4 +334,17 @@ pub fn certificate(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Cert
         .select(CertificateRow::as_select())
         .first(conn)
         .optional()
+}
+
+/// Replaces a certificate's schedules, counts and hashes: a run's disposal batches complete
+/// the one certificate of the run, each in its own transaction.
+pub fn update_certificate(conn: &mut DbConnection, row: &CertificateRow) -> QueryResult<()> {
+    diesel::update(disposal_certificates::table.filter(disposal_certificates::id.eq(&row.id)))
+        .set((
+            disposal_certificates::schedules.eq(&row.schedules),
+            disposal_certificates::record_counts.eq(&row.record_counts),
+            disposal_certificates::client_id_hashes.eq(&row.client_id_hashes),
+        ))
+        .execute(conn)
+        .map(drop)
 }

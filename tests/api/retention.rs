@@ -2,7 +2,7 @@
 //! the department with a purpose of use), disposal of files past their schedule unless held
 //! (legal hold, open complaint, open access or correction request),
 //! with a certificate that holds no personal data; dry runs change nothing.
-use casebridge::db::schema::{audit_event_clients, cases, clients, notes};
+use casebridge::db::schema::{audit_event_clients, cases, clients, legal_holds, notes};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use reqwest::StatusCode;
@@ -309,4 +309,133 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
     let again = app.post(runs, &records, json!({"dry_run": false})).await;
     assert_eq!(again.body["disposed_client_ids"], json!([]));
     assert_eq!(again.body["certificate_id"], json!(null));
+}
+
+/// A tenancy support schedule (archive after 2 years, dispose after 7) and demo clients 0, 3
+/// and 6 (tenancy support) with their cases closed 8 years ago: three files due.
+async fn three_files_due(app: &TestApp) -> [String; 3] {
+    let records = app.login("records").await;
+    let schedule = json!({"service_type": "tenancy support", "archive_after_years": 2, "dispose_after_years": 7});
+    let created = app
+        .post("/api/v1/retention-schedules", &records, schedule)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    [0, 3, 6].map(|index| {
+        close_case_years_ago(app, index, 8);
+        app.client_id(index)
+    })
+}
+
+/// Reads what a run is due to do, lets `meanwhile` change the database, then carries the run
+/// out in jobs of `batch` ids each; answers the outcome and how many jobs it took.
+async fn run_in_batches(
+    app: &TestApp,
+    batch: usize,
+    meanwhile: impl FnOnce(&mut casebridge::db::DbConnection),
+) -> (casebridge::retention::Outcome, usize) {
+    let now = Utc::now().naive_utc();
+    let plan = app.with_db(|conn| casebridge::retention::plan(conn, now).unwrap());
+    app.with_db(meanwhile);
+    let run = casebridge::retention::Run::new(&app.user_id("records"), b"test key");
+    let mut jobs = 0;
+    let outcome = casebridge::retention::carry_out(run, plan, batch, |step| {
+        jobs += 1;
+        std::future::ready(app.with_db(|conn| conn.transaction(|conn| step.apply(conn))))
+    })
+    .await
+    .unwrap();
+    (outcome, jobs)
+}
+
+/// Client ids in the order a run lists them.
+fn sorted<'a>(ids: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.into_iter().cloned().collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn certificate_hashes(app: &TestApp, outcome: &casebridge::retention::Outcome) -> usize {
+    let id = outcome.certificate_id.as_deref().unwrap();
+    let row = app.with_db(|conn| {
+        casebridge::db::retention::certificate(conn, id)
+            .unwrap()
+            .unwrap()
+    });
+    serde_json::from_str::<Vec<String>>(&row.client_id_hashes)
+        .unwrap()
+        .len()
+}
+
+#[actix_web::test]
+async fn a_run_with_more_due_than_a_batch_holds_takes_a_writer_job_per_batch_and_certifies_all_in_one_certificate()
+ {
+    let app = spawn_app().await;
+    let due = three_files_due(&app).await;
+    let (outcome, jobs) = run_in_batches(&app, 1, |_| {}).await;
+    assert_eq!(outcome.disposed_client_ids, sorted(&due));
+    // One job per archived case and one per disposed client.
+    assert_eq!(jobs, outcome.archived_case_ids.len() + 3);
+    assert_eq!(outcome.record_counts["clients"], 3);
+    assert_eq!(certificate_hashes(&app, &outcome), 3);
+    assert!(due.iter().all(|client| !client_exists(&app, client)));
+}
+
+#[actix_web::test]
+async fn a_client_held_after_the_read_is_not_disposed_of_by_its_batch() {
+    let app = spawn_app().await;
+    let due = three_files_due(&app).await;
+    let (held, placed_by) = (due[1].clone(), app.user_id("records"));
+    let (outcome, _) = run_in_batches(&app, 1, |conn| {
+        diesel::insert_into(legal_holds::table)
+            .values((
+                legal_holds::id.eq(uuid::Uuid::now_v7().to_string()),
+                legal_holds::client_id.eq(&held),
+                legal_holds::reason.eq("Subpoena"),
+                legal_holds::placed_by.eq(&placed_by),
+                legal_holds::placed_at.eq(Utc::now().naive_utc()),
+            ))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    assert_eq!(outcome.disposed_client_ids, sorted([&due[0], &due[2]]));
+    assert!(client_exists(&app, &due[1]));
+    assert_eq!(certificate_hashes(&app, &outcome), 2);
+}
+
+#[actix_web::test]
+async fn a_client_whose_case_reopened_after_the_read_is_not_disposed_of_by_its_batch() {
+    let app = spawn_app().await;
+    let due = three_files_due(&app).await;
+    let reopened = due[2].clone();
+    let (outcome, _) = run_in_batches(&app, 1, |conn| {
+        diesel::update(cases::table.filter(cases::client_id.eq(&reopened)))
+            .set((
+                cases::status.eq("open"),
+                cases::closed_at.eq(None::<chrono::NaiveDateTime>),
+            ))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    assert_eq!(outcome.disposed_client_ids, sorted([&due[0], &due[1]]));
+    assert!(client_exists(&app, &due[2]));
+}
+
+#[actix_web::test]
+async fn a_dry_run_reports_the_record_counts_the_run_then_deletes() {
+    let app = spawn_app().await;
+    three_files_due(&app).await;
+    let records = app.login("records").await;
+    let runs = "/api/v1/retention/runs";
+    let dry = app.post(runs, &records, json!({"dry_run": true})).await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.body);
+    let run = app.post(runs, &records, json!({"dry_run": false})).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert_eq!(dry.body["record_counts"], run.body["record_counts"]);
+    assert_eq!(
+        dry.body["disposed_client_ids"],
+        run.body["disposed_client_ids"]
+    );
+    assert_eq!(dry.body["archived_case_ids"], run.body["archived_case_ids"]);
 }

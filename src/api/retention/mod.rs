@@ -242,19 +242,38 @@ async fn run_retention(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let reader = ctx.permit(Resource::RetentionRun, Action::Read)?;
     let request: RetentionRunRequest = body.parse(&permit)?;
     let recorder = ctx.recorder();
-    let key = ctx.state.disposal_key.clone();
-    ctx.write(move |conn| {
-        let outcome = retention::run(conn, recorder.at, request.dry_run, &recorder.by, &key)?;
-        let record = RetentionRunRecord {
-            id: new_id(),
-            dry_run: request.dry_run,
-            ran_at: utc(recorder.at),
-            archived_case_ids: outcome.archived_case_ids,
-            disposed_client_ids: outcome.disposed_client_ids,
-            record_counts: outcome.record_counts,
-            certificate_id: outcome.certificate_id,
-        };
-        // The trail keeps the ids of the clients disposed of: each one's access log ends here.
+    let now = recorder.at;
+    let record = |outcome: retention::Outcome| RetentionRunRecord {
+        id: new_id(),
+        dry_run: request.dry_run,
+        ran_at: utc(now),
+        archived_case_ids: outcome.archived_case_ids,
+        disposed_client_ids: outcome.disposed_client_ids,
+        record_counts: outcome.record_counts,
+        certificate_id: outcome.certificate_id,
+    };
+    if request.dry_run {
+        // A read, on a reader: the request's audit row is stored as any read's is.
+        let outcome = ctx
+            .db()
+            .read_long(move |conn| Ok(retention::dry_run(conn, now)?))
+            .await?;
+        return disclosure::one(&reader, &record(outcome));
+    }
+    let plan = ctx
+        .db()
+        .read_long(move |conn| Ok(retention::plan(conn, now)?))
+        .await?;
+    let run = retention::Run::new(&recorder.by, &ctx.state.disposal_key);
+    let db = ctx.db().clone();
+    let outcome = retention::carry_out(run, plan, retention::BATCH, |step| {
+        db.write(move |conn, _| Ok(step.apply(conn)?))
+    })
+    .await?;
+    let record = record(outcome);
+    // The request's audit row, in a job of its own once the run is done: the trail keeps the
+    // ids of the clients disposed of, and each one's access log ends here.
+    ctx.write(move |_| {
         let disposed = record.disposed_client_ids.clone();
         Ok(disclosure::one(&reader, &record)?.about_clients(disposed))
     })
