@@ -110,6 +110,13 @@ pub struct Plan {
     pub dispose: Vec<String>,
 }
 
+impl Plan {
+    /// Whether the run has nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.archive.is_empty() && self.dispose.is_empty()
+    }
+}
+
 /// Finds what a run as of `now` would do. A read: run it on a reader connection.
 pub fn plan(conn: &mut DbConnection, now: NaiveDateTime) -> anyhow::Result<Plan> {
     let cutoffs = Cutoffs::read(conn, now)?;

@@ -243,7 +243,7 @@ async fn run_retention(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let request: RetentionRunRequest = body.parse(&permit)?;
     let recorder = ctx.recorder();
     let now = recorder.at;
-    let record = |outcome: retention::Outcome| RetentionRunRecord {
+    let record = move |outcome: retention::Outcome| RetentionRunRecord {
         id: new_id(),
         dry_run: request.dry_run,
         ran_at: utc(now),
@@ -264,20 +264,31 @@ async fn run_retention(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
         .db()
         .read_long(move |conn| Ok(retention::plan(conn, now)?))
         .await?;
+    if plan.is_empty() {
+        // Nothing is due: the request's row records a run that changed nothing.
+        let record = record(retention::Outcome::default());
+        return ctx.write(move |_| disclosure::one(&reader, &record)).await;
+    }
     let run = retention::Run::new(&recorder.by, &ctx.state.disposal_key);
-    let db = ctx.db().clone();
+    // Each batch stores its own audit row (this request's, naming the clients that batch
+    // disposed of) in the batch's transaction: a run stopped midway leaves a row for every
+    // file it destroyed, and each one's access log ends there.
     let outcome = retention::carry_out(run, plan, retention::BATCH, |step| {
-        db.write(move |conn, _| Ok(step.apply(conn)?))
+        let reader = reader.clone();
+        ctx.write_recorded(move |conn| {
+            let done = step.apply(conn)?;
+            let part = record(retention::Outcome {
+                archived_case_ids: done.archived.clone(),
+                disposed_client_ids: done.disposed.clone(),
+                ..Default::default()
+            });
+            let disclosed = disclosure::one(&reader, &part)?.about_clients(done.disposed.clone());
+            Ok((done, disclosed.status(), disclosed.disclosure().clone()))
+        })
     })
     .await?;
-    let record = record(outcome);
-    // The request's audit row, in a job of its own once the run is done: the trail keeps the
-    // ids of the clients disposed of, and each one's access log ends here.
-    ctx.write(move |_| {
-        let disposed = record.disposed_client_ids.clone();
-        Ok(disclosure::one(&reader, &record)?.about_clients(disposed))
-    })
-    .await
+    // Recorded by the batches' rows.
+    disclosure::one(&reader, &record(outcome))
 }
 
 /// Get a disposal certificate
