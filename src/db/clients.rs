@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{client_name_keys, client_statements, clients, settings};
 use crate::authz::scope::Predicate;
-use crate::domain::names::{index_keys, match_key, match_key_version};
+use crate::domain::names::{match_key, match_key_version, pair_keys, stored_pair_keys};
 use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -160,50 +160,44 @@ pub struct NameCandidate {
     pub restricted: bool,
 }
 
-/// A search by name through the index: a client is a candidate when one of their names shares
-/// an index key with the family name asked for (and another, or the same, with the given
-/// name, when asked: so names entered the wrong way round are found), born on the day asked
-/// for, when asked.
+/// A search by name: with a date of birth, every client born that day within reach is a
+/// candidate (tens among a million: the date's index bounds it, and the ranking then tolerates
+/// any misspelling it accepts); without one (a search by both names), the candidates are the
+/// clients who share a pair key with the names asked for ([`pair_keys`]: both names one edit
+/// away or closer, in order or swapped), found in the name index.
 #[derive(Debug, Clone)]
-pub struct NameLookup {
-    family_keys: Vec<String>,
-    given_keys: Option<Vec<String>>,
-    born_on: Option<NaiveDate>,
+pub enum NameLookup {
+    BornOn(NaiveDate),
+    Names(Vec<String>),
 }
 
 impl NameLookup {
     pub fn new(family_name: &str, given_name: Option<&str>, born_on: Option<NaiveDate>) -> Self {
-        let keys = |name: &str| index_keys(name).into_iter().collect();
-        Self {
-            family_keys: keys(family_name),
-            given_keys: given_name.map(keys),
-            born_on,
+        match (born_on, given_name) {
+            (Some(date), _) => Self::BornOn(date),
+            (None, given_name) => Self::Names(
+                pair_keys(family_name, given_name.unwrap_or_default())
+                    .into_iter()
+                    .collect(),
+            ),
         }
     }
 }
 
-/// The most candidates one search ranks. Names one edit from a query's with the same date of
-/// birth, or with both names close, number in the tens even among a million clients; the
-/// bound keeps a pathological query's memory and time small.
+/// The most candidates one search ranks. Clients born on one day, or with both names close to
+/// those asked for, number in the tens or hundreds even among a million clients; the bound
+/// keeps a pathological query's memory and time small.
 pub const MAX_CANDIDATES: i64 = 5_000;
 
-/// Clients within reach that `lookup` finds in the index, by id (at most [`MAX_CANDIDATES`]),
-/// for ranking by name in memory ([`crate::domain::names::best_matches`]).
+/// Clients within reach that `lookup` finds (at most [`MAX_CANDIDATES`]), by id, for ranking
+/// by name in memory ([`crate::domain::names::best_matches`]).
 pub fn name_candidates(
     conn: &mut DbConnection,
     reachable: Predicate<clients::table>,
     lookup: &NameLookup,
 ) -> QueryResult<Vec<NameCandidate>> {
-    let sharing_a_key = |keys: &[String]| {
-        clients::id.eq_any(
-            client_name_keys::table
-                .filter(client_name_keys::name_key.eq_any(keys.to_vec()))
-                .select(client_name_keys::client_id),
-        )
-    };
     let mut query = clients::table
         .filter(reachable)
-        .filter(sharing_a_key(&lookup.family_keys))
         .select((
             clients::id,
             clients::given_name,
@@ -213,12 +207,16 @@ pub fn name_candidates(
             clients::restricted,
         ))
         .into_boxed();
-    if let Some(keys) = &lookup.given_keys {
-        query = query.filter(sharing_a_key(keys));
-    }
-    if let Some(born_on) = lookup.born_on {
-        query = query.filter(clients::date_of_birth.eq(born_on));
-    }
+    query = match lookup {
+        NameLookup::BornOn(date) => query.filter(clients::date_of_birth.eq(*date)),
+        NameLookup::Names(keys) => query.filter(
+            clients::id.eq_any(
+                client_name_keys::table
+                    .filter(client_name_keys::name_key.eq_any(keys.clone()))
+                    .select(client_name_keys::client_id),
+            ),
+        ),
+    };
     // Unordered: an ORDER BY could lead the planner to walk every client in id order rather
     // than start from the index. The ranking sorts them by id, so that equal scores always
     // come in the same order.
@@ -250,15 +248,14 @@ impl NameKeys {
     }
 }
 
-/// Adds the index keys of a client's names (see [`NameLookup`]).
+/// Adds the index keys of a client's names ([`stored_pair_keys`]).
 fn insert_index_keys(
     conn: &mut DbConnection,
     id: &str,
     given_name: &str,
     family_name: &str,
 ) -> QueryResult<()> {
-    let mut keys = index_keys(given_name);
-    keys.extend(index_keys(family_name));
+    let keys = stored_pair_keys(given_name, family_name);
     let rows: Vec<_> = keys
         .iter()
         .map(|key| {

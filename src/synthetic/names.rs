@@ -417,7 +417,7 @@ const EUROPEAN_MALE: &[&str] = &[
 
 const COMMUNITIES: &[Community] = &[
     Community {
-        share: 0.40,
+        share: 0.47,
         family: ANGLO_FAMILY,
         female: ANGLO_FEMALE,
         male: ANGLO_MALE,
