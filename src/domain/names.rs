@@ -18,7 +18,7 @@ pub const MATCH_THRESHOLD: f64 = 0.88;
 
 /// The version of [`match_key`] and [`index_keys`]: the algorithms and the Unicode data they
 /// use. Stored keys made under another version are made again when the database is migrated.
-/// Version 2 added the index keys (pairs of a family name's key and a given name's initial).
+/// Version 2 added the index keys (pairs of a family name's key and a prefix of a given name's).
 pub fn match_key_version() -> String {
     let (major, minor, update) = unicode_security::UNICODE_VERSION;
     let (n_major, n_minor, n_update) = unicode_normalization::UNICODE_VERSION;
@@ -58,13 +58,25 @@ fn parts(name: &str) -> Vec<String> {
 /// How alike `query` is to `name` (0 to 1): the whole names' keys compared, or the query
 /// against any one part of a name of several parts ("Smith" finds "Smith-Lee").
 pub fn similarity(query: &str, name: &str) -> f64 {
-    let query = match_key(query);
-    if query.is_empty() {
-        return 0.0;
-    }
+    closeness(&match_key(query), &forms(name))
+}
+
+/// The keys a name is compared on: of the whole name, then of each part.
+fn forms(name: &str) -> Vec<String> {
     std::iter::once(match_key(name))
         .chain(parts(name))
-        .map(|candidate| strsim::jaro_winkler(&query, &candidate))
+        .collect()
+}
+
+/// [`similarity`] of a query's match key to a name's [`forms`], each made once per search and
+/// per candidate: making keys costs more than comparing them.
+fn closeness(query_key: &str, forms: &[String]) -> f64 {
+    if query_key.is_empty() {
+        return 0.0;
+    }
+    forms
+        .iter()
+        .map(|form| strsim::jaro_winkler(query_key, form))
         .fold(0.0, f64::max)
 }
 
@@ -97,31 +109,27 @@ pub fn index_keys(name: &str) -> BTreeSet<String> {
     keys
 }
 
-/// The first letters of `name`'s [`index_keys`]: of the name and of each part, and (for keys
-/// of four letters or more) the second letter, which starts the variant without the first.
-/// Two names one edit apart share an index key, so they share its first letter.
-fn initials(name: &str) -> BTreeSet<char> {
+/// The first two letters of each of `name`'s [`index_keys`] (of the name, of each part, and of
+/// each variant one letter shorter): two names one edit apart share an index key, so they
+/// share its first two letters.
+fn prefixes(name: &str) -> BTreeSet<String> {
     index_keys(name)
         .iter()
-        .filter_map(|key| key.chars().next())
+        .map(|key| key.chars().take(2).collect())
         .collect()
 }
 
 /// The keys a search for `family_name` with `given_name` looks up: each index key of the
-/// family name joined to each initial of the given name's keys (`nguyen|a`). A person whose
+/// family name joined to each two-letter prefix of the given name's keys (`nguyen|al`). A person whose
 /// family name is one edit from the one asked for and whose given name is one edit from the
 /// one asked for shares one of them with [`stored_pair_keys`], so one index lookup finds the
 /// few people with both names close, not the many with a common family name. `|` never
 /// occurs in a match key.
 pub fn pair_keys(family_name: &str, given_name: &str) -> BTreeSet<String> {
-    let initials = initials(given_name);
+    let prefixes = prefixes(given_name);
     index_keys(family_name)
         .iter()
-        .flat_map(|key| {
-            initials
-                .iter()
-                .map(move |initial| format!("{key}|{initial}"))
-        })
+        .flat_map(|key| prefixes.iter().map(move |prefix| format!("{key}|{prefix}")))
         .collect()
 }
 
@@ -138,7 +146,8 @@ pub fn stored_pair_keys(given_name: &str, family_name: &str) -> BTreeSet<String>
 /// order, so that the names as asked come first.
 const SWAPPED_PENALTY: f64 = 0.05;
 
-/// How well a person named (`given`, `family`) matches the query, or `None` when they do not:
+/// How well a person named (`given`, `family`) matches the query (the match keys of the names
+/// asked for), or `None` when they do not:
 /// both names must reach [`MATCH_THRESHOLD`], in order or (when both were asked) swapped.
 fn match_score(
     family_query: &str,
@@ -146,16 +155,17 @@ fn match_score(
     given: &str,
     family: &str,
 ) -> Option<f64> {
-    let pair = |family_name: &str, given_name: &str| {
-        let family_score = similarity(family_query, family_name);
-        let given_score = given_query.map_or(1.0, |query| similarity(query, given_name));
+    let (given, family) = (forms(given), forms(family));
+    let pair = |family_forms: &[String], given_forms: &[String]| {
+        let family_score = closeness(family_query, family_forms);
+        let given_score = given_query.map_or(1.0, |query| closeness(query, given_forms));
         (family_score >= MATCH_THRESHOLD && given_score >= MATCH_THRESHOLD)
             .then_some(family_score + given_score)
     };
     let swapped = given_query
-        .and_then(|_| pair(given, family))
+        .and_then(|_| pair(&given, &family))
         .map(|score| score - SWAPPED_PENALTY);
-    pair(family, given)
+    pair(&family, &given)
         .into_iter()
         .chain(swapped)
         .reduce(f64::max)
@@ -171,11 +181,14 @@ pub fn best_matches<T>(
     given_name: Option<&str>,
     limit: usize,
 ) -> Vec<T> {
+    let family_query = match_key(family_name);
+    let given_query = given_name.map(match_key);
     let mut scored: Vec<(f64, T)> = candidates
         .into_iter()
         .filter_map(|candidate| {
             let (given, family) = names(&candidate);
-            match_score(family_name, given_name, given, family).map(|score| (score, candidate))
+            match_score(&family_query, given_query.as_deref(), given, family)
+                .map(|score| (score, candidate))
         })
         .collect();
     // Equal scores keep the database's order (by id), so a search always answers alike.
