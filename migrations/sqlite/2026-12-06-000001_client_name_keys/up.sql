@@ -10,3 +10,8 @@ CREATE TABLE client_name_keys (
     PRIMARY KEY (name_key, client_id)
 ) WITHOUT ROWID;
 CREATE INDEX client_name_keys_client ON client_name_keys (client_id);
+
+-- The list filters by name (`GET /clients?family_name=`, `?given_name=`) in page order: a page
+-- reads as many rows as it shows, not everyone with a common name.
+CREATE INDEX clients_family_name_key_page ON clients (family_name_key, id);
+CREATE INDEX clients_given_name_key_page ON clients (given_name_key, id);
