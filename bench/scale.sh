@@ -129,14 +129,16 @@ CASEBRIDGE_LOG="warn,casebridge::db::writer=debug" start_server "$dir/serve.log"
 python3 bench/scale_client.py "http://127.0.0.1:$PORT" "$DATABASE_URL" | tee "$dir/latency.md"
 scale_rate=$(throughput)
 stop_server
-worst() { grep -o "$1=[0-9]*" "$dir/serve.log" | cut -d= -f2 | sort -n | tail -1; }
+# The log is coloured (ANSI escapes between a field's name and its value): strip them first.
+sed 's/\x1b\[[0-9;]*m//g' "$dir/serve.log" >"$dir/serve.plain.log"
+worst() { grep -o "$1=[0-9]*" "$dir/serve.plain.log" | cut -d= -f2 | sort -n | tail -1; }
 echo
 echo "| the writer over the run | result |"
 echo "|---|---|"
-echo "| batches | $(grep -c 'writer batch' "$dir/serve.log" || true) |"
+echo "| batches | $(grep -c 'writer batch' "$dir/serve.plain.log" || true) |"
 echo "| worst hold of a batch (until commit) | $(( $(worst held_us || echo 0) / 1000 )) ms |"
 echo "| worst job | $(( $(worst slowest_job_us || echo 0) / 1000 )) ms |"
-echo "| jobs over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.log" || true) |"
+echo "| jobs over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.plain.log" || true) |"
 
 # The same request on a demo-size database, in the same run.
 demo_dir=$(mktemp -d)
