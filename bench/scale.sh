@@ -138,7 +138,7 @@ echo "|---|---|"
 echo "| batches | $(grep -c 'writer batch' "$dir/serve.plain.log" || true) |"
 echo "| worst hold of a batch (until commit) | $(( $(worst held_us || echo 0) / 1000 )) ms |"
 echo "| worst job | $(( $(worst slowest_job_us || echo 0) / 1000 )) ms |"
-echo "| jobs over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.plain.log" || true) |"
+echo "| jobs and batches over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.plain.log" || true) |"
 
 # The same request on a demo-size database, in the same run.
 demo_dir=$(mktemp -d)

@@ -184,12 +184,22 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
     });
     // What `bench/scale.sh` reads (at debug level) for the writer's worst hold: a batch holds
     // every write that arrives meanwhile until it commits.
+    let (jobs, held) = (change_replies.len() + row_replies.len(), started.elapsed());
     tracing::debug!(
-        jobs = change_replies.len() + row_replies.len(),
-        held_us = started.elapsed().as_micros() as u64,
+        jobs,
+        held_us = held.as_micros() as u64,
         slowest_job_us = slowest_job.as_micros() as u64,
         "writer batch"
     );
+    if held > SLOW_JOB && slowest_job <= SLOW_JOB {
+        // No job was slow, so the rows (a read naming thousands of clients) or the commit were.
+        tracing::warn!(
+            jobs,
+            held_ms = held.as_millis() as u64,
+            limit_ms = SLOW_JOB.as_millis() as u64,
+            "a batch held the writer longer than a write may wait"
+        );
+    }
     match committed {
         Ok(()) => {
             change_replies
