@@ -81,6 +81,14 @@ pub struct Config {
     #[arg(long, global = true, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
 
+    /// Rows one page of the client or case list looks at past its cursor, at most (among the
+    /// rows its filters select, before the caller's row scope): the bound on a page's work,
+    /// however sparse the caller's rows. A page may then hold fewer records than its limit,
+    /// even none, with a `next_cursor` that goes on.
+    #[arg(long, global = true, env = "CASEBRIDGE_LIST_SCAN_ROWS", default_value_t = 2000,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub list_scan_rows: i64,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs or
     /// addresses (`10.0.0.0/8,192.0.2.7`). A request from any other peer is recorded with the
     /// peer's own address. Empty: none, the TCP peer is the client.

@@ -19,6 +19,7 @@ use crate::api::context::AppState;
 use crate::api::input;
 use crate::authz::Permit;
 use crate::error::ApiError;
+use crate::sealing::{Keyring, Sealed};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -48,6 +49,29 @@ impl PageRequest {
             })
             .transpose()?;
         Ok(Self { limit, after })
+    }
+
+    /// A page request of a list whose pages look at a bounded number of rows
+    /// ([`PageRequest::finish_scan`]): its cursor is a record's id, or where an earlier page
+    /// of `list` stopped looking, sealed.
+    pub fn parse_scanned(
+        limit: Option<i64>,
+        cursor: Option<&str>,
+        keyring: &Keyring,
+        list: &str,
+    ) -> Result<Self, ApiError> {
+        match cursor {
+            Some(cursor) if Sealed::is_sealed_form(cursor) => {
+                let after = keyring
+                    .open_cursor(list, cursor)
+                    .map_err(|_| Self::invalid_cursor())?;
+                Ok(Self {
+                    after: Some(after),
+                    ..Self::parse(limit, None)?
+                })
+            }
+            _ => Self::parse(limit, cursor),
+        }
     }
 
     pub fn invalid_cursor() -> ApiError {
@@ -90,6 +114,26 @@ impl PageRequest {
         }
         rows.truncate(self.limit as usize);
         rows.last().map(|last| id(last).to_owned())
+    }
+
+    /// The cursor of the next page of a list whose query looked no further than the row
+    /// `scanned_to` (`None`: it looked to the end). A full page goes on after its last record;
+    /// one that is not full goes on from where the look stopped. That row may be one the
+    /// caller cannot see, so its id goes out sealed for `list`.
+    pub fn finish_scan<T>(
+        &self,
+        rows: &mut Vec<T>,
+        id: impl Fn(&T) -> &str,
+        scanned_to: Option<String>,
+        keyring: &Keyring,
+        list: &str,
+    ) -> Result<Option<String>, ApiError> {
+        if let Some(next) = self.finish(rows, id) {
+            return Ok(Some(next));
+        }
+        Ok(scanned_to
+            .map(|row| keyring.seal_cursor(list, &row))
+            .transpose()?)
     }
 }
 

@@ -444,14 +444,21 @@ fn append(
     head.seal(&mut event);
     let e = &event;
     // A change's row: one row, so a statement with a fixed type, which the concrete
-    // connection prepares once.
+    // connection prepares once. The clients it names go in batches: a privacy officer's
+    // read of a breach's affected individuals names thousands, and one statement per row
+    // held the writer for hundreds of milliseconds.
+    let clients: Vec<_> = disclosure
+        .client_ids
+        .iter()
+        .map(|client_id| client_values!(client_id, e, true))
+        .collect();
     crate::on_backend!(conn, |conn| {
         diesel::insert_into(audit_events::table)
             .values(row_values!(e))
             .execute(conn)?;
-        for client_id in &disclosure.client_ids {
+        for chunk in clients.chunks(CLIENT_ROWS_PER_INSERT) {
             diesel::insert_into(audit_event_clients::table)
-                .values(client_values!(client_id, e, true))
+                .values(chunk)
                 .execute(conn)?;
         }
         if let Some(client_id) = &e.attempted_client_id {

@@ -1,8 +1,8 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::DbConnection;
 use super::schema::{allocations, cases, clients};
+use super::{Backend, DbConnection, Scanned};
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -71,17 +71,46 @@ pub fn find(
         .optional()
 }
 
+/// The cases `filter` selects after `after`, in id order, that `reachable` lets through: at
+/// most `limit`, looking at no more than `scan` rows (all of them when `None`: one client's
+/// cases, for their access request).
 pub fn list(
     conn: &mut DbConnection,
     reachable: Predicate<cases::table>,
     filter: &CaseFilter,
     after: Option<&str>,
     limit: i64,
-) -> QueryResult<Vec<CaseRow>> {
-    let mut query = cases::table
-        .filter(reachable)
-        .select(CaseRow::as_select())
-        .into_boxed();
+    scan: Option<i64>,
+) -> QueryResult<Scanned<CaseRow>> {
+    // The scan's end is found on the filters' own index, before the row scope's look-ups.
+    let scanned_to = match scan {
+        Some(scan) => filtered(cases::table.select(cases::id).into_boxed(), filter, after)
+            .order(cases::id)
+            .offset(scan - 1)
+            .limit(1)
+            .first::<String>(conn)
+            .optional()?,
+        None => None,
+    };
+    let mut query = filtered(
+        cases::table.select(CaseRow::as_select()).into_boxed(),
+        filter,
+        after,
+    )
+    .filter(reachable);
+    if let Some(last) = &scanned_to {
+        query = query.filter(cases::id.le(last.clone()));
+    }
+    let rows = query.order(cases::id).limit(limit).load(conn)?;
+    Ok(Scanned { rows, scanned_to })
+}
+
+/// `query` narrowed by `filter` to the rows after `after`.
+fn filtered<'a, ST>(
+    mut query: cases::BoxedQuery<'a, Backend, ST>,
+    filter: &CaseFilter,
+    after: Option<&str>,
+) -> cases::BoxedQuery<'a, Backend, ST> {
     if let Some(client_id) = &filter.client_id {
         query = query.filter(cases::client_id.eq(client_id.clone()));
     }
@@ -91,7 +120,7 @@ pub fn list(
     if let Some(after) = after {
         query = query.filter(cases::id.gt(after.to_owned()));
     }
-    query.order(cases::id).limit(limit).load(conn)
+    query
 }
 
 pub fn client_is_restricted(conn: &mut DbConnection, client_id: &str) -> QueryResult<bool> {

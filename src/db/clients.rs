@@ -1,8 +1,8 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::DbConnection;
 use super::schema::{client_name_keys, client_statements, clients, settings};
+use super::{Backend, DbConnection, Scanned};
 use crate::authz::scope::Predicate;
 use crate::domain::names::{match_key, match_key_version, pair_keys, stored_pair_keys};
 use crate::sealing::Sealed;
@@ -121,18 +121,49 @@ pub fn find(
         .optional()
 }
 
+/// The clients `filter` selects after `after`, in id order, that `reachable` lets through:
+/// at most `limit`, looking at no more than `scan` rows.
 pub fn list(
     conn: &mut DbConnection,
     reachable: Predicate<clients::table>,
     filter: &ClientFilter,
     after: Option<&str>,
     limit: i64,
-) -> QueryResult<Vec<StoredClient>> {
-    let mut query = clients::table
-        .filter(reachable)
-        .select(StoredClient::as_select())
-        .into_boxed();
-    // Look-alike names match: the filters compare match keys (see `domain::names`).
+    scan: i64,
+) -> QueryResult<Scanned<StoredClient>> {
+    // The scan's end is found on the filters' own index, before the row scope's look-ups.
+    let scanned_to = filtered(
+        clients::table.select(clients::id).into_boxed(),
+        filter,
+        after,
+    )
+    .order(clients::id)
+    .offset(scan - 1)
+    .limit(1)
+    .first::<String>(conn)
+    .optional()?;
+    let mut query = filtered(
+        clients::table
+            .select(StoredClient::as_select())
+            .into_boxed(),
+        filter,
+        after,
+    )
+    .filter(reachable);
+    if let Some(last) = &scanned_to {
+        query = query.filter(clients::id.le(last.clone()));
+    }
+    let rows = query.order(clients::id).limit(limit).load(conn)?;
+    Ok(Scanned { rows, scanned_to })
+}
+
+/// `query` narrowed by `filter` to the rows after `after`. Look-alike names match: the
+/// filters compare match keys (see `domain::names`).
+fn filtered<'a, ST>(
+    mut query: clients::BoxedQuery<'a, Backend, ST>,
+    filter: &ClientFilter,
+    after: Option<&str>,
+) -> clients::BoxedQuery<'a, Backend, ST> {
     if let Some(name) = &filter.family_name {
         query = query.filter(clients::family_name_key.eq(match_key(name)));
     }
@@ -145,7 +176,7 @@ pub fn list(
     if let Some(after) = after {
         query = query.filter(clients::id.gt(after.to_owned()));
     }
-    query.order(clients::id).limit(limit).load(conn)
+    query
 }
 
 /// What a search by name ranks: a client's names, date of birth and lead division, and

@@ -78,6 +78,17 @@ macro_rules! insert_batches {
     };
 }
 
+/// Rows a list looked at, and where it stopped: a page of the client or case list looks at
+/// no more than a set number of rows past its cursor (`Config::list_scan_rows`, counted among
+/// the rows its filters select, before the caller's row scope), so that its work is bounded
+/// however few of those rows the caller may see: a CSP holds one case in forty, and a filter
+/// may leave none of them.
+pub struct Scanned<T> {
+    pub rows: Vec<T>,
+    /// The last row looked at, when the look stopped short of the end.
+    pub scanned_to: Option<String>,
+}
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 

@@ -176,6 +176,10 @@ where
 }
 
 /// The key id and the sealed bytes of a value in the sealed form.
+fn cursor_associated_data(list: &str) -> Vec<u8> {
+    format!("casebridge page cursor\0{list}").into_bytes()
+}
+
 fn parse(stored: &str) -> Option<(&str, Vec<u8>)> {
     let rest = stored.strip_prefix(FORMAT)?.strip_prefix(':')?;
     let (key_id, payload) = rest.split_once(':')?;
@@ -315,6 +319,16 @@ impl Keyring {
         row_id: &str,
         plaintext: &str,
     ) -> anyhow::Result<Sealed> {
+        self.seal_bound(column, &column.associated_data(row_id), plaintext)
+    }
+
+    /// Seals `plaintext` bound to `associated_data`; `what` names it in errors.
+    fn seal_bound(
+        &self,
+        what: impl fmt::Display,
+        associated_data: &[u8],
+        plaintext: &str,
+    ) -> anyhow::Result<Sealed> {
         // A rotation may have added a key since the file was read: seal under it at once, so
         // that the rotation's last pass finds nothing new under the old key.
         self.refresh();
@@ -322,17 +336,16 @@ impl Keyring {
         let key = keys.current();
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let associated_data = column.associated_data(row_id);
         let sealed = key
             .cipher
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
                     msg: plaintext.as_bytes(),
-                    aad: &associated_data,
+                    aad: associated_data,
                 },
             )
-            .map_err(|_| anyhow::anyhow!("{column}: the value could not be sealed"))?;
+            .map_err(|_| anyhow::anyhow!("{what}: the value could not be sealed"))?;
         let mut bytes = Vec::with_capacity(NONCE_BYTES + sealed.len());
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&sealed);
@@ -364,8 +377,18 @@ impl Keyring {
         row_id: &str,
         sealed: &Sealed,
     ) -> anyhow::Result<String> {
+        self.open_bound(column, &column.associated_data(row_id), sealed)
+    }
+
+    /// The plaintext of `sealed`, bound to `associated_data`; `what` names it in errors.
+    fn open_bound(
+        &self,
+        what: impl fmt::Display,
+        associated_data: &[u8],
+        sealed: &Sealed,
+    ) -> anyhow::Result<String> {
         let (key_id, bytes) = parse(&sealed.0)
-            .with_context(|| format!("{column}: the stored value is not in the sealed form"))?;
+            .with_context(|| format!("{what}: the stored value is not in the sealed form"))?;
         let mut keys = self.keys.load_full();
         if keys.find(key_id).is_none() {
             // Sealed under a key that a rotation added since the file was read.
@@ -373,28 +396,41 @@ impl Keyring {
             keys = self.keys.load_full();
         }
         let key = keys.find(key_id).with_context(|| {
-            format!("{column}: the value is sealed under data key {key_id}, which this service does not hold")
+            format!("{what}: the value is sealed under data key {key_id}, which this service does not hold")
         })?;
         let (nonce, sealed_bytes) = bytes.split_at(NONCE_BYTES);
         let nonce: [u8; NONCE_BYTES] = nonce.try_into().expect("split at the nonce's length");
-        let associated_data = column.associated_data(row_id);
         let plaintext = key
             .cipher
             .decrypt(
                 &XNonce::from(nonce),
                 Payload {
                     msg: sealed_bytes,
-                    aad: &associated_data,
+                    aad: associated_data,
                 },
             )
             .map_err(|_| {
                 anyhow::anyhow!(
-                    "{column}: the value sealed under data key {key_id} does not authenticate \
+                    "{what}: the value sealed under data key {key_id} does not authenticate \
                      (altered, or moved from another row or column)"
                 )
             })?;
         String::from_utf8(plaintext)
-            .map_err(|_| anyhow::anyhow!("{column}: the opened value is not text"))
+            .map_err(|_| anyhow::anyhow!("{what}: the opened value is not text"))
+    }
+
+    /// A list's page cursor that holds the id of a row the caller may not see (where the
+    /// page stopped looking), sealed so that the cursor does not give the id away. Bound to
+    /// the list: it opens in no other.
+    pub fn seal_cursor(&self, list: &str, id: &str) -> anyhow::Result<String> {
+        let sealed = self.seal_bound("page cursor", &cursor_associated_data(list), id)?;
+        Ok(sealed.0)
+    }
+
+    /// The id a [`Keyring::seal_cursor`] cursor of `list` holds.
+    pub fn open_cursor(&self, list: &str, cursor: &str) -> anyhow::Result<String> {
+        let sealed = Sealed(cursor.to_owned());
+        self.open_bound("page cursor", &cursor_associated_data(list), &sealed)
     }
 
     pub fn open_optional(
@@ -507,6 +543,27 @@ mod tests {
             keys.open(SealedColumn::ClientTaxFileNumber, "row-1", &sealed)
                 .is_err(),
             "a value moved to another column does not open"
+        );
+    }
+
+    #[test]
+    fn a_page_cursor_hides_its_id_and_opens_in_its_own_list_only() {
+        let (_dir, keys) = keyring();
+        let id = "01a18f41-8c01-71ea-abd8-650342dce553";
+        let cursor = keys.seal_cursor("cases", id).unwrap();
+        assert!(!cursor.contains(id));
+        assert_eq!(keys.open_cursor("cases", &cursor).unwrap(), id);
+        assert!(keys.open_cursor("clients", &cursor).is_err());
+        assert!(
+            keys.open_cursor("cases", id).is_err(),
+            "a plain id is not a sealed cursor"
+        );
+        let sealed_value = keys
+            .seal(SealedColumn::ClientStatement, "cases", id)
+            .unwrap();
+        assert!(
+            keys.open_cursor("cases", sealed_value.as_stored()).is_err(),
+            "a sealed column value is not a cursor"
         );
     }
 

@@ -12,6 +12,7 @@ mod helpers;
 mod name_search;
 mod openapi;
 mod oversight;
+mod paging;
 mod plans;
 mod policy;
 mod privacy;

@@ -172,7 +172,9 @@ pub async fn access_request_bundle(
                 &filter,
                 None,
                 i64::MAX,
-            )?;
+                None,
+            )?
+            .rows;
             let case_ids: Vec<String> = case_rows.iter().map(|case| case.id.clone()).collect();
             let case_records = cases::assemble(conn, case_rows, Some(&reader.allocation))?;
             let corrections = queries::list_corrections(

@@ -18,11 +18,14 @@ use crate::api::request::{
     Body, PageRequest, Params, expected_version, field_id, new_id, path_id, write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
-use crate::db::DbConnection;
 use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};
 use crate::db::schema::users;
+use crate::db::{DbConnection, Scanned};
 use crate::domain::{CaseStatus, Date, ProtectiveMarking, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
+
+/// The case lists' name in their sealed cursors (`PageRequest::finish_scan`).
+const CASE_LIST: &str = "cases";
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -129,17 +132,23 @@ async fn list(
 ) -> ApiResult<Disclosed> {
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
     let (reader, request) = (permit.clone(), page.clone());
+    let (keyring, scan) = (ctx.keyring(), ctx.state.config.list_scan_rows);
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
-            let mut rows = queries::list(
+            let Scanned {
+                mut rows,
+                scanned_to,
+            } = queries::list(
                 conn,
                 scope::cases(&reader, true),
                 &filter,
                 request.after.as_deref(),
                 request.fetch(),
+                Some(scan),
             )?;
-            let next_cursor = request.finish(&mut rows, |row| &row.id);
+            let next_cursor =
+                request.finish_scan(&mut rows, |row| &row.id, scanned_to, &keyring, CASE_LIST)?;
             Ok((
                 assemble(conn, rows, allocation_permit.as_ref())?,
                 next_cursor,
@@ -167,7 +176,12 @@ async fn list_cases(ctx: Ctx, params: Params<CaseListParams>) -> ApiResult<Discl
     if params.status.is_some() {
         permit.check_filterable("status")?;
     }
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let page = PageRequest::parse_scanned(
+        params.limit,
+        params.cursor.as_deref(),
+        &ctx.keyring(),
+        CASE_LIST,
+    )?;
     let filter = CaseFilter {
         client_id: None,
         status: params.status.map(|s| s.as_str().to_owned()),
@@ -196,7 +210,12 @@ async fn list_client_cases(
     if params.status.is_some() {
         case_permit.check_filterable("status")?;
     }
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let page = PageRequest::parse_scanned(
+        params.limit,
+        params.cursor.as_deref(),
+        &ctx.keyring(),
+        CASE_LIST,
+    )?;
     let client_id = path_id(&id)?;
     let check_id = client_id.clone();
     ctx.db()

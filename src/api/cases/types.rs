@@ -201,7 +201,7 @@ pub struct CaseListParams {
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
+    /// From the previous page's `next_cursor`: a record's id, or where the previous page
+    /// stopped looking, sealed.
     pub cursor: Option<String>,
 }

@@ -16,14 +16,17 @@ use crate::api::request::{
     Body, PageRequest, Params, expected_version, name_query, new_id, path_id, utc, write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
-use crate::db::DbConnection;
 use crate::db::clients::{self as queries, ClientFilter, ClientRow, NameLookup, StoredClient};
 use crate::db::requests;
+use crate::db::{DbConnection, Scanned};
 use crate::domain::Date;
 use crate::domain::ProtectiveMarking;
 use crate::domain::names;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::sealing::{Keyring, SealedColumn};
+
+/// The client list's name in its sealed cursors (`PageRequest::finish_scan`).
+const CLIENT_LIST: &str = "clients";
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -187,7 +190,13 @@ fn check_not_duplicate(
 async fn list_clients(ctx: Ctx, params: Params<ClientListParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Client, Action::Read)?;
     let params = params.parse(&permit)?;
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let keyring = ctx.keyring();
+    let page = PageRequest::parse_scanned(
+        params.limit,
+        params.cursor.as_deref(),
+        &keyring,
+        CLIENT_LIST,
+    )?;
     let filter = ClientFilter {
         family_name: name_query("family_name", params.family_name)?,
         given_name: name_query("given_name", params.given_name)?,
@@ -196,18 +205,28 @@ async fn list_clients(ctx: Ctx, params: Params<ClientListParams>) -> ApiResult<D
     for field in filter.fields() {
         permit.check_filterable(field)?;
     }
-    let (reader, keyring) = (permit.clone(), ctx.keyring());
+    let (reader, scan) = (permit.clone(), ctx.state.config.list_scan_rows);
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
-            let mut rows = queries::list(
+            let Scanned {
+                mut rows,
+                scanned_to,
+            } = queries::list(
                 conn,
                 scope::listable_clients(&reader),
                 &filter,
                 page.after.as_deref(),
                 page.fetch(),
+                scan,
             )?;
-            let next_cursor = page.finish(&mut rows, |client| &client.row.id);
+            let next_cursor = page.finish_scan(
+                &mut rows,
+                |client| &client.row.id,
+                scanned_to,
+                &keyring,
+                CLIENT_LIST,
+            )?;
             Ok((records(conn, &keyring, rows)?, next_cursor))
         })
         .await?;
