@@ -35,9 +35,9 @@ pub trait Disclose: Serialize {
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
-    /// the client and case lists look at a bounded number of rows per page, so a page there
-    /// may hold fewer items than `limit`, or none, while more follow. Opaque: the last item's
-    /// id, or (client and case lists) a sealed position.
+    /// the client and case lists and the outdated-notices report look at a bounded number of
+    /// rows per page, so a page there may hold fewer items than `limit`, or none, while more
+    /// follow. Opaque: the last item's id, or (those lists) a sealed position.
     pub next_cursor: Option<String>,
 }
 

@@ -83,13 +83,16 @@ macro_rules! row_values {
 macro_rules! client_values {
     ($client_id:expr, $event:expr, $disclosed:expr) => {{
         let e: &AuditEvent = $event;
+        client_values!(@at $client_id, &e.id, e.occurred_at, $disclosed)
+    }};
+    (@at $client_id:expr, $event_id:expr, $occurred_at:expr, $disclosed:expr) => {
         (
             audit_event_clients::client_id.eq($client_id),
-            audit_event_clients::occurred_at.eq(e.occurred_at),
-            audit_event_clients::event_id.eq(&e.id),
+            audit_event_clients::occurred_at.eq($occurred_at),
+            audit_event_clients::event_id.eq($event_id),
             audit_event_clients::disclosed.eq($disclosed),
         )
-    }};
+    };
 }
 
 /// The username a login tried (never the password) and, when it succeeded, whose account
@@ -484,6 +487,56 @@ impl PendingRow {
     /// chained exactly as the service's own reads are.
     pub fn new(event: AuditEvent, client_ids: BTreeSet<String>) -> Self {
         Self { event, client_ids }
+    }
+
+    /// Keeps the first `keep` clients in this row and returns the others, `keep` at a time,
+    /// to be stored after it (see [`CLIENTS_PER_BATCH`]).
+    pub fn split_clients(&mut self, keep: usize) -> Vec<ClientRows> {
+        let Some(first_moved) = self.client_ids.iter().nth(keep).cloned() else {
+            return Vec::new();
+        };
+        let moved: Vec<String> = self
+            .client_ids
+            .split_off(&first_moved)
+            .into_iter()
+            .collect();
+        moved
+            .chunks(keep.max(1))
+            .map(|client_ids| ClientRows {
+                event_id: self.event.id.clone(),
+                occurred_at: self.event.occurred_at,
+                client_ids: client_ids.to_vec(),
+            })
+            .collect()
+    }
+}
+
+/// Clients whose rows one writer batch stores, at most, for a read's audit row. Each row lands
+/// on its own page of the clients' access-log index, so the ten thousand clients of a
+/// breach's affected individuals held the writer for over half a second in one batch.
+pub const CLIENTS_PER_BATCH: usize = 500;
+
+/// More of the clients an audit row disclosed, stored in a later batch than the row itself
+/// (before the response is sent, as the row is).
+pub struct ClientRows {
+    event_id: String,
+    occurred_at: chrono::NaiveDateTime,
+    client_ids: Vec<String>,
+}
+
+impl ClientRows {
+    pub fn store(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        let values: Vec<_> = self
+            .client_ids
+            .iter()
+            .map(|client_id| client_values!(@at client_id, &self.event_id, self.occurred_at, true))
+            .collect();
+        crate::on_backend!(conn, |conn| {
+            diesel::insert_into(audit_event_clients::table)
+                .values(&values)
+                .execute(conn)
+                .map(drop)
+        })
     }
 }
 
@@ -910,3 +963,65 @@ fn tally_row(source: Source, count: u64) -> AuditEvent {
 
 /// The route of a tally row: refused requests counted, not one request.
 pub const TALLY_ROUTE: &str = "(rate limited)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_naming(count: usize) -> PendingRow {
+        let event = AuditEvent {
+            id: "event".into(),
+            chain_id: String::new(),
+            sequence: 0,
+            occurred_at: chrono::NaiveDateTime::default(),
+            request_id: "request".into(),
+            actor_user_id: None,
+            actor_organisation_id: None,
+            actor_roles: "[]".into(),
+            actor_kind: "user".into(),
+            method: "GET".into(),
+            route: "/api/v1/clients".into(),
+            path: "/api/v1/clients".into(),
+            status: 200,
+            outcome: "allowed".into(),
+            reason: None,
+            resource_type: None,
+            resource_id: None,
+            client_ids: "[]".into(),
+            fields: "[]".into(),
+            purpose_of_use: None,
+            attempted_username: None,
+            ip: None,
+            user_agent: None,
+            duration_ms: 0,
+            attempted_client_id: None,
+            also_refused: None,
+            previous_hash: String::new(),
+            hash: String::new(),
+        };
+        PendingRow::new(
+            event,
+            (0..count).map(|i| format!("client-{i:02}")).collect(),
+        )
+    }
+
+    #[test]
+    fn a_row_naming_many_clients_keeps_the_first_and_hands_on_the_rest_in_parts() {
+        let mut row = read_naming(7);
+        let all = row.client_ids.clone();
+        let parts = row.split_clients(3);
+        assert_eq!(row.client_ids, all.iter().take(3).cloned().collect());
+        let sizes: Vec<usize> = parts.iter().map(|part| part.client_ids.len()).collect();
+        assert_eq!(sizes, [3, 1]);
+        assert!(parts.iter().all(|part| part.event_id == "event"));
+        let handed_on: BTreeSet<String> = parts.into_iter().flat_map(|p| p.client_ids).collect();
+        assert_eq!(handed_on, all.into_iter().skip(3).collect());
+    }
+
+    #[test]
+    fn a_row_naming_no_more_clients_than_a_part_stays_whole() {
+        let mut row = read_naming(3);
+        assert!(row.split_clients(3).is_empty());
+        assert_eq!(row.client_ids.len(), 3);
+    }
+}

@@ -131,17 +131,7 @@ pub fn list(
     limit: i64,
     scan: i64,
 ) -> QueryResult<Scanned<StoredClient>> {
-    // The scan's end is found on the filters' own index, before the row scope's look-ups.
-    let scanned_to = filtered(
-        clients::table.select(clients::id).into_boxed(),
-        filter,
-        after,
-    )
-    .order(clients::id)
-    .offset(scan - 1)
-    .limit(1)
-    .first::<String>(conn)
-    .optional()?;
+    let scanned_to = scan_end(conn, filter, after, scan)?;
     let mut query = filtered(
         clients::table
             .select(StoredClient::as_select())
@@ -155,6 +145,27 @@ pub fn list(
     }
     let rows = query.order(clients::id).limit(limit).load(conn)?;
     Ok(Scanned { rows, scanned_to })
+}
+
+/// Where a look at `scan` rows past `after`, among the clients `filter` selects, stops: the
+/// last of them, or `None` when fewer remain. Found on the filters' own index, before any
+/// row scope's look-ups.
+pub fn scan_end(
+    conn: &mut DbConnection,
+    filter: &ClientFilter,
+    after: Option<&str>,
+    scan: i64,
+) -> QueryResult<Option<String>> {
+    filtered(
+        clients::table.select(clients::id).into_boxed(),
+        filter,
+        after,
+    )
+    .order(clients::id)
+    .offset(scan - 1)
+    .limit(1)
+    .first(conn)
+    .optional()
 }
 
 /// `query` narrowed by `filter` to the rows after `after`. Look-alike names match: the

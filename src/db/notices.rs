@@ -3,8 +3,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::DbConnection;
+use super::clients::{ClientFilter, scan_end};
 use super::schema::{clients, collection_notices, notices_given};
+use super::{DbConnection, Scanned};
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -101,7 +102,11 @@ pub fn clients_without(
     current_id: &str,
     after: Option<&str>,
     limit: i64,
-) -> QueryResult<Vec<String>> {
+    scan: i64,
+) -> QueryResult<Scanned<String>> {
+    // Once nearly every client has the notice, a full page may lie far away: look at no
+    // more than `scan` clients, as the client list does.
+    let scanned_to = scan_end(conn, &ClientFilter::default(), after, scan)?;
     let mut query = clients::table
         .filter(reachable)
         .filter(not(exists(
@@ -114,7 +119,11 @@ pub fn clients_without(
     if let Some(after) = after {
         query = query.filter(clients::id.gt(after.to_owned()));
     }
-    query.order(clients::id).limit(limit).load(conn)
+    if let Some(last) = &scanned_to {
+        query = query.filter(clients::id.le(last.clone()));
+    }
+    let rows = query.order(clients::id).limit(limit).load(conn)?;
+    Ok(Scanned { rows, scanned_to })
 }
 
 /// The last notice given to each of `client_ids` (that was given one), with its version.

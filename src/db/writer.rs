@@ -12,8 +12,8 @@ use diesel::r2d2::{ConnectionManager, Pool};
 use tokio::sync::oneshot;
 
 use super::DbConnection;
-use crate::audit::PendingRow;
 use crate::audit::chain::ChainHead;
+use crate::audit::{CLIENTS_PER_BATCH, PendingRow};
 use crate::error::ApiError;
 
 /// Jobs committed together at most; more wait for the next batch.
@@ -94,8 +94,20 @@ impl Writer {
             .expect("a job answers with its own type"))
     }
 
-    /// Stores `row` in the next batch and answers once the batch is committed.
-    pub async fn record(&self, row: PendingRow) -> Result<(), ApiError> {
+    /// Stores `row` in the next batch and answers once the batch is committed. A row naming
+    /// thousands of clients names the first of them there and the others in the batches after
+    /// it, each committed before the next is sent, so that no batch holds the writer long; it
+    /// answers after the last.
+    pub async fn record(&self, mut row: PendingRow) -> Result<(), ApiError> {
+        let more_clients = row.split_clients(CLIENTS_PER_BATCH);
+        self.record_row(row).await?;
+        for clients in more_clients {
+            self.submit(move |conn, _| Ok(clients.store(conn)?)).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_row(&self, row: PendingRow) -> Result<(), ApiError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job::Row {

@@ -185,6 +185,45 @@ async fn a_write_and_its_row_commit_together() {
 }
 
 #[actix_web::test]
+async fn a_read_naming_more_clients_than_a_batch_takes_stores_a_row_for_each() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    app.get("/api/v1/clients", &token).await;
+    // A read's row as the service made it, naming more clients than one writer batch stores.
+    let mut event = app
+        .audit_rows("/api/v1/clients")
+        .pop()
+        .expect("the list's row");
+    event.id = uuid::Uuid::now_v7().to_string();
+    let named = 3 * casebridge::audit::CLIENTS_PER_BATCH + 7;
+    let client_ids: std::collections::BTreeSet<String> = (0..named)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    event.client_ids = serde_json::to_string(&client_ids).unwrap();
+    let event_id = event.id.clone();
+    app.db
+        .record(casebridge::audit::PendingRow::new(
+            event,
+            client_ids.clone(),
+        ))
+        .await
+        .expect("stored");
+
+    let stored: std::collections::BTreeSet<String> = app.with_db(|conn| {
+        audit_event_clients::table
+            .filter(audit_event_clients::event_id.eq(&event_id))
+            .filter(audit_event_clients::disclosed)
+            .select(audit_event_clients::client_id)
+            .load::<String>(conn)
+            .unwrap()
+            .into_iter()
+            .collect()
+    });
+    assert_eq!(stored, client_ids);
+    assert!(matches!(verdict(&app), Verdict::Intact { .. }));
+}
+
+#[actix_web::test]
 async fn when_the_audit_row_cannot_be_stored_nothing_is_disclosed_or_changed() {
     let app = spawn_app().await;
     let token = app.login("caseworker").await;

@@ -14,8 +14,8 @@ use crate::api::context::{Ctx, Recorder};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{Body, PageRequest, Params, new_id, path_id, utc};
 use crate::authz::{Action, Resource, scope};
-use crate::db::DbConnection;
 use crate::db::notices::{self as queries, NoticeGivenRow, NoticeRow};
+use crate::db::{DbConnection, Scanned};
 use crate::domain::{Date, Medium, StoredAsText};
 use crate::error::{ApiError, ApiResult, CurrentNotice, Problem};
 
@@ -377,10 +377,13 @@ pub struct OutdatedParams {
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
+    /// From the previous page's `next_cursor`: a client's id, or where the previous page
+    /// stopped looking, sealed.
     pub cursor: Option<String>,
 }
+
+/// The outdated-notices report's name in its sealed cursors (`PageRequest::finish_scan`).
+const OUTDATED_LIST: &str = "collection-notices-outdated";
 
 /// Clients not given the notice in effect
 ///
@@ -398,23 +401,34 @@ pub struct OutdatedParams {
 async fn outdated_notices(ctx: Ctx, params: Params<OutdatedParams>) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::NoticeStatus, Action::Read)?;
     let params = params.parse(&permit)?;
-    let page = PageRequest::parse(params.limit, params.cursor.as_deref())?;
+    let keyring = ctx.keyring();
+    let page = PageRequest::parse_scanned(
+        params.limit,
+        params.cursor.as_deref(),
+        &keyring,
+        OUTDATED_LIST,
+    )?;
     let today = ctx.state.clock.today();
-    let reader = permit.clone();
+    let (reader, scan) = (permit.clone(), ctx.state.config.list_scan_rows);
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
             let Some(current) = queries::current(conn, today)? else {
                 return Ok((Vec::new(), None));
             };
-            let mut ids = queries::clients_without(
+            let Scanned {
+                rows: mut ids,
+                scanned_to,
+            } = queries::clients_without(
                 conn,
                 scope::listable_clients(&reader),
                 &current.id,
                 page.after.as_deref(),
                 page.fetch(),
+                scan,
             )?;
-            let next_cursor = page.finish(&mut ids, |id| id);
+            let next_cursor =
+                page.finish_scan(&mut ids, |id| id, scanned_to, &keyring, OUTDATED_LIST)?;
             let mut last: std::collections::BTreeMap<String, (NoticeGivenRow, String)> =
                 queries::last_given(conn, &ids)?
                     .into_iter()
