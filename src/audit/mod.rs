@@ -514,7 +514,7 @@ impl PendingRow {
 /// Clients whose rows one writer batch stores, at most, for a read's audit row. Each row lands
 /// on its own page of the clients' access-log index, so the ten thousand clients of a
 /// breach's affected individuals held the writer for over half a second in one batch.
-pub const CLIENTS_PER_BATCH: usize = 500;
+pub const CLIENTS_PER_BATCH: usize = 200;
 
 /// More of the clients an audit row disclosed, stored in a later batch than the row itself
 /// (before the response is sent, as the row is).
