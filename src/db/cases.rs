@@ -2,7 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{allocations, cases, clients};
-use super::{Backend, DbConnection, Scanned};
+use super::{Backend, DbConnection, Scanned, planned_for_values};
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -101,7 +101,7 @@ pub fn list(
     if let Some(last) = &scanned_to {
         query = query.filter(cases::id.le(last.clone()));
     }
-    let rows = query.order(cases::id).limit(limit).load(conn)?;
+    let rows = planned_for_values(conn, |conn| query.order(cases::id).limit(limit).load(conn))?;
     Ok(Scanned { rows, scanned_to })
 }
 

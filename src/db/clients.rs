@@ -2,7 +2,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{client_name_keys, client_statements, clients, settings};
-use super::{Backend, DbConnection, Scanned};
+use super::{Backend, DbConnection, Scanned, planned_for_values};
 use crate::authz::scope::Predicate;
 use crate::domain::names::{match_key, match_key_version, pair_keys, stored_pair_keys};
 use crate::sealing::Sealed;
@@ -143,7 +143,9 @@ pub fn list(
     if let Some(last) = &scanned_to {
         query = query.filter(clients::id.le(last.clone()));
     }
-    let rows = query.order(clients::id).limit(limit).load(conn)?;
+    let rows = planned_for_values(conn, |conn| {
+        query.order(clients::id).limit(limit).load(conn)
+    })?;
     Ok(Scanned { rows, scanned_to })
 }
 

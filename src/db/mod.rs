@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, QueryResult, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::ApiError;
@@ -87,6 +87,24 @@ pub struct Scanned<T> {
     pub rows: Vec<T>,
     /// The last row looked at, when the look stopped short of the end.
     pub scanned_to: Option<String>,
+}
+
+/// Runs `query`, a [`Scanned`] page's, with PostgreSQL planning it for its own values. Its
+/// range of ids is narrow (a scan's worth), but a generic plan cannot see that: after five
+/// executions PostgreSQL switched csp-north's client list to a plan driven by all of the
+/// CSP's allocations, sorted (200 to 400 ms at 100,000 clients, against 12 ms planned for the
+/// values). Planning these few statements each time is the cheaper side.
+pub fn planned_for_values<T>(
+    conn: &mut DbConnection,
+    query: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    match conn {
+        DbConnection::Postgres(_) => conn.transaction(|conn| {
+            conn.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan;")?;
+            query(conn)
+        }),
+        DbConnection::Sqlite(_) => query(conn),
+    }
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::clients::{ClientFilter, scan_end};
 use super::schema::{clients, collection_notices, notices_given};
-use super::{DbConnection, Scanned};
+use super::{DbConnection, Scanned, planned_for_values};
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -122,7 +122,9 @@ pub fn clients_without(
     if let Some(last) = &scanned_to {
         query = query.filter(clients::id.le(last.clone()));
     }
-    let rows = query.order(clients::id).limit(limit).load(conn)?;
+    let rows = planned_for_values(conn, |conn| {
+        query.order(clients::id).limit(limit).load(conn)
+    })?;
     Ok(Scanned { rows, scanned_to })
 }
 
