@@ -8,7 +8,7 @@ use crate::domain::names::{match_key, match_key_version, pair_keys, stored_pair_
 use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
+#[diesel(table_name = clients, treat_none_as_default_value = false)]
 pub struct ClientRow {
     pub id: String,
     pub given_name: String,
@@ -292,23 +292,35 @@ impl NameKeys {
     }
 }
 
-/// Adds the index keys of a client's names ([`stored_pair_keys`]).
+/// The index keys of a client's names ([`stored_pair_keys`]), as rows to insert.
+fn index_key_rows<'a>(
+    id: &'a str,
+    given_name: &str,
+    family_name: &str,
+) -> impl Iterator<
+    Item = (
+        diesel::dsl::Eq<client_name_keys::name_key, String>,
+        diesel::dsl::Eq<client_name_keys::client_id, &'a str>,
+    ),
+> {
+    stored_pair_keys(given_name, family_name)
+        .into_iter()
+        .map(move |key| {
+            (
+                client_name_keys::name_key.eq(key),
+                client_name_keys::client_id.eq(id),
+            )
+        })
+}
+
+/// Adds the index keys of a client's names.
 fn insert_index_keys(
     conn: &mut DbConnection,
     id: &str,
     given_name: &str,
     family_name: &str,
 ) -> QueryResult<()> {
-    let keys = stored_pair_keys(given_name, family_name);
-    let rows: Vec<_> = keys
-        .iter()
-        .map(|key| {
-            (
-                client_name_keys::name_key.eq(key),
-                client_name_keys::client_id.eq(id),
-            )
-        })
-        .collect();
+    let rows: Vec<_> = index_key_rows(id, given_name, family_name).collect();
     // One statement for them all, which needs the concrete connection.
     crate::on_backend!(conn, |conn| {
         diesel::insert_into(client_name_keys::table)
@@ -338,15 +350,41 @@ pub fn remove_index_keys<Id: AsRef<str>>(
         .execute(conn)
 }
 
+/// A client row (owned or borrowed) with the match keys of its names, as stored.
+fn with_match_keys<R: std::borrow::Borrow<ClientRow>>(
+    row: R,
+) -> (
+    R,
+    diesel::dsl::Eq<clients::given_name_key, String>,
+    diesel::dsl::Eq<clients::family_name_key, String>,
+) {
+    let given_name_key = match_key(&row.borrow().given_name);
+    let family_name_key = match_key(&row.borrow().family_name);
+    (
+        row,
+        clients::given_name_key.eq(given_name_key),
+        clients::family_name_key.eq(family_name_key),
+    )
+}
+
 pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
-        .values((
-            row,
-            clients::given_name_key.eq(match_key(&row.given_name)),
-            clients::family_name_key.eq(match_key(&row.family_name)),
-        ))
+        .values(with_match_keys(row))
         .execute(conn)?;
     insert_index_keys(conn, &row.id, &row.given_name, &row.family_name)
+}
+
+/// Inserts `rows` as [`insert`] does, a statement per [`super::ROWS_PER_INSERT`] rows (bulk
+/// loads: `seed-synthetic`).
+pub fn insert_many(conn: &mut DbConnection, rows: &[ClientRow]) -> QueryResult<()> {
+    let clients: Vec<_> = rows.iter().cloned().map(with_match_keys).collect();
+    // Rows with their keys (a tuple) are not what `COPY` takes: statements on both backends.
+    crate::insert_chunks!(conn, clients::table, clients)?;
+    let keys: Vec<_> = rows
+        .iter()
+        .flat_map(|row| index_key_rows(&row.id, &row.given_name, &row.family_name))
+        .collect();
+    crate::insert_batches!(conn, client_name_keys::table, keys)
 }
 
 /// Applies `changes` if the client is still at `version`; returns whether it was.

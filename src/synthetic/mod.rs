@@ -17,7 +17,7 @@ mod content;
 mod names;
 
 use std::collections::BTreeMap;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -167,7 +167,7 @@ pub fn seed(
         summary.users,
         started.elapsed().as_secs_f64()
     );
-    let directory = write_clients(conn, generator, options, &mut summary, started)?;
+    let directory = write_clients(db, conn, generator, options, &mut summary, started)?;
     if options.audit_rows > 0 {
         summary.audit_rows = audit::generate(conn, &directory, options, clock.now(), started)?;
     }
@@ -175,9 +175,13 @@ pub fn seed(
     Ok(summary)
 }
 
-/// Generates the clients on a thread of their own and writes them here, a transaction per
-/// [`CLIENTS_PER_TRANSACTION`]: generation and SQLite's work overlap on two cores.
+/// Generates the clients on a thread of their own and writes them, a transaction per
+/// [`CLIENTS_PER_TRANSACTION`]: generation and the database's work overlap on two cores. On
+/// PostgreSQL, whose server does most of the work (checking the foreign keys of 25 rows a
+/// client), as many connections as cores write batches side by side; a batch refers to no
+/// other batch's rows, so the order in which they commit does not matter.
 fn write_clients(
+    db: &Database,
     conn: &mut DbConnection,
     generator: Generator,
     options: &Options,
@@ -187,11 +191,52 @@ fn write_clients(
     let (batches, received) = mpsc::sync_channel::<Batch>(2);
     let total = options.clients;
     let producer = std::thread::spawn(move || generator.clients(total, batches));
-    for batch in received {
+    let received = Mutex::new(received);
+    let progress = Mutex::new(std::mem::take(summary));
+    let loaders = match db.kind() {
+        DatabaseKind::Postgres => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        DatabaseKind::Sqlite => 1,
+    };
+    let loaded = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let others = (1..loaders)
+            .map(|_| {
+                let mut own = db.write_conn()?;
+                let (received, progress) = (&received, &progress);
+                Ok(scope.spawn(move || load(&mut own, received, progress, total, started)))
+            })
+            .collect::<anyhow::Result<Vec<_>>>();
+        let mine = load(conn, &received, &progress, total, started);
+        for other in others? {
+            other
+                .join()
+                .map_err(|_| anyhow::anyhow!("a loader thread panicked"))??;
+        }
+        mine
+    });
+    // Dropping the receiver stops the generator if a loader failed.
+    drop(received);
+    let directory = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
+    loaded?;
+    *summary = progress.into_inner().expect("no loader panicked");
+    Ok(directory)
+}
+
+/// Writes the batches `received` until there are no more, each in a transaction of its own.
+fn load(
+    conn: &mut DbConnection,
+    received: &Mutex<mpsc::Receiver<Batch>>,
+    progress: &Mutex<Summary>,
+    total: usize,
+    started: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        let Ok(batch) = received.lock().expect("no loader panicked").recv() else {
+            return Ok(());
+        };
         conn.transaction(|conn| -> QueryResult<()> {
-            for client in &batch.clients {
-                crate::db::clients::insert(conn, client)?;
-            }
+            crate::db::clients::insert_many(conn, &batch.clients)?;
             crate::db::cases::insert_many(conn, &batch.cases)?;
             crate::db::cases::insert_allocations(conn, &batch.allocations)?;
             crate::db::notes::insert_many(conn, &batch.notes)?;
@@ -199,6 +244,7 @@ fn write_clients(
             crate::db::notices::insert_given_many(conn, &batch.notices_given)
         })
         .context("writing a batch of synthetic clients")?;
+        let mut summary = progress.lock().expect("no loader panicked");
         summary.clients += batch.clients.len();
         summary.cases += batch.cases.len();
         summary.allocations += batch.allocations.len();
@@ -214,9 +260,6 @@ fn write_clients(
             started.elapsed().as_secs_f64()
         );
     }
-    producer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))
 }
 
 /// One transaction's rows.

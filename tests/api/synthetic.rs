@@ -2,7 +2,10 @@
 //! test's demo database (SQLite or PostgreSQL, as the suite runs) by the real binary.
 use std::collections::BTreeSet;
 
-use casebridge::db::schema::{cases, clients, consents, notes, organisations, users};
+use casebridge::db::schema::{
+    cases, client_name_keys, clients, consents, notes, organisations, users,
+};
+use casebridge::domain::names::{match_key, stored_pair_keys};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
@@ -108,6 +111,37 @@ async fn fifty_clients_come_with_cases_notes_consents_staff_and_providers_in_pro
     );
     assert_eq!(organisations, 40, "forty providers");
     assert_eq!(users, 150);
+}
+
+#[actix_web::test]
+async fn synthetic_clients_get_the_name_keys_the_search_finds_them_by() {
+    let app = spawn_app().await;
+    let before = identities(&app);
+    succeeded(&seed(&app, &["--clients", "50", "--seed", "5"]));
+    let added: Vec<Identity> = identities(&app).difference(&before).cloned().collect();
+    assert_eq!(added.len(), CLIENTS);
+    for (id, given_name, family_name, _) in added {
+        let (given_name_key, family_name_key, index_keys) = app
+            .with_db(|conn| {
+                let stored: (Option<String>, Option<String>) = clients::table
+                    .find(&id)
+                    .select((clients::given_name_key, clients::family_name_key))
+                    .first(conn)?;
+                let index_keys: Vec<String> = client_name_keys::table
+                    .filter(client_name_keys::client_id.eq(&id))
+                    .select(client_name_keys::name_key)
+                    .load(conn)?;
+                Ok::<_, diesel::result::Error>((stored.0, stored.1, index_keys))
+            })
+            .unwrap();
+        assert_eq!(given_name_key, Some(match_key(&given_name)));
+        assert_eq!(family_name_key, Some(match_key(&family_name)));
+        assert_eq!(
+            index_keys.into_iter().collect::<BTreeSet<_>>(),
+            stored_pair_keys(&given_name, &family_name),
+            "the index keys of {given_name} {family_name}"
+        );
+    }
 }
 
 #[actix_web::test]
