@@ -132,7 +132,7 @@ pub fn list(
     scan: i64,
 ) -> QueryResult<Scanned<StoredClient>> {
     let scanned_to = scan_end(conn, filter, after, scan)?;
-    let mut query = filtered(
+    let query = filtered(
         clients::table
             .select(StoredClient::as_select())
             .into_boxed(),
@@ -140,12 +140,25 @@ pub fn list(
         after,
     )
     .filter(reachable);
+    scanned_page(conn, query, scanned_to, limit)
+}
+
+/// The first `limit` rows of `query` (clients after a cursor, narrowed to those a caller may
+/// see) in id order, up to `scanned_to`, where a look found by [`scan_end`] stopped.
+pub fn scanned_page<'a, ST, T>(
+    conn: &mut DbConnection,
+    query: clients::BoxedQuery<'a, Backend, ST>,
+    scanned_to: Option<String>,
+    limit: i64,
+) -> QueryResult<Scanned<T>>
+where
+    clients::BoxedQuery<'a, Backend, ST>: for<'b> diesel::query_dsl::LoadQuery<'b, DbConnection, T>,
+{
+    let mut query = query.order(clients::id).limit(limit);
     if let Some(last) = &scanned_to {
         query = query.filter(clients::id.le(last.clone()));
     }
-    let rows = planned_for_values(conn, |conn| {
-        query.order(clients::id).limit(limit).load(conn)
-    })?;
+    let rows = planned_for_values(conn, |conn| query.load(conn))?;
     Ok(Scanned { rows, scanned_to })
 }
 

@@ -3,9 +3,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::clients::{ClientFilter, scan_end};
+use super::clients::{ClientFilter, scan_end, scanned_page};
 use super::schema::{clients, collection_notices, notices_given};
-use super::{DbConnection, Scanned, planned_for_values};
+use super::{DbConnection, Scanned};
 use crate::authz::scope::Predicate;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -119,13 +119,7 @@ pub fn clients_without(
     if let Some(after) = after {
         query = query.filter(clients::id.gt(after.to_owned()));
     }
-    if let Some(last) = &scanned_to {
-        query = query.filter(clients::id.le(last.clone()));
-    }
-    let rows = planned_for_values(conn, |conn| {
-        query.order(clients::id).limit(limit).load(conn)
-    })?;
-    Ok(Scanned { rows, scanned_to })
+    scanned_page(conn, query, scanned_to, limit)
 }
 
 /// The last notice given to each of `client_ids` (that was given one), with its version.
