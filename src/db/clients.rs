@@ -316,13 +316,14 @@ fn index_keys<'a>(
         .map(move |key| (key, id))
 }
 
-/// `keys` as rows of the name index to insert.
-fn index_key_rows<'a>(
-    keys: &'a [(String, &'a str)],
-) -> Vec<(
+/// A row of the name index to insert.
+type IndexKeyRow<'a> = (
     diesel::dsl::Eq<client_name_keys::name_key, &'a String>,
     diesel::dsl::Eq<client_name_keys::client_id, &'a str>,
-)> {
+);
+
+/// `keys` as rows of the name index to insert.
+fn index_key_rows<'a>(keys: &'a [(String, &'a str)]) -> Vec<IndexKeyRow<'a>> {
     keys.iter()
         .map(|(key, id)| {
             (
