@@ -29,6 +29,8 @@
 #   SEED=1  AUDIT_ROWS=1000000  SCALE_DB_DIR=target/scale  PG_URL=postgres://postgres@127.0.0.1:5432
 #   REQUESTS=100  MAX_SECONDS=120  READS=10000  DURATION=15  CONNECTIONS=64  PORT=18180
 #   FRESH=1 regenerates the database even if one is cached
+#   CASEBRIDGE_BIN=path runs that binary instead of building this tree's (to compare builds A/B
+#   on one database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,8 +52,12 @@ DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18180}
 
-cargo build --release --locked -q
-bin="$PWD/target/release/casebridge"
+if [ -n "${CASEBRIDGE_BIN:-}" ]; then
+  bin="$CASEBRIDGE_BIN"
+else
+  cargo build --release --locked -q
+  bin="$PWD/target/release/casebridge"
+fi
 key="$backend-c$clients-s$SEED-a$AUDIT_ROWS"
 dir="$(mkdir -p "$SCALE_DB_DIR/$key" && cd "$SCALE_DB_DIR/$key" && pwd)"
 export CASEBRIDGE_DATA_DIR="$dir" CASEBRIDGE_LOG=warn

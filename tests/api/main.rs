@@ -7,6 +7,7 @@ mod authz_matrix;
 mod bad_input;
 mod breaches;
 mod cli;
+mod connections;
 mod hardening;
 mod helpers;
 mod name_search;
