@@ -151,6 +151,9 @@ impl DatabaseKind {
 /// connection, and every extra thread costs memory and switches.
 pub const READ_CONNECTIONS: u32 = 8;
 
+/// Writer connections on PostgreSQL (SQLite has one).
+pub const POSTGRES_WRITE_CONNECTIONS: u32 = 8;
+
 /// SQLite settings every connection needs: WAL so readers never block the writer, FULL
 /// synchronous so a commit is on disk when it returns, foreign keys enforced.
 #[derive(Debug)]
@@ -238,7 +241,7 @@ impl Database {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let (readers, writers) = match kind {
             DatabaseKind::Sqlite => (READ_CONNECTIONS.max(workers), 1),
-            DatabaseKind::Postgres => (READ_CONNECTIONS, 8),
+            DatabaseKind::Postgres => (READ_CONNECTIONS, POSTGRES_WRITE_CONNECTIONS),
         };
         let write = pool(writers)?;
         let read = pool(readers)?;

@@ -177,9 +177,10 @@ pub fn seed(
 
 /// Generates the clients on a thread of their own and writes them, a transaction per
 /// [`CLIENTS_PER_TRANSACTION`]: generation and the database's work overlap on two cores. On
-/// PostgreSQL, whose server does most of the work (checking the foreign keys of 25 rows a
-/// client), as many connections as cores write batches side by side; a batch refers to no
-/// other batch's rows, so the order in which they commit does not matter.
+/// PostgreSQL, whose server does most of the work (checking the foreign keys of every row,
+/// about 70 a client with the name keys), as many connections as cores write batches side
+/// by side; a batch refers to no other batch's rows, so the order in which they commit does
+/// not matter.
 fn write_clients(
     db: &Database,
     conn: &mut DbConnection,
@@ -194,7 +195,10 @@ fn write_clients(
     let received = Mutex::new(received);
     let progress = Mutex::new(std::mem::take(summary));
     let loaders = match db.kind() {
-        DatabaseKind::Postgres => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        // No more than the write pool holds: a loader waiting for a connection would fail.
+        DatabaseKind::Postgres => std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(crate::db::POSTGRES_WRITE_CONNECTIONS as usize),
         DatabaseKind::Sqlite => 1,
     };
     let loaded = std::thread::scope(|scope| -> anyhow::Result<()> {
