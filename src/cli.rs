@@ -174,12 +174,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             demo_password,
         } => serve(config, &bind, demo, demo_password).await,
         Command::Migrate => {
-            Database::connect(&config.database_url())?.migrate()?;
+            Database::connect(&config.database_url(), &config.limits)?.migrate()?;
             println!("migrations applied");
             Ok(())
         }
         Command::SeedDemo { demo_password } => {
-            let db = Database::connect(&config.database_url())?;
+            let db = Database::connect(&config.database_url(), &config.limits)?;
             db.migrate()?;
             demo::seed(&db, &*Keyring::of(&config)?, &demo_password)?;
             println!("demo data seeded");
@@ -226,7 +226,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let db = Database::connect(&config.database_url())?;
+            let db = Database::connect(&config.database_url(), &config.limits)?;
             match crate::audit::chain::verify(&mut *db.read_conn()?)? {
                 Verdict::Intact { chains, events } => {
                     println!("audit trail intact: {events} events in {chains} chain(s)");
@@ -247,7 +247,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AccessReviews {
             command: AccessReviewCommand::CloseDue,
         } => {
-            let db = Database::connect(&config.database_url())?;
+            let db = Database::connect(&config.database_url(), &config.limits)?;
             db.migrate()?;
             let now = chrono::Utc::now().naive_utc();
             let closed = db.write_conn()?.transaction(|conn| {
@@ -284,7 +284,7 @@ fn seed_synthetic(
     if let Some(problem) = auth::password::weakness(&password, "") {
         anyhow::bail!("the password {problem}");
     }
-    let db = Database::connect(&config.database_url())?;
+    let db = Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     // One hash for every synthetic account: argon2 is slow on purpose.
     let hash = auth::password::hash(&password)?;
@@ -297,7 +297,7 @@ fn seed_synthetic(
 }
 
 fn rotate_data_key(config: &Config) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url())?;
+    let db = Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let keyring = Keyring::of(config)?;
     let older = keyring.key_ids();
@@ -340,7 +340,7 @@ fn rotate_data_key(config: &Config) -> anyhow::Result<()> {
 }
 
 fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow::Result<()> {
-    let db = Database::connect(&config.database_url())?;
+    let db = Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let key = crate::retention::disposal_key(config)?;
     let (started, now) = (std::time::Instant::now(), chrono::Utc::now().naive_utc());
@@ -521,7 +521,7 @@ fn create_admin(
             .map_err(|problem| anyhow::anyhow!("the display name {problem}"))?,
     );
     let hash = auth::password::hash(&password)?;
-    let db = Database::connect(&config.database_url())?;
+    let db = Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let mut conn = db.write_conn()?;
     let now = chrono::Utc::now().naive_utc();

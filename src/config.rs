@@ -104,6 +104,9 @@ pub struct Config {
     pub anonymous: AnonymousLimits,
 
     #[command(flatten)]
+    pub limits: ServiceLimits,
+
+    #[command(flatten)]
     pub oversight: OversightConfig,
 
     #[command(flatten)]
@@ -129,6 +132,73 @@ pub struct AnonymousLimits {
     #[arg(long, global = true, env = "CASEBRIDGE_ANONYMOUS_ADDRESSES", default_value_t = 65_536,
           value_parser = clap::value_parser!(u64).range(1..=16_777_216))]
     pub anonymous_addresses: u64,
+}
+
+/// How long the service waits, and how much it holds, before it answers 503 with
+/// `Retry-After` instead: every wait has a bound (docs/operations.md).
+#[derive(Debug, Clone, Args)]
+pub struct ServiceLimits {
+    /// Milliseconds a request waits for a database connection, for a short read's answer, or
+    /// for the writer to start its change, before it is answered 503 (the change then never
+    /// starts). While the database cannot be reached, requests are refused at once and one at
+    /// a time probes it.
+    #[arg(long, global = true, env = "CASEBRIDGE_DB_WAIT_MS", default_value_t = 1500,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub db_wait_ms: u64,
+
+    /// Milliseconds a statement waits for a lock another session holds (PostgreSQL
+    /// `lock_timeout`, SQLite's busy timeout) before the request is answered 503
+    /// `database_busy`.
+    #[arg(long, global = true, env = "CASEBRIDGE_DB_LOCK_TIMEOUT_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub db_lock_timeout_ms: u64,
+
+    /// Seconds one PostgreSQL statement may run (`statement_timeout`); also how long a long
+    /// read (a report, an export's page) may take before its request is answered 503.
+    #[arg(long, global = true, env = "CASEBRIDGE_DB_STATEMENT_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub db_statement_timeout: u64,
+
+    /// Changes waiting for the writer at most; a change beyond them is answered 503 at once.
+    #[arg(long, global = true, env = "CASEBRIDGE_WRITE_QUEUE", default_value_t = 2048,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub write_queue: u64,
+
+    /// Seconds a request's body may take to arrive (from the end of its headers); a body
+    /// still arriving then is answered 408 and its connection closed.
+    #[arg(long, global = true, env = "CASEBRIDGE_BODY_READ_TIMEOUT", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub body_read_timeout: u64,
+
+    /// Open connections the server holds at most, over all its workers (and never more than
+    /// the process's file descriptor limit allows); more wait to be accepted.
+    #[arg(long, global = true, env = "CASEBRIDGE_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
+    pub max_connections: u64,
+}
+
+impl ServiceLimits {
+    pub fn db_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_wait_ms)
+    }
+
+    pub fn db_lock_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.db_lock_timeout_ms)
+    }
+
+    pub fn db_statement_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.db_statement_timeout)
+    }
+
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_read_timeout)
+    }
+}
+
+impl Default for ServiceLimits {
+    fn default() -> Self {
+        defaults()
+    }
 }
 
 /// The privacy of client files: consents, complaints, requests, disposal, and the keys that

@@ -291,22 +291,115 @@ impl ResponseError for ApiError {
             } => {
                 response.insert_header(("Retry-After", retry_after_seconds.to_string()));
             }
+            ApiError::Unavailable { .. } => {
+                response
+                    .insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS.to_string()));
+            }
             _ => {}
         }
         response.json(self.problem())
     }
 }
 
+/// The seconds a 503 asks a caller to wait before trying again: long enough for a lock to be
+/// released or the database's circuit breaker to probe it again, short enough for a person.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
+
+impl ApiError {
+    /// 503 `database_busy`: another session held what a request needed for longer than the
+    /// service waits. Nothing was changed, so the caller may simply try again.
+    pub fn database_busy() -> Self {
+        ApiError::Unavailable {
+            code: "database_busy",
+            detail: "The database is busy; nothing was changed. Try again after Retry-After."
+                .into(),
+        }
+    }
+
+    /// 503 `database_unavailable`: the database cannot be reached, or cannot store anything
+    /// now.
+    pub fn database_unavailable() -> Self {
+        ApiError::Unavailable {
+            code: "database_unavailable",
+            detail: "The database cannot be reached.".into(),
+        }
+    }
+}
+
+/// What a database error says of the database, as opposed to of the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseTrouble {
+    /// Another session holds a lock, or the two deadlocked: waiting and trying again helps.
+    Contention,
+    /// The connection is gone, the server cancelled a statement that ran too long, or the
+    /// database cannot store anything (read-only, full, failing disk).
+    Unavailable,
+}
+
+impl DatabaseTrouble {
+    /// The trouble `error` reports, if it is one of the database's rather than the request's.
+    /// PostgreSQL reports a deadlock, a lock timeout and a statement timeout, and SQLite every
+    /// failure, only in the message (diesel gives them no kind of their own).
+    pub fn of(error: &diesel::result::Error) -> Option<Self> {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let Error::DatabaseError(kind, information) = error else {
+            return None;
+        };
+        match kind {
+            DatabaseErrorKind::SerializationFailure => return Some(Self::Contention),
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::ReadOnlyTransaction => return Some(Self::Unavailable),
+            _ => {}
+        }
+        const CONTENTION: [&str; 4] = [
+            "deadlock detected",
+            "canceling statement due to lock timeout",
+            "database is locked",
+            "database table is locked",
+        ];
+        const UNAVAILABLE: [&str; 9] = [
+            "canceling statement due to statement timeout",
+            "terminating connection",
+            "server closed the connection",
+            "could not receive data from server",
+            "no connection to the server",
+            "attempt to write a readonly database",
+            "database or disk is full",
+            "disk I/O error",
+            "unable to open database file",
+        ];
+        let message = information.message();
+        if CONTENTION.iter().any(|known| message.starts_with(known)) {
+            Some(Self::Contention)
+        } else if UNAVAILABLE.iter().any(|known| message.starts_with(known)) {
+            Some(Self::Unavailable)
+        } else {
+            None
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
-        match error {
+        match (DatabaseTrouble::of(&error), error) {
             // A concurrent writer got there first; the checks before the write catch the rest.
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::Conflict {
-                code: "already_exists",
-                detail: "A record with the same unique value already exists.".into(),
-            },
-            other => ApiError::Internal(other.into()),
+            (_, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                ApiError::Conflict {
+                    code: "already_exists",
+                    detail: "A record with the same unique value already exists.".into(),
+                }
+            }
+            // The message only: a PostgreSQL error's detail can quote a row's values.
+            (Some(trouble), Error::DatabaseError(_, information)) => {
+                tracing::warn!(?trouble, error = information.message(), "database trouble");
+                match trouble {
+                    DatabaseTrouble::Contention => ApiError::database_busy(),
+                    DatabaseTrouble::Unavailable => ApiError::database_unavailable(),
+                }
+            }
+            (_, other) => ApiError::Internal(other.into()),
         }
     }
 }

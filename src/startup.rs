@@ -385,7 +385,7 @@ impl Application {
 /// and data keys.
 pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     config.oversight.webhook()?;
-    let db = crate::db::Database::connect(&config.database_url())?;
+    let db = crate::db::Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let keyring = crate::sealing::Keyring::of(&config)?;
     crate::db::sealed::prepare(&db, &keyring)?;

@@ -4,6 +4,7 @@ pub mod access_reviews;
 pub mod alerts;
 pub mod audit;
 pub mod breaches;
+pub mod breaker;
 pub mod cases;
 pub mod clients;
 pub mod complaints;
@@ -20,7 +21,8 @@ pub mod sealed;
 pub mod settings;
 pub mod writer;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
@@ -28,7 +30,10 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::{Connection, PgConnection, QueryResult, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::config::ServiceLimits;
 use crate::error::ApiError;
+
+use self::breaker::{Admission, Breaker};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -155,32 +160,58 @@ pub const READ_CONNECTIONS: u32 = 8;
 pub const POSTGRES_WRITE_CONNECTIONS: u32 = 8;
 
 /// SQLite settings every connection needs: WAL so readers never block the writer, FULL
-/// synchronous so a commit is on disk when it returns, foreign keys enforced.
+/// synchronous so a commit is on disk when it returns, foreign keys enforced, and a lock
+/// another process holds waited for no longer than the lock timeout.
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SqlitePragmas {
+    busy_timeout: Duration,
+}
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
              PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
+            self.busy_timeout.as_millis()
+        ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
-/// PostgreSQL settings every connection needs: no JIT compilation. The service's statements
-/// are short look-ups and pages, but PostgreSQL compiles any statement whose estimated cost
-/// passes `jit_above_cost`, every time it runs: at 1,000,000 clients the common-name search's
-/// candidates (estimated 106,000, 25 ms of work) spent another 32 ms compiling.
+/// PostgreSQL settings every connection needs:
+/// - no JIT compilation. The service's statements are short look-ups and pages, but
+///   PostgreSQL compiles any statement whose estimated cost passes `jit_above_cost`, every
+///   time it runs: at 1,000,000 clients the common-name search's candidates (estimated
+///   106,000, 25 ms of work) spent another 32 ms compiling.
+/// - a bound on each statement (`statement_timeout`) and on each wait for a lock another
+///   session holds (`lock_timeout`): without them a table locked by an administrator's
+///   session made every request hang.
 #[derive(Debug)]
-struct PostgresSettings;
+struct PostgresSettings {
+    statement_timeout: Duration,
+    lock_timeout: Duration,
+}
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for PostgresSettings {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute("SET jit = off;")
-            .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&format!(
+            "SET jit = off; SET statement_timeout = {}; SET lock_timeout = {};",
+            self.statement_timeout.as_millis(),
+            self.lock_timeout.as_millis()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
     }
+}
+
+/// How long [`Database`]'s callers wait for it (from [`ServiceLimits`]).
+#[derive(Debug, Clone, Copy)]
+struct Waits {
+    /// For a connection, and for a short read's answer.
+    short: Duration,
+    /// For a long read's answer: the statement timeout, and the connection's wait.
+    long: Duration,
+    /// PostgreSQL's `statement_timeout` on every connection.
+    statement: Duration,
 }
 
 /// Readers and a writer. SQLite allows one writer at a time, so its write pool holds one
@@ -191,6 +222,8 @@ pub struct Database {
     read: Pool<ConnectionManager<DbConnection>>,
     write: Pool<ConnectionManager<DbConnection>>,
     writer: writer::Writer,
+    breaker: Arc<Breaker>,
+    waits: Waits,
 }
 
 /// Call before the first PostgreSQL connection of the process.
@@ -205,7 +238,7 @@ pub fn init_postgres_client() {
 }
 
 impl Database {
-    pub fn connect(url: &str) -> anyhow::Result<Self> {
+    pub fn connect(url: &str, limits: &ServiceLimits) -> anyhow::Result<Self> {
         let kind = DatabaseKind::of_url(url);
         let connection_url = match kind {
             DatabaseKind::Postgres => {
@@ -225,10 +258,17 @@ impl Database {
         let pool = |size: u32| {
             let builder = Pool::builder()
                 .max_size(size)
-                .connection_timeout(Duration::from_secs(10));
+                .connection_timeout(limits.db_wait());
             let builder = match kind {
-                DatabaseKind::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas)),
-                DatabaseKind::Postgres => builder.connection_customizer(Box::new(PostgresSettings)),
+                DatabaseKind::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas {
+                    busy_timeout: limits.db_lock_timeout(),
+                })),
+                DatabaseKind::Postgres => {
+                    builder.connection_customizer(Box::new(PostgresSettings {
+                        statement_timeout: limits.db_statement_timeout(),
+                        lock_timeout: limits.db_lock_timeout(),
+                    }))
+                }
             };
             // `establish` would try each backend in turn and SQLite accepts any string, so the
             // variant is chosen here from the scheme.
@@ -245,12 +285,27 @@ impl Database {
         };
         let write = pool(writers)?;
         let read = pool(readers)?;
-        let writer = writer::Writer::start(write.clone());
+        let waits = Waits {
+            short: limits.db_wait(),
+            long: limits.db_statement_timeout() + limits.db_wait(),
+            statement: limits.db_statement_timeout(),
+        };
+        let writer = writer::Writer::start(
+            write.clone(),
+            kind,
+            limits.write_queue as usize,
+            writer::Waits {
+                to_start: waits.short,
+                to_commit: waits.long,
+            },
+        );
         Ok(Self {
             kind,
             read,
             write,
             writer,
+            breaker: Arc::default(),
+            waits,
         })
     }
 
@@ -264,9 +319,20 @@ impl Database {
             DatabaseKind::Sqlite => SQLITE_MIGRATIONS,
             DatabaseKind::Postgres => POSTGRES_MIGRATIONS,
         };
+        // A migration may build an index over millions of rows: no statement timeout for it.
+        let bounded = self.kind == DatabaseKind::Postgres;
+        if bounded {
+            conn.batch_execute("SET statement_timeout = 0")?;
+        }
         conn.run_pending_migrations(migrations)
             .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
         let refreshed = clients::refresh_name_keys(&mut conn)?;
+        if bounded {
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                self.waits.statement.as_millis()
+            ))?;
+        }
         if refreshed > 0 {
             tracing::info!(
                 clients = refreshed,
@@ -284,24 +350,31 @@ impl Database {
         Ok(self.write.get()?)
     }
 
-    /// Runs `work` on a reader connection.
+    /// Runs `work` on a reader connection; 503 when none is free within the wait, or its
+    /// answer takes longer.
     pub async fn read<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.read.clone();
-        match self.kind {
-            // A SQLite read is CPU work on pages already in memory, tens of microseconds:
-            // handing it to another thread and back cost more than the read itself
-            // (docs/benchmarks.md). The worker never waits for a connection: it holds at most
-            // one at a time, and there are at least as many as workers.
-            DatabaseKind::Sqlite => work(&mut *pool.get().map_err(unavailable)?),
-            // A PostgreSQL read waits on the network.
-            DatabaseKind::Postgres => {
-                run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
+        self.guarded(async move {
+            match self.kind {
+                // A SQLite read is CPU work on pages already in memory, tens of microseconds:
+                // handing it to another thread and back cost more than the read itself
+                // (docs/benchmarks.md). The worker never waits for a connection: it holds at
+                // most one at a time, and there are at least as many as workers.
+                DatabaseKind::Sqlite => work(&mut *pool.get().map_err(no_connection)?),
+                // A PostgreSQL read waits on the network.
+                DatabaseKind::Postgres => {
+                    self.on_blocking_pool(self.waits.short, move || {
+                        work(&mut *pool.get().map_err(no_connection)?)
+                    })
+                    .await
+                }
             }
-        }
+        })
+        .await
     }
 
     /// Runs a long read (a report over the audit trail) on the blocking pool whatever the
@@ -312,7 +385,10 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.read.clone();
-        run_blocking(move || work(&mut *pool.get().map_err(unavailable)?)).await
+        self.guarded(self.on_blocking_pool(self.waits.long, move || {
+            work(&mut *pool.get().map_err(no_connection)?)
+        }))
+        .await
     }
 
     /// Runs `work` in its own savepoint of the writer's next batch and answers once the batch
@@ -325,28 +401,61 @@ impl Database {
             + 'static,
         T: Send + 'static,
     {
-        self.writer.submit(work).await
+        self.guarded(self.writer.submit(work)).await
     }
 
     /// Stores an audit row that records no change with the writer's next batch, and answers
     /// once the batch is durable.
     pub async fn record(&self, row: crate::audit::PendingRow) -> Result<(), ApiError> {
-        self.writer.record(row).await
+        self.guarded(self.writer.record(row)).await
+    }
+
+    /// Whether the database answered the last requests (the circuit breaker is closed).
+    pub fn is_reachable(&self) -> bool {
+        self.breaker.is_closed()
+    }
+
+    /// Runs `use_database` unless the circuit breaker is open, and tells the breaker whether
+    /// the database answered.
+    async fn guarded<T>(
+        &self,
+        use_database: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        if self.breaker.admit(Instant::now()) == Admission::Refused {
+            return Err(ApiError::database_unavailable());
+        }
+        let result = use_database.await;
+        match &result {
+            Err(ApiError::Unavailable {
+                code: "database_unavailable",
+                ..
+            }) => self.breaker.failed(Instant::now()),
+            _ => self.breaker.succeeded(),
+        }
+        result
+    }
+
+    /// Runs `work` on the blocking pool and waits at most `wait` for it. A read still running
+    /// then goes on to its end, bounded by the statement timeout, but its request is answered.
+    async fn on_blocking_pool<T: Send + 'static>(
+        &self,
+        wait: Duration,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        match actix_web::rt::time::timeout(wait, actix_web::web::block(work)).await {
+            Ok(done) => done.map_err(ApiError::internal)?,
+            Err(_) => {
+                tracing::warn!(
+                    wait_ms = wait.as_millis() as u64,
+                    "a read took longer than its wait"
+                );
+                Err(ApiError::database_unavailable())
+            }
+        }
     }
 }
 
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    actix_web::web::block(work)
-        .await
-        .map_err(ApiError::internal)?
-}
-
-fn unavailable(error: diesel::r2d2::PoolError) -> ApiError {
+fn no_connection(error: diesel::r2d2::PoolError) -> ApiError {
     tracing::error!(%error, "no database connection");
-    ApiError::Unavailable {
-        code: "database_unavailable",
-        detail: "The database cannot be reached.".into(),
-    }
+    ApiError::database_unavailable()
 }

@@ -3,15 +3,27 @@
 //! transaction, stores the audit rows that record no change (most reads) together, commits
 //! once, and only then answers each job: a job's result is never seen before it is durable,
 //! and one fsync serves the whole batch.
+//!
+//! Every wait is bounded. The queue holds a set number of jobs; beyond it a job is refused at
+//! once. A job the writer has not started within the service's database wait is abandoned and
+//! answered 503, and the writer never starts it afterwards: the decision is one atomic step
+//! ([`Claim`]), so a request answered "nothing was changed" never changes anything later. On
+//! PostgreSQL a batch first takes a transaction-scoped advisory lock, so that the writers of
+//! several instances sharing the database take turns instead of deadlocking on rows each
+//! other's batches hold; a batch that cannot take it within the lock timeout answers its jobs
+//! 503 without running any.
 use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, Pool};
 use tokio::sync::oneshot;
 
-use super::DbConnection;
+use super::{DatabaseKind, DbConnection};
 use crate::audit::chain::ChainHead;
 use crate::audit::{CLIENTS_PER_BATCH, PendingRow};
 use crate::error::ApiError;
@@ -24,6 +36,9 @@ const MAX_BATCH: usize = 512;
 /// grows with the size of the database shows here first.
 const SLOW_JOB: Duration = Duration::from_millis(50);
 
+/// The advisory lock a PostgreSQL batch holds until it commits: one key for every instance.
+const BATCH_LOCK_KEY: i64 = 0x6361_7365_6272_6964; // "casebrid"
+
 type Outcome = Result<Box<dyn Any + Send>, ApiError>;
 type Work = Box<dyn FnOnce(&mut DbConnection, &mut ChainHead) -> Outcome + Send>;
 
@@ -31,18 +46,97 @@ enum Job {
     /// A change and its audit row, in a savepoint of its own.
     Change {
         work: Work,
+        claim: Arc<Claim>,
         reply: oneshot::Sender<Outcome>,
     },
     /// An audit row alone, stored with the batch's others in one statement.
     Row {
         row: Box<PendingRow>,
+        claim: Arc<Claim>,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
 }
 
+impl Job {
+    fn refuse(self, error: fn() -> ApiError) {
+        match self {
+            Job::Change { reply, .. } => drop(reply.send(Err(error()))),
+            Job::Row { reply, .. } => drop(reply.send(Err(error()))),
+        }
+    }
+}
+
+/// Whether a job has been started by the writer or abandoned by its request: whichever comes
+/// first wins, and the other side learns it lost.
+#[derive(Debug, Default)]
+struct Claim(AtomicU8);
+
+const WAITING: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Claim {
+    fn settle(&self, to: u8) -> bool {
+        self.0
+            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The writer's side: true when the job may run (its request still waits for it).
+    fn start(&self) -> bool {
+        self.settle(STARTED)
+    }
+
+    /// The request's side: true when the job will never run.
+    fn abandon(&self) -> bool {
+        self.settle(ABANDONED)
+    }
+}
+
+/// Abandons the job if its request goes away (times out, or the client disconnects) before
+/// the writer started it.
+struct AbandonOnDrop(Arc<Claim>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
+/// How long the writer's callers wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    /// For the writer to start a job.
+    pub to_start: Duration,
+    /// For a started job's batch to commit, beyond which the outcome is unknown: the
+    /// database's own timeouts end a statement sooner unless the server itself stalls.
+    pub to_commit: Duration,
+}
+
 #[derive(Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::SyncSender<Job>,
+    waits: Waits,
+}
+
+/// 503 for a job the writer did not start in time: nothing was changed.
+pub fn not_started() -> ApiError {
+    ApiError::Unavailable {
+        code: "database_unavailable",
+        detail: "The database did not take the change in time; nothing was changed or disclosed. \
+                 Try again after Retry-After."
+            .into(),
+    }
+}
+
+/// 503 for a job refused because the queue is full: nothing was changed.
+fn queue_full() -> ApiError {
+    ApiError::Unavailable {
+        code: "database_busy",
+        detail: "Too many changes are waiting to be stored; nothing was changed or disclosed. \
+                 Try again after Retry-After."
+            .into(),
+    }
 }
 
 pub fn unavailable() -> ApiError {
@@ -65,14 +159,45 @@ fn outcome_unknown() -> ApiError {
 }
 
 impl Writer {
-    /// Starts the writer thread; it ends when the last `Writer` is dropped.
-    pub fn start(pool: Pool<ConnectionManager<DbConnection>>) -> Self {
-        let (queue, jobs) = mpsc::channel::<Job>();
+    /// Starts the writer thread; it ends when the last `Writer` is dropped. At most
+    /// `capacity` jobs wait in its queue.
+    pub fn start(
+        pool: Pool<ConnectionManager<DbConnection>>,
+        kind: DatabaseKind,
+        capacity: usize,
+        waits: Waits,
+    ) -> Self {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
         std::thread::Builder::new()
             .name("casebridge-writer".into())
-            .spawn(move || run(pool, jobs))
+            .spawn(move || run(pool, kind, jobs))
             .expect("the writer thread starts");
-        Self { queue }
+        Self { queue, waits }
+    }
+
+    /// Queues `job`, made with the claim, and waits for its answer: 503 when the queue is
+    /// full, or when the writer has not started it within the wait (it then never will).
+    async fn enqueue<T>(
+        &self,
+        job: impl FnOnce(Arc<Claim>, oneshot::Sender<Result<T, ApiError>>) -> Job,
+    ) -> Result<T, ApiError> {
+        let claim = Arc::new(Claim::default());
+        let _abandon_if_dropped = AbandonOnDrop(claim.clone());
+        let (reply, mut answer) = oneshot::channel();
+        self.queue
+            .try_send(job(claim.clone(), reply))
+            .map_err(|error| match error {
+                mpsc::TrySendError::Full(_) => queue_full(),
+                mpsc::TrySendError::Disconnected(_) => unavailable(),
+            })?;
+        let answered = match actix_web::rt::time::timeout(self.waits.to_start, &mut answer).await {
+            Ok(answered) => answered,
+            Err(_) if claim.abandon() => return Err(not_started()),
+            Err(_) => actix_web::rt::time::timeout(self.waits.to_commit, answer)
+                .await
+                .map_err(|_| outcome_unknown())?,
+        };
+        answered.map_err(|_| unavailable())?
     }
 
     /// Runs `work` in the next batch and answers once the batch is committed.
@@ -81,14 +206,12 @@ impl Writer {
         F: FnOnce(&mut DbConnection, &mut ChainHead) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
         let work: Work = Box::new(move |conn, head| {
             work(conn, head).map(|value| Box::new(value) as Box<dyn Any + Send>)
         });
-        self.queue
-            .send(Job::Change { work, reply })
-            .map_err(|_| unavailable())?;
-        let value = answer.await.map_err(|_| unavailable())??;
+        let value = self
+            .enqueue(|claim, reply| Job::Change { work, claim, reply })
+            .await?;
         Ok(*value
             .downcast::<T>()
             .expect("a job answers with its own type"))
@@ -108,18 +231,13 @@ impl Writer {
     }
 
     async fn record_row(&self, row: PendingRow) -> Result<(), ApiError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job::Row {
-                row: Box::new(row),
-                reply,
-            })
-            .map_err(|_| unavailable())?;
-        answer.await.map_err(|_| unavailable())?
+        let row = Box::new(row);
+        self.enqueue(|claim, reply| Job::Row { row, claim, reply })
+            .await
     }
 }
 
-fn run(pool: Pool<ConnectionManager<DbConnection>>, jobs: mpsc::Receiver<Job>) {
+fn run(pool: Pool<ConnectionManager<DbConnection>>, kind: DatabaseKind, jobs: mpsc::Receiver<Job>) {
     let mut head = ChainHead::start();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -129,21 +247,32 @@ fn run(pool: Pool<ConnectionManager<DbConnection>>, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit(&pool, &mut head, batch);
+        commit(&pool, kind, &mut head, batch);
     }
 }
 
-fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, batch: Vec<Job>) {
+/// Takes what lets a batch run alone: on PostgreSQL the advisory lock every instance's writer
+/// takes (waiting at most the lock timeout); SQLite has one writer by construction.
+fn lock_for_batch(conn: &mut DbConnection, kind: DatabaseKind) -> diesel::QueryResult<()> {
+    match kind {
+        DatabaseKind::Postgres => {
+            conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({BATCH_LOCK_KEY})"))
+        }
+        DatabaseKind::Sqlite => Ok(()),
+    }
+}
+
+fn commit(
+    pool: &Pool<ConnectionManager<DbConnection>>,
+    kind: DatabaseKind,
+    head: &mut ChainHead,
+    batch: Vec<Job>,
+) {
     let mut conn = match pool.get() {
         Ok(conn) => conn,
         Err(error) => {
             tracing::error!(%error, "no writer connection; refusing the batch");
-            for job in batch {
-                match job {
-                    Job::Change { reply, .. } => drop(reply.send(Err(unavailable()))),
-                    Job::Row { reply, .. } => drop(reply.send(Err(unavailable()))),
-                }
-            }
+            batch.into_iter().for_each(|job| job.refuse(unavailable));
             return;
         }
     };
@@ -154,10 +283,25 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
     let mut rows = Vec::new();
     let mut row_replies = Vec::new();
     let mut rows_stored = Ok(());
+    let mut refused = false;
     let committed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        if let Err(error) = lock_for_batch(conn, kind) {
+            // No job has run: each may be tried again.
+            let refusal = match crate::error::DatabaseTrouble::of(&error) {
+                Some(crate::error::DatabaseTrouble::Contention) => ApiError::database_busy,
+                _ => unavailable,
+            };
+            tracing::warn!(error = %error, "the batch could not take the writers' lock; refusing it");
+            batch.into_iter().for_each(|job| job.refuse(refusal));
+            refused = true;
+            return Err(error);
+        }
         for job in batch {
             match job {
-                Job::Change { work, reply } => {
+                Job::Change { claim, .. } | Job::Row { claim, .. } if !claim.start() => {
+                    // Its request was answered 503 or went away: it never runs.
+                }
+                Job::Change { work, reply, .. } => {
                     let before = head.clone();
                     let job_started = Instant::now();
                     // A nested transaction is a savepoint: a failing job takes back only its
@@ -177,7 +321,7 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
                     }
                     change_replies.push((reply, outcome));
                 }
-                Job::Row { row, reply } => {
+                Job::Row { row, reply, .. } => {
                     rows.push(*row);
                     row_replies.push(reply);
                 }
@@ -194,6 +338,9 @@ fn commit(pool: &Pool<ConnectionManager<DbConnection>>, head: &mut ChainHead, ba
         }
         Ok(())
     });
+    if refused {
+        return;
+    }
     // What `bench/scale.sh` reads (at debug level) for the writer's worst hold: a batch holds
     // every write that arrives meanwhile until it commits.
     let (jobs, held) = (change_replies.len() + row_replies.len(), started.elapsed());

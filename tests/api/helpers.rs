@@ -118,6 +118,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
             anonymous_burst: 100_000,
             ..Default::default()
         },
+        limits: Default::default(),
         lockout_threshold: 5,
         lockout_window: 900,
         lockout_duration: 900,
