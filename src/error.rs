@@ -68,7 +68,7 @@ pub enum ApiError {
         purpose: Option<String>,
     },
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(anyhow::Error),
 }
 
 fn duplicate_detail(restricted_withheld: bool) -> &'static str {
@@ -148,8 +148,10 @@ impl ApiError {
         }])
     }
 
+    /// A failure of the service's own, 500; or 503 when its cause is the database's trouble
+    /// ([`DatabaseTrouble`]) or a connection that could not be had.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        ApiError::Internal(error.into())
+        Self::from(error.into())
     }
 
     /// The fields a problem names: those of a 422 and of `field_not_writable`. Names only,
@@ -380,27 +382,53 @@ impl DatabaseTrouble {
     }
 }
 
+impl DatabaseTrouble {
+    /// The 503 it answers, logged by its message only: a PostgreSQL error's detail can quote
+    /// a row's values.
+    fn answer(self, error: &diesel::result::Error) -> ApiError {
+        if let diesel::result::Error::DatabaseError(_, information) = error {
+            tracing::warn!(trouble = ?self, error = information.message(), "database trouble");
+        }
+        match self {
+            DatabaseTrouble::Contention => ApiError::database_busy(),
+            DatabaseTrouble::Unavailable => ApiError::database_unavailable(),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
-        match (DatabaseTrouble::of(&error), error) {
-            // A concurrent writer got there first; the checks before the write catch the rest.
-            (_, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                ApiError::Conflict {
-                    code: "already_exists",
-                    detail: "A record with the same unique value already exists.".into(),
-                }
-            }
-            // The message only: a PostgreSQL error's detail can quote a row's values.
-            (Some(trouble), Error::DatabaseError(_, information)) => {
-                tracing::warn!(?trouble, error = information.message(), "database trouble");
-                match trouble {
-                    DatabaseTrouble::Contention => ApiError::database_busy(),
-                    DatabaseTrouble::Unavailable => ApiError::database_unavailable(),
-                }
-            }
-            (_, other) => ApiError::Internal(other.into()),
+        if let Some(trouble) = DatabaseTrouble::of(&error) {
+            return trouble.answer(&error);
         }
+        match error {
+            // A concurrent writer got there first; the checks before the write catch the rest.
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => ApiError::Conflict {
+                code: "already_exists",
+                detail: "A record with the same unique value already exists.".into(),
+            },
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// Most of the service's database code reports through `anyhow`: a cause that is the
+/// database's trouble, or a pool without a connection to give, still answers 503.
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        for cause in error.chain() {
+            if let Some(database) = cause.downcast_ref::<diesel::result::Error>()
+                && let Some(trouble) = DatabaseTrouble::of(database)
+            {
+                return trouble.answer(database);
+            }
+            if cause.is::<diesel::r2d2::PoolError>() {
+                tracing::error!(error = %cause, "no database connection");
+                return ApiError::database_unavailable();
+            }
+        }
+        ApiError::Internal(error)
     }
 }
 
@@ -448,3 +476,94 @@ fn collect_field_errors(
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn locks_and_deadlocks_are_contention() {
+        for message in [
+            "deadlock detected",
+            "canceling statement due to lock timeout",
+            "database is locked",
+        ] {
+            let error = database_error(DatabaseErrorKind::Unknown, message);
+            assert_eq!(
+                DatabaseTrouble::of(&error),
+                Some(DatabaseTrouble::Contention),
+                "{message}"
+            );
+        }
+        let serialization = database_error(DatabaseErrorKind::SerializationFailure, "x");
+        assert_eq!(
+            DatabaseTrouble::of(&serialization),
+            Some(DatabaseTrouble::Contention)
+        );
+    }
+
+    #[test]
+    fn lost_connections_timeouts_and_full_disks_are_unavailability() {
+        for (kind, message) in [
+            (DatabaseErrorKind::ClosedConnection, "x"),
+            (DatabaseErrorKind::UnableToSendCommand, "x"),
+            (
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+            (DatabaseErrorKind::Unknown, "database or disk is full"),
+            (
+                DatabaseErrorKind::Unknown,
+                "attempt to write a readonly database",
+            ),
+        ] {
+            assert_eq!(
+                DatabaseTrouble::of(&database_error(kind, message)),
+                Some(DatabaseTrouble::Unavailable),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_s_own_error_is_no_trouble_of_the_database() {
+        let unique = database_error(DatabaseErrorKind::UniqueViolation, "duplicate key");
+        assert_eq!(DatabaseTrouble::of(&unique), None);
+        assert_eq!(DatabaseTrouble::of(&Error::NotFound), None);
+        assert!(matches!(
+            ApiError::from(unique),
+            ApiError::Conflict {
+                code: "already_exists",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn database_trouble_reported_through_anyhow_answers_503() {
+        let busy = anyhow::Error::from(database_error(
+            DatabaseErrorKind::Unknown,
+            "database is locked",
+        ))
+        .context("storing the note");
+        assert_eq!(ApiError::from(busy).code(), "database_busy");
+        let other = anyhow::anyhow!("a bug");
+        assert_eq!(ApiError::from(other).code(), "internal_error");
+    }
+
+    #[test]
+    fn a_503_tells_the_caller_when_to_try_again() {
+        let response = ApiError::database_unavailable().error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get("Retry-After").unwrap(),
+            &UNAVAILABLE_RETRY_AFTER_SECONDS.to_string()
+        );
+    }
+}

@@ -711,16 +711,18 @@ pub async fn record(
     let address = context.address;
     req.extensions_mut().insert(context);
     let token = bearer_token(req.headers());
-    // Identified here once; `Ctx` takes the answer. When the database cannot say, the
-    // request counts as anonymous and `Ctx` asks again (and fails with 503).
-    let identity = sessions::identify(&state.db, &state.tokens, token, state.clock.now())
-        .await
-        .ok();
+    // Identified here once; `Ctx` takes the answer. When the database cannot say, `Ctx` asks
+    // again (and fails with 503): such a request is not held against its address's allowance,
+    // or an outage would answer every caller 429 instead of 503.
+    let identity = sessions::identify(&state.db, &state.tokens, token, state.clock.now()).await;
+    let undecided = matches!(identity, Err(ApiError::Unavailable { .. }));
+    let identity = identity.ok();
     let identified = identity.as_ref().and_then(Identity::caller).is_some();
     if let Some(identity) = identity {
         req.extensions_mut().insert(identity);
     }
     if !identified
+        && !undecided
         && let Admission::Refused {
             retry_after_seconds,
             row,
@@ -840,13 +842,18 @@ async fn record_error(
     Err(error)
 }
 
-/// The response, once its row is stored; 503 `audit_unavailable` in its place otherwise.
+/// The response, once its row is stored; 503 `audit_unavailable` in its place otherwise. A 503
+/// the request already had discloses nothing and says better why it failed: it stays.
 fn withheld_unless_stored(
     response: ServiceResponse<BoxBody>,
     stored: Result<(), ApiError>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     match stored {
         Ok(()) => Ok(with_request_id(response)),
+        Err(error) if response.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE => {
+            tracing::error!(%error, "the audit row of a 503 could not be stored");
+            Ok(with_request_id(response))
+        }
         Err(error) => {
             tracing::error!(%error, "the audit row could not be stored; the response is withheld");
             let (request, _withheld) = response.into_parts();

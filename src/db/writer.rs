@@ -10,8 +10,8 @@
 //! ([`Claim`]), so a request answered "nothing was changed" never changes anything later. On
 //! PostgreSQL a batch first takes a transaction-scoped advisory lock, so that the writers of
 //! several instances sharing the database take turns instead of deadlocking on rows each
-//! other's batches hold; a batch that cannot take it within the lock timeout answers its jobs
-//! 503 without running any.
+//! other's batches hold (on SQLite, the write lock); a batch that cannot take it within the
+//! lock timeout answers its jobs 503 without running any.
 use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -37,7 +37,7 @@ const MAX_BATCH: usize = 512;
 const SLOW_JOB: Duration = Duration::from_millis(50);
 
 /// The advisory lock a PostgreSQL batch holds until it commits: one key for every instance.
-const BATCH_LOCK_KEY: i64 = 0x6361_7365_6272_6964; // "casebrid"
+pub const BATCH_LOCK_KEY: i64 = 0x6361_7365_6272_6964; // "casebrid"
 
 type Outcome = Result<Box<dyn Any + Send>, ApiError>;
 type Work = Box<dyn FnOnce(&mut DbConnection, &mut ChainHead) -> Outcome + Send>;
@@ -251,14 +251,17 @@ fn run(pool: Pool<ConnectionManager<DbConnection>>, kind: DatabaseKind, jobs: mp
     }
 }
 
-/// Takes what lets a batch run alone: on PostgreSQL the advisory lock every instance's writer
-/// takes (waiting at most the lock timeout); SQLite has one writer by construction.
+/// Takes what lets a batch run alone, before any of its jobs starts, waiting at most the lock
+/// timeout: on PostgreSQL the advisory lock every instance's writer takes; on SQLite the
+/// database's write lock, which a write statement takes when it begins, whether or not it
+/// changes a row. Taken later, by a job's first write after a read, SQLite would refuse at
+/// once rather than wait (a read snapshot cannot wait for a lock).
 fn lock_for_batch(conn: &mut DbConnection, kind: DatabaseKind) -> diesel::QueryResult<()> {
     match kind {
         DatabaseKind::Postgres => {
             conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({BATCH_LOCK_KEY})"))
         }
-        DatabaseKind::Sqlite => Ok(()),
+        DatabaseKind::Sqlite => conn.batch_execute("UPDATE settings SET key = key WHERE 0"),
     }
 }
 

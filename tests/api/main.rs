@@ -12,6 +12,7 @@ mod hardening;
 mod helpers;
 mod name_search;
 mod openapi;
+mod outages;
 mod oversight;
 mod paging;
 mod plans;
