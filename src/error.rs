@@ -37,6 +37,8 @@ pub enum ApiError {
     MethodNotAllowed(Vec<String>),
     #[error("the request body is too large")]
     PayloadTooLarge,
+    #[error("The request body did not arrive within the time allowed.")]
+    BodyTimeout,
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
     #[error(
@@ -194,6 +196,7 @@ impl ApiError {
             ApiError::PreconditionFailed => "version_mismatch",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::BodyTimeout => "body_timeout",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::LoginLocked { .. } => "login_locked",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -260,6 +263,7 @@ impl ResponseError for ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::LoginLocked { .. } | ApiError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS

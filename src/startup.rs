@@ -211,6 +211,7 @@ fn api_v1(
     >,
 > {
     utoipa_actix_web::scope("/api/v1")
+        .wrap(from_fn(api::request::limit_body_time))
         .wrap(from_fn(audit::refuse_when_limited))
         .wrap(cors)
         .wrap(from_fn(audit::record))
@@ -314,6 +315,27 @@ fn security_headers() -> DefaultHeaders {
         .add(("X-Frame-Options", "DENY"))
 }
 
+/// Descriptors kept for what is not a client connection: database connections, the log, the
+/// key and database files.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// The connections the server holds at once: the configured number, but never so many that
+/// accepting them would exhaust the process's file descriptors (then every request, `/health`
+/// included, fails). The open-file limit is raised to its hard limit first.
+fn connection_cap(configured: u64) -> usize {
+    let descriptors = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let cap = configured.min(descriptors.saturating_sub(RESERVED_DESCRIPTORS).max(2));
+    if cap < configured {
+        tracing::warn!(
+            configured,
+            cap,
+            descriptors,
+            "the open-file limit allows fewer connections than configured"
+        );
+    }
+    cap as usize
+}
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -327,6 +349,8 @@ impl Application {
             crate::oversight::webhook::start(state.db.clone(), webhook)?;
         }
         let body_limit = state.config.body_limit;
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let connections = connection_cap(state.config.limits.max_connections);
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
         let state = web::Data::new(state);
         audit::record_refusal_tallies(state.clone());
@@ -361,6 +385,8 @@ impl Application {
                 )
                 .default_service(web::to(unmatched))
         })
+        .workers(workers)
+        .max_connections(connections.div_ceil(workers))
         .worker_max_blocking_threads(crate::db::READ_CONNECTIONS as usize)
         .listen(listener)?
         .run();

@@ -190,6 +190,76 @@ impl From<Value> for Body {
 
 const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
+/// Gives every request's body until the configured body-read timeout to arrive, counted from
+/// the end of its headers: a body that stops arriving fails its read (answered 408
+/// `body_timeout`) instead of holding its connection and its handler for ever.
+pub async fn limit_body_time(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if let Some(timeout) = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.config.limits.body_read_timeout())
+    {
+        let body = DeadlineBody {
+            body: actix_web::HttpMessage::take_payload(&mut req),
+            deadline: Box::pin(actix_web::rt::time::sleep(timeout)),
+            expired: false,
+        };
+        let body: Pin<Box<dyn futures_util::Stream<Item = _>>> = Box::pin(body);
+        req.set_payload(Payload::from(body));
+    }
+    next.call(req).await
+}
+
+/// A body that fails with a timed-out read once its deadline passes.
+struct DeadlineBody {
+    body: Payload,
+    deadline: Pin<Box<actix_web::rt::time::Sleep>>,
+    expired: bool,
+}
+
+impl futures_util::Stream for DeadlineBody {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(chunk) = Pin::new(&mut self.body).poll_next(cx) {
+            return Poll::Ready(chunk);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.expired = true;
+                Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                    std::io::ErrorKind::TimedOut.into(),
+                ))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pub fn unreadable_body() -> ApiError {
+    ApiError::bad_request("unreadable_body", "The body could not be read.")
+}
+
+/// The problem of a body whose read failed: 408 when it did not arrive in time.
+pub fn unread_body(error: &actix_web::error::PayloadError) -> ApiError {
+    match error {
+        actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::BodyTimeout
+        }
+        actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge,
+        _ => unreadable_body(),
+    }
+}
+
 /// Why a body could not be read as JSON. serde_json's syntax messages name a position and
 /// what it expected there, never the text it found.
 fn body_problem(error: JsonPayloadError) -> ApiError {
@@ -210,7 +280,8 @@ fn body_problem(error: JsonPayloadError) -> ApiError {
         JsonPayloadError::Deserialize(_) => {
             ApiError::bad_request("malformed_json", "The body is not valid JSON.")
         }
-        _ => ApiError::bad_request("unreadable_body", "The body could not be read."),
+        JsonPayloadError::Payload(error) => unread_body(&error),
+        _ => unreadable_body(),
     }
 }
 

@@ -21,6 +21,7 @@ mod privacy;
 mod requests;
 mod retention;
 mod security;
+mod slow_clients;
 mod smoke;
 mod synthetic;
 mod writes;

@@ -202,8 +202,14 @@ fn form_urlencoded_decode(part: &str) -> Option<String> {
 async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.map_err(
+        |error| match error.as_error::<actix_web::error::PayloadError>() {
+            Some(unread) => crate::api::request::unread_body(unread),
+            None => crate::api::request::unreadable_body(),
+        },
+    )?;
     let form_type = req
         .headers()
         .get(CONTENT_TYPE)
