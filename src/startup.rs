@@ -98,12 +98,15 @@ impl Modify for BearerAuth {
 }
 
 /// Responses every operation of a kind can give, documented once: a JSON body can be
-/// malformed (400), too large (413) or of another media type (415); any `/api/v1` request
-/// without valid credentials can be over its address's allowance (429, `audit::limit`).
+/// malformed (400), too large (413), of another media type (415) or too slow to arrive (408);
+/// any `/api/v1` request without valid credentials can be over its address's allowance (429,
+/// `audit::limit`), and any can meet a database it cannot use now (503).
 struct CommonResponses;
 
 /// The name of the 429 response component.
 const RATE_LIMITED: &str = "RateLimited";
+/// The name of the 503 response component.
+const UNAVAILABLE: &str = "ServiceUnavailable";
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -119,24 +122,36 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
-        // Documented once, as a component every `/api/v1` operation refers to.
-        let mut rate_limited = problem(
-            "Too many requests without valid credentials from this address (`rate_limited`); see Retry-After",
-        );
-        rate_limited.headers.insert(
-            "Retry-After".to_owned(),
-            utoipa::openapi::header::Header::new(
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .build(),
-            )
+        let with_retry_after = |mut response: utoipa::openapi::Response| {
+            response.headers.insert(
+                "Retry-After".to_owned(),
+                utoipa::openapi::header::Header::new(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .build(),
+                )
+                .into(),
+            );
+            response
+        };
+        // Documented once each, as components every `/api/v1` operation refers to.
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.responses.insert(
+            RATE_LIMITED.to_owned(),
+            with_retry_after(problem(
+                "Too many requests without valid credentials from this address (`rate_limited`); see Retry-After",
+            ))
             .into(),
         );
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .responses
-            .insert(RATE_LIMITED.to_owned(), rate_limited.into());
+        components.responses.insert(
+            UNAVAILABLE.to_owned(),
+            with_retry_after(problem(
+                "The database is busy (`database_busy`) or cannot be reached (`database_unavailable`), \
+                 or the request's audit record could not be stored (`audit_unavailable`); nothing \
+                 was disclosed. Try again after Retry-After.",
+            ))
+            .into(),
+        );
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") {
                 continue;
@@ -151,11 +166,13 @@ impl Modify for CommonResponses {
             .into_iter()
             .flatten()
             {
-                operation
-                    .responses
-                    .responses
-                    .entry("429".to_owned())
-                    .or_insert_with(|| Ref::from_response_name(RATE_LIMITED).into());
+                for (status, component) in [("429", RATE_LIMITED), ("503", UNAVAILABLE)] {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| Ref::from_response_name(component).into());
+                }
             }
         }
         for item in openapi.paths.paths.values_mut() {
@@ -165,6 +182,10 @@ impl Modify for CommonResponses {
                 }
                 for (status, description) in [
                     ("400", "The body is not valid JSON"),
+                    (
+                        "408",
+                        "The body did not arrive within the body-read timeout (`body_timeout`)",
+                    ),
                     ("413", "The body is larger than the configured limit"),
                     ("415", "The body is not application/json"),
                 ] {

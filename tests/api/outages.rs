@@ -185,3 +185,33 @@ async fn a_change_beyond_a_full_write_queue_is_refused_at_once() {
             .all(|response| response.status != StatusCode::INTERNAL_SERVER_ERROR)
     );
 }
+
+#[actix_web::test]
+async fn ready_answers_503_within_a_second_while_writes_cannot_be_stored() {
+    let app = spawn_app_with(|config| config.limits.db_lock_timeout_ms = 5_000).await;
+    let ready = || async {
+        let started = Instant::now();
+        let response = app
+            .client
+            .get(format!("{}/ready", app.address))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), started.elapsed())
+    };
+    assert_eq!(ready().await.0, StatusCode::OK);
+
+    let holder = hold(&app, Lock::Writes, Duration::from_secs(2));
+    let (status, waited) = ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        waited < Duration::from_millis(1_500),
+        "answered after {waited:?}"
+    );
+    actix_web::rt::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+
+    // Once the other session lets go, the service is ready again.
+    assert_eq!(ready().await.0, StatusCode::OK);
+}
