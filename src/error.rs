@@ -287,23 +287,28 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(allowed) => {
                 response.insert_header(("Allow", allowed.join(", ")));
             }
-            ApiError::LoginLocked {
-                retry_after_seconds,
-            } => {
-                response.insert_header(("Retry-After", retry_after_seconds.to_string()));
-            }
-            ApiError::RateLimited {
-                retry_after_seconds,
-            } => {
-                response.insert_header(("Retry-After", retry_after_seconds.to_string()));
-            }
-            ApiError::Unavailable { .. } => {
-                response
-                    .insert_header(("Retry-After", UNAVAILABLE_RETRY_AFTER_SECONDS.to_string()));
-            }
             _ => {}
         }
+        if let Some(seconds) = self.retry_after_seconds() {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
         response.json(self.problem())
+    }
+}
+
+impl ApiError {
+    /// When the caller may try again, for the answers that say (`Retry-After`).
+    fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            ApiError::LoginLocked {
+                retry_after_seconds,
+            } => Some(u64::try_from(*retry_after_seconds).unwrap_or(1)),
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            ApiError::Unavailable { .. } => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            _ => None,
+        }
     }
 }
 

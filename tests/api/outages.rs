@@ -69,6 +69,13 @@ fn hold(app: &TestApp, lock: Lock, held: Duration) -> std::thread::JoinHandle<()
 
 /// The case's notes, counted on a reader connection: SQLite's one writer connection is the
 /// writer's while it waits.
+/// Waits for `holder` to let go, off the test's own thread (which runs the server).
+async fn released(holder: std::thread::JoinHandle<()>) {
+    actix_web::rt::task::spawn_blocking(move || holder.join().unwrap())
+        .await
+        .unwrap();
+}
+
 fn notes_of(app: &TestApp, case_id: &str) -> i64 {
     notes::table
         .filter(notes::case_id.eq(case_id))
@@ -111,7 +118,7 @@ async fn a_write_that_waits_on_another_sessions_lock_answers_503_busy_and_stores
     let started = Instant::now();
     let refused = add_note(&app, &case_id, &token).await;
     let waited = started.elapsed();
-    holder.join().unwrap();
+    released(holder).await;
 
     assert_problem(&refused, StatusCode::SERVICE_UNAVAILABLE, "database_busy");
     assert_retry_after(&refused);
@@ -139,7 +146,7 @@ async fn a_change_the_writer_did_not_start_in_time_is_never_applied() {
         (before, add_note(&app, &case_id, &token).await)
     };
     let (first, (before_queued, queued)) = futures_util::join!(first, queued);
-    holder.join().unwrap();
+    released(holder).await;
     // Whatever became of the first, the queued change is answered "not started"...
     assert_problem(
         &queued,
@@ -165,7 +172,7 @@ async fn a_change_beyond_a_full_write_queue_is_refused_at_once() {
     let holder = hold(&app, Lock::Writes, Duration::from_secs(3));
     let responses =
         futures_util::future::join_all((0..6).map(|_| add_note(&app, &case_id, &token))).await;
-    holder.join().unwrap();
+    released(holder).await;
     let full: Vec<&Response> = responses
         .iter()
         .filter(|response| response.code() == "database_busy")
@@ -208,9 +215,7 @@ async fn ready_answers_503_within_a_second_while_writes_cannot_be_stored() {
         waited < Duration::from_millis(1_500),
         "answered after {waited:?}"
     );
-    actix_web::rt::task::spawn_blocking(move || holder.join().unwrap())
-        .await
-        .unwrap();
+    released(holder).await;
 
     // Once the other session lets go, the service is ready again.
     assert_eq!(ready().await.0, StatusCode::OK);
