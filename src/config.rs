@@ -175,6 +175,25 @@ pub struct ServiceLimits {
     #[arg(long, global = true, env = "CASEBRIDGE_MAX_CONNECTIONS", default_value_t = 4096,
           value_parser = clap::value_parser!(u64).range(2..=1_000_000))]
     pub max_connections: u64,
+
+    /// Hours a POST's Idempotency-Key is kept: a retry within them with the same key and
+    /// request gets the first response back instead of applying the change again.
+    #[arg(long, global = true, env = "CASEBRIDGE_IDEMPOTENCY_KEY_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u64).range(1..=720))]
+    pub idempotency_key_hours: u64,
+
+    /// Seconds to keep trying, at start, to reach a PostgreSQL database that does not answer
+    /// (started before it, or while it restarts) before giving up with its reason.
+    #[arg(long, global = true, env = "CASEBRIDGE_DB_START_WAIT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub db_start_wait: u64,
+
+    /// Mebibytes of free disk space below which `/ready` answers 503 `disk_space_low`: the
+    /// data directory's disk, and on SQLite the database's. Writes fail on a full disk; this
+    /// takes the instance out of a load balancer first.
+    #[arg(long, global = true, env = "CASEBRIDGE_READY_MIN_FREE_MB", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub ready_min_free_mb: u64,
 }
 
 impl ServiceLimits {
@@ -192,6 +211,14 @@ impl ServiceLimits {
 
     pub fn body_read_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.body_read_timeout)
+    }
+
+    pub fn db_start_wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.db_start_wait)
+    }
+
+    pub fn idempotency_key_lifetime(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.idempotency_key_hours as i64)
     }
 }
 

@@ -27,6 +27,9 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// A well-formed request that cannot be carried out as sent (422 with a code of its own).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
     #[error("the request is invalid")]
     Validation(Vec<FieldError>),
     #[error("If-Match is required")]
@@ -143,6 +146,17 @@ impl ApiError {
         }
     }
 
+    /// A retry of a change whose key another attempt holds, or whose response was not kept
+    /// (see `api::idempotency`).
+    pub fn idempotency_key_in_use() -> Self {
+        ApiError::conflict(
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is being carried out, or was carried out and \
+             its response could not be kept. Do not send the change under a new key before \
+             reading whether it was made.",
+        )
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError {
             field: field.into(),
@@ -188,6 +202,7 @@ impl ApiError {
             | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
             | ApiError::BadRequest { code, .. }
+            | ApiError::Unprocessable { code, .. }
             | ApiError::Unavailable { code, .. } => code,
             ApiError::FieldNotWritable(_) => "field_not_writable",
             ApiError::NotFound => "not_found",
@@ -256,9 +271,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::PossibleDuplicate { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) | ApiError::CollectionNoticeRequired { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_)
+            | ApiError::Unprocessable { .. }
+            | ApiError::CollectionNoticeRequired { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,

@@ -175,6 +175,7 @@ impl Modify for CommonResponses {
                 }
             }
         }
+        document_idempotency_keys(openapi, &problem);
         for item in openapi.paths.paths.values_mut() {
             for operation in [&mut item.post, &mut item.patch].into_iter().flatten() {
                 if operation.request_body.is_none() {
@@ -200,6 +201,75 @@ impl Modify for CommonResponses {
     }
 }
 
+/// Every authenticated POST takes an `Idempotency-Key` (`api::idempotency`): the header,
+/// documented once, and the answers it adds.
+fn document_idempotency_keys(
+    openapi: &mut utoipa::openapi::OpenApi,
+    problem: &dyn Fn(&str) -> utoipa::openapi::Response,
+) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, schema::Type};
+    const PARAMETER: &str = "IdempotencyKey";
+    let parameter = ParameterBuilder::new()
+        .name(api::idempotency::IDEMPOTENCY_KEY_HEADER)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes a retry safe: the same key with the same request (method, path, body) within \
+             the key's lifetime (default 24 hours) gets the first response again, marked \
+             `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's \
+             own; 1 to 255 visible ASCII characters (a UUID).",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .build(),
+        ))
+        .build();
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components
+        .parameters
+        .insert(PARAMETER.to_owned(), parameter.into());
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        let Some(operation) = item.post.as_mut() else {
+            continue;
+        };
+        let authenticated = operation
+            .security
+            .as_ref()
+            .is_some_and(|requirements| !requirements.is_empty());
+        if !path.starts_with("/api/v1/") || !authenticated {
+            continue;
+        }
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::Ref(Ref::new(format!(
+                "#/components/parameters/{PARAMETER}"
+            ))));
+        for (status, description) in [
+            (
+                "409",
+                "Another attempt with this Idempotency-Key is being carried out, or was carried \
+                 out and its response not kept (`idempotency_key_in_use`)",
+            ),
+            (
+                "422",
+                "The Idempotency-Key was used with another request (`idempotency_key_reused`), \
+                 or is malformed",
+            ),
+        ] {
+            operation
+                .responses
+                .responses
+                .entry(status.to_owned())
+                .or_insert_with(|| problem(description).into());
+        }
+    }
+}
+
 /// The CORS rules: only the configured origins, and only what the API uses.
 fn cors(origins: &[String]) -> Cors {
     origins.iter().fold(
@@ -208,10 +278,11 @@ fn cors(origins: &[String]) -> Cors {
             .allowed_headers([
                 "authorization",
                 "content-type",
+                "idempotency-key",
                 "if-match",
                 "x-purpose-of-use",
             ])
-            .expose_headers(["etag", "location", "x-request-id"])
+            .expose_headers(["etag", "idempotent-replayed", "location", "x-request-id"])
             .max_age(600),
         |cors, origin| cors.allowed_origin(origin),
     )
@@ -232,6 +303,7 @@ fn api_v1(
     >,
 > {
     utoipa_actix_web::scope("/api/v1")
+        .wrap(from_fn(api::idempotency::guard))
         .wrap(from_fn(api::request::limit_body_time))
         .wrap(from_fn(audit::refuse_when_limited))
         .wrap(cors)
@@ -363,8 +435,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `listener` and builds the server; the caller awaits [`Application::run`].
-    pub fn build(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
+    /// Binds `listener` and builds the server; the caller awaits [`Application::run`]. Refused
+    /// when another process serves the same SQLite database ([`Database::serve_alone`]).
+    pub fn build(mut state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
+        state.db = state.db.serve_alone()?;
         let port = listener.local_addr()?.port();
         if let Some(webhook) = state.config.oversight.webhook()? {
             crate::oversight::webhook::start(state.db.clone(), webhook)?;
@@ -375,6 +449,7 @@ impl Application {
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
         let state = web::Data::new(state);
         audit::record_refusal_tallies(state.clone());
+        api::idempotency::forget_expired_keys(state.clone());
         let openapi = openapi();
         let routes = web::Data::new(RouteTable::from_openapi(&openapi));
         let openapi = web::Data::new(openapi);

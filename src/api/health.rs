@@ -1,5 +1,8 @@
-//! Liveness and readiness, for load balancers and orchestrators. Not audited.
-use actix_web::{HttpResponse, get, web};
+//! Liveness and readiness, for load balancers and orchestrators (both answer GET and HEAD).
+//! Not audited.
+use std::path::{Path, PathBuf};
+
+use actix_web::{HttpResponse, route, web};
 use diesel::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,7 +17,7 @@ pub struct Health {
 
 /// The process is alive
 #[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
-#[get("/health")]
+#[route("/health", method = "GET", method = "HEAD")]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
@@ -23,14 +26,37 @@ async fn health() -> HttpResponse {
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
 
 /// The service can store an audit row now: a reader answers, and the writer takes the
-/// database's write lock and commits (an empty batch), all within a second. 503 when the
-/// database is out of reach, stalled, read-only or locked by another session.
+/// database's write lock and commits (an empty batch), all within a second; and the disks it
+/// writes to have `CASEBRIDGE_READY_MIN_FREE_MB` free. 503 when the database is out of reach,
+/// stalled, read-only or locked by another session (`database_unavailable`), or a disk is
+/// nearly full (`disk_space_low`).
 #[utoipa::path(tag = "health", responses(
     (status = 200, body = Health),
     (status = 503, body = Problem, content_type = "application/problem+json"),
 ))]
-#[get("/ready")]
+#[route("/ready", method = "GET", method = "HEAD")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let wanted = state.config.limits.ready_min_free_mb * MIB;
+    for directory in written_directories(&state) {
+        match free_bytes(&directory) {
+            Ok(free) if free >= wanted => {}
+            Ok(free) => {
+                tracing::error!(
+                    free_mb = free / MIB,
+                    wanted_mb = wanted / MIB,
+                    "readiness check: a disk the service writes to is nearly full"
+                );
+                return Err(ApiError::Unavailable {
+                    code: "disk_space_low",
+                    detail: "A disk this instance writes to is nearly full.".into(),
+                });
+            }
+            Err(error) => {
+                tracing::error!(%error, "readiness check: free disk space could not be read");
+                return Err(ApiError::database_unavailable());
+            }
+        }
+    }
     let db = &state.db;
     let checks = async {
         db.read(|conn| Ok(diesel::sql_query("SELECT 1").execute(conn)?))
@@ -48,4 +74,29 @@ async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             Err(ApiError::database_unavailable())
         }
     }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// The directories of what the service writes: its data directory (keys), and on SQLite the
+/// database's.
+fn written_directories(state: &AppState) -> Vec<PathBuf> {
+    let database =
+        state
+            .db
+            .file()
+            .and_then(Path::parent)
+            .map(|parent| match parent.as_os_str().is_empty() {
+                true => PathBuf::from("."),
+                false => parent.to_owned(),
+            });
+    std::iter::once(state.config.data_dir.clone())
+        .chain(database)
+        .collect()
+}
+
+/// Bytes an unprivileged process may still write on the disk of `directory`.
+fn free_bytes(directory: &Path) -> std::io::Result<u64> {
+    let stats = rustix::fs::statvfs(directory)?;
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }

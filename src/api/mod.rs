@@ -17,6 +17,7 @@ pub mod context;
 pub mod correction_requests;
 pub mod disclosure;
 pub mod health;
+pub mod idempotency;
 pub mod input;
 pub mod legal_holds;
 pub mod me;

@@ -35,6 +35,7 @@ use crate::auth::sessions::{self, Identity};
 use crate::auth::tokens::bearer_token;
 use crate::authz::{Caller, Resource};
 use crate::config::TrustedProxies;
+use crate::db::idempotency::Reservation;
 use crate::db::schema::{audit_event_clients, audit_events};
 use crate::db::{Database, DbConnection};
 use crate::domain::PrincipalKind;
@@ -179,6 +180,11 @@ pub struct RequestContext {
 /// Marks a request whose row was committed with its change.
 #[derive(Debug, Clone, Copy)]
 struct RecordedInTransaction;
+
+/// Whether `req` committed a change (its audit row was stored with it).
+pub fn committed_change(req: &HttpRequest) -> bool {
+    req.extensions().contains::<RecordedInTransaction>()
+}
 
 /// When a row is stored as happening: now, by the system clock (the trail records when things
 /// happened, so the test clock that moves access decisions forward does not apply to it).
@@ -632,7 +638,9 @@ pub fn record_command(
 
 /// Runs a change and stores its audit row in the same transaction: there is never a change
 /// without its row, nor a row for a change that did not happen. `work` answers with its
-/// result, the status the response will have, and what it discloses.
+/// result, the status the response will have, and what it discloses. A request that holds an
+/// Idempotency-Key (`api::idempotency`) marks it applied in the same transaction, and applies
+/// nothing if another attempt has taken the key over.
 pub async fn recorded_write<T, F>(
     db: &Database,
     req: &HttpRequest,
@@ -644,8 +652,14 @@ where
     T: Send + 'static,
 {
     let template = RowTemplate::of(req, caller);
+    let reservation = req.extensions().get::<Reservation>().cloned();
     let result = db
         .write(move |conn, head| {
+            if let Some(reservation) = &reservation
+                && !crate::db::idempotency::apply(conn, reservation)?
+            {
+                return Err(ApiError::idempotency_key_in_use());
+            }
             let (value, status, disclosure) = work(conn)?;
             let rules = template.alerts;
             let (event, aimed_at) = template.complete(status, None, &disclosure);

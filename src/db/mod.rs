@@ -10,6 +10,7 @@ pub mod clients;
 pub mod complaints;
 pub mod consents;
 pub mod directory;
+pub mod idempotency;
 pub mod legal_holds;
 pub mod notes;
 pub mod notices;
@@ -224,6 +225,56 @@ pub struct Database {
     writer: writer::Writer,
     breaker: Arc<Breaker>,
     waits: Waits,
+    /// A SQLite database's file, or None on PostgreSQL.
+    file: Option<std::path::PathBuf>,
+    /// Held while this service uses a SQLite database alone ([`Database::serve_alone`]).
+    sole_use: Option<Arc<std::fs::File>>,
+}
+
+/// Waits, retrying, for PostgreSQL to accept a connection, so that a service started before
+/// its database (or while it restarts) comes up when the database does; says why meanwhile.
+/// Gives up after `wait` with the database's own reason, which diesel's connection pool would
+/// otherwise hide behind "Invalid connection url for multiconnection".
+fn await_postgres(url: &str, wait: Duration) -> anyhow::Result<()> {
+    const ATTEMPT: Duration = Duration::from_secs(5);
+    const LONGEST_PAUSE: Duration = Duration::from_secs(5);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let reason = match postgres_answers(url, ATTEMPT) {
+            Ok(()) => return Ok(()),
+            Err(reason) => reason,
+        };
+        if started.elapsed() + pause >= wait {
+            anyhow::bail!(
+                "PostgreSQL could not be reached within {} s ({reason}): check DATABASE_URL and \
+                 that the server is running (CASEBRIDGE_DB_START_WAIT sets how long to wait)",
+                wait.as_secs()
+            );
+        }
+        tracing::warn!(
+            %reason,
+            retry_in_ms = pause.as_millis() as u64,
+            "PostgreSQL cannot be reached yet; retrying"
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}
+
+/// One connection attempt, given up after `timeout` (a host that drops packets would
+/// otherwise hold it for minutes). The reason is PostgreSQL's or the network's: it names the
+/// server and the user, never the password.
+fn postgres_answers(url: &str, timeout: Duration) -> Result<(), String> {
+    let (answered, answer) = std::sync::mpsc::channel();
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let outcome = PgConnection::establish(&url).map(drop);
+        let _ = answered.send(outcome.map_err(|error| error.to_string().trim().to_owned()));
+    });
+    answer
+        .recv_timeout(timeout)
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", timeout.as_secs())))
 }
 
 /// Call before the first PostgreSQL connection of the process.
@@ -243,6 +294,7 @@ impl Database {
         let connection_url = match kind {
             DatabaseKind::Postgres => {
                 init_postgres_client();
+                await_postgres(url, limits.db_start_wait())?;
                 url.to_owned()
             }
             DatabaseKind::Sqlite => {
@@ -306,7 +358,50 @@ impl Database {
             writer,
             breaker: Arc::default(),
             waits,
+            file: (kind == DatabaseKind::Sqlite).then(|| connection_url.clone().into()),
+            sole_use: None,
         })
+    }
+
+    /// A SQLite database's file; None on PostgreSQL.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
+    /// For a service: on SQLite, makes sure no other process serves the same database file,
+    /// and keeps it so while this `Database` lives. Each process's writer believes it is the
+    /// only one; a second would make every write of both wait for the other's lock (and
+    /// answer 503), and its audit chain would fork. The lock is the operating system's on
+    /// `<file>.lock`, so a process that dies lets go of it. Commands (`audit verify`,
+    /// `keys rotate-data-key`) may still open the database while a service runs.
+    pub fn serve_alone(mut self) -> anyhow::Result<Self> {
+        let Some(file) = &self.file else {
+            return Ok(self);
+        };
+        let mut lock_path = file.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", std::path::Path::new(&lock_path).display()))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another casebridge process is serving the SQLite database {} (it holds {}): \
+                 stop it first, or run more instances on PostgreSQL",
+                file.display(),
+                std::path::Path::new(&lock_path).display()
+            ),
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(error).with_context(|| {
+                    format!("locking {}", std::path::Path::new(&lock_path).display())
+                });
+            }
+        }
+        self.sole_use = Some(Arc::new(lock));
+        Ok(self)
     }
 
     pub fn kind(&self) -> DatabaseKind {

@@ -539,3 +539,20 @@ diesel::table! {
 
 diesel::joinable!(client_statements -> clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(client_statements, clients);
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> Text,
+        principal_id -> Text,
+        key_hash -> Text,
+        request_hash -> Text,
+        token -> Text,
+        applied -> Bool,
+        response_status -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        disclosure -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -75,6 +75,11 @@ macro_rules! with_column {
                 let $value = $table::statement;
                 $body
             }
+            SealedColumn::IdempotentResponse => {
+                use crate::db::schema::idempotency_keys as $table;
+                let $value = $table::response_body;
+                $body
+            }
         }
     };
 }
@@ -340,6 +345,7 @@ mod tests {
                 "client_statements",
                 "clients",
                 "correction_requests",
+                "idempotency_keys",
                 "users"
             ])
         );

@@ -58,15 +58,19 @@ pub enum SealedColumn {
     CorrectionRequestedValue,
     /// A client's statement about a field whose correction was refused: it may quote one.
     ClientStatement,
+    /// A change's response kept for a retry with the same Idempotency-Key: it may hold a
+    /// client's file, or a secret shown once.
+    IdempotentResponse,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 5] = [
+    pub const ALL: [SealedColumn; 6] = [
         SealedColumn::ClientMedicareNumber,
         SealedColumn::ClientTaxFileNumber,
         SealedColumn::UserTotpSecret,
         SealedColumn::CorrectionRequestedValue,
         SealedColumn::ClientStatement,
+        SealedColumn::IdempotentResponse,
     ];
 
     /// `table.column`, as errors, logs and the rotation report name it.
@@ -77,6 +81,7 @@ impl SealedColumn {
             SealedColumn::UserTotpSecret => "users.totp_secret",
             SealedColumn::CorrectionRequestedValue => "correction_requests.requested_value",
             SealedColumn::ClientStatement => "client_statements.statement",
+            SealedColumn::IdempotentResponse => "idempotency_keys.response_body",
         }
     }
 

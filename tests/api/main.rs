@@ -10,6 +10,7 @@ mod cli;
 mod connections;
 mod hardening;
 mod helpers;
+mod idempotency;
 mod name_search;
 mod openapi;
 mod outages;

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Response, TestApp, backend, spawn_app_with};
+use crate::helpers::{Response, TestApp, backend, spawn_app, spawn_app_with, test_config};
 use crate::writes::assert_problem;
 
 /// Housing Support's client allocated to Northside, whose case the caseworker may write to.
@@ -18,7 +18,7 @@ const CLIENT: usize = 3;
 
 /// What another session holds, that the service's writes must wait for.
 #[derive(Clone, Copy)]
-enum Lock {
+pub enum Lock {
     /// Every write: SQLite's write lock, or on PostgreSQL the lock each writer batch takes.
     Writes,
     /// Writes to the notes table only (PostgreSQL; on SQLite a write lock is the database's).
@@ -27,7 +27,7 @@ enum Lock {
 
 /// Opens a session of its own on the test's database, takes `lock`, and holds it for `held`
 /// on another thread; returns once the lock is taken.
-fn hold(app: &TestApp, lock: Lock, held: Duration) -> std::thread::JoinHandle<()> {
+pub fn hold(app: &TestApp, lock: Lock, held: Duration) -> std::thread::JoinHandle<()> {
     let url = app.database_url.clone();
     let (taken, is_taken) = mpsc::channel();
     let holder = std::thread::spawn(move || {
@@ -70,7 +70,7 @@ fn hold(app: &TestApp, lock: Lock, held: Duration) -> std::thread::JoinHandle<()
 /// The case's notes, counted on a reader connection: SQLite's one writer connection is the
 /// writer's while it waits.
 /// Waits for `holder` to let go, off the test's own thread (which runs the server).
-async fn released(holder: std::thread::JoinHandle<()>) {
+pub async fn released(holder: std::thread::JoinHandle<()>) {
     actix_web::rt::task::spawn_blocking(move || holder.join().unwrap())
         .await
         .unwrap();
@@ -219,4 +219,62 @@ async fn ready_answers_503_within_a_second_while_writes_cannot_be_stored() {
 
     // Once the other session lets go, the service is ready again.
     assert_eq!(ready().await.0, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_second_service_on_one_sqlite_database_is_refused_at_start() {
+    let app = spawn_app().await;
+    let config = test_config(app.data_dir.path().to_owned(), app.database_url.clone());
+    let state = casebridge::startup::state(config).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+
+    let second = casebridge::startup::Application::build(state, listener);
+
+    match backend().as_str() {
+        // Instances of one PostgreSQL database take turns (docs/scaling.md).
+        "postgres" => assert!(second.is_ok()),
+        _ => {
+            let error = second.err().expect("refused").to_string();
+            assert!(
+                error.contains("another casebridge process is serving"),
+                "{error}"
+            );
+        }
+    }
+    // The service that holds the database keeps serving.
+    assert_eq!(
+        app.get("/api/v1/me", &app.login("caseworker").await)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn starting_while_postgresql_cannot_be_reached_gives_up_with_its_reason() {
+    let data_dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1.
+    let mut config = test_config(
+        data_dir.path().to_owned(),
+        "postgres://postgres@127.0.0.1:1/casebridge".to_owned(),
+    );
+    config.limits.db_start_wait = 2;
+    let started = Instant::now();
+
+    let error = casebridge::startup::state(config)
+        .await
+        .err()
+        .expect("no database, no service")
+        .to_string();
+
+    assert!(
+        error.contains("PostgreSQL could not be reached within 2 s"),
+        "{error}"
+    );
+    assert!(
+        error.contains("refused"),
+        "the database's own reason: {error}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "it retried");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }

@@ -1,6 +1,7 @@
 use reqwest::StatusCode;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
+use crate::writes::assert_problem;
 
 #[actix_web::test]
 async fn health_and_ready_answer() {
@@ -14,6 +15,33 @@ async fn health_and_ready_answer() {
         .await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.body["status"], "ready");
+}
+
+#[actix_web::test]
+async fn health_and_ready_answer_head_without_a_body() {
+    let app = spawn_app().await;
+    for path in ["/health", "/ready"] {
+        let response = app
+            .request(reqwest::Method::HEAD, path, None, None, &[])
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{path}");
+        assert_eq!(response.body, serde_json::Value::Null, "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn ready_answers_503_when_a_disk_it_writes_to_is_nearly_full() {
+    // More free space wanted than any disk here has.
+    let app = spawn_app_with(|config| config.limits.ready_min_free_mb = 100_000_000).await;
+    let ready = app
+        .request(reqwest::Method::GET, "/ready", None, None, &[])
+        .await;
+    assert_problem(&ready, StatusCode::SERVICE_UNAVAILABLE, "disk_space_low");
+    assert!(ready.headers.contains_key("retry-after"));
+    let health = app
+        .request(reqwest::Method::GET, "/health", None, None, &[])
+        .await;
+    assert_eq!(health.status, StatusCode::OK, "liveness only");
 }
 
 #[actix_web::test]
