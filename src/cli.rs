@@ -11,6 +11,7 @@ use rand::RngCore;
 
 use crate::audit::chain::Verdict;
 use crate::authz::{PolicySource, PolicyStore, catalogue, policy};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::schema::{organisations, users};
 use crate::db::{Database, sealed};
@@ -108,6 +109,25 @@ pub enum Command {
     Retention {
         #[command(subcommand)]
         command: RetentionCommand,
+    },
+    /// Back up the database while the service runs: a consistent copy, the data directory's
+    /// key files and a manifest (time, audit chain heads, row counts, SHA-256) in a new
+    /// directory. PostgreSQL needs `pg_dump` (docs/operations.md).
+    Backup {
+        /// A new (or empty) directory to write the backup to; keep it encrypted and off-site.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `casebridge backup`: checks it, moves the current SQLite
+    /// database and key files aside (PostgreSQL: restores into an empty database with
+    /// `pg_restore`), verifies the audit trail, ends every session and records the restore.
+    /// The service must be stopped.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        /// The username of the administrator who authorised the restore (recorded).
+        #[arg(long)]
+        restored_by: String,
     },
     /// The data keys that seal Medicare numbers, tax file numbers and TOTP secrets.
     Keys {
@@ -271,6 +291,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::RotateDataKey,
         } => rotate_data_key(&config),
+        Command::Backup { to } => {
+            let manifest = crate::backup::backup(&config, &to, Clock::default().now())?;
+            println!(
+                "backup taken at {} UTC in {}: {} audit chain(s), {} audit events, {} clients",
+                manifest.taken_at.format("%Y-%m-%d %H:%M:%S"),
+                to.display(),
+                manifest.chain_heads.len(),
+                manifest.row_counts.get("audit_events").unwrap_or(&0),
+                manifest.row_counts.get("clients").unwrap_or(&0),
+            );
+            for variable in &manifest.keys_in_environment {
+                println!("{variable} is not in the backup: keep it with the backup");
+            }
+            Ok(())
+        }
+        Command::Restore { from, restored_by } => {
+            let restored =
+                crate::backup::restore(&config, &from, &restored_by, Clock::default().now())?;
+            println!(
+                "restored the backup taken at {} UTC: audit trail intact ({} events); {} \
+                 session(s) ended",
+                restored.manifest.taken_at.format("%Y-%m-%d %H:%M:%S"),
+                restored.events,
+                restored.sessions_ended,
+            );
+            for path in &restored.set_aside {
+                println!("moved aside: {}", path.display());
+            }
+            println!(
+                "Everything changed after the backup was taken is gone: re-apply the access \
+                 revocations and suspensions made since (docs/operations.md, \"Restore\")."
+            );
+            Ok(())
+        }
     }
 }
 

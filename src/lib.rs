@@ -2,6 +2,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -231,6 +231,32 @@ pub struct Database {
     sole_use: Option<Arc<std::fs::File>>,
 }
 
+/// The lock that one process at a time holds on the SQLite database `file` (on
+/// `<file>.lock`), for as long as it keeps the answer open.
+pub fn sole_use(file: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut lock_path = file.to_owned().into_os_string();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another casebridge process is serving the SQLite database {} (it holds {}): stop \
+             it first, or run more instances on PostgreSQL",
+            file.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
+}
+
 /// Waits, retrying, for PostgreSQL to accept a connection, so that a service started before
 /// its database (or while it restarts) comes up when the database does; says why meanwhile.
 /// Gives up after `wait` with the database's own reason, which diesel's connection pool would
@@ -375,32 +401,9 @@ impl Database {
     /// `<file>.lock`, so a process that dies lets go of it. Commands (`audit verify`,
     /// `keys rotate-data-key`) may still open the database while a service runs.
     pub fn serve_alone(mut self) -> anyhow::Result<Self> {
-        let Some(file) = &self.file else {
-            return Ok(self);
-        };
-        let mut lock_path = file.clone().into_os_string();
-        lock_path.push(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening {}", std::path::Path::new(&lock_path).display()))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-                "another casebridge process is serving the SQLite database {} (it holds {}): \
-                 stop it first, or run more instances on PostgreSQL",
-                file.display(),
-                std::path::Path::new(&lock_path).display()
-            ),
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(error).with_context(|| {
-                    format!("locking {}", std::path::Path::new(&lock_path).display())
-                });
-            }
+        if let Some(file) = &self.file {
+            self.sole_use = Some(Arc::new(sole_use(file)?));
         }
-        self.sole_use = Some(Arc::new(lock));
         Ok(self)
     }
 

@@ -68,8 +68,8 @@ pub fn backend() -> String {
     std::env::var("CASEBRIDGE_TEST_DATABASE").unwrap_or_else(|_| "sqlite".into())
 }
 
-/// A fresh database URL for one test.
-fn fresh_database(data_dir: &std::path::Path) -> (String, Option<String>) {
+/// A fresh database URL for one test (and its name on PostgreSQL, to drop).
+pub fn fresh_database(data_dir: &std::path::Path) -> (String, Option<String>) {
     match backend().as_str() {
         "postgres" => {
             let name = format!("casebridge_test_{}", uuid::Uuid::new_v4().simple());
@@ -166,12 +166,17 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let server = self.server.clone();
         actix_web::rt::spawn(async move { server.stop(false).await });
-        if let Some(name) = self.postgres_database.take()
-            && let Ok(mut conn) = PgConnection::establish(&postgres_admin_url())
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn);
+        if let Some(name) = self.postgres_database.take() {
+            drop_postgres_database(&name);
         }
+    }
+}
+
+/// Drops a database `fresh_database` made.
+pub fn drop_postgres_database(name: &str) {
+    if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn);
     }
 }
 

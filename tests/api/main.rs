@@ -4,6 +4,7 @@ mod alerts;
 mod audit;
 mod auth;
 mod authz_matrix;
+mod backup;
 mod bad_input;
 mod breaches;
 mod cli;
