@@ -278,6 +278,13 @@ pub struct PrivacyConfig {
         hide_env_values = true
     )]
     pub data_key: Option<String>,
+
+    /// Start with signing, disposal or data keys other than those the database was served
+    /// with before, and remember them from now on. Without it such a start is refused: an
+    /// instance given another data directory would otherwise make keys of its own, refuse the
+    /// others' tokens and seal values they cannot open.
+    #[arg(long, global = true, env = "CASEBRIDGE_ACCEPT_NEW_KEYS")]
+    pub accept_new_keys: bool,
 }
 
 /// Breach response and oversight settings.
@@ -557,6 +564,26 @@ impl Config {
 
 /// Creates `dir` (and its parents) readable by the service's user alone: it holds client data
 /// and the signing key.
+/// The data directory holds the keys: it is the service's account's alone (0700), made so
+/// at start if it was not.
+pub fn secure_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    create_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("restricting {}", dir.display()))?;
+            tracing::warn!(
+                was = format!("{:o}", mode & 0o777),
+                "the data directory was open to other accounts; it is 0700 now"
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     if dir.exists() {
         return Ok(());

@@ -507,6 +507,7 @@ impl Application {
 /// and data keys.
 pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     config.oversight.webhook()?;
+    crate::config::secure_data_dir(&config.data_dir)?;
     let db = crate::db::Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let keyring = crate::sealing::Keyring::of(&config)?;
@@ -520,6 +521,12 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
     )?;
     let tokens = crate::auth::tokens::TokenKeys::new(&secret, config.access_token_ttl)?;
     let disposal_key = crate::retention::disposal_key(&config)?;
+    bind_keys(
+        &db,
+        &[("jwt-secret", &secret), ("disposal-key", &disposal_key)],
+        &keyring,
+        config.privacy.accept_new_keys,
+    )?;
     Ok(AppState {
         db,
         policy,
@@ -530,4 +537,50 @@ pub async fn state(config: crate::config::Config) -> anyhow::Result<AppState> {
         config,
         clock: Arc::new(crate::clock::Clock::default()),
     })
+}
+
+/// Ties the keys to the database: the first start records a fingerprint of each key (and the
+/// data key that seals new values); a later start with another signing or disposal key, or
+/// without that data key, is refused unless `accept_new` says the change is meant.
+fn bind_keys(
+    db: &crate::db::Database,
+    keys: &[(&str, &[u8])],
+    keyring: &crate::sealing::Keyring,
+    accept_new: bool,
+) -> anyhow::Result<()> {
+    use crate::db::settings;
+    use sha2::{Digest, Sha256};
+    let mut conn = db.write_conn()?;
+    for (name, key) in keys {
+        let setting = format!("key_fingerprint.{name}");
+        let mut hash = Sha256::new();
+        hash.update(format!("casebridge key fingerprint\0{name}\0").as_bytes());
+        hash.update(key);
+        let fingerprint = hex::encode(&hash.finalize()[..16]);
+        match settings::get(&mut conn, &setting)? {
+            Some(known) if known == fingerprint => {}
+            Some(_) if !accept_new => anyhow::bail!(
+                "the {name} key is not the one this database was served with: start with the \
+                 same data directory (or the same environment variable) as the other \
+                 instances, or set CASEBRIDGE_ACCEPT_NEW_KEYS=true to replace it on purpose"
+            ),
+            Some(_) => {
+                tracing::warn!(key = name, "a new key replaces the one the database knew");
+                settings::set(&mut conn, &setting, &fingerprint)?;
+            }
+            None => settings::insert(&mut conn, &setting, &fingerprint)?,
+        }
+    }
+    const SEALING: &str = "data_key.current";
+    let current = keyring.current_id();
+    match settings::get(&mut conn, SEALING)? {
+        Some(known) if !keyring.key_ids().contains(&known) && !accept_new => anyhow::bail!(
+            "this instance does not hold data key {known}, which the database's newest values \
+             are sealed under: start it with the key file (<data dir>/data-keys) or \
+             CASEBRIDGE_DATA_KEY of the other instances"
+        ),
+        Some(known) if known == current => {}
+        _ => settings::set(&mut conn, SEALING, &current)?,
+    }
+    Ok(())
 }

@@ -18,3 +18,11 @@ pub fn insert(conn: &mut DbConnection, key: &str, value: &str) -> QueryResult<()
         .execute(conn)
         .map(drop)
 }
+
+/// Sets `key` to `value`, whether or not it was set.
+pub fn set(conn: &mut DbConnection, key: &str, value: &str) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        diesel::delete(settings::table.filter(settings::key.eq(key))).execute(conn)?;
+        insert(conn, key, value)
+    })
+}

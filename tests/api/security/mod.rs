@@ -9,6 +9,7 @@ mod dual_control;
 mod duplicates;
 mod encryption;
 mod headers;
+mod keys;
 mod lockout;
 mod log_values;
 mod names;
