@@ -172,7 +172,12 @@ pub enum AccessReviewCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk every hash chain and name the first row that was altered, deleted or moved.
-    Verify,
+    Verify {
+        /// Also check each chain reaches its last anchor in this file (the service's
+        /// CASEBRIDGE_ANCHOR_FILE): rows lost from a chain's end are found too.
+        #[arg(long)]
+        anchors: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -244,13 +249,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             division,
         } => create_admin(&config, &username, &display_name, &email, &division),
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { anchors },
         } => {
             let db = Database::connect(&config.database_url(), &config.limits)?;
             match crate::audit::chain::verify(&mut *db.read_conn()?)? {
                 Verdict::Intact { chains, events } => {
                     println!("audit trail intact: {events} events in {chains} chain(s)");
-                    Ok(())
+                    match anchors {
+                        Some(anchors) => verify_anchors(&db, &anchors),
+                        None => Ok(()),
+                    }
                 }
                 Verdict::Broken {
                     chain_id,
@@ -325,6 +333,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+fn verify_anchors(db: &Database, anchors: &std::path::Path) -> anyhow::Result<()> {
+    use crate::audit::anchor::AnchorVerdict;
+    match crate::audit::anchor::check(&mut *db.read_conn()?, anchors)? {
+        AnchorVerdict::Reached {
+            chains,
+            unreadable_lines,
+        } => {
+            println!(
+                "anchors reached: every one of {chains} anchored chain(s) holds its last anchor"
+            );
+            if unreadable_lines > 0 {
+                println!("{unreadable_lines} unreadable line(s) of the anchor file were skipped");
+            }
+            Ok(())
+        }
+        AnchorVerdict::Missing {
+            chain_id,
+            anchored,
+            present,
+            anchored_at,
+        } => anyhow::bail!(
+            "audit rows missing: chain {chain_id} was anchored at sequence {anchored} \
+             ({anchored_at} UTC) but the database holds it only up to sequence {present}"
+        ),
+        AnchorVerdict::Replaced { chain_id, sequence } => anyhow::bail!(
+            "audit row replaced: chain {chain_id} at sequence {sequence} is not the row that \
+             was anchored"
+        ),
     }
 }
 

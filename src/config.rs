@@ -386,6 +386,18 @@ pub struct OversightConfig {
         hide_env_values = true
     )]
     pub alert_webhook_secret: Option<String>,
+
+    /// The append-only file each instance writes its audit chain's head to (and the log),
+    /// every few seconds and at shutdown, for `casebridge audit verify --anchors` to find
+    /// rows lost from the database. Keep it off the database's disk. Default:
+    /// `<data dir>/audit-anchors.jsonl`.
+    #[arg(long, global = true, env = "CASEBRIDGE_ANCHOR_FILE")]
+    pub anchor_file: Option<PathBuf>,
+
+    /// Seconds between anchors (when the chain has grown).
+    #[arg(long, global = true, env = "CASEBRIDGE_ANCHOR_EVERY", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub anchor_every: u64,
 }
 
 /// Where alerts are delivered, and the key that signs them.

@@ -432,13 +432,15 @@ fn connection_cap(configured: u64) -> usize {
 pub struct Application {
     server: Server,
     port: u16,
+    state: web::Data<AppState>,
+    anchorer: Arc<audit::anchor::Anchorer>,
 }
 
 impl Application {
     /// Binds `listener` and builds the server; the caller awaits [`Application::run`]. Refused
     /// when another process serves the same SQLite database ([`Database::serve_alone`]).
-    pub fn build(mut state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
-        state.db = state.db.serve_alone()?;
+    pub fn build(state: AppState, listener: TcpListener) -> anyhow::Result<Self> {
+        state.db.serve_alone()?;
         let port = listener.local_addr()?.port();
         if let Some(webhook) = state.config.oversight.webhook()? {
             crate::oversight::webhook::start(state.db.clone(), webhook)?;
@@ -450,6 +452,11 @@ impl Application {
         let state = web::Data::new(state);
         audit::record_refusal_tallies(state.clone());
         api::idempotency::forget_expired_keys(state.clone());
+        let anchorer = Arc::new(audit::anchor::Anchorer::new(audit::anchor::file_of(
+            &state.config,
+        )));
+        anchor_every_few_seconds(state.clone(), anchorer.clone());
+        let app_state = state.clone();
         let openapi = openapi();
         let routes = web::Data::new(RouteTable::from_openapi(&openapi));
         let openapi = web::Data::new(openapi);
@@ -486,7 +493,12 @@ impl Application {
         .worker_max_blocking_threads(crate::db::READ_CONNECTIONS as usize)
         .listen(listener)?
         .run();
-        Ok(Self { server, port })
+        Ok(Self {
+            server,
+            port,
+            state: app_state,
+            anchorer,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -497,8 +509,13 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until stopped, then writes the audit chain's last anchor and lets another
+    /// process serve the database.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        anchor(&self.state, &self.anchorer).await;
+        self.state.db.stop_serving();
+        served
     }
 }
 
@@ -583,4 +600,27 @@ fn bind_keys(
         _ => settings::set(&mut conn, SEALING, &current)?,
     }
     Ok(())
+}
+
+/// Anchors the audit chain while the server runs (`audit::anchor`).
+fn anchor_every_few_seconds(state: web::Data<AppState>, anchorer: Arc<audit::anchor::Anchorer>) {
+    let every = std::time::Duration::from_secs(state.config.oversight.anchor_every);
+    actix_web::rt::spawn(async move {
+        loop {
+            actix_web::rt::time::sleep(every).await;
+            anchor(&state, &anchorer).await;
+        }
+    });
+}
+
+async fn anchor(state: &web::Data<AppState>, anchorer: &Arc<audit::anchor::Anchorer>) {
+    let (state, anchorer) = (state.clone(), anchorer.clone());
+    let written =
+        actix_web::rt::task::spawn_blocking(move || anchorer.anchor(&state.db, state.clock.now()))
+            .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "the audit chain's anchor could not be written"),
+        Err(_) => tracing::error!("the audit chain's anchor could not be written"),
+    }
 }

@@ -28,14 +28,26 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
 /// The service can store an audit row now: a reader answers, and the writer takes the
 /// database's write lock and commits (an empty batch), all within a second; and the disks it
 /// writes to have `CASEBRIDGE_READY_MIN_FREE_MB` free. 503 when the database is out of reach,
-/// stalled, read-only or locked by another session (`database_unavailable`), or a disk is
-/// nearly full (`disk_space_low`).
+/// stalled, read-only or locked by another session (`database_unavailable`), a SQLite
+/// database's file or write-ahead log was replaced, removed or made read-only under the
+/// service (`database_file_changed`), or a disk is nearly full (`disk_space_low`).
 #[utoipa::path(tag = "health", responses(
     (status = 200, body = Health),
     (status = 503, body = Problem, content_type = "application/problem+json"),
 ))]
 #[route("/ready", method = "GET", method = "HEAD")]
 async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if let Some(trouble) = state.db.file_trouble() {
+        tracing::error!(
+            trouble,
+            "readiness check: the database's files changed under the service"
+        );
+        return Err(ApiError::Unavailable {
+            code: "database_file_changed",
+            detail: "The database's files changed under this instance; it stores nothing now."
+                .into(),
+        });
+    }
     let wanted = state.config.limits.ready_min_free_mb * MIB;
     for directory in written_directories(&state) {
         match free_bytes(&directory) {

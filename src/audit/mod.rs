@@ -8,6 +8,7 @@
 //! replaced by 503 `audit_unavailable`, so nothing is disclosed unrecorded.
 pub mod address;
 pub mod alerts;
+pub mod anchor;
 pub mod bound;
 pub mod chain;
 pub mod limit;

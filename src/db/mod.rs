@@ -227,8 +227,30 @@ pub struct Database {
     waits: Waits,
     /// A SQLite database's file, or None on PostgreSQL.
     file: Option<std::path::PathBuf>,
-    /// Held while this service uses a SQLite database alone ([`Database::serve_alone`]).
-    sole_use: Option<Arc<std::fs::File>>,
+    /// Held while this service serves a SQLite database alone ([`Database::serve_alone`]).
+    served: Arc<std::sync::Mutex<Option<Served>>>,
+}
+
+/// A SQLite database a service serves: the lock that keeps other processes from serving it,
+/// and the file's identity (device, inode) when it started.
+struct Served {
+    _lock: std::fs::File,
+    identity: (u64, u64),
+}
+
+/// A file's device and inode: another file at the same path has another.
+fn file_identity(file: &std::path::Path) -> anyhow::Result<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(file)?;
+        Ok((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok((0, 0))
+    }
 }
 
 /// The lock that one process at a time holds on the SQLite database `file` (on
@@ -385,7 +407,7 @@ impl Database {
             breaker: Arc::default(),
             waits,
             file: (kind == DatabaseKind::Sqlite).then(|| connection_url.clone().into()),
-            sole_use: None,
+            served: Arc::default(),
         })
     }
 
@@ -400,11 +422,49 @@ impl Database {
     /// answer 503), and its audit chain would fork. The lock is the operating system's on
     /// `<file>.lock`, so a process that dies lets go of it. Commands (`audit verify`,
     /// `keys rotate-data-key`) may still open the database while a service runs.
-    pub fn serve_alone(mut self) -> anyhow::Result<Self> {
+    pub fn serve_alone(&self) -> anyhow::Result<()> {
         if let Some(file) = &self.file {
-            self.sole_use = Some(Arc::new(sole_use(file)?));
+            let served = Served {
+                _lock: sole_use(file)?,
+                identity: file_identity(file)?,
+            };
+            *self.served_lock() = Some(served);
         }
-        Ok(self)
+        Ok(())
+    }
+
+    /// Lets another process serve the database (the service has stopped).
+    pub fn stop_serving(&self) {
+        self.served_lock().take();
+    }
+
+    fn served_lock(&self) -> std::sync::MutexGuard<'_, Option<Served>> {
+        self.served
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// What is wrong with a served SQLite database's files, if anything: the file replaced,
+    /// removed or made read-only, or its write-ahead log gone (SQLite would then write
+    /// committed changes to a log no one can find after a crash).
+    pub fn file_trouble(&self) -> Option<&'static str> {
+        let file = self.file.as_ref()?;
+        let served = self.served_lock().as_ref()?.identity;
+        let Ok(metadata) = std::fs::metadata(file) else {
+            return Some("the database file is gone");
+        };
+        if file_identity(file).ok() != Some(served) {
+            return Some("the database file was replaced");
+        }
+        if metadata.permissions().readonly() {
+            return Some("the database file is read-only");
+        }
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        if !std::path::Path::new(&wal).exists() {
+            return Some("the database's write-ahead log is gone");
+        }
+        None
     }
 
     pub fn kind(&self) -> DatabaseKind {
@@ -506,6 +566,11 @@ impl Database {
     /// once the batch is durable.
     pub async fn record(&self, row: crate::audit::PendingRow) -> Result<(), ApiError> {
         self.guarded(self.writer.record(row)).await
+    }
+
+    /// The end of this instance's audit chain as last committed.
+    pub fn committed_head(&self) -> Option<crate::audit::chain::ChainHead> {
+        self.writer.committed_head()
     }
 
     /// Whether the database answered the last requests (the circuit breaker is closed).

@@ -117,6 +117,8 @@ pub struct Waits {
 pub struct Writer {
     queue: mpsc::SyncSender<Job>,
     waits: Waits,
+    /// The end of this instance's chain as last committed (`audit::anchor` writes it out).
+    committed: Arc<arc_swap::ArcSwapOption<ChainHead>>,
 }
 
 /// 503 for a job the writer did not start in time: nothing was changed.
@@ -168,11 +170,22 @@ impl Writer {
         waits: Waits,
     ) -> Self {
         let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
+        let committed = Arc::new(arc_swap::ArcSwapOption::empty());
+        let published = committed.clone();
         std::thread::Builder::new()
             .name("casebridge-writer".into())
-            .spawn(move || run(pool, kind, jobs))
+            .spawn(move || run(pool, kind, jobs, &published))
             .expect("the writer thread starts");
-        Self { queue, waits }
+        Self {
+            queue,
+            waits,
+            committed,
+        }
+    }
+
+    /// The end of this instance's audit chain as last committed; None before its first row.
+    pub fn committed_head(&self) -> Option<ChainHead> {
+        self.committed.load_full().map(|head| (*head).clone())
     }
 
     /// Queues `job`, made with the claim, and waits for its answer: 503 when the queue is
@@ -237,7 +250,12 @@ impl Writer {
     }
 }
 
-fn run(pool: Pool<ConnectionManager<DbConnection>>, kind: DatabaseKind, jobs: mpsc::Receiver<Job>) {
+fn run(
+    pool: Pool<ConnectionManager<DbConnection>>,
+    kind: DatabaseKind,
+    jobs: mpsc::Receiver<Job>,
+    committed: &arc_swap::ArcSwapOption<ChainHead>,
+) {
     let mut head = ChainHead::start();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -248,6 +266,11 @@ fn run(pool: Pool<ConnectionManager<DbConnection>>, kind: DatabaseKind, jobs: mp
             }
         }
         commit(&pool, kind, &mut head, batch);
+        // Only rows that were committed are published; a failed commit starts a new chain
+        // whose sequence 0 has no row.
+        if head.sequence > 0 {
+            committed.store(Some(Arc::new(head.clone())));
+        }
     }
 }
 

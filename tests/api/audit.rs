@@ -697,3 +697,91 @@ async fn concurrent_reads_and_writes_each_keep_their_row_in_one_chain() {
         broken => panic!("{broken:?}"),
     }
 }
+
+/// The anchor file's last line: (chain, sequence).
+fn last_anchor(app: &TestApp) -> (String, i64) {
+    let anchors = std::fs::read_to_string(app.data_dir.path().join("audit-anchors.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(anchors.lines().last().unwrap()).unwrap();
+    (
+        last["chain_id"].as_str().unwrap().to_owned(),
+        last["sequence"].as_i64().unwrap(),
+    )
+}
+
+async fn verify_with_anchors(app: &TestApp) -> std::process::Output {
+    let anchors = app.data_dir.path().join("audit-anchors.jsonl");
+    let (url, data_dir) = (app.database_url.clone(), app.data_dir.path().to_owned());
+    actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_casebridge"))
+            .args(["audit", "verify", "--anchors", anchors.to_str().unwrap()])
+            .env("DATABASE_URL", url)
+            .env("CASEBRIDGE_DATA_DIR", data_dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Requests, then long enough for the instance to anchor its chain.
+async fn anchored_app() -> TestApp {
+    let app = crate::helpers::spawn_app_with(|config| config.oversight.anchor_every = 1).await;
+    let token = app.login("caseworker").await;
+    for _ in 0..3 {
+        app.get("/api/v1/me", &token).await;
+    }
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    app
+}
+
+#[actix_web::test]
+async fn each_instance_anchors_its_chain_head_outside_the_database() {
+    let app = anchored_app().await;
+
+    let (chain_id, sequence) = last_anchor(&app);
+    let hash: String = app.with_db(|conn| {
+        audit_events::table
+            .filter(audit_events::chain_id.eq(&chain_id))
+            .filter(audit_events::sequence.eq(sequence))
+            .select(audit_events::hash)
+            .first(conn)
+            .unwrap()
+    });
+    assert!(sequence >= 4, "the login and three reads: {sequence}");
+    assert!(!hash.is_empty());
+    let verified = verify_with_anchors(&app).await;
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("anchors reached"),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[actix_web::test]
+async fn verify_with_anchors_finds_rows_lost_from_a_chains_end() {
+    let app = anchored_app().await;
+    let (chain_id, sequence) = last_anchor(&app);
+
+    // As a lost write-ahead log would: the chain's last rows are gone, and what is left
+    // still verifies as a chain.
+    let lost = format!("chain_id = '{chain_id}' AND sequence >= {}", sequence - 1);
+    sql(
+        &app,
+        &format!(
+            "DELETE FROM audit_event_clients WHERE event_id IN \
+             (SELECT id FROM audit_events WHERE {lost})"
+        ),
+    );
+    sql(&app, &format!("DELETE FROM audit_events WHERE {lost}"));
+    assert!(matches!(verdict(&app), Verdict::Intact { .. }));
+    let verified = verify_with_anchors(&app).await;
+
+    assert!(!verified.status.success());
+    let said = String::from_utf8_lossy(&verified.stderr);
+    assert!(
+        said.contains("audit rows missing")
+            && said.contains(&chain_id)
+            && said.contains(&format!("sequence {sequence}")),
+        "{said}"
+    );
+}

@@ -26,6 +26,18 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     postgres_database: Option<String>,
     server: actix_web::dev::ServerHandle,
+    running: Option<actix_web::rt::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// Stops the server (the database stays, for another process to serve: a SQLite database
+    /// is served by one process at a time).
+    pub async fn stop_serving(&mut self) {
+        self.server.stop(true).await;
+        if let Some(running) = self.running.take() {
+            running.await.unwrap().unwrap();
+        }
+    }
 }
 
 pub struct Response {
@@ -146,7 +158,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let app = Application::build(state, listener).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
-    actix_web::rt::spawn(app.run());
+    let running = actix_web::rt::spawn(app.run());
     TestApp {
         address,
         database_url: url,
@@ -159,6 +171,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         data_dir,
         postgres_database,
         server,
+        running: Some(running),
     }
 }
 

@@ -278,3 +278,49 @@ async fn starting_while_postgresql_cannot_be_reached_gives_up_with_its_reason() 
     assert!(started.elapsed() >= Duration::from_secs(1), "it retried");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+async fn ready_status(app: &TestApp) -> Response {
+    app.request(reqwest::Method::GET, "/ready", None, None, &[])
+        .await
+}
+
+#[cfg(unix)]
+#[actix_web::test]
+async fn ready_answers_503_while_the_sqlite_file_is_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    if backend() != "sqlite" {
+        return; // PostgreSQL's files are the server's.
+    }
+    let app = spawn_app().await;
+    let file = std::path::PathBuf::from(&app.database_url);
+    let mode = |bits| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(bits));
+
+    mode(0o444).unwrap();
+    let read_only = ready_status(&app).await;
+    mode(0o600).unwrap();
+    let writable = ready_status(&app).await;
+
+    assert_problem(
+        &read_only,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_file_changed",
+    );
+    assert_eq!(writable.status, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn ready_answers_503_once_the_write_ahead_log_is_gone() {
+    if backend() != "sqlite" {
+        return; // PostgreSQL's files are the server's.
+    }
+    let app = spawn_app().await;
+    assert_eq!(ready_status(&app).await.status, StatusCode::OK);
+
+    std::fs::remove_file(format!("{}-wal", app.database_url)).unwrap();
+
+    assert_problem(
+        &ready_status(&app).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_file_changed",
+    );
+}

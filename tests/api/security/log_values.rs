@@ -34,7 +34,9 @@ struct LoggedServer {
 }
 
 impl LoggedServer {
-    fn start(app: &TestApp) -> Self {
+    /// Over `app`'s database, once `app` has stopped serving it.
+    async fn start(app: &mut TestApp) -> Self {
+        app.stop_serving().await;
         let mut child = Command::new(BINARY)
             .args([
                 "--database-url",
@@ -204,8 +206,8 @@ fn client_body(field: &str, value: Value) -> String {
 
 #[actix_web::test]
 async fn values_of_the_wrong_json_type_reach_neither_the_log_nor_the_problem() {
-    let app = spawn_app().await;
-    let mut server = LoggedServer::start(&app);
+    let mut app = spawn_app().await;
+    let mut server = LoggedServer::start(&mut app).await;
     let leader = server.login("teamleader").await;
     let client = format!("/api/v1/clients/{}", app.client_id(0));
     let tfn = tax_file_number(876_543_000);
@@ -304,8 +306,8 @@ async fn values_of_the_wrong_json_type_reach_neither_the_log_nor_the_problem() {
 
 #[actix_web::test]
 async fn values_that_fail_the_services_checks_reach_neither_the_log_nor_the_problem() {
-    let app = spawn_app().await;
-    let mut server = LoggedServer::start(&app);
+    let mut app = spawn_app().await;
+    let mut server = LoggedServer::start(&mut app).await;
     let leader = server.login("teamleader").await;
     let admin = server.login("admin").await;
     let client = format!("/api/v1/clients/{}", app.client_id(0));
@@ -433,8 +435,8 @@ async fn values_that_fail_the_services_checks_reach_neither_the_log_nor_the_prob
 
 #[actix_web::test]
 async fn bad_query_parameters_reach_neither_the_log_nor_the_problem() {
-    let app = spawn_app().await;
-    let mut server = LoggedServer::start(&app);
+    let mut app = spawn_app().await;
+    let mut server = LoggedServer::start(&mut app).await;
     let caseworker = server.login("caseworker").await;
     let auditor = server.login("auditor").await;
     let tfn = tax_file_number(765_432_000);
@@ -499,8 +501,8 @@ async fn bad_query_parameters_reach_neither_the_log_nor_the_problem() {
 
 #[actix_web::test]
 async fn malformed_json_reaches_neither_the_log_nor_the_problem() {
-    let app = spawn_app().await;
-    let mut server = LoggedServer::start(&app);
+    let mut app = spawn_app().await;
+    let mut server = LoggedServer::start(&mut app).await;
     let leader = server.login("teamleader").await;
     let client = format!("/api/v1/clients/{}", app.client_id(0));
     for (body, planted) in [
@@ -537,8 +539,8 @@ async fn malformed_json_reaches_neither_the_log_nor_the_problem() {
 
 #[actix_web::test]
 async fn identifiers_in_the_path_reach_neither_the_log_nor_the_problem() {
-    let app = spawn_app().await;
-    let mut server = LoggedServer::start(&app);
+    let mut app = spawn_app().await;
+    let mut server = LoggedServer::start(&mut app).await;
     let leader = server.login("teamleader").await;
     let tfn = tax_file_number(654_321_000);
     for path in [
