@@ -95,6 +95,12 @@ pub enum Command {
     },
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Exit 0 when a running service answers its readiness URL with 2xx within 2 s, else 1
+    /// (a container's HEALTHCHECK: the image has no curl).
+    ReadyCheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/ready")]
+        url: String,
+    },
     /// Work with the audit trail.
     Audit {
         #[command(subcommand)]
@@ -292,6 +298,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     authorised_by,
                 },
         } => retention_run(&config, dry_run, &authorised_by),
+        Command::ReadyCheck { url } => {
+            let agent = ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(2))
+                .build();
+            match agent.get(&url).call() {
+                Ok(response) => {
+                    println!("ready ({})", response.status());
+                    Ok(())
+                }
+                Err(ureq::Error::Status(status, _)) => anyhow::bail!("not ready ({status})"),
+                Err(error) => anyhow::bail!("not ready: {error}"),
+            }
+        }
         Command::Openapi => {
             println!("{}", startup::openapi().to_pretty_json()?);
             Ok(())

@@ -1,15 +1,12 @@
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     keep_large_blocks_out_of_the_heap();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("CASEBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Err(error) = casebridge::telemetry::init_logging() {
+        eprintln!("error: {error:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     match casebridge::cli::run(casebridge::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

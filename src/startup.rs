@@ -468,6 +468,8 @@ impl Application {
                 // JSON bodies and query strings are read by `api::request::{Body, Params}`.
                 .app_data(web::PayloadConfig::default().limit(body_limit))
                 .app_data(web::PathConfig::default().error_handler(path_error))
+                // JSON compresses about tenfold: gzip, brotli or zstd as the caller accepts.
+                .wrap(actix_web::middleware::Compress::default())
                 // Around everything, CORS preflight answers included.
                 .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())

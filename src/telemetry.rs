@@ -11,6 +11,26 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 use crate::error::ApiError;
 
+/// Logs to stderr, filtered by `CASEBRIDGE_LOG` (default `info`), as text or, with
+/// `CASEBRIDGE_LOG_FORMAT=json`, one JSON object per line for a log collector. Colours only
+/// when stderr is a terminal.
+pub fn init_logging() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("CASEBRIDGE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match std::env::var("CASEBRIDGE_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => logger.init(),
+        Ok("json") => logger.json().with_current_span(true).init(),
+        Ok(_) => anyhow::bail!("CASEBRIDGE_LOG_FORMAT must be text or json"),
+    }
+    Ok(())
+}
+
 pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
@@ -23,17 +43,19 @@ impl RootSpanBuilder for RequestSpan {
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "(unmatched)".to_owned());
-        let client_ip = request
-            .connection_info()
-            .realip_remote_addr()
-            .unwrap_or("")
-            .to_owned();
+        // The TCP peer: forwarding headers are the caller's claim (the audit row resolves
+        // them through the trusted proxies).
+        let peer_ip = request
+            .peer_addr()
+            .map(|peer| peer.ip().to_string())
+            .unwrap_or_default();
         tracing::info_span!(
             "request",
             http.method = %request.method(),
             http.route = %route,
-            http.client_ip = %client_ip,
+            http.peer_ip = %peer_ip,
             request_id = %request_id,
+            trace_id = %trace_id(request).unwrap_or_default(),
             http.status_code = tracing::field::Empty,
         )
     }
@@ -57,6 +79,61 @@ impl RootSpanBuilder for RequestSpan {
             tracing::error!(status, code, ?fields, "request failed");
         } else {
             tracing::warn!(status, code, ?fields, "request refused");
+        }
+    }
+}
+
+/// The trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, ids not all
+/// zeros), to find a request's lines from the caller's trace. Anything else is ignored: it is
+/// the caller's claim, and only a well-formed id of bounded length reaches the log.
+fn trace_id(request: &ServiceRequest) -> Option<String> {
+    let value = request.headers().get("traceparent")?.to_str().ok()?;
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let [version, trace, parent, flags] = parts.as_slice() else {
+        return None;
+    };
+    let hex = |text: &str, length: usize| {
+        text.len() == length && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let valid = *version == "00"
+        && hex(trace, 32)
+        && hex(parent, 16)
+        && hex(flags, 2)
+        && trace.bytes().any(|b| b != b'0')
+        && parent.bytes().any(|b| b != b'0');
+    valid.then(|| (*trace).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace_of(header: &str) -> Option<String> {
+        let request = actix_web::test::TestRequest::default()
+            .insert_header(("traceparent", header))
+            .to_srv_request();
+        trace_id(&request)
+    }
+
+    #[test]
+    fn a_well_formed_traceparent_gives_its_trace_id() {
+        assert_eq!(
+            trace_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+    }
+
+    #[test]
+    fn a_malformed_or_empty_traceparent_is_ignored() {
+        for header in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-jane.citizen@example.org-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(trace_of(header), None, "{header}");
         }
     }
 }

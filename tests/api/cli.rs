@@ -244,3 +244,26 @@ async fn retention_run_lists_or_disposes_as_the_api_does() {
         "{verdict:?}"
     );
 }
+
+#[actix_web::test]
+async fn ready_check_exits_0_for_a_ready_service_and_1_otherwise() {
+    let app = crate::helpers::spawn_app().await;
+    let data = tempfile::tempdir().unwrap();
+    let check = |url: String| {
+        let dir = data.path().to_owned();
+        actix_web::rt::task::spawn_blocking(move || {
+            casebridge(&dir, &["ready-check", "--url", &url], &[])
+        })
+    };
+
+    let ready = check(format!("{}/ready", app.address)).await.unwrap();
+    let nothing_there = check("http://127.0.0.1:1/ready".to_owned()).await.unwrap();
+
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    assert!(!nothing_there.status.success());
+    assert!(String::from_utf8_lossy(&nothing_there.stderr).contains("not ready"));
+}

@@ -93,3 +93,22 @@ async fn only_allow_listed_origins_get_cors_headers() {
         .await;
     assert!(simple.headers.get("access-control-allow-origin").is_none());
 }
+
+#[actix_web::test]
+async fn json_is_compressed_for_a_caller_that_accepts_gzip() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+
+    let compressed = app
+        .get_with(
+            "/api/v1/clients?limit=20",
+            &token,
+            &[("Accept-Encoding", "gzip")],
+        )
+        .await;
+    let plain = app.get("/api/v1/clients?limit=20", &token).await;
+
+    assert_eq!(compressed.status, StatusCode::OK);
+    assert_eq!(compressed.headers["content-encoding"], "gzip");
+    assert!(!plain.headers.contains_key("content-encoding"));
+}
