@@ -398,6 +398,13 @@ pub struct OversightConfig {
     #[arg(long, global = true, env = "CASEBRIDGE_ANCHOR_EVERY", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=10))]
     pub anchor_every: u64,
+
+    /// Address of a listener of its own serving Prometheus metrics at `GET /metrics`
+    /// (requests by route and status with latencies, the writer's batches and queue, the
+    /// database pools, alerts raised). Default: none, no metrics served. Bind it to an
+    /// address only the monitoring system reaches.
+    #[arg(long, global = true, env = "CASEBRIDGE_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
 }
 
 /// Where alerts are delivered, and the key that signs them.

@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod oversight;
 pub mod retention;
 pub mod sealing;

@@ -432,6 +432,8 @@ fn connection_cap(configured: u64) -> usize {
 pub struct Application {
     server: Server,
     port: u16,
+    /// The metrics listener's server and port, when `CASEBRIDGE_METRICS_BIND` is set.
+    metrics: Option<(Server, u16)>,
     state: web::Data<AppState>,
     anchorer: Arc<audit::anchor::Anchorer>,
 }
@@ -470,6 +472,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 // JSON compresses about tenfold: gzip, brotli or zstd as the caller accepts.
                 .wrap(actix_web::middleware::Compress::default())
+                .wrap(from_fn(count_request))
                 // Around everything, CORS preflight answers included.
                 .wrap(security_headers())
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
@@ -495,12 +498,22 @@ impl Application {
         .worker_max_blocking_threads(crate::db::READ_CONNECTIONS as usize)
         .listen(listener)?
         .run();
+        let metrics = match &app_state.config.oversight.metrics_bind {
+            Some(address) => Some(metrics_server(app_state.clone(), address)?),
+            None => None,
+        };
         Ok(Self {
             server,
             port,
+            metrics,
             state: app_state,
             anchorer,
         })
+    }
+
+    /// The metrics listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -514,7 +527,15 @@ impl Application {
     /// Serves until stopped, then writes the audit chain's last anchor and lets another
     /// process serve the database.
     pub async fn run(self) -> std::io::Result<()> {
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let served = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         anchor(&self.state, &self.anchorer).await;
         self.state.db.stop_serving();
         served
@@ -625,4 +646,52 @@ async fn anchor(state: &web::Data<AppState>, anchorer: &Arc<audit::anchor::Ancho
         Ok(Err(error)) => tracing::error!(%error, "the audit chain's anchor could not be written"),
         Err(_) => tracing::error!("the audit chain's anchor could not be written"),
     }
+}
+
+/// Counts every answered request for the metrics, by its route template.
+async fn count_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let answered = next.call(req).await;
+    let (route, status) = match &answered {
+        Ok(response) => (
+            response.request().match_pattern(),
+            response.status().as_u16(),
+        ),
+        Err(error) => (None, error.as_response_error().status_code().as_u16()),
+    };
+    crate::metrics::request_answered(
+        method.as_str(),
+        route.as_deref().unwrap_or("(unmatched)"),
+        status,
+        started.elapsed().as_secs_f64(),
+    );
+    answered
+}
+
+/// The metrics' own listener: `GET /metrics` only, not audited (it names no client).
+fn metrics_server(state: web::Data<AppState>, address: &str) -> anyhow::Result<(Server, u16)> {
+    let listener = TcpListener::bind(address)
+        .map_err(|error| anyhow::anyhow!("binding the metrics listener to {address}: {error}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/metrics", web::get().to(metrics))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((server, port))
+}
+
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let text = crate::metrics::encode(state.db.metrics_now()).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
 }

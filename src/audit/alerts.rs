@@ -136,6 +136,7 @@ fn store(
     let subject = match subject {
         Subject::User(text) | Subject::Username(text) | Subject::Address(text) => *text,
     };
+    crate::metrics::alert_raised(kind);
     queries::insert(
         conn,
         &AlertRow {

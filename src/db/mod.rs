@@ -568,6 +568,18 @@ impl Database {
         self.guarded(self.writer.record(row)).await
     }
 
+    /// The gauges the metrics read when scraped: the writer's queue and the pools.
+    pub fn metrics_now(&self) -> crate::metrics::Now {
+        let pool = |name, pool: &Pool<ConnectionManager<DbConnection>>| {
+            let state = pool.state();
+            (name, state.connections, state.idle_connections)
+        };
+        crate::metrics::Now {
+            queue_depth: self.writer.queue_depth(),
+            pools: vec![pool("read", &self.read), pool("write", &self.write)],
+        }
+    }
+
     /// The end of this instance's audit chain as last committed.
     pub fn committed_head(&self) -> Option<crate::audit::chain::ChainHead> {
         self.writer.committed_head()

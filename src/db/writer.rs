@@ -14,7 +14,7 @@
 //! lock timeout answers its jobs 503 without running any.
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,8 @@ pub struct Writer {
     waits: Waits,
     /// The end of this instance's chain as last committed (`audit::anchor` writes it out).
     committed: Arc<arc_swap::ArcSwapOption<ChainHead>>,
+    /// Jobs in the queue.
+    depth: Arc<AtomicUsize>,
 }
 
 /// 503 for a job the writer did not start in time: nothing was changed.
@@ -171,16 +173,23 @@ impl Writer {
     ) -> Self {
         let (queue, jobs) = mpsc::sync_channel::<Job>(capacity);
         let committed = Arc::new(arc_swap::ArcSwapOption::empty());
-        let published = committed.clone();
+        let depth = Arc::new(AtomicUsize::new(0));
+        let (published, taken) = (committed.clone(), depth.clone());
         std::thread::Builder::new()
             .name("casebridge-writer".into())
-            .spawn(move || run(pool, kind, jobs, &published))
+            .spawn(move || run(pool, kind, jobs, &published, &taken))
             .expect("the writer thread starts");
         Self {
             queue,
             waits,
             committed,
+            depth,
         }
+    }
+
+    /// Jobs waiting in the queue now.
+    pub fn queue_depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
     }
 
     /// The end of this instance's audit chain as last committed; None before its first row.
@@ -197,11 +206,16 @@ impl Writer {
         let claim = Arc::new(Claim::default());
         let _abandon_if_dropped = AbandonOnDrop(claim.clone());
         let (reply, mut answer) = oneshot::channel();
+        // Counted before it is sent, so that the writer's count down never goes below zero.
+        self.depth.fetch_add(1, Ordering::Relaxed);
         self.queue
             .try_send(job(claim.clone(), reply))
-            .map_err(|error| match error {
-                mpsc::TrySendError::Full(_) => queue_full(),
-                mpsc::TrySendError::Disconnected(_) => unavailable(),
+            .map_err(|error| {
+                self.depth.fetch_sub(1, Ordering::Relaxed);
+                match error {
+                    mpsc::TrySendError::Full(_) => queue_full(),
+                    mpsc::TrySendError::Disconnected(_) => unavailable(),
+                }
             })?;
         let answered = match actix_web::rt::time::timeout(self.waits.to_start, &mut answer).await {
             Ok(answered) => answered,
@@ -255,6 +269,7 @@ fn run(
     kind: DatabaseKind,
     jobs: mpsc::Receiver<Job>,
     committed: &arc_swap::ArcSwapOption<ChainHead>,
+    depth: &AtomicUsize,
 ) {
     let mut head = ChainHead::start();
     while let Ok(first) = jobs.recv() {
@@ -265,6 +280,8 @@ fn run(
                 Err(_) => break,
             }
         }
+        depth.fetch_sub(batch.len(), Ordering::Relaxed);
+        crate::metrics::writer_batch(batch.len());
         commit(&pool, kind, &mut head, batch);
         // Only rows that were committed are published; a failed commit starts a new chain
         // whose sequence 0 has no row.

@@ -17,6 +17,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener, when the test configured one.
+    pub metrics_address: Option<String>,
     /// The test's own database, for commands run against it.
     pub database_url: String,
     pub db: Database,
@@ -157,10 +159,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port");
     let app = Application::build(state, listener).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let server = app.handle();
     let running = actix_web::rt::spawn(app.run());
     TestApp {
         address,
+        metrics_address,
         database_url: url,
         db,
         clock,

@@ -112,3 +112,46 @@ async fn json_is_compressed_for_a_caller_that_accepts_gzip() {
     assert_eq!(compressed.headers["content-encoding"], "gzip");
     assert!(!plain.headers.contains_key("content-encoding"));
 }
+
+#[actix_web::test]
+async fn metrics_are_served_on_their_own_listener_only_when_configured() {
+    let app = spawn_app_with(|config| {
+        config.oversight.metrics_bind = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let token = app.login("caseworker").await;
+    app.get(&format!("/api/v1/clients/{}", app.client_id(0)), &token)
+        .await;
+    let metrics = app.metrics_address.clone().expect("a metrics listener");
+
+    let scraped = app
+        .client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let on_the_api = app
+        .request(reqwest::Method::GET, "/metrics", None, None, &[])
+        .await;
+
+    assert_eq!(scraped.status(), StatusCode::OK);
+    let text = scraped.text().await.unwrap();
+    for expected in [
+        "casebridge_http_requests_total{method=\"GET\",route=\"/api/v1/clients/{id}\",status=\"200\"}",
+        "casebridge_http_request_duration_seconds_bucket",
+        "casebridge_writer_batch_jobs_bucket",
+        "casebridge_writer_queue_depth",
+        "casebridge_database_connections{pool=\"read\",state=\"idle\"}",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains(&app.client_id(0)),
+        "no client id in the metrics"
+    );
+    assert_eq!(on_the_api.status, StatusCode::NOT_FOUND);
+    assert!(
+        spawn_app().await.metrics_address.is_none(),
+        "off by default"
+    );
+}
