@@ -23,7 +23,6 @@ use sha2::{Digest, Sha256};
 use crate::audit::chain::Verdict;
 use crate::config::Config;
 use crate::db::{Database, DatabaseKind, DbConnection};
-use crate::domain::StoredAsText;
 
 pub const MANIFEST: &str = "manifest.json";
 const SQLITE_COPY: &str = "casebridge.db";
@@ -410,20 +409,10 @@ fn end_sessions_and_record(
     manifest: &Manifest,
     now: NaiveDateTime,
 ) -> anyhow::Result<usize> {
-    use crate::db::schema::{sessions, users};
+    use crate::db::schema::sessions;
     let started = std::time::Instant::now();
-    let (user_id, organisation_id, roles) = users::table
-        .filter(users::username.eq(restored_by))
-        .filter(users::status.eq(crate::domain::UserStatus::Active.as_str()))
-        .select((users::id, users::organisation_id, users::roles))
-        .first::<(String, String, String)>(conn)
-        .optional()?
+    let actor = crate::audit::CommandActor::active(conn, restored_by)?
         .with_context(|| format!("no active user named {restored_by} in the backup"))?;
-    let actor = crate::audit::CommandActor {
-        user_id,
-        organisation_id,
-        roles,
-    };
     let arguments = format!(
         "casebridge restore (backup taken at {} UTC) --restored-by {restored_by}",
         manifest.taken_at.format("%Y-%m-%d %H:%M:%S")

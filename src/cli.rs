@@ -457,20 +457,8 @@ fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow:
     let key = crate::retention::disposal_key(config)?;
     let (started, now) = (std::time::Instant::now(), chrono::Utc::now().naive_utc());
     let mut conn = db.write_conn()?;
-    use crate::db::schema::users;
-    let (user_id, organisation_id, roles) = users::table
-        .filter(users::username.eq(authorised_by))
-        // Usernames are unique among active accounts only (see db::directory).
-        .filter(users::status.eq(UserStatus::Active.as_str()))
-        .select((users::id, users::organisation_id, users::roles))
-        .first(&mut *conn)
-        .optional()?
+    let actor = crate::audit::CommandActor::active(&mut conn, authorised_by)?
         .with_context(|| format!("no active user named {authorised_by}"))?;
-    let actor = crate::audit::CommandActor {
-        user_id,
-        organisation_id,
-        roles,
-    };
     let arguments = format!(
         "casebridge retention run{} --authorised-by {authorised_by}",
         if dry_run { " --dry-run" } else { "" }

@@ -593,6 +593,26 @@ pub struct CommandActor {
     pub roles: String,
 }
 
+impl CommandActor {
+    /// The active user named `username` (usernames are unique among active accounts only:
+    /// see db::directory); None when there is none.
+    pub fn active(conn: &mut DbConnection, username: &str) -> QueryResult<Option<Self>> {
+        use crate::db::schema::users;
+        use crate::domain::{StoredAsText, UserStatus};
+        let found = users::table
+            .filter(users::username.eq(username))
+            .filter(users::status.eq(UserStatus::Active.as_str()))
+            .select((users::id, users::organisation_id, users::roles))
+            .first::<(String, String, String)>(conn)
+            .optional()?;
+        Ok(found.map(|(user_id, organisation_id, roles)| CommandActor {
+            user_id,
+            organisation_id,
+            roles,
+        }))
+    }
+}
+
 /// Records an operator command that changes records outside any request, in the transaction
 /// of its change, like a request's row: `CLI` as method, the command as route and its
 /// arguments as path. Each command starts a chain of its own, as each service instance does.

@@ -32,6 +32,26 @@ async fn run(data_dir: &Path, database_url: &str, args: &[&str]) -> Output {
     .unwrap()
 }
 
+/// `casebridge restore --from backup --restored-by admin` into `database_url`.
+async fn restore(data_dir: &Path, database_url: &str, backup: &Path) -> Output {
+    let from = backup.to_str().unwrap();
+    let args = ["restore", "--from", from, "--restored-by", "admin"];
+    run(data_dir, database_url, &args).await
+}
+
+/// `casebridge backup --to backup` of `app`'s database, which must succeed.
+async fn back_up(app: &TestApp, backup: &Path) -> String {
+    let to = backup.to_str().unwrap();
+    assert_success(
+        &run(
+            app.data_dir.path(),
+            &app.database_url,
+            &["backup", "--to", to],
+        )
+        .await,
+    )
+}
+
 #[track_caller]
 fn assert_success(output: &Output) -> String {
     assert!(
@@ -72,35 +92,18 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write_with_an_int
     let writing = Arc::new(AtomicBool::new(true));
     let load = write_notes(&app, &token, &writing);
     let taken = async {
-        let output = run(
-            app.data_dir.path(),
-            &app.database_url,
-            &["backup", "--to", backup.to_str().unwrap()],
-        )
-        .await;
+        let report = back_up(&app, &backup).await;
         writing.store(false, Ordering::SeqCst);
-        output
+        report
     };
-    let (during, taken) = futures_util::join!(load, taken);
-    let report = assert_success(&taken);
+    let (during, report) = futures_util::join!(load, taken);
     assert!(report.contains("backup taken at"), "{report}");
     assert!(!during.is_empty(), "writes went on during the backup");
 
     // Restored elsewhere: a new data directory and database.
     let restored_dir = tempfile::tempdir().unwrap();
     let (restored_url, restored_name) = fresh_database(restored_dir.path());
-    let restored = run(
-        restored_dir.path(),
-        &restored_url,
-        &[
-            "restore",
-            "--from",
-            backup.to_str().unwrap(),
-            "--restored-by",
-            "admin",
-        ],
-    )
-    .await;
+    let restored = restore(restored_dir.path(), &restored_url, &backup).await;
     let report = assert_success(&restored);
     assert!(report.contains("audit trail intact"), "{report}");
     let verified = run(restored_dir.path(), &restored_url, &["audit", "verify"]).await;
@@ -133,14 +136,7 @@ async fn a_damaged_backup_is_refused_and_nothing_is_replaced() {
     let app = spawn_app().await;
     let backup_dir = tempfile::tempdir().unwrap();
     let backup = backup_dir.path().join("backup");
-    assert_success(
-        &run(
-            app.data_dir.path(),
-            &app.database_url,
-            &["backup", "--to", backup.to_str().unwrap()],
-        )
-        .await,
-    );
+    back_up(&app, &backup).await;
     let copy = std::fs::read_dir(&backup)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -153,18 +149,7 @@ async fn a_damaged_backup_is_refused_and_nothing_is_replaced() {
 
     let restored_dir = tempfile::tempdir().unwrap();
     let (restored_url, restored_name) = fresh_database(restored_dir.path());
-    let refused = run(
-        restored_dir.path(),
-        &restored_url,
-        &[
-            "restore",
-            "--from",
-            backup.to_str().unwrap(),
-            "--restored-by",
-            "admin",
-        ],
-    )
-    .await;
+    let refused = restore(restored_dir.path(), &restored_url, &backup).await;
 
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("the backup is damaged"));
@@ -186,27 +171,9 @@ async fn a_restore_over_a_served_sqlite_database_is_refused() {
     let app = spawn_app().await;
     let backup_dir = tempfile::tempdir().unwrap();
     let backup = backup_dir.path().join("backup");
-    assert_success(
-        &run(
-            app.data_dir.path(),
-            &app.database_url,
-            &["backup", "--to", backup.to_str().unwrap()],
-        )
-        .await,
-    );
+    back_up(&app, &backup).await;
 
-    let refused = run(
-        app.data_dir.path(),
-        &app.database_url,
-        &[
-            "restore",
-            "--from",
-            backup.to_str().unwrap(),
-            "--restored-by",
-            "admin",
-        ],
-    )
-    .await;
+    let refused = restore(app.data_dir.path(), &app.database_url, &backup).await;
 
     assert!(!refused.status.success());
     assert!(
