@@ -533,6 +533,11 @@ async fn serve(
             );
         }
     }
+    let scheme = if config.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
     let state = startup::state(config).await?;
     let listener = TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
     // The address bound, not the one asked for: `--bind 127.0.0.1:0` picks a free port.
@@ -567,7 +572,7 @@ async fn serve(
     let policy = state.policy.clone();
     let app = Application::build(state, listener)?;
     tokio::spawn(reload_policy_on_sighup(policy));
-    println!("casebridge listening on http://{bound} (API docs at http://{bound}/docs/)");
+    println!("casebridge listening on {scheme}://{bound} (API docs at {scheme}://{bound}/docs/)");
     app.run().await?;
     Ok(())
 }

@@ -111,6 +111,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub privacy: PrivacyConfig,
+
+    #[command(flatten)]
+    pub tls: TlsConfig,
 }
 
 /// How many requests without valid credentials one client address may make: each leaves an
@@ -285,6 +288,25 @@ pub struct PrivacyConfig {
     /// others' tokens and seal values they cannot open.
     #[arg(long, global = true, env = "CASEBRIDGE_ACCEPT_NEW_KEYS")]
     pub accept_new_keys: bool,
+}
+
+/// TLS served by the service itself, for a department that terminates TLS at the service
+/// rather than at a load balancer. Both files or neither.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsConfig {
+    /// PEM file of the server's certificate chain, leaf first.
+    #[arg(long, global = true, env = "CASEBRIDGE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, global = true, env = "CASEBRIDGE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    pub fn enabled(&self) -> bool {
+        self.tls_cert.is_some()
+    }
 }
 
 /// Breach response and oversight settings.

@@ -400,12 +400,41 @@ fn path_error(_: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Err
 /// frame any of it (Swagger UI at `/docs` included). `frame-ancestors` is the standard;
 /// `X-Frame-Options` is for browsers that predate it. A request that fails to parse as HTTP
 /// never reaches the application: actix-http answers it with an empty 400.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+fn security_headers(tls: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add(("Cache-Control", "no-store"))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("Content-Security-Policy", "frame-ancestors 'none'"))
-        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Frame-Options", "DENY"));
+    // Only over TLS: a browser ignores it on plain HTTP, and the service cannot know that a
+    // load balancer in front of it speaks HTTPS.
+    match tls {
+        true => headers.add(("Strict-Transport-Security", "max-age=31536000")),
+        false => headers,
+    }
+}
+
+/// The TLS server settings of the configured certificate and key (rustls, ring's
+/// algorithms, TLS 1.2 and 1.3).
+fn tls_settings(tls: &crate::config::TlsConfig) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&tls.tls_cert, &tls.tls_key) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| anyhow::anyhow!("reading {}: {error}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|error| anyhow::anyhow!("reading {}: {error}", key.display()))?;
+    let settings = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)?;
+    Ok(Some(settings))
 }
 
 /// Descriptors kept for what is not a client connection: database connections, the log, the
@@ -448,6 +477,8 @@ impl Application {
             crate::oversight::webhook::start(state.db.clone(), webhook)?;
         }
         let body_limit = state.config.body_limit;
+        let tls_settings = tls_settings(&state.config.tls)?;
+        let tls = tls_settings.is_some();
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let connections = connection_cap(state.config.limits.max_connections);
         let origins: Vec<String> = state.config.cors_origins().map(str::to_owned).collect();
@@ -474,7 +505,7 @@ impl Application {
                 .wrap(actix_web::middleware::Compress::default())
                 .wrap(from_fn(count_request))
                 // Around everything, CORS preflight answers included.
-                .wrap(security_headers())
+                .wrap(security_headers(tls))
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .service(api::health::health)
                 .service(api::health::ready)
@@ -495,8 +526,11 @@ impl Application {
         })
         .workers(workers)
         .max_connections(connections.div_ceil(workers))
-        .worker_max_blocking_threads(crate::db::READ_CONNECTIONS as usize)
-        .listen(listener)?
+        .worker_max_blocking_threads(crate::db::READ_CONNECTIONS as usize);
+        let server = match tls_settings {
+            Some(settings) => server.listen_rustls_0_23(listener, settings)?,
+            None => server.listen(listener)?,
+        }
         .run();
         let metrics = match &app_state.config.oversight.metrics_bind {
             Some(address) => Some(metrics_server(app_state.clone(), address)?),

@@ -140,6 +140,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         review_interval_days: 90,
         oversight: casebridge::config::OversightConfig::default(),
         privacy: casebridge::config::PrivacyConfig::default(),
+        tls: Default::default(),
     }
 }
 

@@ -155,3 +155,47 @@ async fn metrics_are_served_on_their_own_listener_only_when_configured() {
         "off by default"
     );
 }
+
+#[actix_web::test]
+async fn with_a_certificate_the_service_speaks_tls_and_sends_hsts() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let app = spawn_app_with(|config| {
+        config.tls.tls_cert = Some(cert);
+        config.tls.tls_key = Some(key);
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+
+    let over_tls = trusting
+        .get(format!("https://localhost:{port}/health"))
+        .send()
+        .await
+        .unwrap();
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/health")).await;
+
+    assert_eq!(over_tls.status(), StatusCode::OK);
+    assert_eq!(
+        over_tls.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert!(plain.is_err() || plain.unwrap().status() != StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn without_tls_no_hsts_is_sent() {
+    let app = spawn_app().await;
+    let health = app
+        .request(reqwest::Method::GET, "/health", None, None, &[])
+        .await;
+    assert!(!health.headers.contains_key("strict-transport-security"));
+}
