@@ -56,6 +56,7 @@ impl RootSpanBuilder for RequestSpan {
             http.peer_ip = %peer_ip,
             request_id = %request_id,
             trace_id = %trace_id(request).unwrap_or_default(),
+            caller_request_id = %caller_request_id(request).unwrap_or_default(),
             http.status_code = tracing::field::Empty,
         )
     }
@@ -104,9 +105,38 @@ fn trace_id(request: &ServiceRequest) -> Option<String> {
     valid.then(|| (*trace).to_owned())
 }
 
+/// The caller's own `X-Request-Id`, when it is a UUID: logged beside the service's request
+/// id (which the service chooses itself, and returns), so that the caller's logs and these
+/// meet. Nothing else a caller sends there is logged: a free-form id could carry a name or a
+/// tax file number.
+fn caller_request_id(request: &ServiceRequest) -> Option<String> {
+    let value = request.headers().get("x-request-id")?.to_str().ok()?.trim();
+    uuid::Uuid::try_parse(value)
+        .ok()
+        .map(|id| id.hyphenated().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn caller_id_of(header: &str) -> Option<String> {
+        let request = actix_web::test::TestRequest::default()
+            .insert_header(("x-request-id", header))
+            .to_srv_request();
+        caller_request_id(&request)
+    }
+
+    #[test]
+    fn a_callers_request_id_is_logged_only_when_it_is_a_uuid() {
+        assert_eq!(
+            caller_id_of("5f0c6f0e-7a43-4c55-9d6b-1f9c2b7e8a10").as_deref(),
+            Some("5f0c6f0e-7a43-4c55-9d6b-1f9c2b7e8a10")
+        );
+        assert_eq!(caller_id_of("876543217"), None);
+        assert_eq!(caller_id_of("jane.citizen"), None);
+        assert_eq!(caller_id_of(&"a".repeat(65)), None);
+    }
 
     fn trace_of(header: &str) -> Option<String> {
         let request = actix_web::test::TestRequest::default()
