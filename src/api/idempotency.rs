@@ -41,7 +41,7 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 const MAX_KEY_LENGTH: usize = 255;
 /// The response headers a replay gives again.
 const KEPT_HEADERS: [actix_web::http::header::HeaderName; 3] = [CONTENT_TYPE, LOCATION, ETAG];
-/// How often expired keys are forgotten, and how many at most each time.
+/// How often expired keys are forgotten, and how many at most per writer job.
 const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 const FORGET_AT_MOST: i64 = 1000;
 
@@ -326,21 +326,31 @@ impl KeptDisclosure {
     }
 }
 
-/// Forgets expired keys, a bounded number a minute, for as long as the server runs.
+/// Forgets expired keys every minute, for as long as the server runs: a bounded batch per
+/// writer job, batch after batch until one is not full.
 pub fn forget_expired_keys(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         loop {
             actix_web::rt::time::sleep(FORGET_EVERY).await;
             let now = state.clock.now();
-            let forgotten = state
-                .db
-                .write(move |conn, _| Ok(idempotency::forget_expired(conn, now, FORGET_AT_MOST)?))
-                .await;
-            if let Err(error) = forgotten {
-                tracing::warn!(
-                    code = error.code(),
-                    "expired idempotency keys could not be forgotten"
-                );
+            loop {
+                let forgotten = state
+                    .db
+                    .write(move |conn, _| {
+                        Ok(idempotency::forget_expired(conn, now, FORGET_AT_MOST)?)
+                    })
+                    .await;
+                match forgotten {
+                    Ok(count) if count as i64 == FORGET_AT_MOST => {}
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(
+                            code = error.code(),
+                            "expired idempotency keys could not be forgotten"
+                        );
+                        break;
+                    }
+                }
             }
         }
     });

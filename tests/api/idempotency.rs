@@ -283,3 +283,25 @@ async fn a_malformed_key_is_refused_422_and_applies_nothing() {
     }
     assert_eq!(app.notes_of_case(), before);
 }
+
+#[actix_web::test]
+async fn expired_keys_are_forgotten_in_bounded_batches() {
+    let app = spawn_app_with(|config| config.limits.idempotency_key_hours = 1).await;
+    let token = app.login("caseworker").await;
+    for key in ["k-1", "k-2", "k-3"] {
+        app.add_note_keyed(&token, note(), key).await;
+    }
+    let kept = |app: &TestApp| -> i64 {
+        app.with_db(|conn| idempotency_keys::table.count().get_result(conn).unwrap())
+    };
+    let forget = |app: &TestApp, now| {
+        app.with_db(|conn| casebridge::db::idempotency::forget_expired(conn, now, 2).unwrap())
+    };
+
+    let not_yet = forget(&app, app.clock.now());
+    let later = app.clock.now() + chrono::Duration::hours(1);
+    let (first, second) = (forget(&app, later), forget(&app, later));
+
+    assert_eq!((not_yet, first, second), (0, 2, 1));
+    assert_eq!(kept(&app), 0);
+}
