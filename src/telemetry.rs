@@ -9,6 +9,7 @@ use actix_web::{Error, HttpMessage};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+use crate::audit::correlation;
 use crate::error::ApiError;
 
 /// Logs to stderr, filtered by `CASEBRIDGE_LOG` (default `info`), as text or, with
@@ -55,8 +56,8 @@ impl RootSpanBuilder for RequestSpan {
             http.route = %route,
             http.peer_ip = %peer_ip,
             request_id = %request_id,
-            trace_id = %trace_id(request).unwrap_or_default(),
-            caller_request_id = %caller_request_id(request).unwrap_or_default(),
+            trace_id = %correlation::trace_id(request.headers()).unwrap_or_default(),
+            caller_request_id = %correlation::caller_request_id(request.headers()).unwrap_or_default(),
             http.status_code = tracing::field::Empty,
         )
     }
@@ -80,90 +81,6 @@ impl RootSpanBuilder for RequestSpan {
             tracing::error!(status, code, ?fields, "request failed");
         } else {
             tracing::warn!(status, code, ?fields, "request refused");
-        }
-    }
-}
-
-/// The trace id of a valid W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`, ids not all
-/// zeros), to find a request's lines from the caller's trace. Anything else is ignored: it is
-/// the caller's claim, and only a well-formed id of bounded length reaches the log.
-fn trace_id(request: &ServiceRequest) -> Option<String> {
-    let value = request.headers().get("traceparent")?.to_str().ok()?;
-    let parts: Vec<&str> = value.trim().split('-').collect();
-    let [version, trace, parent, flags] = parts.as_slice() else {
-        return None;
-    };
-    let hex = |text: &str, length: usize| {
-        text.len() == length && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    let valid = *version == "00"
-        && hex(trace, 32)
-        && hex(parent, 16)
-        && hex(flags, 2)
-        && trace.bytes().any(|b| b != b'0')
-        && parent.bytes().any(|b| b != b'0');
-    valid.then(|| (*trace).to_owned())
-}
-
-/// The caller's own `X-Request-Id`, when it is a UUID: logged beside the service's request
-/// id (which the service chooses itself, and returns), so that the caller's logs and these
-/// meet. Nothing else a caller sends there is logged: a free-form id could carry a name or a
-/// tax file number.
-fn caller_request_id(request: &ServiceRequest) -> Option<String> {
-    let value = request.headers().get("x-request-id")?.to_str().ok()?.trim();
-    uuid::Uuid::try_parse(value)
-        .ok()
-        .map(|id| id.hyphenated().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn caller_id_of(header: &str) -> Option<String> {
-        let request = actix_web::test::TestRequest::default()
-            .insert_header(("x-request-id", header))
-            .to_srv_request();
-        caller_request_id(&request)
-    }
-
-    #[test]
-    fn a_callers_request_id_is_logged_only_when_it_is_a_uuid() {
-        assert_eq!(
-            caller_id_of("5f0c6f0e-7a43-4c55-9d6b-1f9c2b7e8a10").as_deref(),
-            Some("5f0c6f0e-7a43-4c55-9d6b-1f9c2b7e8a10")
-        );
-        assert_eq!(caller_id_of("876543217"), None);
-        assert_eq!(caller_id_of("jane.citizen"), None);
-        assert_eq!(caller_id_of(&"a".repeat(65)), None);
-    }
-
-    fn trace_of(header: &str) -> Option<String> {
-        let request = actix_web::test::TestRequest::default()
-            .insert_header(("traceparent", header))
-            .to_srv_request();
-        trace_id(&request)
-    }
-
-    #[test]
-    fn a_well_formed_traceparent_gives_its_trace_id() {
-        assert_eq!(
-            trace_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-    }
-
-    #[test]
-    fn a_malformed_or_empty_traceparent_is_ignored() {
-        for header in [
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-jane.citizen@example.org-00f067aa0ba902b7-01",
-        ] {
-            assert_eq!(trace_of(header), None, "{header}");
         }
     }
 }

@@ -6,6 +6,8 @@
 //! (`audit::limit`) so has the rate at which an anonymous caller can grow the trail.
 use std::borrow::Cow;
 
+use super::correlation;
+
 /// Ends a text that was cut; counted within the text's bound.
 pub const CUT_MARKER: &str = "…[cut]";
 
@@ -39,7 +41,10 @@ pub const ANONYMOUS_ROW_TEXT: usize = METHOD
     // actor_roles, client_ids, fields ("[]"), actor_kind, outcome, resource_type
     + 3 * 2 + 10 + 8 + 32
     // ip: the longest IPv6 text
-    + 39;
+    + 39
+    // trace_id, caller_request_id: fixed-length ids or nothing (`correlation`)
+    + 32
+    + correlation::MAX_LENGTH;
 
 const _: () = assert!(METHOD > CUT_MARKER.len() + 4);
 

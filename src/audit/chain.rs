@@ -47,6 +47,12 @@ pub struct AuditEvent {
     /// counted rather than recorded one by one (absent: none, likewise left out of the hash).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub also_refused: Option<i64>,
+    /// The caller's W3C trace id and its own request id (`correlation`), when it sent valid
+    /// ones (absent: none, likewise left out of the hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_request_id: Option<String>,
     pub previous_hash: String,
     #[serde(skip)]
     pub hash: String,

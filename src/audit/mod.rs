@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod anchor;
 pub mod bound;
 pub mod chain;
+pub mod correlation;
 pub mod limit;
 
 use std::collections::BTreeSet;
@@ -74,6 +75,8 @@ macro_rules! row_values {
             audit_events::duration_ms.eq(e.duration_ms),
             audit_events::attempted_client_id.eq(e.attempted_client_id.as_deref()),
             audit_events::also_refused.eq(e.also_refused),
+            audit_events::trace_id.eq(e.trace_id.as_deref()),
+            audit_events::caller_request_id.eq(e.caller_request_id.as_deref()),
             audit_events::previous_hash.eq(&e.previous_hash),
             audit_events::hash.eq(&e.hash),
         )
@@ -174,6 +177,9 @@ pub struct RequestContext {
     address: Option<IpAddr>,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// The caller's own ids for the request (`correlation`), when well formed.
+    trace_id: Option<String>,
+    caller_request_id: Option<String>,
     started: Instant,
     occurred_at: NaiveDateTime,
 }
@@ -222,6 +228,8 @@ impl RequestContext {
                 .get(actix_web::http::header::USER_AGENT)
                 .and_then(|agent| agent.to_str().ok())
                 .map(|agent| cut(agent, bound::USER_AGENT).into_owned()),
+            trace_id: correlation::trace_id(req.headers()),
+            caller_request_id: correlation::caller_request_id(req.headers()),
             started: Instant::now(),
             occurred_at: occurred_now(),
         }
@@ -265,6 +273,8 @@ impl RowTemplate {
                 address: None,
                 ip: None,
                 user_agent: None,
+                trace_id: None,
+                caller_request_id: None,
                 started: Instant::now(),
                 occurred_at: occurred_now(),
             });
@@ -338,6 +348,8 @@ impl RowTemplate {
             duration_ms: context.started.elapsed().as_millis() as i64,
             attempted_client_id: None,
             also_refused: None,
+            trace_id: context.trace_id,
+            caller_request_id: context.caller_request_id,
             previous_hash: String::new(),
             hash: String::new(),
         };
@@ -651,6 +663,8 @@ pub fn record_command(
         duration_ms: started.elapsed().as_millis() as i64,
         attempted_client_id: None,
         also_refused: None,
+        trace_id: None,
+        caller_request_id: None,
         previous_hash: String::new(),
         hash: String::new(),
     };
@@ -998,6 +1012,8 @@ fn tally_row(source: Source, count: u64) -> AuditEvent {
         duration_ms: 0,
         attempted_client_id: None,
         also_refused: Some(i64::try_from(count).unwrap_or(i64::MAX)),
+        trace_id: None,
+        caller_request_id: None,
         previous_hash: String::new(),
         hash: String::new(),
     }
@@ -1038,6 +1054,8 @@ mod tests {
             duration_ms: 0,
             attempted_client_id: None,
             also_refused: None,
+            trace_id: None,
+            caller_request_id: None,
             previous_hash: String::new(),
             hash: String::new(),
         };

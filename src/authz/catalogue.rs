@@ -388,6 +388,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "duration_ms",
             "attempted_client_id",
             "also_refused",
+            "trace_id",
+            "caller_request_id",
             "chain_id",
             "sequence",
         ],

@@ -272,6 +272,8 @@ diesel::table! {
         hash -> Text,
         attempted_client_id -> Nullable<Text>,
         also_refused -> Nullable<BigInt>,
+        trace_id -> Nullable<Text>,
+        caller_request_id -> Nullable<Text>,
     }
 }
 

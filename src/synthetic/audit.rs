@@ -341,6 +341,8 @@ fn row(
         duration_ms: rng.gen_range(2..80),
         attempted_client_id: None,
         also_refused: None,
+        trace_id: None,
+        caller_request_id: None,
         previous_hash: String::new(),
         hash: String::new(),
     };

@@ -184,6 +184,72 @@ async fn a_write_and_its_row_commit_together() {
     assert_eq!(app.get(&path, &token).await.body["phone"], "0400111222");
 }
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const CALLERS_REQUEST_ID: &str = "5f0c6f0e-7a43-4c55-9d6b-1f9c2b7e8a10";
+
+#[actix_web::test]
+async fn a_callers_trace_and_request_ids_are_kept_in_the_row_and_the_chain_verifies() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let path = format!("/api/v1/clients/{}", app.client_id(NORTHSIDE_CLIENT));
+    let read = app
+        .get_with(
+            &path,
+            &token,
+            &[
+                ("traceparent", TRACEPARENT),
+                ("x-request-id", CALLERS_REQUEST_ID),
+            ],
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_ne!(
+        request_id(&read),
+        CALLERS_REQUEST_ID,
+        "the service names its own"
+    );
+    let row = the_row_of(&app, &read);
+    assert_eq!(row["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(row["caller_request_id"], CALLERS_REQUEST_ID);
+    assert!(matches!(verdict(&app), Verdict::Intact { .. }));
+
+    let auditor = app.login("auditor").await;
+    let trail = app.get("/api/v1/audit/events?limit=5", &auditor).await;
+    let served = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["request_id"] == request_id(&read).as_str())
+        .expect("the read's row is among the newest");
+    assert_eq!(served["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(served["caller_request_id"], CALLERS_REQUEST_ID);
+}
+
+#[actix_web::test]
+async fn ids_a_caller_sends_that_are_not_well_formed_are_not_kept() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let path = format!("/api/v1/clients/{}", app.client_id(NORTHSIDE_CLIENT));
+    let read = app
+        .get_with(
+            &path,
+            &token,
+            &[
+                ("traceparent", "00-jane.citizen-00f067aa0ba902b7-01"),
+                ("x-request-id", "876543217"),
+            ],
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    let row = the_row_of(&app, &read);
+    assert_eq!(
+        (&row["trace_id"], &row["caller_request_id"]),
+        (&Value::Null, &Value::Null)
+    );
+    let stored = serde_json::to_string(&row).unwrap();
+    assert!(!stored.contains("876543217") && !stored.contains("jane.citizen"));
+}
+
 #[actix_web::test]
 async fn a_read_naming_more_clients_than_a_batch_takes_stores_a_row_for_each() {
     let app = spawn_app().await;

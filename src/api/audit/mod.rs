@@ -87,6 +87,13 @@ pub struct AuditEventRecord {
     /// counted here instead of recorded one by one.
     #[schema(required = false)]
     pub also_refused: Option<i64>,
+    /// The trace id of the caller's W3C `traceparent`, when it sent a valid one.
+    #[schema(required = false)]
+    pub trace_id: Option<String>,
+    /// The caller's own `X-Request-Id`, when it sent a UUID (the service's own id for the
+    /// request is `request_id`).
+    #[schema(required = false, format = Uuid)]
+    pub caller_request_id: Option<String>,
     /// The hash chain the event belongs to (one per service instance).
     #[schema(required = false, format = Uuid)]
     pub chain_id: String,
@@ -123,6 +130,8 @@ impl TryFrom<AuditEvent> for AuditEventRecord {
             duration_ms: event.duration_ms,
             attempted_client_id: event.attempted_client_id,
             also_refused: event.also_refused,
+            trace_id: event.trace_id,
+            caller_request_id: event.caller_request_id,
             chain_id: event.chain_id,
             sequence: event.sequence,
         })

@@ -71,6 +71,8 @@ fn text_bytes(row: &AuditEvent) -> usize {
             &row.ip,
             &row.user_agent,
             &row.attempted_client_id,
+            &row.trace_id,
+            &row.caller_request_id,
         ]
         .into_iter()
         .map(optional)
