@@ -14,6 +14,7 @@ pub mod clients;
 pub mod complaints;
 pub mod consents;
 pub mod context;
+pub mod contract;
 pub mod correction_requests;
 pub mod disclosure;
 pub mod health;
