@@ -38,6 +38,8 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "privacy", description = "Collection notices, consents, complaints and legal holds"),
         (name = "retention", description = "Retention schedules, archiving, disposal and its certificates"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "alerts", description = "Alerts raised to the privacy officer"),
+        (name = "breaches", description = "The data breach register, its impact and notifications"),
     )
 )]
 pub struct ApiDoc;
@@ -87,116 +89,301 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The problem responses, each documented once as a component (status, name, description):
+/// an operation's problem response that says nothing of its own refers to its status's.
+const PROBLEMS: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "BadRequest",
+        "The request cannot be read: a body that is not valid JSON, or a cursor or parameter \
+         that is malformed (`bad_request`)",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "No valid credentials: none were sent (`authentication_required`), or the token has \
+         expired or was revoked (`invalid_token`). `WWW-Authenticate` names the scheme.",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The caller may not do this (`forbidden`; `field_not_writable` names the fields it may \
+         not write), or must first change their password (`password_change_required`), enrol \
+         in MFA (`mfa_enrolment_required`) or state a purpose of use in `X-Purpose-Of-Use` \
+         (`purpose_of_use_required`). Nothing was disclosed or changed.",
+    ),
+    (
+        "404",
+        "NotFound",
+        "No such resource within the caller's reach (`not_found`): one the caller may not see \
+         is not found either",
+    ),
+    (
+        "408",
+        "BodyTimeout",
+        "The body did not arrive within the body-read timeout (`body_timeout`)",
+    ),
+    (
+        "409",
+        "Conflict",
+        "The request conflicts with the resource's state; `code` says how",
+    ),
+    (
+        "412",
+        "PreconditionFailed",
+        "`If-Match` names an older version (`version_mismatch`): read the resource again \
+         and reapply the change. Nothing was changed.",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is larger than the configured limit (`payload_too_large`)",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body is not `application/json` (`unsupported_media_type`)",
+    ),
+    (
+        "422",
+        "Unprocessable",
+        "The input is invalid (`validation_failed`): `errors` names each invalid field with \
+         its reasons. Nothing was stored.",
+    ),
+    (
+        "428",
+        "PreconditionRequired",
+        "The change needs `If-Match` with the ETag of the version it changes \
+         (`if_match_required`)",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "Too many requests without valid credentials from this address (`rate_limited`); try \
+         again after `Retry-After`",
+    ),
+    (
+        "503",
+        "ServiceUnavailable",
+        "The database is busy (`database_busy`) or cannot be reached \
+         (`database_unavailable`), or the request's audit record could not be stored \
+         (`audit_unavailable`); nothing was disclosed or changed. Try again after \
+         `Retry-After`.",
+    ),
+];
+
+/// The response headers, each documented once as a component.
+const HEADERS: &[(&str, &str)] = &[
+    (
+        "X-Request-Id",
+        "The service's id for this request (a UUID), also in its audit record: quote it when \
+         reporting a problem",
+    ),
+    (
+        "ETag",
+        "The version of the record: send it back in `If-Match` to change the record",
+    ),
+    ("Location", "Where the created resource is"),
+    ("Retry-After", "Seconds to wait before trying again"),
+    ("WWW-Authenticate", "How to authenticate (`Bearer`)"),
+];
+
+/// The name of a status's problem component.
+fn problem_component(status: &str) -> Option<&'static str> {
+    PROBLEMS
+        .iter()
+        .find(|(code, ..)| *code == status)
+        .map(|(_, name, _)| *name)
+}
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+fn header_ref(name: &str) -> utoipa::openapi::RefOr<utoipa::openapi::header::Header> {
+    utoipa::openapi::RefOr::Ref(utoipa::openapi::Ref::new(format!(
+        "#/components/headers/{name}"
+    )))
+}
+
+/// Every operation of the document, whatever its method.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&String, &mut utoipa::openapi::path::Operation)> {
+    openapi.paths.paths.iter_mut().flat_map(|(path, item)| {
+        [
+            &mut item.get,
+            &mut item.head,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.put,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        .map(move |operation| (path, operation))
+    })
+}
+
 /// Responses every operation of a kind can give, documented once: a JSON body can be
 /// malformed (400), too large (413), of another media type (415) or too slow to arrive (408);
 /// any `/api/v1` request without valid credentials can be over its address's allowance (429,
 /// `audit::limit`), and any can meet a database it cannot use now (503).
 struct CommonResponses;
 
-/// The name of the 429 response component.
-const RATE_LIMITED: &str = "RateLimited";
-/// The name of the 503 response component.
-const UNAVAILABLE: &str = "ServiceUnavailable";
-
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let problem = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/problem+json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build()
-        };
-        let with_retry_after = |mut response: utoipa::openapi::Response| {
-            response.headers.insert(
-                "Retry-After".to_owned(),
-                utoipa::openapi::header::Header::new(
-                    utoipa::openapi::ObjectBuilder::new()
-                        .schema_type(utoipa::openapi::schema::Type::String)
-                        .build(),
-                )
-                .into(),
-            );
-            response
-        };
-        // Documented once each, as components every `/api/v1` operation refers to.
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::{ObjectBuilder, Ref, schema::Type};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.responses.insert(
-            RATE_LIMITED.to_owned(),
-            with_retry_after(problem(
-                "Too many requests without valid credentials from this address (`rate_limited`); see Retry-After",
-            ))
-            .into(),
-        );
-        components.responses.insert(
-            UNAVAILABLE.to_owned(),
-            with_retry_after(problem(
-                "The database is busy (`database_busy`) or cannot be reached (`database_unavailable`), \
-                 or the request's audit record could not be stored (`audit_unavailable`); nothing \
-                 was disclosed. Try again after Retry-After.",
-            ))
-            .into(),
-        );
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for (name, description) in HEADERS {
+            let schema = ObjectBuilder::new().schema_type(Type::String).build();
+            let header = HeaderBuilder::new()
+                .schema(Some(schema))
+                .description(Some(*description))
+                .build();
+            components.headers.insert((*name).to_owned(), header.into());
+        }
+        for (status, name, description) in PROBLEMS {
+            let mut response = problem(description);
+            let extra = match *status {
+                "401" => Some("WWW-Authenticate"),
+                "429" | "503" => Some("Retry-After"),
+                _ => None,
+            };
+            response.headers.extend(
+                extra
+                    .into_iter()
+                    .map(|header| (header.to_owned(), header_ref(header))),
+            );
+            components
+                .responses
+                .insert((*name).to_owned(), response.into());
+        }
+        for (path, operation) in operations(openapi) {
             if !path.starts_with("/api/v1/") {
                 continue;
             }
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.put,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                for (status, component) in [("429", RATE_LIMITED), ("503", UNAVAILABLE)] {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| Ref::from_response_name(component).into());
-                }
+            let mut common = vec!["429", "503"];
+            if operation.request_body.is_some() {
+                common.extend(["400", "408", "413", "415"]);
+            }
+            for status in common {
+                let component = problem_component(status).expect("a documented problem");
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| Ref::from_response_name(component).into());
             }
         }
-        document_idempotency_keys(openapi, &problem);
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.post, &mut item.patch].into_iter().flatten() {
-                if operation.request_body.is_none() {
+        document_idempotency_keys(openapi);
+        describe_responses(openapi);
+    }
+}
+
+/// Every response described: a problem response that says nothing of its own refers to its
+/// status's component, a success response gets its status's reason phrase, and the headers
+/// (with `X-Request-Id` on every `/api/v1` response) refer to their components.
+fn describe_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Ref, RefOr};
+    let known_headers: Vec<&str> = HEADERS.iter().map(|(name, _)| *name).collect();
+    let finish_headers = |response: &mut utoipa::openapi::Response, api: bool| {
+        for (name, header) in response.headers.iter_mut() {
+            if known_headers.contains(&name.as_str()) {
+                *header = header_ref(name);
+            }
+        }
+        if api {
+            response
+                .headers
+                .insert("X-Request-Id".to_owned(), header_ref("X-Request-Id"));
+        }
+    };
+    for (path, operation) in operations(openapi) {
+        let api = path.starts_with("/api/v1/");
+        for (status, answer) in operation.responses.responses.iter_mut() {
+            let RefOr::T(response) = answer else {
+                continue;
+            };
+            let is_problem = response.content.contains_key("application/problem+json");
+            if response.description.is_empty() {
+                if let (true, Some(component)) = (is_problem, problem_component(status)) {
+                    *answer = Ref::from_response_name(component).into();
                     continue;
                 }
-                for (status, description) in [
-                    ("400", "The body is not valid JSON"),
-                    (
-                        "408",
-                        "The body did not arrive within the body-read timeout (`body_timeout`)",
-                    ),
-                    ("413", "The body is larger than the configured limit"),
-                    ("415", "The body is not application/json"),
-                ] {
-                    operation
-                        .responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| problem(description).into());
-                }
+                response.description = status
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(|code| actix_web::http::StatusCode::from_u16(code).ok())
+                    .and_then(|code| code.canonical_reason())
+                    .unwrap_or("Answer")
+                    .to_owned();
             }
+            finish_headers(response, api);
+        }
+    }
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for answer in components.responses.values_mut() {
+        if let RefOr::T(response) = answer {
+            finish_headers(response, true);
+        }
+    }
+}
+
+/// The rest a linter asks of the document as a whole: where it is served, a unique
+/// `operationId` for a `HEAD` that shares its handler with a `GET`, an explicit empty
+/// `security` on the operations that take no credentials, and page schemas that refer to
+/// their record schema instead of repeating it (a generator then makes one type per record).
+fn complete_document(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    use utoipa::openapi::{Ref, RefOr, server::ServerBuilder};
+    openapi.servers = Some(vec![
+        ServerBuilder::new()
+            .url("/")
+            .description(Some("This service (the document is served by it)"))
+            .build(),
+    ]);
+    for item in openapi.paths.paths.values_mut() {
+        if let Some(head) = item.head.as_mut() {
+            head.operation_id = head.operation_id.as_ref().map(|id| format!("{id}_head"));
+        }
+    }
+    for (_, operation) in operations(openapi) {
+        operation.security.get_or_insert_with(Vec::new);
+    }
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    let records: Vec<String> = components.schemas.keys().cloned().collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(record) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        if !records.iter().any(|known| known == record) {
+            continue;
+        }
+        let RefOr::T(Schema::Object(page)) = schema else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Array(items))) = page.properties.get_mut("items") {
+            items.items = ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name(record).into()));
         }
     }
 }
 
 /// Every authenticated POST takes an `Idempotency-Key` (`api::idempotency`): the header,
 /// documented once, and the answers it adds.
-fn document_idempotency_keys(
-    openapi: &mut utoipa::openapi::OpenApi,
-    problem: &dyn Fn(&str) -> utoipa::openapi::Response,
-) {
+fn document_idempotency_keys(openapi: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, schema::Type};
     const PARAMETER: &str = "IdempotencyKey";
@@ -264,4 +451,5 @@ fn document_idempotency_keys(
 pub fn finish(openapi: &mut utoipa::openapi::OpenApi) {
     BearerAuth.modify(openapi);
     CommonResponses.modify(openapi);
+    complete_document(openapi);
 }

@@ -61,7 +61,9 @@ fn every_operation_declares_problem_responses_and_bearer_auth() {
             );
             if !public {
                 assert!(
-                    operation.get("security").is_some(),
+                    operation["security"]
+                        .as_array()
+                        .is_some_and(|schemes| !schemes.is_empty()),
                     "{method} {path} declares bearer security"
                 );
                 assert!(
@@ -70,5 +72,81 @@ fn every_operation_declares_problem_responses_and_bearer_auth() {
                 );
             }
         }
+    }
+}
+
+fn committed_operations() -> Vec<(String, String, serde_json::Value)> {
+    let document: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations.push((path.clone(), method.clone(), operation.clone()));
+        }
+    }
+    operations
+}
+
+/// A response, with a reference to a response component followed.
+fn resolved(response: &serde_json::Value) -> serde_json::Value {
+    let document: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    match response["$ref"].as_str() {
+        Some(reference) => document
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{reference} resolves"))
+            .clone(),
+        None => response.clone(),
+    }
+}
+
+#[test]
+fn every_response_is_described_and_api_responses_name_their_request_id() {
+    for (path, method, operation) in committed_operations() {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let response = resolved(response);
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|text| !text.is_empty()),
+                "{method} {path} {status} is described"
+            );
+            if path.starts_with("/api/v1/") {
+                assert_eq!(
+                    response["headers"]["X-Request-Id"]["$ref"],
+                    "#/components/headers/X-Request-Id",
+                    "{method} {path} {status} documents X-Request-Id"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_operation_has_its_own_operation_id() {
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, method, operation) in committed_operations() {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!id.is_empty(), "{method} {path} has an operationId");
+        assert!(seen.insert(id.clone()), "{id} is used twice");
+    }
+}
+
+#[test]
+fn page_schemas_refer_to_their_record_schema() {
+    let document: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let pages: Vec<_> = schemas
+        .iter()
+        .filter_map(|(name, schema)| Some((name.strip_prefix("Page_")?, schema)))
+        .collect();
+    assert!(!pages.is_empty());
+    for (record, page) in pages {
+        assert_eq!(
+            page["properties"]["items"]["items"]["$ref"],
+            format!("#/components/schemas/{record}"),
+            "Page_{record}"
+        );
     }
 }
