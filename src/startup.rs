@@ -28,7 +28,14 @@ fn cors(origins: &[String]) -> Cors {
                 "if-match",
                 "x-purpose-of-use",
             ])
-            .expose_headers(["etag", "idempotent-replayed", "location", "x-request-id"])
+            .expose_headers([
+                "etag",
+                "idempotent-replayed",
+                "location",
+                "retry-after",
+                "www-authenticate",
+                "x-request-id",
+            ])
             .max_age(600),
         |cors, origin| cors.allowed_origin(origin),
     )

@@ -66,24 +66,12 @@ impl Modify for BearerAuth {
             )])),
         );
         let oauth2 = SecurityRequirement::new("oauth2", Vec::<String>::new());
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                let Some(security) = operation.security.as_mut() else {
-                    continue;
-                };
-                let bearer = serde_json::to_value(&*security)
-                    .is_ok_and(|value| value.to_string().contains("\"bearer\""));
-                if bearer {
-                    security.push(oauth2.clone());
-                }
+        for (_, operation) in operations(openapi) {
+            if takes_bearer(operation) {
+                operation
+                    .security
+                    .get_or_insert_with(Vec::new)
+                    .push(oauth2.clone());
             }
         }
     }
@@ -234,6 +222,18 @@ fn operations(
     })
 }
 
+fn takes_bearer(operation: &utoipa::openapi::path::Operation) -> bool {
+    serde_json::to_value(&operation.security)
+        .is_ok_and(|security| security.to_string().contains("\"bearer\""))
+}
+
+/// Whether the operation reads a JSON body (the token endpoint reads a form, and answers
+/// its own errors as OAuth 2.0 says).
+fn takes_json_body(operation: &utoipa::openapi::path::Operation) -> bool {
+    use utoipa::openapi::RefOr;
+    matches!(&operation.request_body, Some(RefOr::T(body)) if body.content.contains_key("application/json"))
+}
+
 /// Responses every operation of a kind can give, documented once: a JSON body can be
 /// malformed (400), too large (413), of another media type (415) or too slow to arrive (408);
 /// any `/api/v1` request without valid credentials can be over its address's allowance (429,
@@ -275,7 +275,10 @@ impl Modify for CommonResponses {
             }
             let mut common = vec!["429", "503"];
             if operation.request_body.is_some() {
-                common.extend(["400", "408", "413", "415"]);
+                common.extend(["408", "413"]);
+            }
+            if takes_json_body(operation) {
+                common.extend(["400", "415"]);
             }
             for status in common {
                 let component = problem_component(status).expect("a documented problem");
@@ -413,11 +416,9 @@ fn document_idempotency_keys(openapi: &mut utoipa::openapi::OpenApi) {
         let Some(operation) = item.post.as_mut() else {
             continue;
         };
-        let authenticated = operation
-            .security
-            .as_ref()
-            .is_some_and(|requirements| !requirements.is_empty());
-        if !path.starts_with("/api/v1/") || !authenticated {
+        // The guard keeps keys per identified caller: a bearer token's. The token endpoint's
+        // HTTP Basic caller is not one (its response is a credential, never kept).
+        if !path.starts_with("/api/v1/") || !takes_bearer(operation) {
             continue;
         }
         operation

@@ -48,6 +48,30 @@ async fn a_cors_preflight_leaves_an_audit_row() {
 }
 
 #[actix_web::test]
+async fn a_browser_on_an_allowed_origin_may_read_the_headers_that_say_what_to_do_next() {
+    let app = spawn_app().await;
+    let refused = app
+        .anonymous(Method::GET, "/api/v1/clients", &[("Origin", PORTAL)])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers["access-control-allow-origin"], PORTAL);
+    let exposed = refused.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in [
+        "etag",
+        "idempotent-replayed",
+        "location",
+        "retry-after",
+        "www-authenticate",
+        "x-request-id",
+    ] {
+        assert!(exposed.contains(header), "{header} in {exposed}");
+    }
+}
+
+#[actix_web::test]
 async fn a_preflight_from_another_origin_is_refused_and_leaves_an_audit_row() {
     let app = spawn_app().await;
     let refused = app
