@@ -54,6 +54,11 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// The service's public base URL as callers reach it (`https://casebridge.example.gov.au`):
+    /// names the OAuth 2.0 endpoints in the authorisation-server metadata. Unset: no metadata.
+    #[arg(long, global = true, env = "CASEBRIDGE_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+
     /// Failed logins for one username, within the lockout window, that lock it.
     #[arg(long, global = true, env = "CASEBRIDGE_LOCKOUT_THRESHOLD", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -637,4 +642,44 @@ pub fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
             .with_context(|| format!("restricting {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// An absolute `http` or `https` URL with no path beyond `/`, query or fragment, kept without
+/// its trailing slash.
+fn public_url(text: &str) -> Result<String, String> {
+    let uri: actix_web::http::Uri = text
+        .parse()
+        .map_err(|_| "must be a URL such as https://casebridge.example.gov.au".to_owned())?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let bare = matches!(uri.path(), "" | "/") && uri.query().is_none() && !text.contains('#');
+    if !scheme_ok || uri.authority().is_none() || !bare {
+        return Err("must be an http(s) URL with a host and nothing after it".to_owned());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn a_public_url_is_an_http_origin_kept_without_its_trailing_slash() {
+        assert_eq!(
+            public_url("https://casebridge.example.gov.au/").as_deref(),
+            Ok("https://casebridge.example.gov.au")
+        );
+        assert_eq!(
+            public_url("http://127.0.0.1:8080").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
+        for refused in [
+            "casebridge.example.gov.au",
+            "ftp://casebridge.example.gov.au",
+            "https://casebridge.example.gov.au/api?x=1",
+            "https://casebridge.example.gov.au/#top",
+            "https://casebridge.example.gov.au/base",
+        ] {
+            assert!(public_url(refused).is_err(), "{refused}");
+        }
+    }
 }

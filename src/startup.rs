@@ -136,6 +136,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(api::contract::ApiDoc::openapi())
         .service(api::health::health)
         .service(api::health::ready)
+        .service(api::oauth::metadata)
         .service(api_v1(cors(&[])))
         .split_for_parts();
     // After the split: only then does the document hold every path.
@@ -261,6 +262,7 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .service(api::health::health)
                 .service(api::health::ready)
+                .service(api::oauth::metadata)
                 .service(api_v1(cors(&origins)))
                 .service(
                     SwaggerUi::new("/docs/{_:.*}")

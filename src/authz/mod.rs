@@ -45,10 +45,14 @@ impl Caller {
     /// caller may only enrol (see `api::context::EnrollingCtx`; a password set by someone else is replaced first). Decided on every request,
     /// so a role that gains the requirement mid-session is held to it at once.
     pub fn must_enrol_in_mfa(&self, policy: &CompiledPolicy) -> bool {
-        self.kind == PrincipalKind::Person
-            && !self.mfa_exempt
-            && !self.mfa_enrolled
-            && policy.requires_mfa(&self.roles)
+        self.mfa_required(policy) && !self.mfa_enrolled
+    }
+
+    /// Whether the policy requires a second factor of this caller: of a person whose roles
+    /// need it, unless exempted. A system (API client) authenticates with its secret alone
+    /// and can never enrol.
+    pub fn mfa_required(&self, policy: &CompiledPolicy) -> bool {
+        self.kind == PrincipalKind::Person && !self.mfa_exempt && policy.requires_mfa(&self.roles)
     }
 
     /// What this caller's session is limited to, if anything: a password set by someone else

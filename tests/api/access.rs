@@ -8,7 +8,10 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Response, TestApp, onboarding_checks, spawn_app};
+use crate::helpers::{
+    PASSWORD, Response, TestApp, client_token, onboarding_checks, register_client, spawn_app,
+    token_request,
+};
 use crate::writes::assert_problem;
 
 const STRONG_PASSWORD: &str = "violet harbour lantern quietly";
@@ -716,62 +719,6 @@ async fn a_role_that_requires_mfa_gets_an_enrolment_only_token_until_a_code_is_c
 }
 
 // ---- API clients ----------------------------------------------------------------------------
-
-async fn register_client(app: &TestApp, admin: &str) -> (String, String) {
-    let created = app
-        .post(
-            "/api/v1/api-clients",
-            admin,
-            json!({
-                "organisation_id": app.organisation_id(casebridge::demo::NORTHSIDE),
-                "name": "Northside case system", "roles": ["csp_worker"],
-                "clearance": "OFFICIAL: Sensitive",
-            }),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_owned();
-    // Dual control: a second administrator approves a system that reads client content.
-    let second = app.second_admin().await;
-    let approved = app
-        .act(&format!("/api/v1/users/{id}/approve"), &second)
-        .await;
-    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
-    (
-        id,
-        created.body["client_secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn token_request(
-    app: &TestApp,
-    form: &[(&str, &str)],
-    basic: Option<(&str, &str)>,
-) -> Response {
-    let mut request = app
-        .client
-        .post(format!("{}/api/v1/oauth/token", app.address))
-        .form(form);
-    if let Some((id, secret)) = basic {
-        request = request.basic_auth(id, Some(secret));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    Response {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn client_token(response: &Response) -> String {
-    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    assert_eq!(response.body["token_type"], "Bearer");
-    assert!(response.body.get("refresh_token").is_none());
-    response.body["access_token"].as_str().unwrap().to_owned()
-}
 
 fn ids(response: &Response) -> Vec<String> {
     let mut ids: Vec<String> = response.body["items"]

@@ -120,6 +120,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         access_token_ttl: 900,
         session_ttl: 3600,
         cors_origins: vec!["https://portal.csp.example".into()],
+        public_url: None,
         body_limit: 64 * 1024,
         list_scan_rows: 2000,
         trusted_proxies: Default::default(),
@@ -524,4 +525,75 @@ impl TestApp {
     ) -> Response {
         self.request(method, path, None, None, headers).await
     }
+}
+
+/// A Northside system (csp_worker), registered and approved: its id and secret.
+pub async fn register_client(app: &TestApp, admin: &str) -> (String, String) {
+    register_client_named(app, admin, "Northside case system").await
+}
+
+/// The same, with another name (names are unique within an organisation).
+pub async fn register_client_named(app: &TestApp, admin: &str, name: &str) -> (String, String) {
+    let created = app
+        .post(
+            "/api/v1/api-clients",
+            admin,
+            serde_json::json!({
+                "organisation_id": app.organisation_id(casebridge::demo::NORTHSIDE),
+                "name": name, "roles": ["csp_worker"],
+                "clearance": "OFFICIAL: Sensitive",
+            }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    // Dual control: a second administrator approves a system that reads client content.
+    let second = app.second_admin().await;
+    let approved = app
+        .act(&format!("/api/v1/users/{id}/approve"), &second)
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    (
+        id,
+        created.body["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `POST /api/v1/oauth/token` with `form`, and HTTP Basic credentials when given.
+pub async fn token_request(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Response {
+    oauth_request(app, "/api/v1/oauth/token", form, basic).await
+}
+
+/// A form `POST` to one of the OAuth endpoints, with HTTP Basic credentials when given.
+pub async fn oauth_request(
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Response {
+    let mut request = app.client.post(format!("{}{path}", app.address)).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The access token of a successful token response.
+pub fn client_token(response: &Response) -> String {
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(response.body["token_type"], "Bearer");
+    assert!(response.body.get("refresh_token").is_none());
+    response.body["access_token"].as_str().unwrap().to_owned()
 }

@@ -13,6 +13,7 @@ mod hardening;
 mod helpers;
 mod idempotency;
 mod name_search;
+mod oauth;
 mod openapi;
 mod outages;
 mod oversight;

@@ -4,6 +4,28 @@
  */
 
 export interface paths {
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OAuth 2.0 authorisation-server metadata (RFC 8414)
+         * @description Where a CSP system's OAuth 2.0 library finds the token, revocation and introspection
+         *     endpoints. Served only when `CASEBRIDGE_PUBLIC_URL` says where callers reach the service
+         *     (a `Host` header is the caller's claim, so it never names an endpoint).
+         */
+        get: operations["metadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/access-requests": {
         parameters: {
             query?: never;
@@ -1189,6 +1211,51 @@ export interface paths {
          * @description Adds a new note that points at this one; the original stays as it was.
          */
         post: operations["amend_note"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/oauth/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Introspect an access token (RFC 7662)
+         * @description A CSP system asks whether one of its own tokens is live (session not ended, client and
+         *     organisation still active) and until when. A token of another client, an expired or a
+         *     revoked one, or no token at all, is `{"active": false}`.
+         */
+        post: operations["introspect"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/oauth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke an access token (RFC 7009)
+         * @description A CSP system ends one of its own tokens, for example when it shuts down or suspects the
+         *     token was exposed: the token is refused from the next request. The answer is 200 whether
+         *     or not the token was valid, and a token issued to another client is left alone (the
+         *     endpoint does not say whose a token is).
+         */
+        post: operations["revoke"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2545,6 +2612,30 @@ export interface components {
         };
         /** @enum {string} */
         InformationKind: "identity" | "contact" | "health" | "tax_file_number" | "safety_alerts" | "language" | "case_details" | "case_notes";
+        /**
+         * @description What introspection says of a token (RFC 7662 §2.2): `active` alone when it is not a live
+         *     token of the calling client.
+         */
+        Introspection: {
+            active: boolean;
+            /**
+             * Format: uuid
+             * @description The client the token was issued to (the caller).
+             */
+            client_id?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds since the epoch.
+             */
+            exp?: number | null;
+            /** Format: int64 */
+            iat?: number | null;
+            /** @description The client's roles now, space-separated. */
+            scope?: string | null;
+            /** Format: uuid */
+            sub?: string | null;
+            token_type?: string | null;
+        };
         LastReview: {
             /** Format: date-time */
             closed_at?: string | null;
@@ -3533,6 +3624,22 @@ export interface components {
          * @enum {string}
          */
         Scope: "division" | "allocation" | "own_organisation" | "any_with_purpose" | "any" | "self" | "consented";
+        /** @description The authorisation server's metadata (RFC 8414), for OAuth 2.0 client libraries. */
+        ServerMetadata: {
+            /** @description Only `client_credentials`: people log in at `/api/v1/auth/login`. */
+            grant_types_supported: string[];
+            introspection_endpoint: string;
+            introspection_endpoint_auth_methods_supported: string[];
+            /** @description `CASEBRIDGE_PUBLIC_URL`. */
+            issuer: string;
+            /** @description Empty: there is no authorisation endpoint. */
+            response_types_supported: string[];
+            revocation_endpoint: string;
+            revocation_endpoint_auth_methods_supported: string[];
+            service_documentation: string;
+            token_endpoint: string;
+            token_endpoint_auth_methods_supported: string[];
+        };
         SessionList: {
             items: components["schemas"]["SessionRecord"][];
         };
@@ -3560,6 +3667,17 @@ export interface components {
          * @example 2026-11-22T09:30:00Z
          */
         Timestamp: string;
+        /** @description The form fields of a revocation or introspection request. */
+        TokenOfClient: {
+            /** Format: uuid */
+            client_id?: string | null;
+            /** Format: password */
+            client_secret?: string | null;
+            /** @description An access token the calling client was issued. */
+            token: string;
+            /** @description `access_token`, or absent (the only kind there is). */
+            token_type_hint?: string | null;
+        };
         /** @description The form fields of a token request (`application/x-www-form-urlencoded`). */
         TokenRequest: {
             /**
@@ -3815,6 +3933,35 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    metadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerMetadata"];
+                };
+            };
+            /** @description `CASEBRIDGE_PUBLIC_URL` is not set */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     list_access_requests: {
         parameters: {
             query?: {
@@ -6749,6 +6896,102 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    introspect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["TokenOfClient"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Introspection"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            408: components["responses"]["BodyTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["TokenOfClient"];
+            };
+        };
+        responses: {
+            /** @description Revoked, or nothing to revoke */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            408: components["responses"]["BodyTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };

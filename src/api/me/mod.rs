@@ -137,7 +137,7 @@ async fn me(AnySessionCtx(ctx): AnySessionCtx) -> ApiResult<HttpResponse> {
         roles: caller.roles.clone(),
         clearance: caller.clearance,
         mfa: MfaState {
-            required: ctx.policy().requires_mfa(&caller.roles) && !caller.mfa_exempt,
+            required: caller.mfa_required(ctx.policy()),
             enrolled: caller.mfa_enrolled,
             enrolment_only_session: caller.must_enrol_in_mfa(ctx.policy()),
         },
