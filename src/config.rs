@@ -44,6 +44,13 @@ pub struct Config {
     #[arg(long, global = true, env = "CASEBRIDGE_SESSION_TTL", default_value_t = 12 * 3600)]
     pub session_ttl: u64,
 
+    /// Hours a rotated API client secret keeps working beside the new one, so that a CSP can
+    /// deploy the new secret without an outage (0: it stops at once). A rotation for a leaked
+    /// secret ends it at once whatever this says (`?previous_secret=end`).
+    #[arg(long, global = true, env = "CASEBRIDGE_CLIENT_SECRET_OVERLAP_HOURS", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(0..=168))]
+    pub client_secret_overlap_hours: u32,
+
     /// Browser origins allowed to call the API, comma-separated. Empty: none.
     #[arg(
         long,

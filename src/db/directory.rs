@@ -382,30 +382,60 @@ pub fn confirm_totp(
         .map(drop)
 }
 
-/// Stores (or replaces) an API client's secret digest.
+/// Stores (or replaces) an API client's secret digest. The secret it replaces is still
+/// accepted until `previous_until`, if given; otherwise it stops at once.
 pub fn set_client_secret(
     conn: &mut DbConnection,
     id: &str,
     digest: &str,
     now: NaiveDateTime,
+    previous_until: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
-    let replaced =
-        diesel::update(api_client_secrets::table.filter(api_client_secrets::user_id.eq(id)))
-            .set((
-                api_client_secrets::secret_hash.eq(digest),
-                api_client_secrets::issued_at.eq(now),
-            ))
-            .execute(conn)?;
-    if replaced == 0 {
-        diesel::insert_into(api_client_secrets::table)
+    let replaced = client_secret(conn, id)?;
+    let Some((previous, _)) = replaced else {
+        return diesel::insert_into(api_client_secrets::table)
             .values((
                 api_client_secrets::user_id.eq(id),
                 api_client_secrets::secret_hash.eq(digest),
                 api_client_secrets::issued_at.eq(now),
             ))
-            .execute(conn)?;
-    }
-    Ok(())
+            .execute(conn)
+            .map(drop);
+    };
+    let previous = previous_until.map(|_| previous);
+    diesel::update(api_client_secrets::table.filter(api_client_secrets::user_id.eq(id)))
+        .set((
+            api_client_secrets::secret_hash.eq(digest),
+            api_client_secrets::issued_at.eq(now),
+            api_client_secrets::previous_secret_hash.eq(previous),
+            api_client_secrets::previous_valid_until.eq(previous_until),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The digests of the secrets an API client may authenticate with at `now`: its current one,
+/// and the one it replaced while that is still accepted.
+pub fn accepted_secrets(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    let found: Option<(String, Option<String>, Option<NaiveDateTime>)> = api_client_secrets::table
+        .filter(api_client_secrets::user_id.eq(id))
+        .select((
+            api_client_secrets::secret_hash,
+            api_client_secrets::previous_secret_hash,
+            api_client_secrets::previous_valid_until,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found
+        .map(|(current, previous, until)| {
+            let previous = previous.filter(|_| until.is_some_and(|until| now < until));
+            std::iter::once(current).chain(previous).collect()
+        })
+        .unwrap_or_default())
 }
 
 /// An API client's secret digest and when it was issued.

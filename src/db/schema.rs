@@ -70,6 +70,8 @@ diesel::table! {
         user_id -> Text,
         secret_hash -> Text,
         issued_at -> Timestamp,
+        previous_secret_hash -> Nullable<Text>,
+        previous_valid_until -> Nullable<Timestamp>,
     }
 }
 

@@ -119,6 +119,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         jwt_secret: None,
         access_token_ttl: 900,
         session_ttl: 3600,
+        client_secret_overlap_hours: 24,
         cors_origins: vec!["https://portal.csp.example".into()],
         public_url: None,
         body_limit: 64 * 1024,

@@ -258,3 +258,114 @@ async fn a_systems_me_never_asks_it_to_enrol_in_mfa() {
         "a person in the same role is asked"
     );
 }
+
+async fn rotate(app: &TestApp, admin: &str, system: &System, query: &str) -> String {
+    let rotated = app
+        .act(
+            &format!("/api/v1/api-clients/{}/rotate-secret{query}", system.id),
+            admin,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    rotated.body["client_secret"].as_str().unwrap().to_owned()
+}
+
+async fn token_status(app: &TestApp, id: &str, secret: &str) -> StatusCode {
+    token_request(app, &GRANT, Some((id, secret))).await.status
+}
+
+#[actix_web::test]
+async fn a_rotated_secret_keeps_working_beside_the_new_one_for_the_overlap_then_stops() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let system = system(&app, &admin, "Northside case system").await;
+    let new_secret = rotate(&app, &admin, &system, "").await;
+
+    assert_eq!(
+        app.get("/api/v1/me", &system.token).await.status,
+        StatusCode::OK,
+        "tokens live on"
+    );
+    assert_eq!(
+        token_status(&app, &system.id, &system.secret).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        token_status(&app, &system.id, &new_secret).await,
+        StatusCode::OK
+    );
+
+    app.clock.advance(chrono::Duration::hours(24));
+    assert_eq!(
+        token_status(&app, &system.id, &system.secret).await,
+        StatusCode::UNAUTHORIZED,
+        "the overlap is over"
+    );
+    assert_eq!(
+        token_status(&app, &system.id, &new_secret).await,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn a_second_rotation_leaves_only_the_secret_it_replaced_beside_the_new_one() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let system = system(&app, &admin, "Northside case system").await;
+    let second = rotate(&app, &admin, &system, "").await;
+    let third = rotate(&app, &admin, &system, "").await;
+    assert_eq!(
+        token_status(&app, &system.id, &system.secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        token_status(&app, &system.id, &second).await,
+        StatusCode::OK
+    );
+    assert_eq!(token_status(&app, &system.id, &third).await, StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn revoking_a_client_ends_its_previous_secret_as_well_as_its_current_one() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let system = system(&app, &admin, "Northside case system").await;
+    let new_secret = rotate(&app, &admin, &system, "").await;
+    let revoked = app
+        .act(&format!("/api/v1/api-clients/{}/revoke", system.id), &admin)
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    for secret in [&system.secret, &new_secret] {
+        assert_eq!(
+            token_status(&app, &system.id, secret).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_rotation_with_an_unknown_option_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let system = system(&app, &admin, "Northside case system").await;
+    let refused = app
+        .act(
+            &format!(
+                "/api/v1/api-clients/{}/rotate-secret?previous_secret=later",
+                system.id
+            ),
+            &admin,
+        )
+        .await;
+    assert_problem(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert!(refused.body.get("client_secret").is_none());
+    assert_eq!(
+        token_status(&app, &system.id, &system.secret).await,
+        StatusCode::OK
+    );
+    assert_eq!(app.alert_reasons("secret_rotated").len(), 0);
+}

@@ -57,7 +57,11 @@ fn every_operation_declares_problem_responses_and_bearer_auth() {
         for (method, operation) in operations.as_object().unwrap() {
             let public = matches!(
                 path.as_str(),
-                "/health" | "/ready" | "/api/v1/auth/login" | "/api/v1/auth/refresh"
+                "/health"
+                    | "/ready"
+                    | "/.well-known/oauth-authorization-server"
+                    | "/api/v1/auth/login"
+                    | "/api/v1/auth/refresh"
             );
             if !public {
                 assert!(

@@ -297,9 +297,11 @@ export interface paths {
         put?: never;
         /**
          * Rotate an API client's secret
-         * @description Answers the new secret once. The old secret stops working, and every token issued with
-         *     it is refused from its next request. Raises a `secret_rotated` alert: whoever rotates it
-         *     holds the system's credential until they hand it over.
+         * @description Answers the new secret once. By default the old secret keeps working beside it for
+         *     `CASEBRIDGE_CLIENT_SECRET_OVERLAP_HOURS` (24), then stops; with `previous_secret=end` it
+         *     stops at once and every token issued with it is refused from its next request (for a
+         *     secret that may have leaked). Raises a `secret_rotated` alert: whoever rotates it holds
+         *     the system's credential until they hand it over.
          */
         post: operations["rotate_secret"];
         delete?: never;
@@ -4567,7 +4569,10 @@ export interface operations {
     };
     rotate_secret: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `keep` (default) or `end`. */
+                previous_secret?: "keep" | "end";
+            };
             header?: {
                 /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
@@ -4594,16 +4599,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
-            /** @description The Idempotency-Key was used with another request (`idempotency_key_reused`), or is malformed */
-            422: {
-                headers: {
-                    "X-Request-Id": components["headers"]["X-Request-Id"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -230,7 +230,7 @@ async fn create_api_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
             ));
         }
         queries::insert_user(conn, &row, None)?;
-        queries::set_client_secret(conn, &row.id, &digest, now)?;
+        queries::set_client_secret(conn, &row.id, &digest, now, None)?;
         let record = load(conn, &reader, &row.id)?;
         Ok(disclosure::created(
             &reader,
@@ -258,33 +258,69 @@ async fn get_api_client(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed>
     disclosure::one(&permit, &record)
 }
 
+/// What becomes of the secret a rotation replaces.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviousSecret {
+    /// Still accepted for `CASEBRIDGE_CLIENT_SECRET_OVERLAP_HOURS` (default 24), so that the
+    /// CSP can deploy the new one without an outage; tokens already issued live on.
+    #[default]
+    Keep,
+    /// Refused at once, and every token issued with it from its next request: for a secret
+    /// that may have leaked.
+    End,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RotateParams {
+    /// `keep` (default) or `end`.
+    #[param(inline)]
+    pub previous_secret: Option<PreviousSecret>,
+}
+
 /// Rotate an API client's secret
 ///
-/// Answers the new secret once. The old secret stops working, and every token issued with
-/// it is refused from its next request. Raises a `secret_rotated` alert: whoever rotates it
-/// holds the system's credential until they hand it over.
-#[utoipa::path(tag = "api-clients", params(("id" = String, Path, format = Uuid)), responses(
+/// Answers the new secret once. By default the old secret keeps working beside it for
+/// `CASEBRIDGE_CLIENT_SECRET_OVERLAP_HOURS` (24), then stops; with `previous_secret=end` it
+/// stops at once and every token issued with it is refused from its next request (for a
+/// secret that may have leaked). Raises a `secret_rotated` alert: whoever rotates it holds
+/// the system's credential until they hand it over.
+#[utoipa::path(tag = "api-clients", params(("id" = String, Path, format = Uuid), RotateParams), responses(
     (status = 200, body = ApiClientWithSecret, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
     (status = 404, body = Problem, content_type = "application/problem+json"),
     (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/api-clients/{id}/rotate-secret")]
-async fn rotate_secret(ctx: Ctx, id: web::Path<String>) -> ApiResult<Disclosed> {
+async fn rotate_secret(
+    ctx: Ctx,
+    id: web::Path<String>,
+    params: Params<RotateParams>,
+) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::ApiClient, Action::RotateSecret)?;
     let reader = ctx.permit(Resource::ApiClient, Action::Read)?;
     let id = path_id(&id)?;
+    let previous = params.parse(&permit)?.previous_secret.unwrap_or_default();
+    let now = ctx.now();
+    let overlap = chrono::Duration::hours(i64::from(ctx.state.config.client_secret_overlap_hours));
+    let previous_until = (previous == PreviousSecret::Keep && overlap > chrono::Duration::zero())
+        .then(|| now + overlap);
     let secret = client_secret::generate();
     let digest = client_secret::digest(&secret);
-    let (now, rotated_by) = (ctx.now(), ctx.caller.user_id.clone());
+    let rotated_by = ctx.caller.user_id.clone();
     ctx.write(move |conn| {
         let row = find(conn, &permit, &id)?;
         if row.status == UserStatus::Deactivated.as_str() {
             return Err(revoked());
         }
-        queries::set_client_secret(conn, &id, &digest, now)?;
-        queries::end_sessions(conn, &id, None, "secret_rotated", now)?;
+        queries::set_client_secret(conn, &id, &digest, now, previous_until)?;
+        if previous_until.is_none() {
+            queries::end_sessions(conn, &id, None, "secret_rotated", now)?;
+        }
         queries::change_user(conn, &id, &UserChanges::default(), now)?;
         let record = load(conn, &reader, &id)?;
         let alert = ChangeAlert {

@@ -100,7 +100,7 @@ impl Containment<'_> {
                 // A secret nobody is shown: the old one stops working, and a dept_admin issues
                 // the next one with POST /api-clients/{id}/rotate-secret once it is safe.
                 let unknown = client_secret::digest(&client_secret::generate());
-                directory::set_client_secret(conn, target, &unknown, self.now)?;
+                directory::set_client_secret(conn, target, &unknown, self.now, None)?;
                 directory::change_user(conn, target, &UserChanges::default(), self.now)?;
                 self.end_sessions(conn, target)?;
                 Ok("secret_replaced")

@@ -288,12 +288,18 @@ async fn authenticate(
             let Some(client) = active_client(conn, &client_id, now)? else {
                 return Ok(None);
             };
-            Ok(directory::client_secret(conn, &client.id)?.map(|(digest, _)| (client, digest)))
+            let accepted = directory::accepted_secrets(conn, &client.id, now)?;
+            Ok(Some((client, accepted)))
         })
         .await?;
-    let (client, digest) = match found {
-        Some((client, digest)) if client_secret::matches(&secret, &digest) => (client, digest),
-        _ => return Err(invalid_client(basic).into()),
+    let matched = found.and_then(|(client, accepted)| {
+        let digest = accepted
+            .into_iter()
+            .find(|digest| client_secret::matches(&secret, digest))?;
+        Some((client, digest))
+    });
+    let Some((client, digest)) = matched else {
+        return Err(invalid_client(basic).into());
     };
     if let Some(attempt) = req.extensions_mut().get_mut::<AttemptedLogin>() {
         attempt.user_id = Some(client.id.clone());
@@ -376,8 +382,7 @@ async fn issue_token(
         // Checked again where writes are serialised: a rotation or revocation committed since
         // the read above must not be outlived by this token.
         let unchanged = active_client(conn, &client.id, now)?.is_some()
-            && directory::client_secret(conn, &client.id)?
-                .is_some_and(|(now_digest, _)| now_digest == digest);
+            && directory::accepted_secrets(conn, &client.id, now)?.contains(&digest);
         if !unchanged {
             return Ok((None, 401, Disclosure::refusal("invalid_client")));
         }
