@@ -34,6 +34,8 @@ pub struct NewSession<'a> {
     pub ttl_seconds: u64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The roles the session is narrowed to (an API client's `scope`); None: all of them.
+    pub scope: Option<Vec<String>>,
 }
 
 /// Starts a session; returns its id and first refresh token.
@@ -53,6 +55,9 @@ pub fn start(
             sessions::expires_at.eq(now + chrono::Duration::seconds(new.ttl_seconds as i64)),
             sessions::ip.eq(new.ip),
             sessions::user_agent.eq(new.user_agent),
+            sessions::scope.eq(new
+                .scope
+                .map(|roles| serde_json::Value::from(roles).to_string())),
         ))
         .execute(conn)?;
     Ok((session_id, refresh_token))
@@ -174,6 +179,7 @@ pub fn load_caller(
         mfa_exempt: bool,
         mfa_confirmed_at: Option<NaiveDateTime>,
         password_change_required: bool,
+        scope: Option<String>,
     }
     let row: Option<CallerRow> = crate::on_backend!(conn, |conn| sessions::table
         .inner_join(users::table.inner_join(organisations::table))
@@ -194,12 +200,18 @@ pub fn load_caller(
             users::mfa_exempt,
             users::totp_confirmed_at,
             users::password_change_required,
+            sessions::scope,
         ))
         .first(conn)
         .optional())?;
     let Some(row) = row else {
         return Ok(None);
     };
+    let mut roles: Vec<String> = serde_json::from_str(&row.roles)?;
+    if let Some(scope) = &row.scope {
+        let scope: Vec<String> = serde_json::from_str(scope)?;
+        roles.retain(|role| scope.contains(role));
+    }
     Ok(Some(Caller {
         user_id: row.user_id,
         kind: PrincipalKind::from_stored(&row.principal_kind)?,
@@ -210,7 +222,7 @@ pub fn load_caller(
         username: row.username,
         organisation_id: row.organisation_id,
         organisation_kind: OrganisationKind::from_stored(&row.organisation_kind)?,
-        roles: serde_json::from_str(&row.roles)?,
+        roles,
         clearance: ProtectiveMarking::from_rank(row.clearance)?,
     }))
 }

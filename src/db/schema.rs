@@ -62,6 +62,7 @@ diesel::table! {
         ended_reason -> Nullable<Text>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        scope -> Nullable<Text>,
     }
 }
 

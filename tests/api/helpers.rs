@@ -530,18 +530,23 @@ impl TestApp {
 
 /// A Northside system (csp_worker), registered and approved: its id and secret.
 pub async fn register_client(app: &TestApp, admin: &str) -> (String, String) {
-    register_client_named(app, admin, "Northside case system").await
+    register_client_named(app, admin, "Northside case system", &["csp_worker"]).await
 }
 
-/// The same, with another name (names are unique within an organisation).
-pub async fn register_client_named(app: &TestApp, admin: &str, name: &str) -> (String, String) {
+/// The same, with another name (names are unique within an organisation) and roles.
+pub async fn register_client_named(
+    app: &TestApp,
+    admin: &str,
+    name: &str,
+    roles: &[&str],
+) -> (String, String) {
     let created = app
         .post(
             "/api/v1/api-clients",
             admin,
             serde_json::json!({
                 "organisation_id": app.organisation_id(casebridge::demo::NORTHSIDE),
-                "name": name, "roles": ["csp_worker"],
+                "name": name, "roles": roles,
                 "clearance": "OFFICIAL: Sensitive",
             }),
         )

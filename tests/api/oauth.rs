@@ -19,7 +19,7 @@ struct System {
 }
 
 async fn system(app: &TestApp, admin: &str, name: &str) -> System {
-    let (id, secret) = register_client_named(app, admin, name).await;
+    let (id, secret) = register_client_named(app, admin, name, &["csp_worker"]).await;
     let token = client_token(&token_request(app, &GRANT, Some((&id, &secret))).await);
     System { id, secret, token }
 }
@@ -368,4 +368,64 @@ async fn a_rotation_with_an_unknown_option_is_refused_and_changes_nothing() {
         StatusCode::OK
     );
     assert_eq!(app.alert_reasons("secret_rotated").len(), 0);
+}
+
+#[actix_web::test]
+async fn a_token_asked_for_fewer_roles_carries_only_those() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let roles = ["csp_manager", "csp_worker"];
+    let (id, secret) = register_client_named(&app, &admin, "Northside case system", &roles).await;
+    let answer = token_request(
+        &app,
+        &[GRANT[0], ("scope", "csp_worker")],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(answer.body["scope"], "csp_worker", "{}", answer.body);
+    let narrowed = client_token(&answer);
+    let me = app.get("/api/v1/me", &narrowed).await;
+    assert_eq!(
+        me.body["roles"],
+        serde_json::json!(["csp_worker"]),
+        "{}",
+        me.body
+    );
+    let inspected = oauth_request(
+        &app,
+        "/api/v1/oauth/introspect",
+        &[("token", &narrowed)],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(inspected.body["scope"], "csp_worker");
+
+    let full = token_request(&app, &GRANT, Some((&id, &secret))).await;
+    assert_eq!(full.body["scope"], "csp_manager csp_worker");
+    let me = app.get("/api/v1/me", &client_token(&full)).await;
+    assert_eq!(me.body["roles"], serde_json::json!(roles));
+}
+
+#[actix_web::test]
+async fn a_scope_naming_a_role_the_client_does_not_hold_gets_no_token() {
+    let app = spawn_app().await;
+    let admin = app.login("admin").await;
+    let (id, secret) = register_client(&app, &admin).await;
+    for scope in ["dept_admin", "csp_worker dept_admin", " "] {
+        let refused =
+            token_request(&app, &[GRANT[0], ("scope", scope)], Some((&id, &secret))).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{scope:?}");
+        assert_eq!(refused.body["error"], "invalid_scope", "{scope:?}");
+        assert!(refused.body.get("access_token").is_none());
+    }
+    let sessions: i64 = app.with_db(|conn| {
+        use casebridge::db::schema::sessions;
+        use diesel::prelude::*;
+        sessions::table
+            .filter(sessions::user_id.eq(&id))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    });
+    assert_eq!(sessions, 0, "no session was opened");
 }

@@ -2317,6 +2317,8 @@ export interface components {
              * @description Seconds until the token expires. There is no refresh token: ask for a new one.
              */
             expires_in: number;
+            /** @description The roles the token carries, space-separated. */
+            scope: string;
             /** @description Always `Bearer`. */
             token_type: string;
         };
@@ -3056,7 +3058,7 @@ export interface components {
         };
         /** @description RFC 6749 §5.2. */
         OAuthError: {
-            /** @description `invalid_request`, `invalid_client` or `unsupported_grant_type`. */
+            /** @description `invalid_request`, `invalid_client`, `invalid_scope` or `unsupported_grant_type`. */
             error: string;
             error_description: string;
         };
@@ -3691,7 +3693,11 @@ export interface components {
             client_secret?: string | null;
             /** @description Must be `client_credentials`. */
             grant_type: string;
-            /** @description Ignored: a token carries the client's roles, no more and no less. */
+            /**
+             * @description Some of the client's roles, space-separated, to narrow the token to them (for a
+             *     system that needs less than it may do). Absent: all of its roles. A role the client
+             *     does not hold is `invalid_scope`.
+             */
             scope?: string | null;
         };
         TokenResponse: {

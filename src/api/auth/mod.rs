@@ -198,6 +198,7 @@ async fn login(
                     ttl_seconds: ttl,
                     ip,
                     user_agent,
+                    scope: None,
                 },
                 now,
             )?;

@@ -34,7 +34,9 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     #[schema(format = Password)]
     pub client_secret: Option<String>,
-    /// Ignored: a token carries the client's roles, no more and no less.
+    /// Some of the client's roles, space-separated, to narrow the token to them (for a
+    /// system that needs less than it may do). Absent: all of its roles. A role the client
+    /// does not hold is `invalid_scope`.
     pub scope: Option<String>,
 }
 
@@ -45,12 +47,14 @@ pub struct ClientToken {
     pub token_type: &'static str,
     /// Seconds until the token expires. There is no refresh token: ask for a new one.
     pub expires_in: u64,
+    /// The roles the token carries, space-separated.
+    pub scope: String,
 }
 
 /// RFC 6749 §5.2.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthError {
-    /// `invalid_request`, `invalid_client` or `unsupported_grant_type`.
+    /// `invalid_request`, `invalid_client`, `invalid_scope` or `unsupported_grant_type`.
     pub error: &'static str,
     pub error_description: String,
 }
@@ -146,9 +150,31 @@ fn credentials(
 #[derive(Debug, Queryable)]
 struct ActiveClient {
     id: String,
+    /// A JSON list.
+    roles: String,
     last_login_at: Option<chrono::NaiveDateTime>,
     activated_at: Option<chrono::NaiveDateTime>,
     created_at: chrono::NaiveDateTime,
+}
+
+/// The roles a token request's `scope` asks for (RFC 6749 §3.3: space-separated), when it
+/// narrows the client's `roles`: None when it asks for all of them or says nothing; `Err`
+/// when it names a role the client does not hold, or nothing at all.
+fn granted_scope(requested: Option<&str>, roles: &[String]) -> Result<Option<Vec<String>>, ()> {
+    let Some(requested) = requested else {
+        return Ok(None);
+    };
+    let mut asked: Vec<String> = requested
+        .split(' ')
+        .filter(|role| !role.is_empty())
+        .map(str::to_owned)
+        .collect();
+    asked.sort_unstable();
+    asked.dedup();
+    if asked.is_empty() || asked.iter().any(|role| !roles.contains(role)) {
+        return Err(());
+    }
+    Ok((asked.len() < roles.len()).then_some(asked))
 }
 
 /// The API client `id` if it is active and its organisation in good standing.
@@ -164,6 +190,7 @@ fn active_client(
         .select((
             (
                 users::id,
+                users::roles,
                 users::last_login_at,
                 users::activated_at,
                 users::created_at,
@@ -358,6 +385,18 @@ async fn issue_token(
         digest,
         basic,
     } = authenticate(state, req, &form).await?;
+    let roles: Vec<String> = serde_json::from_str(&client.roles)
+        .map_err(anyhow::Error::from)
+        .map_err(ApiError::from)?;
+    let Ok(scope) = granted_scope(parameter(&form, "scope"), &roles) else {
+        return Err(Refusal {
+            error: "invalid_scope",
+            description: "The scope names a role the client does not hold.",
+            basic: false,
+        }
+        .into());
+    };
+    let granted = scope.clone().unwrap_or(roles).join(" ");
     let now = state.clock.now();
     let rules = LoginRules::of(&state.config);
     if rules.is_dormant(
@@ -393,6 +432,7 @@ async fn issue_token(
                 ttl_seconds: ttl,
                 ip,
                 user_agent,
+                scope,
             },
             now,
         )?;
@@ -415,6 +455,7 @@ async fn issue_token(
             access_token,
             token_type: "Bearer",
             expires_in: ttl,
+            scope: granted,
         }))
 }
 
@@ -632,4 +673,41 @@ pub async fn metadata(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
         introspection_endpoint_auth_methods_supported: CLIENT_AUTHENTICATION,
         service_documentation: format!("{base}/docs/"),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::granted_scope;
+
+    fn roles() -> Vec<String> {
+        vec!["csp_manager".to_owned(), "csp_worker".to_owned()]
+    }
+
+    #[test]
+    fn no_scope_or_every_role_grants_every_role() {
+        assert_eq!(granted_scope(None, &roles()), Ok(None));
+        assert_eq!(
+            granted_scope(Some("csp_worker csp_manager"), &roles()),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn a_narrower_scope_narrows_the_roles() {
+        assert_eq!(
+            granted_scope(Some(" csp_worker  csp_worker"), &roles()),
+            Ok(Some(vec!["csp_worker".to_owned()]))
+        );
+    }
+
+    #[test]
+    fn a_role_not_held_or_an_empty_scope_is_refused() {
+        for requested in ["dept_admin", "csp_worker dept_admin", "", "   "] {
+            assert_eq!(
+                granted_scope(Some(requested), &roles()),
+                Err(()),
+                "{requested:?}"
+            );
+        }
+    }
 }
