@@ -431,7 +431,9 @@ fn document_idempotency_keys(openapi: &mut utoipa::openapi::OpenApi) {
             (
                 "409",
                 "Another attempt with this Idempotency-Key is being carried out, or was carried \
-                 out and its response not kept (`idempotency_key_in_use`)",
+                 out and its response not kept (`idempotency_key_in_use`), or its response is \
+                 not given again because what the caller may see has changed since \
+                 (`idempotent_response_withheld`)",
             ),
             (
                 "422",

@@ -10,11 +10,22 @@
 //! - The change itself marks the key applied in its own transaction
 //!   (`audit::recorded_write`), and only while its attempt still holds the key: an attempt
 //!   that applied nothing leaves the key free for a retry, and two attempts never both apply.
-//! - The response of an applied change is then kept, sealed. A replay is recorded in the
-//!   audit trail like any response, with what it discloses.
+//!   An attempt holds the key for at most [`ATTEMPT_LEASE`]: a retry before then is 409, one
+//!   after takes over a key whose attempt died with its process.
+//! - The handler and the keeping of its response run to the end even when the caller hangs
+//!   up: the caller that timed out is the one that retries.
+//! - The response of an applied change is then kept, sealed. It is given again only while
+//!   the caller may still see it: the same roles, clearance and organisation, and every
+//!   client it names still within their reach; otherwise 409 `idempotent_response_withheld`
+//!   (read the resource instead). A replay is recorded in the audit trail like any response,
+//!   with what it discloses.
+//! - The key and the request are kept as keyed hashes (HMAC with the service's disposal key,
+//!   under a label of their own), so a copy of the database does not let anyone test guesses
+//!   at what a body held.
 //! - Requests without an identified caller (logins, token requests) are not kept: their
 //!   responses are credentials, and a retry of them changes no client's file.
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -23,14 +34,15 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 use futures_util::StreamExt;
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::api::context::AppState;
 use crate::api::request::unread_body;
 use crate::audit::{self, Disclosure};
 use crate::auth::sessions::Identity;
-use crate::authz::Resource;
+use crate::authz::{Action, Caller, Permit, Resource, scope};
 use crate::db::idempotency::{self, KeptResponse, Lookup, Reservation};
 use crate::error::ApiError;
 use crate::sealing::SealedColumn;
@@ -44,6 +56,11 @@ const KEPT_HEADERS: [actix_web::http::header::HeaderName; 3] = [CONTENT_TYPE, LO
 /// How often expired keys are forgotten, and how many at most per writer job.
 const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 const FORGET_AT_MOST: i64 = 1000;
+/// How long an attempt holds its key before a retry may take it over: longer than any
+/// request runs once its body is read (the database waits and statement timeouts are
+/// seconds), so a live attempt is never taken over, and a key whose attempt died with its
+/// process is free again after it.
+pub const ATTEMPT_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// The layer (inside the audit layer and the body-read deadline) that looks a POST's key up
 /// before its handler runs, and keeps or frees the key after.
@@ -52,22 +69,43 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let caller = match req.extensions().get::<Identity>() {
-        Some(Identity::Caller(caller)) => Some(caller.user_id.clone()),
+        Some(Identity::Caller(caller)) => Some(caller.clone()),
         _ => None,
     };
     let key = req.headers().get(IDEMPOTENCY_KEY_HEADER).cloned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some(key), Some(principal_id), Some(state)) = (key, caller, state) else {
+    let (Some(key), Some(caller), Some(state)) = (key, caller, state) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     if req.method() != Method::POST {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    match hold(req, &state, &key, principal_id).await {
+    match hold(req, &state, &key, &caller).await {
         Held::Answered(response) => Ok(response),
         Held::Reserved(req, reservation) => {
-            let response = next.call(req).await?.map_into_boxed_body();
-            Ok(settle(&state, reservation, response).await)
+            // Its own task: a caller that hangs up drops this future, not the change and the
+            // keeping of its response, which its retry will ask for.
+            let attempt = actix_web::rt::spawn(async move {
+                match next.call(req).await {
+                    Ok(response) => {
+                        Ok(
+                            settle(&state, reservation, response.map_into_boxed_body(), &caller)
+                                .await,
+                        )
+                    }
+                    Err(error) => {
+                        release(&state, reservation).await;
+                        Err(error)
+                    }
+                }
+            });
+            match attempt.await {
+                Ok(answered) => answered,
+                Err(_) => Err(ApiError::internal(anyhow::anyhow!(
+                    "an idempotent attempt panicked"
+                ))
+                .into()),
+            }
         }
     }
 }
@@ -84,9 +122,10 @@ async fn hold(
     mut req: ServiceRequest,
     state: &AppState,
     key: &HeaderValue,
-    principal_id: String,
+    caller: &Arc<Caller>,
 ) -> Held {
-    let key_hash = match key_hash(key) {
+    let principal_id = caller.user_id.clone();
+    let key_hash = match key_hash(&state.disposal_key, key) {
         Ok(hash) => hash,
         Err(problem) => return Held::Answered(req.error_response(problem)),
     };
@@ -94,7 +133,7 @@ async fn hold(
         Ok(body) => body,
         Err(problem) => return Held::Answered(req.error_response(problem)),
     };
-    let request_hash = request_hash(&req, &body);
+    let request_hash = request_hash(&state.disposal_key, &req, &body);
     req.set_payload(Payload::from(body));
     let now = state.clock.now();
     let expires_at = now + state.config.limits.idempotency_key_lifetime();
@@ -102,15 +141,16 @@ async fn hold(
     let lookup = state
         .db
         .write(move |conn, _| {
-            Ok(idempotency::reserve(
-                conn,
-                &principal_id,
-                &key_hash,
-                &request_hash,
-                &token,
+            let attempt = idempotency::Attempt {
+                principal_id: &principal_id,
+                key_hash: &key_hash,
+                request_hash: &request_hash,
+                token: &token,
                 now,
                 expires_at,
-            )?)
+                lease: ATTEMPT_LEASE,
+            };
+            Ok(idempotency::reserve(conn, &attempt)?)
         })
         .await;
     match lookup {
@@ -118,9 +158,11 @@ async fn hold(
             req.extensions_mut().insert(reservation.clone());
             Held::Reserved(req, reservation)
         }
-        Ok(Lookup::Answered { id, response }) => Held::Answered(replay(req, state, &id, response)),
+        Ok(Lookup::Answered { id, response }) => {
+            Held::Answered(replay(req, state, caller, &id, response).await)
+        }
         Ok(Lookup::OtherRequest) => Held::Answered(req.error_response(key_reused())),
-        Ok(Lookup::Applied) => {
+        Ok(Lookup::Applied | Lookup::InProgress) => {
             Held::Answered(req.error_response(ApiError::idempotency_key_in_use()))
         }
         Err(problem) => Held::Answered(req.error_response(problem)),
@@ -136,8 +178,19 @@ fn key_reused() -> ApiError {
     }
 }
 
+/// A keyed hash of `parts` under `label`, each part length-prefixed so that no two lists of
+/// parts hash alike.
+fn keyed_hash(secret: &[u8], label: &str, parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    for part in std::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// The key's hash: a key is 1 to 255 visible ASCII characters (a UUID, say).
-fn key_hash(key: &HeaderValue) -> Result<String, ApiError> {
+fn key_hash(secret: &[u8], key: &HeaderValue) -> Result<String, ApiError> {
     let text = key.to_str().unwrap_or_default().trim_matches('"');
     let printable = text.bytes().all(|byte| byte.is_ascii_graphic());
     if text.is_empty() || text.len() > MAX_KEY_LENGTH || !printable {
@@ -146,21 +199,17 @@ fn key_hash(key: &HeaderValue) -> Result<String, ApiError> {
             format!("must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"),
         ));
     }
-    Ok(hex::encode(Sha256::digest(text.as_bytes())))
+    Ok(keyed_hash(secret, "idempotency key", &[text.as_bytes()]))
 }
 
 /// What makes a retry the same request: its method, path and query, and body.
-fn request_hash(req: &ServiceRequest, body: &[u8]) -> String {
-    let mut hash = Sha256::new();
-    for part in [
-        req.method().as_str().as_bytes(),
-        req.uri().to_string().as_bytes(),
-    ] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part);
-    }
-    hash.update(body);
-    hex::encode(hash.finalize())
+fn request_hash(secret: &[u8], req: &ServiceRequest, body: &[u8]) -> String {
+    let uri = req.uri().to_string();
+    keyed_hash(
+        secret,
+        "idempotent request",
+        &[req.method().as_str().as_bytes(), uri.as_bytes(), body],
+    )
 }
 
 /// The whole body, within the body limit (and the body-read deadline of the layer outside).
@@ -184,19 +233,10 @@ async fn settle(
     state: &AppState,
     reservation: Reservation,
     response: ServiceResponse<BoxBody>,
+    caller: &Caller,
 ) -> ServiceResponse<BoxBody> {
     if !audit::committed_change(response.request()) {
-        let released = state
-            .db
-            .write(move |conn, _| Ok(idempotency::release(conn, &reservation)?))
-            .await;
-        if let Err(error) = released {
-            // A retry takes the key over: nothing was applied under it.
-            tracing::warn!(
-                code = error.code(),
-                "an unused idempotency key could not be freed"
-            );
-        }
+        release(state, reservation).await;
         return response;
     }
     let (request, response) = response.into_parts();
@@ -217,11 +257,14 @@ async fn settle(
             return ServiceResponse::new(request, failed.map_into_boxed_body());
         }
     };
-    let disclosure = request
-        .extensions()
-        .get::<Disclosure>()
-        .map(KeptDisclosure::from)
-        .unwrap_or_default();
+    let disclosure = KeptDisclosure {
+        seen_by: SeenBy::of(caller),
+        ..request
+            .extensions()
+            .get::<Disclosure>()
+            .map(KeptDisclosure::from)
+            .unwrap_or_default()
+    };
     let kept = keep(state, reservation, status, headers, &body, disclosure).await;
     if let Err(error) = kept {
         tracing::warn!(
@@ -230,6 +273,21 @@ async fn settle(
         );
     }
     ServiceResponse::new(request, head.set_body(BoxBody::new(body)))
+}
+
+/// Frees the key of an attempt that applied nothing, so that a retry is carried out at once.
+async fn release(state: &AppState, reservation: Reservation) {
+    let released = state
+        .db
+        .write(move |conn, _| Ok(idempotency::release(conn, &reservation)?))
+        .await;
+    if let Err(error) = released {
+        // A retry takes the key over once the attempt's lease is over: nothing was applied.
+        tracing::warn!(
+            code = error.code(),
+            "an unused idempotency key could not be freed"
+        );
+    }
 }
 
 async fn keep(
@@ -255,10 +313,12 @@ async fn keep(
         .await
 }
 
-/// The kept response, given again; its audit row records what it discloses again.
-fn replay(
+/// The kept response, given again while the caller may still see it; its audit row records
+/// what it discloses again.
+async fn replay(
     req: ServiceRequest,
     state: &AppState,
+    caller: &Arc<Caller>,
     id: &str,
     kept: KeptResponse,
 ) -> ServiceResponse<BoxBody> {
@@ -275,6 +335,11 @@ fn replay(
         Ok(given) => given,
         Err(error) => return req.error_response(ApiError::internal(error)),
     };
+    match may_still_see(state, &req, caller, &disclosure).await {
+        Ok(true) => {}
+        Ok(false) => return req.error_response(response_withheld()),
+        Err(problem) => return req.error_response(problem),
+    }
     req.extensions_mut().insert(disclosure.into_disclosure());
     let mut response = HttpResponse::build(status);
     for header in headers {
@@ -284,9 +349,82 @@ fn replay(
     req.into_response(response.body(body))
 }
 
-/// What a kept response discloses: recorded again with each replay.
+fn response_withheld() -> ApiError {
+    ApiError::conflict(
+        "idempotent_response_withheld",
+        "This request was carried out, but its response is not given again: what you may see \
+         has changed since. Read the resource instead.",
+    )
+}
+
+/// Whether `caller` may still see a kept response: their roles, clearance and organisation
+/// are those it was given under, and every client it names is still within their reach (a
+/// restricted one with a purpose of use stated now). A client disposed of since is not.
+async fn may_still_see(
+    state: &AppState,
+    req: &ServiceRequest,
+    caller: &Arc<Caller>,
+    disclosure: &KeptDisclosure,
+) -> Result<bool, ApiError> {
+    if disclosure.seen_by != SeenBy::of(caller) {
+        return Ok(false);
+    }
+    if disclosure.client_ids.is_empty() {
+        return Ok(true);
+    }
+    let purpose = crate::api::context::purpose_of_use(req.request())?;
+    let policy = state.policy.current();
+    let Ok(permit) = Permit::decide(
+        &policy,
+        caller.clone(),
+        Resource::Client,
+        Action::Read,
+        purpose,
+        state.clock.today(),
+    ) else {
+        return Ok(false);
+    };
+    let clients: Vec<String> = disclosure.client_ids.iter().cloned().collect();
+    state
+        .db
+        .read(move |conn| {
+            for id in &clients {
+                let reached = crate::db::clients::find(conn, scope::clients(&permit), id)?;
+                let Some(client) = reached else {
+                    return Ok(false);
+                };
+                if permit.check_restricted(client.row.restricted).is_err() {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .await
+}
+
+/// Who a response was given to, as far as what they may see goes.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct SeenBy {
+    roles: BTreeSet<String>,
+    clearance: i32,
+    organisation_id: String,
+}
+
+impl SeenBy {
+    fn of(caller: &Caller) -> Self {
+        Self {
+            roles: caller.roles.iter().cloned().collect(),
+            clearance: caller.clearance.rank(),
+            organisation_id: caller.organisation_id.clone(),
+        }
+    }
+}
+
+/// What a kept response discloses (recorded again with each replay), and to whom.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct KeptDisclosure {
+    #[serde(default)]
+    seen_by: SeenBy,
     resource_type: Option<String>,
     resource_id: Option<String>,
     client_ids: BTreeSet<String>,
@@ -298,6 +436,7 @@ struct KeptDisclosure {
 impl From<&Disclosure> for KeptDisclosure {
     fn from(disclosure: &Disclosure) -> Self {
         KeptDisclosure {
+            seen_by: SeenBy::default(),
             resource_type: disclosure.resource_type.map(str::to_owned),
             resource_id: disclosure.resource_id.clone(),
             client_ids: disclosure.client_ids.clone(),
@@ -362,7 +501,7 @@ mod tests {
 
     #[test]
     fn a_key_is_one_to_255_visible_ascii_characters() {
-        let hash = |text: &str| key_hash(&HeaderValue::from_str(text).unwrap());
+        let hash = |text: &str| key_hash(b"secret", &HeaderValue::from_str(text).unwrap());
         assert!(hash("8e03978e-40d5-43e8-bc93-6894a57f9324").is_ok());
         assert!(hash(&"k".repeat(255)).is_ok());
         assert!(hash(&"k".repeat(256)).is_err());
@@ -372,8 +511,17 @@ mod tests {
 
     #[test]
     fn a_quoted_key_is_the_same_key() {
-        let hash = |text: &str| key_hash(&HeaderValue::from_str(text).unwrap()).unwrap();
+        let hash = |text: &str| key_hash(b"secret", &HeaderValue::from_str(text).unwrap()).unwrap();
         assert_eq!(hash("\"abc\""), hash("abc"));
         assert_ne!(hash("abc"), hash("abd"));
+    }
+
+    #[test]
+    fn a_keys_hash_depends_on_the_services_secret() {
+        let key = HeaderValue::from_static("8e03978e-40d5-43e8-bc93-6894a57f9324");
+        assert_ne!(
+            key_hash(b"one secret", &key).unwrap(),
+            key_hash(b"another secret", &key).unwrap()
+        );
     }
 }

@@ -39,6 +39,8 @@ pub enum Lookup {
     OtherRequest,
     /// The same request was applied and its response is not (yet) kept.
     Applied,
+    /// Another attempt of the same request holds the key and has not applied it yet.
+    InProgress,
 }
 
 #[derive(Queryable)]
@@ -50,20 +52,37 @@ struct KeyRow {
     response_headers: Option<String>,
     response_body: Option<String>,
     disclosure: Option<String>,
+    /// When the attempt holding the key took it.
+    created_at: NaiveDateTime,
     expires_at: NaiveDateTime,
 }
 
-/// The request `request_hash` arrives with `key_hash` from `principal_id`: takes the key for
-/// the attempt `token`, unless the key already answers for a request.
-pub fn reserve(
-    conn: &mut DbConnection,
-    principal_id: &str,
-    key_hash: &str,
-    request_hash: &str,
-    token: &str,
-    now: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> QueryResult<Lookup> {
+/// A request arriving with a key.
+pub struct Attempt<'a> {
+    pub principal_id: &'a str,
+    pub key_hash: &'a str,
+    pub request_hash: &'a str,
+    /// Names this attempt's hold on the key.
+    pub token: &'a str,
+    pub now: NaiveDateTime,
+    /// When the key is forgotten, if this attempt takes it.
+    pub expires_at: NaiveDateTime,
+    /// How long an attempt holds the key before another may take it over.
+    pub lease: chrono::Duration,
+}
+
+/// Takes the key for `attempt`, unless the key already answers for a request or another
+/// attempt holds it.
+pub fn reserve(conn: &mut DbConnection, attempt: &Attempt) -> QueryResult<Lookup> {
+    let Attempt {
+        principal_id,
+        key_hash,
+        request_hash,
+        token,
+        now,
+        expires_at,
+        lease,
+    } = *attempt;
     let found: Option<KeyRow> = keys::table
         .filter(keys::principal_id.eq(principal_id))
         .filter(keys::key_hash.eq(key_hash))
@@ -75,6 +94,7 @@ pub fn reserve(
             keys::response_headers,
             keys::response_body,
             keys::disclosure,
+            keys::created_at,
             keys::expires_at,
         ))
         .first(conn)
@@ -118,8 +138,12 @@ pub fn reserve(
             },
         );
     }
-    // Expired, or an attempt that applied nothing (refused, abandoned, or still running: it
-    // then finds the key taken when it comes to apply): this attempt takes the key over.
+    if !expired && now < row.created_at + lease {
+        return Ok(Lookup::InProgress);
+    }
+    // Expired, or an attempt that applied nothing within its lease (its process died): this
+    // attempt takes the key over; should the other still come to apply, it finds the key
+    // taken and applies nothing.
     diesel::update(keys::table.find(&row.id))
         .set((
             keys::request_hash.eq(request_hash),

@@ -305,3 +305,125 @@ async fn expired_keys_are_forgotten_in_bounded_batches() {
     assert_eq!((not_yet, first, second), (0, 2, 1));
     assert_eq!(kept(&app), 0);
 }
+
+#[actix_web::test]
+async fn a_retry_while_the_first_attempt_holds_the_key_is_409_until_its_lease_is_over() {
+    use casebridge::api::idempotency::ATTEMPT_LEASE;
+    use casebridge::db::idempotency::{Attempt, Lookup, reserve};
+    let app = spawn_app().await;
+    let started = app.clock.now();
+    let attempt = |token: &'static str, at: chrono::NaiveDateTime| {
+        app.with_db(|conn| {
+            let attempt = Attempt {
+                principal_id: "someone",
+                key_hash: "key",
+                request_hash: "request",
+                token,
+                now: at,
+                expires_at: at + chrono::Duration::hours(24),
+                lease: ATTEMPT_LEASE,
+            };
+            reserve(conn, &attempt).unwrap()
+        })
+    };
+    assert!(matches!(attempt("first", started), Lookup::Reserved(_)));
+    let during = started + ATTEMPT_LEASE - chrono::Duration::seconds(1);
+    assert!(matches!(attempt("second", during), Lookup::InProgress));
+    let after = started + ATTEMPT_LEASE;
+    assert!(
+        matches!(attempt("third", after), Lookup::Reserved(_)),
+        "a key whose attempt died with its process is free again"
+    );
+}
+
+/// The caseworker's note on the client's case, then a change to what they may see, then the
+/// retry: refused, and nothing applied twice.
+async fn retry_after(
+    app: &TestApp,
+    change: impl FnOnce(&mut casebridge::db::DbConnection),
+) -> Response {
+    let token = app.login("caseworker").await;
+    let first = app.add_note_keyed(&token, note(), KEY).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let before = app.notes_of_case();
+    app.with_db(change);
+    let retried = app.add_note_keyed(&token, note(), KEY).await;
+    assert_eq!(app.notes_of_case(), before, "nothing applied twice");
+    retried
+}
+
+#[actix_web::test]
+async fn a_replay_is_withheld_once_the_callers_clearance_changes() {
+    use casebridge::db::schema::users;
+    let app = spawn_app().await;
+    let retried = retry_after(&app, |conn| {
+        diesel::update(users::table.filter(users::username.eq("caseworker")))
+            .set(users::clearance.eq(casebridge::domain::ProtectiveMarking::Official.rank()))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    assert_problem(
+        &retried,
+        StatusCode::CONFLICT,
+        "idempotent_response_withheld",
+    );
+    assert!(retried.body.get("body").is_none(), "{}", retried.body);
+}
+
+#[actix_web::test]
+async fn a_replay_naming_a_client_made_restricted_since_needs_a_purpose_of_use() {
+    use casebridge::db::schema::clients;
+    let app = spawn_app().await;
+    let client_id = app.client_id(CLIENT);
+    let withheld = retry_after(&app, |conn| {
+        diesel::update(clients::table.filter(clients::id.eq(&client_id)))
+            .set(clients::restricted.eq(true))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    assert_problem(
+        &withheld,
+        StatusCode::CONFLICT,
+        "idempotent_response_withheld",
+    );
+
+    let token = app.login("caseworker").await;
+    let path = format!("/api/v1/cases/{}/notes", app.case_id(CLIENT));
+    let with_purpose = app
+        .request(
+            Method::POST,
+            &path,
+            Some(&token),
+            Some(note()),
+            &[
+                ("Idempotency-Key", KEY),
+                ("X-Purpose-Of-Use", "follow-up on referral"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        with_purpose.status,
+        StatusCode::CREATED,
+        "{}",
+        with_purpose.body
+    );
+    assert_eq!(with_purpose.headers["idempotent-replayed"], "true");
+}
+
+#[actix_web::test]
+async fn keys_and_requests_are_kept_as_keyed_hashes_only() {
+    use sha2::{Digest, Sha256};
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    app.add_note_keyed(&token, note(), KEY).await;
+    let (key_hash, request_hash): (String, String) = app.with_db(|conn| {
+        idempotency_keys::table
+            .select((idempotency_keys::key_hash, idempotency_keys::request_hash))
+            .first(conn)
+            .unwrap()
+    });
+    assert_ne!(key_hash, hex::encode(Sha256::digest(KEY.as_bytes())));
+    assert_eq!((key_hash.len(), request_hash.len()), (64, 64));
+}

@@ -4038,7 +4038,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4484,7 +4484,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4751,7 +4751,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4874,7 +4874,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5020,7 +5020,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5078,7 +5078,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5334,7 +5334,7 @@ export interface operations {
                 };
             };
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5460,7 +5460,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5622,7 +5622,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5986,7 +5986,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6065,7 +6065,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6186,7 +6186,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6396,7 +6396,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6554,7 +6554,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6885,7 +6885,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7525,7 +7525,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7891,7 +7891,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7939,7 +7939,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["BodyTimeout"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8034,7 +8034,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`) */
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
