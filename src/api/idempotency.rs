@@ -307,9 +307,17 @@ async fn keep(
             .seal(SealedColumn::IdempotentResponse, &reservation.id, body)?,
         disclosure: serde_json::to_string(&disclosure).map_err(ApiError::internal)?,
     };
+    let clients: Vec<String> = disclosure.client_ids.iter().cloned().collect();
     state
         .db
-        .write(move |conn, _| Ok(idempotency::answer(conn, &reservation, &response)?))
+        .write(move |conn, _| {
+            Ok(idempotency::answer(
+                conn,
+                &reservation,
+                &response,
+                &clients,
+            )?)
+        })
         .await
 }
 

@@ -6,7 +6,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::idempotency_keys as keys;
+use super::retention::{Records, delete_or_count};
+use super::schema::{idempotency_key_clients as named, idempotency_keys as keys};
 use crate::sealing::Sealed;
 
 /// One attempt's hold on a key: the change of the request holding it may be applied only
@@ -144,6 +145,7 @@ pub fn reserve(conn: &mut DbConnection, attempt: &Attempt) -> QueryResult<Lookup
     // Expired, or an attempt that applied nothing within its lease (its process died): this
     // attempt takes the key over; should the other still come to apply, it finds the key
     // taken and applies nothing.
+    diesel::delete(named::table.filter(named::key_id.eq(&row.id))).execute(conn)?;
     diesel::update(keys::table.find(&row.id))
         .set((
             keys::request_hash.eq(request_hash),
@@ -176,13 +178,14 @@ pub fn apply(conn: &mut DbConnection, reservation: &Reservation) -> QueryResult<
     Ok(updated == 1)
 }
 
-/// Keeps the response of the applied change `reservation` made.
+/// Keeps the response of the applied change `reservation` made, and which clients it names.
 pub fn answer(
     conn: &mut DbConnection,
     reservation: &Reservation,
     response: &KeptResponse,
+    client_ids: &[String],
 ) -> QueryResult<()> {
-    diesel::update(
+    let kept = diesel::update(
         keys::table
             .find(&reservation.id)
             .filter(keys::token.eq(&reservation.token))
@@ -194,8 +197,19 @@ pub fn answer(
         keys::response_body.eq(response.body.as_stored()),
         keys::disclosure.eq(&response.disclosure),
     ))
-    .execute(conn)
-    .map(drop)
+    .execute(conn)?;
+    if kept == 1 {
+        // One by one: the response of one change names few clients.
+        for client_id in client_ids {
+            diesel::insert_into(named::table)
+                .values((
+                    named::client_id.eq(client_id),
+                    named::key_id.eq(&reservation.id),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Frees the key of an attempt that applied no change, so that a retry is carried out.
@@ -223,5 +237,24 @@ pub fn forget_expired(
         .select(keys::id)
         .limit(limit);
     let ids: Vec<String> = expired.load(conn)?;
+    diesel::delete(named::table.filter(named::key_id.eq_any(&ids))).execute(conn)?;
     diesel::delete(keys::table.filter(keys::id.eq_any(&ids))).execute(conn)
+}
+
+/// Deletes (or counts) the responses kept for retries that name any of `client_ids`: they go
+/// with the clients' files at disposal.
+pub fn forget_clients(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+    records: Records,
+) -> QueryResult<usize> {
+    let naming = named::table
+        .filter(named::client_id.eq_any(client_ids))
+        .select(named::key_id);
+    let key_ids: Vec<String> = naming.load(conn)?;
+    let kept = delete_or_count!(conn, records, keys::table.filter(keys::id.eq_any(&key_ids)));
+    if records == Records::Delete {
+        diesel::delete(named::table.filter(named::key_id.eq_any(&key_ids))).execute(conn)?;
+    }
+    Ok(kept)
 }

@@ -306,6 +306,10 @@ fn records(
         ),
     );
     counts.extend(super::requests::dispose(conn, client_ids, records)?);
+    counts.insert(
+        "kept_responses",
+        super::idempotency::forget_clients(conn, client_ids, records)?,
+    );
     // The name index is derived from the names: it goes with them, and is not counted.
     if records == Records::Delete {
         super::clients::remove_index_keys(conn, client_ids)?;

@@ -546,6 +546,13 @@ diesel::joinable!(client_statements -> clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(client_statements, clients);
 
 diesel::table! {
+    idempotency_key_clients (client_id, key_id) {
+        client_id -> Text,
+        key_id -> Text,
+    }
+}
+
+diesel::table! {
     idempotency_keys (id) {
         id -> Text,
         principal_id -> Text,

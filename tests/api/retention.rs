@@ -439,3 +439,50 @@ async fn a_dry_run_reports_the_record_counts_the_run_then_deletes() {
     );
     assert_eq!(dry.body["archived_case_ids"], run.body["archived_case_ids"]);
 }
+
+#[actix_web::test]
+async fn a_disposal_deletes_the_responses_kept_for_retries_that_name_the_client() {
+    use casebridge::db::schema::{idempotency_key_clients, idempotency_keys};
+    let app = spawn_app().await;
+    let caseworker = app.login("caseworker").await;
+    let kept = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/cases/{}/notes", app.case_id(3)),
+            Some(&caseworker),
+            Some(json!({"note_type": "contact", "body": "Called"})),
+            &[("Idempotency-Key", "0b6f3c52-5d7e-4a43-9c1b-2f3e4d5a6b7c")],
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::CREATED, "{}", kept.body);
+    let kept_rows = |app: &TestApp| {
+        app.with_db(|conn| {
+            let keys: i64 = idempotency_keys::table.count().get_result(conn).unwrap();
+            let links: i64 = idempotency_key_clients::table
+                .count()
+                .get_result(conn)
+                .unwrap();
+            (keys, links)
+        })
+    };
+    assert_eq!(kept_rows(&app), (1, 1));
+
+    let [_, named, _] = three_files_due(&app).await;
+    let records = app.login("records").await;
+    let run = app
+        .post(
+            "/api/v1/retention/runs",
+            &records,
+            json!({"dry_run": false}),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert!(
+        run.body["disposed_client_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(named))
+    );
+    assert_eq!(run.body["record_counts"]["kept_responses"], 1);
+    assert_eq!(kept_rows(&app), (0, 0));
+}
