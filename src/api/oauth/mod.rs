@@ -472,6 +472,20 @@ pub struct TokenOfClient {
     pub client_secret: Option<String>,
 }
 
+/// The calling client of a revocation or introspection request, and the token it names.
+async fn client_and_token(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+) -> Result<(ActiveClient, String), Rejection> {
+    let form = read_form(req, body)?;
+    let Some(presented) = parameter(&form, "token").map(str::to_owned) else {
+        return Err(Refusal::request("token is required.").into());
+    };
+    let Authenticated { client, .. } = authenticate(state, req, &form).await?;
+    Ok((client, presented))
+}
+
 /// The session of `token` if it is a valid access token issued to `client_id`. A token of
 /// another client is treated as no token at all: neither endpoint says whose it is.
 fn own_session(state: &AppState, client_id: &str, presented: &str) -> Option<tokens::Claims> {
@@ -511,12 +525,8 @@ async fn revoke_token(
     req: &HttpRequest,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, Rejection> {
-    let form = read_form(req, body)?;
-    let Some(presented) = parameter(&form, "token") else {
-        return Err(Refusal::request("token is required.").into());
-    };
-    let Authenticated { client, .. } = authenticate(state, req, &form).await?;
-    if let Some(claims) = own_session(state, &client.id, presented) {
+    let (client, presented) = client_and_token(state, req, body).await?;
+    if let Some(claims) = own_session(state, &client.id, &presented) {
         let now = state.clock.now();
         audit::recorded_write(&state.db, req, None, move |conn| {
             sessions::end_own(conn, &claims.sub, &claims.sid, "revoked_by_client", now)?;
@@ -582,11 +592,7 @@ async fn introspect_token(
     req: &HttpRequest,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, Rejection> {
-    let form = read_form(req, body)?;
-    let Some(presented) = parameter(&form, "token") else {
-        return Err(Refusal::request("token is required.").into());
-    };
-    let Authenticated { client, .. } = authenticate(state, req, &form).await?;
+    let (client, presented) = client_and_token(state, req, body).await?;
     let inactive = Introspection {
         active: false,
         client_id: None,
@@ -596,7 +602,7 @@ async fn introspect_token(
         exp: None,
         iat: None,
     };
-    let Some(claims) = own_session(state, &client.id, presented) else {
+    let Some(claims) = own_session(state, &client.id, &presented) else {
         return Ok(no_store(inactive));
     };
     let now = state.clock.now();
