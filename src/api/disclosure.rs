@@ -131,6 +131,72 @@ pub fn page<T: Disclose>(
     })
 }
 
+/// A page of the change feed: records of several kinds, each masked by its own permit, and
+/// removals, which name a record and disclose nothing of it. The audit row names each field
+/// with its kind (`client.given_name`).
+pub struct Feed {
+    items: Vec<Value>,
+    disclosure: Disclosure,
+}
+
+impl Feed {
+    pub fn new(purpose_of_use: Option<String>) -> Self {
+        Self {
+            items: Vec::new(),
+            disclosure: Disclosure {
+                resource_type: Some("change"),
+                purpose_of_use,
+                ..Disclosure::default()
+            },
+        }
+    }
+
+    /// A changed record, masked by `permit`; `nested` names the fields of the records nested
+    /// in it (a case's allocations, masked already) as `allocations.field`.
+    pub fn changed<T: Disclose>(
+        &mut self,
+        kind: &str,
+        permit: &Permit,
+        record: &T,
+        nested: BTreeSet<String>,
+    ) -> Result<(), ApiError> {
+        let fields = masked(permit, record)?;
+        let mut noted = Disclosure::default();
+        note_record(&mut noted, record, &fields);
+        self.disclosure.client_ids.append(&mut noted.client_ids);
+        let restricted = &mut self.disclosure.restricted_client_ids;
+        restricted.append(&mut noted.restricted_client_ids);
+        let named = noted.fields.into_iter().chain(nested);
+        self.disclosure
+            .fields
+            .extend(named.map(|field| format!("{kind}.{field}")));
+        self.items.push(serde_json::json!({
+            "type": kind, "id": record.id(), "removed": false, "record": fields,
+        }));
+        Ok(())
+    }
+
+    /// A record that changed and is no longer in the caller's reach.
+    pub fn removed(&mut self, kind: &str, id: &str) {
+        self.items
+            .push(serde_json::json!({ "type": kind, "id": id, "removed": true }));
+    }
+
+    /// `{items, next_cursor, more}`.
+    pub fn respond(self, next_cursor: String, more: bool) -> Disclosed {
+        Disclosed {
+            status: StatusCode::OK,
+            body: serde_json::json!({
+                "items": self.items, "next_cursor": next_cursor, "more": more,
+            }),
+            etag: None,
+            location: None,
+            disclosure: self.disclosure,
+            csv: None,
+        }
+    }
+}
+
 /// Whether the caller asked for CSV (`Accept: text/csv`).
 pub fn wants_csv(req: &HttpRequest) -> bool {
     req.headers()

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod breaches;
 pub mod cases;
+pub mod changes;
 pub mod client_requests;
 pub mod clients;
 pub mod complaints;
@@ -42,6 +43,7 @@ pub fn routes(config: &mut ServiceConfig) {
     clients::routes(config);
     cases::routes(config);
     notes::routes(config);
+    changes::routes(config);
     profiles::routes(config);
     users::routes(config);
     organisations::routes(config);

@@ -1,6 +1,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::changes::{self, Kind};
 use super::schema::{allocations, cases, clients};
 use super::{Backend, DbConnection, Scanned, planned_for_values};
 use crate::authz::scope::Predicate;
@@ -71,6 +72,32 @@ pub fn find(
         .optional()
 }
 
+/// Those of the cases `ids` that `reachable` lets through.
+pub fn find_many(
+    conn: &mut DbConnection,
+    reachable: Predicate<cases::table>,
+    ids: &[String],
+) -> QueryResult<Vec<CaseRow>> {
+    cases::table
+        .filter(cases::id.eq_any(ids))
+        .filter(reachable)
+        .select(CaseRow::as_select())
+        .load(conn)
+}
+
+/// Those of the allocations `ids` that `reachable` lets through.
+pub fn find_allocations(
+    conn: &mut DbConnection,
+    reachable: Predicate<allocations::table>,
+    ids: &[String],
+) -> QueryResult<Vec<AllocationRow>> {
+    allocations::table
+        .filter(allocations::id.eq_any(ids))
+        .filter(reachable)
+        .select(AllocationRow::as_select())
+        .load(conn)
+}
+
 /// The cases `filter` selects after `after`, in id order, that `reachable` lets through: at
 /// most `limit`, looking at no more than `scan` rows (all of them when `None`: one client's
 /// cases, for their access request).
@@ -133,8 +160,8 @@ pub fn client_is_restricted(conn: &mut DbConnection, client_id: &str) -> QueryRe
 pub fn insert(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
     diesel::insert_into(cases::table)
         .values(row)
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    changes::record(conn, Kind::Case, &row.id, row.updated_at)
 }
 
 /// Stores `rows` in batches (bulk loads).
@@ -158,6 +185,9 @@ pub fn update(
             cases::version.eq(version + 1),
         ))
         .execute(conn)?;
+    if updated == 1 {
+        changes::record(conn, Kind::Case, id, now)?;
+    }
     Ok(updated == 1)
 }
 
@@ -200,8 +230,30 @@ pub fn insert_allocations(conn: &mut DbConnection, rows: &[AllocationRow]) -> Qu
 pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryResult<()> {
     diesel::insert_into(allocations::table)
         .values(row)
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    record_allocation_change(conn, &row.id, &row.case_id, row.updated_at)
+}
+
+/// Records an allocation's change with its case and client: an allocation gives a CSP its
+/// reach to both, or takes it away, and the CSP's system learns of that from the change feed.
+fn record_allocation_change(
+    conn: &mut DbConnection,
+    id: &str,
+    case_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let client_id: String = cases::table
+        .filter(cases::id.eq(case_id))
+        .select(cases::client_id)
+        .first(conn)?;
+    for (kind, record_id) in [
+        (Kind::Client, client_id.as_str()),
+        (Kind::Case, case_id),
+        (Kind::Allocation, id),
+    ] {
+        changes::record(conn, kind, record_id, now)?;
+    }
+    Ok(())
 }
 
 pub fn end_allocation(
@@ -220,5 +272,12 @@ pub fn end_allocation(
             allocations::version.eq(version + 1),
         ))
         .execute(conn)?;
+    if updated == 1 {
+        let case_id: String = allocations::table
+            .filter(allocations::id.eq(id))
+            .select(allocations::case_id)
+            .first(conn)?;
+        record_allocation_change(conn, id, &case_id, now)?;
+    }
     Ok(updated == 1)
 }

@@ -1,6 +1,9 @@
+use std::collections::HashSet;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::changes::Kind;
 use super::schema::{client_name_keys, client_statements, clients, settings};
 use super::{Backend, DbConnection, Scanned, planned_for_values};
 use crate::authz::scope::Predicate;
@@ -119,6 +122,31 @@ pub fn find(
         .select(StoredClient::as_select())
         .first(conn)
         .optional()
+}
+
+/// Those of the clients `ids` that `reachable` lets through.
+pub fn find_many(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    ids: &[String],
+) -> QueryResult<Vec<StoredClient>> {
+    clients::table
+        .filter(clients::id.eq_any(ids))
+        .filter(reachable)
+        .select(StoredClient::as_select())
+        .load(conn)
+}
+
+/// Those of the clients `ids` that exist, whoever may see them.
+pub fn existing(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashSet<String>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<String> = clients::table
+        .filter(clients::id.eq_any(ids))
+        .select(clients::id)
+        .load(conn)?;
+    Ok(found.into_iter().collect())
 }
 
 /// The clients `filter` selects after `after`, in id order, that `reachable` lets through:
@@ -393,7 +421,8 @@ pub fn insert(conn: &mut DbConnection, row: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
         .values(with_match_keys(row))
         .execute(conn)?;
-    insert_index_keys(conn, &row.id, &row.given_name, &row.family_name)
+    insert_index_keys(conn, &row.id, &row.given_name, &row.family_name)?;
+    super::changes::record(conn, Kind::Client, &row.id, row.updated_at)
 }
 
 /// Inserts `rows` as [`insert`] does, a statement per [`super::ROWS_PER_INSERT`] rows (bulk
@@ -434,9 +463,11 @@ pub fn update(
             clients::version.eq(version + 1),
         ))
         .execute(conn)?;
-    let renamed = changes.given_name.is_some() || changes.family_name.is_some();
-    if updated == 1 && renamed {
-        renew_index_keys(conn, id)?;
+    if updated == 1 {
+        if changes.given_name.is_some() || changes.family_name.is_some() {
+            renew_index_keys(conn, id)?;
+        }
+        super::changes::record(conn, Kind::Client, id, now)?;
     }
     Ok(updated == 1)
 }

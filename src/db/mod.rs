@@ -6,6 +6,7 @@ pub mod audit;
 pub mod breaches;
 pub mod breaker;
 pub mod cases;
+pub mod changes;
 pub mod clients;
 pub mod complaints;
 pub mod consents;

@@ -2,6 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConnection;
+use super::changes::{self, Kind};
 use super::schema::notes;
 use crate::authz::scope::Predicate;
 
@@ -33,6 +34,19 @@ pub fn find(
         .optional()
 }
 
+/// Those of the notes `ids` that `reachable` lets through.
+pub fn find_many(
+    conn: &mut DbConnection,
+    reachable: Predicate<notes::table>,
+    ids: &[String],
+) -> QueryResult<Vec<NoteRow>> {
+    notes::table
+        .filter(notes::id.eq_any(ids))
+        .filter(reachable)
+        .select(NoteRow::as_select())
+        .load(conn)
+}
+
 pub fn list_for_case(
     conn: &mut DbConnection,
     reachable: Predicate<notes::table>,
@@ -54,8 +68,8 @@ pub fn list_for_case(
 pub fn insert(conn: &mut DbConnection, row: &NoteRow) -> QueryResult<()> {
     diesel::insert_into(notes::table)
         .values(row)
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    changes::record(conn, Kind::Note, &row.id, row.created_at)
 }
 
 /// Stores `rows` in batches (bulk loads).

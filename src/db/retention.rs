@@ -6,6 +6,7 @@ use diesel::dsl::not;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
+use super::changes::Kind;
 use super::schema::{
     allocations, cases, clients, complaints, consents, disposal_certificates, legal_holds, notes,
     notices_given, retention_schedules,
@@ -167,11 +168,22 @@ pub fn archive(
     case_ids: &[String],
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(cases::table)
+    let archived = diesel::update(cases::table)
         .filter(cases::id.eq_any(case_ids))
         .filter(cases::archived_at.is_null())
         .set(cases::archived_at.eq(now))
-        .execute(conn)
+        .execute(conn)?;
+    // An archived case leaves every CSP's reach, and its client may too: their systems hear
+    // of both.
+    let archived_cases: Vec<(String, String)> = cases::table
+        .filter(cases::id.eq_any(case_ids))
+        .select((cases::id, cases::client_id))
+        .load(conn)?;
+    for (case_id, client_id) in &archived_cases {
+        super::changes::record(conn, Kind::Case, case_id, now)?;
+        super::changes::record(conn, Kind::Client, client_id, now)?;
+    }
+    Ok(archived)
 }
 
 /// Of `client_ids`, those with an active legal hold, an open complaint or an open access or
@@ -222,11 +234,14 @@ pub(crate) use delete_or_count;
 /// Deletes the personal data of `client_ids` (their files, cases, allocations, notes,
 /// consents, notices given, legal holds, complaints, access and correction requests and the
 /// statements kept with the file) and returns how many records of each
-/// kind went. Audit rows stay: they hold ids only.
+/// kind went. Audit rows stay: they hold ids only; so does the change feed's one removal
+/// per client, which tells the systems that copied the file to delete it too.
 pub fn dispose(
     conn: &mut DbConnection,
     client_ids: &[String],
+    now: NaiveDateTime,
 ) -> QueryResult<BTreeMap<&'static str, usize>> {
+    super::changes::record_disposals(conn, client_ids, now)?;
     records(conn, client_ids, Records::Delete)
 }
 

@@ -568,3 +568,23 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    changes (seq) {
+        seq -> BigInt,
+        resource_type -> Text,
+        resource_id -> Text,
+        client_id -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    change_audiences (organisation_id, seq) {
+        organisation_id -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::joinable!(change_audiences -> changes (seq));
+diesel::allow_tables_to_appear_in_same_query!(changes, change_audiences);

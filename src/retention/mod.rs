@@ -224,7 +224,7 @@ impl Step {
                     return Ok(Done::default());
                 }
                 let service_types = queries::service_types(conn, &due)?;
-                let record_counts = queries::dispose(conn, &due)?;
+                let record_counts = queries::dispose(conn, &due, self.now)?;
                 certify(
                     conn,
                     &self.run,

@@ -7,6 +7,7 @@ mod authz_matrix;
 mod backup;
 mod bad_input;
 mod breaches;
+mod changes;
 mod cli;
 mod connections;
 mod hardening;

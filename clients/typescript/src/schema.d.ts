@@ -713,6 +713,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed since a cursor
+         * @description The clients, cases, allocations and notes that changed after `since`, within the caller's
+         *     rows and masks, each as its own endpoint shows it now; a record that has left the
+         *     caller's reach comes as `{type, id, removed: true}`, with no data. Restricted clients and
+         *     their records come only with `X-Purpose-Of-Use`. Start without `since`, then follow
+         *     `next_cursor` while `more` is true, and poll with it afterwards. Read like a list: the
+         *     audit row names every client and field disclosed.
+         */
+        get: operations["list_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/clients": {
         parameters: {
             query?: never;
@@ -2276,6 +2301,36 @@ export interface components {
             status?: components["schemas"]["CaseStatus"] | null;
             summary?: string | null;
         };
+        /**
+         * @description A record that changed: as the caller may see it now, or `removed` when it has left the
+         *     caller's reach (an allocation ended, a case archived, a file disposed of, a client
+         *     restricted and no purpose of use stated): delete your copy. A removed client takes its
+         *     cases, allocations and notes with it.
+         */
+        Change: {
+            /** Format: uuid */
+            id: string;
+            /** @description Absent when `removed`. */
+            record?: components["schemas"]["ChangedRecord"];
+            removed: boolean;
+            type: components["schemas"]["ChangeKind"];
+        };
+        /**
+         * @description The kind of a changed record.
+         * @enum {string}
+         */
+        ChangeKind: "client" | "case" | "allocation" | "note";
+        /** @description What changed since a cursor. */
+        ChangePage: {
+            /** @description In the order they changed; each record once, as it is now. */
+            items: components["schemas"]["Change"][];
+            /** @description Whether more changes follow at once (otherwise poll again later). */
+            more: boolean;
+            /** @description Pass as `since` next time: always present, the same as `since` when nothing changed. */
+            next_cursor: string;
+        };
+        /** @description The record, as its own endpoint shows it to the caller now. */
+        ChangedRecord: components["schemas"]["ClientRecord"] | components["schemas"]["CaseRecord"] | components["schemas"]["AllocationRecord"] | components["schemas"]["NoteRecord"];
         /** @description A client as the caller may see it: fields their role may not read are absent. */
         ClientRecord: {
             address?: components["schemas"]["Address"] | null;
@@ -5634,6 +5689,64 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_changes: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The `next_cursor` of the previous answer. Without it, the answer holds no changes and
+                 *     a cursor for now: take it, read the lists once, then follow the feed.
+                 */
+                since?: string;
+                /**
+                 * @description How many changes to look at (default 100): an answer may hold fewer items, as a
+                 *     record changed twice is given once, as it is now.
+                 */
+                limit?: number;
+            };
+            header?: {
+                "X-Purpose-Of-Use"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePage"];
+                };
+            };
+            /** @description `invalid_cursor` */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description The caller may read none of the kinds */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             422: components["responses"]["Unprocessable"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];

@@ -80,7 +80,7 @@ fn load(
     Ok(assemble(conn, vec![row], allocation_permit)?.remove(0))
 }
 
-fn allocation_fields(records: &[CaseRecord]) -> BTreeSet<String> {
+pub(super) fn allocation_fields(records: &[CaseRecord]) -> BTreeSet<String> {
     records
         .iter()
         .flat_map(|r| &r.allocations)

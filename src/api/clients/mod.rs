@@ -81,7 +81,7 @@ pub fn load_record(
 }
 
 /// Client records with the statements kept with their fields.
-fn records(
+pub(super) fn records(
     conn: &mut DbConnection,
     keyring: &Keyring,
     clients: Vec<StoredClient>,

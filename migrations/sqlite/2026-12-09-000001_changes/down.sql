@@ -1,0 +1,2 @@
+DROP TABLE change_audiences;
+DROP TABLE changes;

@@ -1,0 +1,249 @@
+//! The change feed behind `GET /api/v1/changes`: an entry for every change of a client, case,
+//! allocation or note, written in the change's own transaction by the functions that make it,
+//! and addressed to the organisations that had the record's client in reach (its lead
+//! division, the divisions of its cases, the CSPs allocated one of them). A caller reads its
+//! own organisation's entries by index, so a CSP's read costs what its own changes cost, not
+//! the department's.
+//!
+//! Entries are numbered by `seq`, which only grows. Writes are serialised (one writer; on
+//! PostgreSQL every instance's writer also holds one advisory lock), so they commit in `seq`
+//! order and a reader never sees an entry before every earlier one.
+use chrono::{Days, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{allocations, cases, change_audiences, changes, clients, notes};
+
+/// The kinds of record the feed tells of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Client,
+    Case,
+    Allocation,
+    Note,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Client => "client",
+            Kind::Case => "case",
+            Kind::Allocation => "allocation",
+            Kind::Note => "note",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Kind::Client, Kind::Case, Kind::Allocation, Kind::Note]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// How long a CSP keeps hearing of a client after its allocation ended: long enough for its
+/// system to be told the records left its reach, not so long that it keeps learning when a
+/// former client's file changes.
+const ENDED_ALLOCATION_DAYS: u64 = 30;
+
+/// One entry of the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: i64,
+    pub kind: Kind,
+    pub resource_id: String,
+    pub client_id: String,
+}
+
+/// Records that the `kind` record `id` changed at `now`, for the organisations that reach it
+/// (see [`audience`]). Called in the change's transaction, after the change, so a record that
+/// has just come into an organisation's reach (a new allocation) is addressed to it too.
+pub fn record(
+    conn: &mut DbConnection,
+    kind: Kind,
+    id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let ended_since = now
+        .date()
+        .checked_sub_days(Days::new(ENDED_ALLOCATION_DAYS));
+    let (client_id, audience) = audience(conn, kind, id, ended_since)?;
+    insert(conn, kind, id, &client_id, now, &audience)
+}
+
+/// Records that the files of `client_ids` are being disposed of, before their records are
+/// deleted: a client's earlier entries make way for one removal, addressed to every
+/// organisation that ever had the file in reach (its copies should go too). The removal keeps
+/// only the client's id, as the audit trail does.
+pub fn record_disposals(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    for client_id in client_ids {
+        let (_, audience) = audience(conn, Kind::Client, client_id, None)?;
+        let earlier = changes::table
+            .filter(changes::client_id.eq(client_id))
+            .select(changes::seq);
+        diesel::delete(change_audiences::table.filter(change_audiences::seq.eq_any(earlier)))
+            .execute(conn)?;
+        diesel::delete(changes::table.filter(changes::client_id.eq(client_id))).execute(conn)?;
+        insert(conn, Kind::Client, client_id, client_id, now, &audience)?;
+    }
+    Ok(())
+}
+
+/// The client of the `kind` record `id`, and the organisations that reach the record: for a
+/// client, its lead division, its cases' divisions and the CSPs allocated one of its cases;
+/// for a case or a note, the case's division and the CSPs allocated the case; for an
+/// allocation, the case's division and the allocation's CSP (a CSP sees only its own). CSPs
+/// whose allocation ended before `ended_since` (when given) are left out. Addressing a record
+/// only to those who could see it is what keeps a removal from telling anyone an id they
+/// never had.
+fn audience(
+    conn: &mut DbConnection,
+    kind: Kind,
+    id: &str,
+    ended_since: Option<NaiveDate>,
+) -> QueryResult<(String, Vec<String>)> {
+    let allocated_to = |conn: &mut DbConnection, case_ids: Vec<String>| {
+        let mut allocated = allocations::table
+            .filter(allocations::case_id.eq_any(case_ids))
+            .select(allocations::organisation_id)
+            .into_boxed();
+        if let Some(since) = ended_since {
+            allocated = allocated.filter(
+                allocations::ends_on
+                    .is_null()
+                    .or(allocations::ends_on.ge(since).assume_not_null()),
+            );
+        }
+        allocated.load::<String>(conn)
+    };
+    let case_of = |conn: &mut DbConnection, case_id: &str| {
+        cases::table
+            .filter(cases::id.eq(case_id))
+            .select((cases::client_id, cases::division_id))
+            .first::<(String, String)>(conn)
+    };
+    let (client_id, mut organisations) = match kind {
+        Kind::Client => {
+            let lead: String = clients::table
+                .filter(clients::id.eq(id))
+                .select(clients::lead_division_id)
+                .first(conn)?;
+            let cases: Vec<(String, String)> = cases::table
+                .filter(cases::client_id.eq(id))
+                .select((cases::id, cases::division_id))
+                .load(conn)?;
+            let (case_ids, mut organisations): (Vec<String>, Vec<String>) =
+                cases.into_iter().unzip();
+            organisations.push(lead);
+            organisations.extend(allocated_to(conn, case_ids)?);
+            (id.to_owned(), organisations)
+        }
+        Kind::Case | Kind::Note => {
+            let case_id = match kind {
+                Kind::Note => notes::table
+                    .filter(notes::id.eq(id))
+                    .select(notes::case_id)
+                    .first::<String>(conn)?,
+                _ => id.to_owned(),
+            };
+            let (client_id, division) = case_of(conn, &case_id)?;
+            let mut organisations = allocated_to(conn, vec![case_id])?;
+            organisations.push(division);
+            (client_id, organisations)
+        }
+        Kind::Allocation => {
+            let (case_id, organisation): (String, String) = allocations::table
+                .filter(allocations::id.eq(id))
+                .select((allocations::case_id, allocations::organisation_id))
+                .first(conn)?;
+            let (client_id, division) = case_of(conn, &case_id)?;
+            (client_id, vec![division, organisation])
+        }
+    };
+    organisations.sort_unstable();
+    organisations.dedup();
+    Ok((client_id, organisations))
+}
+
+fn insert(
+    conn: &mut DbConnection,
+    kind: Kind,
+    id: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+    audience: &[String],
+) -> QueryResult<()> {
+    let seq: i64 = diesel::insert_into(changes::table)
+        .values((
+            changes::resource_type.eq(kind.as_str()),
+            changes::resource_id.eq(id),
+            changes::client_id.eq(client_id),
+            changes::changed_at.eq(now),
+        ))
+        .returning(changes::seq)
+        .get_result(conn)?;
+    for organisation_id in audience {
+        diesel::insert_into(change_audiences::table)
+            .values((
+                change_audiences::organisation_id.eq(organisation_id),
+                change_audiences::seq.eq(seq),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// At most `limit` entries after `since`, in order: all of them (`organisation` None), or
+/// those addressed to `organisation`.
+pub fn after(
+    conn: &mut DbConnection,
+    organisation: Option<&str>,
+    since: i64,
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
+    type Row = (i64, String, String, String);
+    let columns = (
+        changes::seq,
+        changes::resource_type,
+        changes::resource_id,
+        changes::client_id,
+    );
+    let rows: Vec<Row> = match organisation {
+        None => changes::table
+            .filter(changes::seq.gt(since))
+            .select(columns)
+            .order(changes::seq)
+            .limit(limit)
+            .load(conn)?,
+        Some(organisation) => change_audiences::table
+            .inner_join(changes::table)
+            .filter(change_audiences::organisation_id.eq(organisation))
+            .filter(change_audiences::seq.gt(since))
+            .select(columns)
+            .order(change_audiences::seq)
+            .limit(limit)
+            .load(conn)?,
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, kind, resource_id, client_id)| {
+            Some(Entry {
+                seq,
+                kind: Kind::parse(&kind)?,
+                resource_id,
+                client_id,
+            })
+        })
+        .collect())
+}
+
+/// The newest entry's number (0 before the first change): where a new reader starts.
+pub fn latest(conn: &mut DbConnection) -> QueryResult<i64> {
+    changes::table
+        .select(diesel::dsl::max(changes::seq))
+        .first::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
+}

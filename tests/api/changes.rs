@@ -1,0 +1,246 @@
+//! `GET /api/v1/changes`: incremental sync within the caller's rows and masks, with removals
+//! for records that left the caller's reach.
+use casebridge::demo::EASTERN;
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Response, TestApp, spawn_app};
+use crate::writes::{client_path, read, today};
+
+/// Demo client 0's case is allocated to Northside, client 1's to Eastern, client 8's to no one.
+const NORTHSIDE_CLIENT: usize = 0;
+const EASTERN_CLIENT: usize = 1;
+const UNALLOCATED_CLIENT: usize = 8;
+
+/// The cursor for now, as a new reader starts.
+async fn cursor_now(app: &TestApp, token: &str) -> String {
+    let start = read(app, "/api/v1/changes", token).await;
+    assert_eq!(start.body["items"], json!([]), "{}", start.body);
+    assert_eq!(start.body["more"], false);
+    start.body["next_cursor"].as_str().unwrap().to_owned()
+}
+
+async fn changes_since(app: &TestApp, token: &str, cursor: &str) -> Response {
+    read(app, &format!("/api/v1/changes?since={cursor}"), token).await
+}
+
+/// The item for `(kind, id)`, if the page holds one.
+fn item<'a>(page: &'a Response, kind: &str, id: &str) -> Option<&'a Value> {
+    page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == kind && item["id"] == id)
+}
+
+async fn write_note(app: &TestApp, token: &str, index: usize, visibility: &str) -> String {
+    let note = app
+        .post(
+            &format!("/api/v1/cases/{}/notes", app.case_id(index)),
+            token,
+            json!({"note_type": "contact", "visibility": visibility, "body": "Visited today"}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.body);
+    note.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn change_phone(app: &TestApp, token: &str, index: usize) {
+    let path = client_path(app, index);
+    let changed = app
+        .patch_current(&path, token, json!({"phone": "0400 000 111"}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+}
+
+#[actix_web::test]
+async fn a_csp_is_told_of_changes_to_its_clients_as_their_endpoints_show_them() {
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let cursor = cursor_now(&app, &north).await;
+    change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
+    let shared = write_note(&app, &worker, NORTHSIDE_CLIENT, "shared").await;
+
+    let page = changes_since(&app, &north, &cursor).await;
+    let client_id = app.client_id(NORTHSIDE_CLIENT);
+    let client = item(&page, "client", &client_id).expect("the changed client");
+    assert_eq!(client["removed"], false);
+    let as_read = read(&app, &client_path(&app, NORTHSIDE_CLIENT), &north).await;
+    assert_eq!(
+        client["record"], as_read.body,
+        "masked as GET /clients/{{id}}"
+    );
+    assert!(
+        client["record"].get("tax_file_number").is_none(),
+        "a field a CSP may not read is absent"
+    );
+    let note = item(&page, "note", &shared).expect("the shared note");
+    assert_eq!(note["record"]["body"], "Visited today");
+    assert_ne!(page.body["next_cursor"], cursor);
+}
+
+#[actix_web::test]
+async fn a_csp_is_not_told_of_other_csps_clients_or_department_notes() {
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let cursor = cursor_now(&app, &north).await;
+    change_phone(&app, &worker, EASTERN_CLIENT).await;
+    change_phone(&app, &worker, UNALLOCATED_CLIENT).await;
+    let department_note = write_note(&app, &worker, NORTHSIDE_CLIENT, "department").await;
+
+    let page = changes_since(&app, &north, &cursor).await;
+    assert_eq!(
+        page.body["items"],
+        json!([]),
+        "no record, removal or id of what Northside never had"
+    );
+    assert!(!page.body.to_string().contains(&department_note));
+}
+
+#[actix_web::test]
+async fn a_record_changed_twice_comes_once_as_it_is_now() {
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let cursor = cursor_now(&app, &north).await;
+    change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
+    let path = client_path(&app, NORTHSIDE_CLIENT);
+    let changed = app
+        .patch_current(&path, &worker, json!({"email": "now@example.org"}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+
+    let page = changes_since(&app, &north, &cursor).await;
+    let items = page.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", page.body);
+    assert_eq!(items[0]["record"]["email"], "now@example.org");
+}
+
+#[actix_web::test]
+async fn a_new_allocation_brings_its_client_case_and_allocation() {
+    let app = spawn_app().await;
+    let (leader, east) = (app.login("teamleader").await, app.login("csp-east").await);
+    let cursor = cursor_now(&app, &east).await;
+    let case = app.case_id(UNALLOCATED_CLIENT);
+    let created = app
+        .post(
+            &format!("/api/v1/cases/{case}/allocations"),
+            &leader,
+            json!({"organisation_id": app.organisation_id(EASTERN),
+                   "starts_on": today().to_string(), "service_description": "Outreach visits"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+    let page = changes_since(&app, &east, &cursor).await;
+    let client = app.client_id(UNALLOCATED_CLIENT);
+    let allocation = created.body["id"].as_str().unwrap();
+    for (kind, id) in [
+        ("client", &*client),
+        ("case", &*case),
+        ("allocation", allocation),
+    ] {
+        let found = item(&page, kind, id).unwrap_or_else(|| panic!("{kind}: {}", page.body));
+        assert_eq!(found["removed"], false);
+        assert_eq!(found["record"]["id"], id);
+    }
+}
+
+#[actix_web::test]
+async fn an_ended_allocation_comes_as_removals_with_no_data() {
+    let app = spawn_app().await;
+    let (leader, north) = (app.login("teamleader").await, app.login("csp-north").await);
+    let cursor = cursor_now(&app, &north).await;
+    let case = app.case_id(NORTHSIDE_CLIENT);
+    let allocations = read(&app, &format!("/api/v1/cases/{case}"), &leader).await;
+    let allocation = allocations.body["allocations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/v1/cases/{case}/allocations/{allocation}");
+    let yesterday = (today() - Duration::days(1)).to_string();
+    let ended = app
+        .patch_current(&path, &leader, json!({"ends_on": yesterday}))
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+
+    let page = changes_since(&app, &north, &cursor).await;
+    let client = app.client_id(NORTHSIDE_CLIENT);
+    for (kind, id) in [
+        ("client", &*client),
+        ("case", &*case),
+        ("allocation", &*allocation),
+    ] {
+        let found = item(&page, kind, id).unwrap_or_else(|| panic!("{kind}: {}", page.body));
+        assert_eq!(found, &json!({"type": kind, "id": id, "removed": true}));
+    }
+    let row = app.audit_row_of(&page);
+    assert_eq!(row.resource_type.as_deref(), Some("change"));
+    assert_eq!(row.client_ids, "[]", "a removal discloses nothing");
+}
+
+#[actix_web::test]
+async fn reading_the_changes_is_audited_with_the_clients_and_fields_disclosed() {
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let cursor = cursor_now(&app, &north).await;
+    change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
+
+    let page = changes_since(&app, &north, &cursor).await;
+    let row = app.audit_row_of(&page);
+    assert_eq!(row.resource_type.as_deref(), Some("change"));
+    assert!(row.client_ids.contains(&app.client_id(NORTHSIDE_CLIENT)));
+    assert!(row.fields.contains("client.phone"), "{}", row.fields);
+}
+
+#[actix_web::test]
+async fn following_the_cursor_pages_through_every_change_once() {
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let mut cursor = cursor_now(&app, &north).await;
+    let mut written = Vec::new();
+    for _ in 0..5 {
+        written.push(write_note(&app, &worker, NORTHSIDE_CLIENT, "shared").await);
+    }
+    let mut seen = Vec::new();
+    loop {
+        let page = read(
+            &app,
+            &format!("/api/v1/changes?since={cursor}&limit=2"),
+            &north,
+        )
+        .await;
+        for item in page.body["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        cursor = page.body["next_cursor"].as_str().unwrap().to_owned();
+        if page.body["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(seen, written);
+    let after = changes_since(&app, &north, &cursor).await;
+    assert_eq!(after.body["items"], json!([]));
+    assert_eq!(after.body["next_cursor"], cursor.as_str());
+}
+
+#[actix_web::test]
+async fn a_cursor_that_is_not_a_position_is_400() {
+    let app = spawn_app().await;
+    let north = app.login("csp-north").await;
+    for cursor in ["abc", "-1", "99999999999999999999"] {
+        let response = app
+            .get(&format!("/api/v1/changes?since={cursor}"), &north)
+            .await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{cursor}");
+        assert_eq!(response.code(), "invalid_cursor");
+    }
+}
+
+#[actix_web::test]
+async fn a_caller_who_may_read_none_of_the_records_is_refused() {
+    let app = spawn_app().await;
+    let searcher = app.login("searcher").await;
+    let response = app.get("/api/v1/changes", &searcher).await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN, "{}", response.body);
+}
