@@ -311,9 +311,30 @@ pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyErro
                 }
             }
         }
+        check_reads_ids(role.name, &grants)?;
         roles.insert(role.name, grants);
     }
     Ok(CompiledPolicy { roles })
+}
+
+/// Every reader of a record reads its id: the contract promises `id` in every record, and a
+/// record without one could be neither opened again nor told apart from another.
+fn check_reads_ids(role: &str, grants: &RoleGrants) -> Result<(), PolicyError> {
+    for def in RESOURCES {
+        let reads = grants.actions.contains_key(&(def.resource, Action::Read));
+        let has_id = def.fields.contains(&"id");
+        let reads_id = grants
+            .readable
+            .get(&def.resource)
+            .is_some_and(|fields| fields.contains("id"));
+        if reads && has_id && !reads_id {
+            return Err(PolicyError::Load(anyhow::anyhow!(
+                "role {role} may read {0} but not {0}.id: every reader of a record reads its id",
+                def.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn enforce(enforcer: &Enforcer, role: &str, object: &str, action: &str) -> anyhow::Result<bool> {
@@ -404,5 +425,23 @@ mod tests {
                 .actions
                 .contains_key(&(Resource::Client, Action::Read))
         );
+    }
+
+    #[test]
+    fn a_role_that_reads_a_record_but_not_its_id_is_refused() {
+        let mut grants = RoleGrants::default();
+        grants
+            .actions
+            .insert((Resource::Client, Action::Read), BTreeSet::new());
+        grants
+            .readable
+            .insert(Resource::Client, BTreeSet::from(["given_name"]));
+        let error = check_reads_ids("csp_worker", &grants).unwrap_err();
+        assert!(error.to_string().contains("client.id"), "{error}");
+
+        grants
+            .readable
+            .insert(Resource::Client, BTreeSet::from(["id", "given_name"]));
+        check_reads_ids("csp_worker", &grants).unwrap();
     }
 }

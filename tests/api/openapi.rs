@@ -154,3 +154,21 @@ fn page_schemas_refer_to_their_record_schema() {
         );
     }
 }
+
+#[test]
+fn every_record_schema_requires_its_id() {
+    let document: serde_json::Value = serde_json::from_str(COMMITTED).unwrap();
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    let with_ids: Vec<_> = schemas
+        .iter()
+        .filter(|(_, schema)| schema["properties"].get("id").is_some())
+        .collect();
+    assert!(with_ids.len() > 20, "{}", with_ids.len());
+    for (name, schema) in with_ids {
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        assert!(
+            required.contains(&"id".into()),
+            "{name} does not require its id"
+        );
+    }
+}

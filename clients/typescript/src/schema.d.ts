@@ -1863,7 +1863,7 @@ export interface components {
              */
             due_on?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /**
              * @description The requester's identity (and authority to act for the client) was checked. Needed
              *     before the file is released.
@@ -1903,7 +1903,7 @@ export interface components {
             /** Format: date */
             due_on?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             items?: components["schemas"]["ReviewItem"][];
             /** Format: date-time */
             opened_at?: string;
@@ -1967,7 +1967,7 @@ export interface components {
              */
             event_id?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /**
              * @description `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
              *     `access_granted` or `secret_rotated`.
@@ -1988,7 +1988,7 @@ export interface components {
             /** Format: date */
             ends_on?: string | null;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: uuid */
             organisation_id?: string;
             service_description?: string;
@@ -2022,7 +2022,7 @@ export interface components {
              * Format: uuid
              * @description Also the OAuth2 `client_id`.
              */
-            id?: string;
+            id: string;
             /**
              * Format: date-time
              * @description When it last obtained a token.
@@ -2087,7 +2087,7 @@ export interface components {
             /** @description The fields disclosed. */
             fields?: string[];
             /** Format: uuid */
-            id?: string;
+            id: string;
             ip?: string | null;
             method?: string;
             /** Format: date-time */
@@ -2225,7 +2225,7 @@ export interface components {
             eligible?: boolean | null;
             extensions?: components["schemas"]["Extension"][];
             /** Format: uuid */
-            id?: string;
+            id: string;
             kinds?: components["schemas"]["BreachKind"][];
             notifications?: components["schemas"]["NotificationRecord"][];
             reported_by?: string;
@@ -2277,7 +2277,7 @@ export interface components {
             /** Format: uuid */
             division_id?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: uuid */
             lead_worker_id?: string | null;
             /** Format: date-time */
@@ -2344,7 +2344,7 @@ export interface components {
             given_name?: string;
             gp_details?: string | null;
             /** Format: uuid */
-            id?: string;
+            id: string;
             interpreter_language?: string | null;
             /** Format: uuid */
             lead_division_id?: string;
@@ -2405,7 +2405,7 @@ export interface components {
             /** Format: date */
             effective_from?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             text?: string;
             version?: string;
         };
@@ -2436,7 +2436,7 @@ export interface components {
              */
             due_on?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             outcome?: string | null;
             /** @description Still open after its due date. */
             overdue?: boolean;
@@ -2469,7 +2469,7 @@ export interface components {
             /** Format: date */
             given_on?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             method?: components["schemas"]["Medium"];
             purpose?: string;
             /** Format: date-time */
@@ -2553,7 +2553,7 @@ export interface components {
             due_on?: string;
             field?: components["schemas"]["CorrectableField"];
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** @description Still undecided after its due date. */
             overdue?: boolean;
             /** @description Why the client says the field is wrong. */
@@ -2618,7 +2618,7 @@ export interface components {
             /** Format: date-time */
             disposed_at?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             record_counts?: {
                 [key: string]: number;
             };
@@ -2709,7 +2709,7 @@ export interface components {
             /** Format: uuid */
             client_id?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: date-time */
             placed_at?: string;
             /** Format: uuid */
@@ -3041,7 +3041,7 @@ export interface components {
             /** Format: date-time */
             created_at?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             note_type?: components["schemas"]["NoteType"];
             protective_marking?: components["schemas"]["ProtectiveMarking"];
             visibility?: components["schemas"]["Visibility"];
@@ -3068,7 +3068,7 @@ export interface components {
             /** Format: date */
             given_on?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             method?: components["schemas"]["Medium"];
             /** Format: date-time */
             recorded_at?: string;
@@ -3146,7 +3146,7 @@ export interface components {
              */
             contract_starts_on?: string | null;
             /** Format: uuid */
-            id?: string;
+            id: string;
             kind?: components["schemas"]["OrganisationKind"];
             name?: string;
             /**
@@ -3182,7 +3182,7 @@ export interface components {
              * Format: uuid
              * @description The request's id: `/access-requests/{id}` or `/correction-requests/{id}`.
              */
-            id?: string;
+            id: string;
             kind?: components["schemas"]["RequestKind"];
             /** Format: date */
             received_on?: string;
@@ -3514,7 +3514,7 @@ export interface components {
             family_name?: string;
             given_name?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             lead_division_contact_email?: string;
             /** Format: uuid */
             lead_division_id?: string;
@@ -3549,7 +3549,7 @@ export interface components {
              */
             dormant?: boolean;
             /** Format: uuid */
-            id?: string;
+            id: string;
             kind?: components["schemas"]["PrincipalKind"];
             /**
              * Format: date-time
@@ -3592,7 +3592,7 @@ export interface components {
             disposed_client_ids?: string[];
             dry_run?: boolean;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: date-time */
             ran_at?: string;
             /** @description Records deleted (or that would be) by kind. */
@@ -3614,7 +3614,7 @@ export interface components {
             /** Format: int32 */
             dispose_after_years?: number;
             /** Format: uuid */
-            id?: string;
+            id: string;
             service_type?: string;
         };
         ReviewActionItem: {
@@ -3790,7 +3790,7 @@ export interface components {
             display_name?: string;
             email?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             /** Format: date-time */
             last_login_at?: string | null;
             /** @description Whether the user has confirmed a TOTP authenticator. */

@@ -59,7 +59,7 @@ pub struct ReviewItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccessReviewRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub organisation_id: String,

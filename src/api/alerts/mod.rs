@@ -20,7 +20,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     /// `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
     /// `access_granted` or `secret_rotated`.

@@ -34,7 +34,7 @@ pub fn routes(config: &mut ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiClientRecord {
     /// Also the OAuth2 `client_id`.
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub name: String,

@@ -28,7 +28,7 @@ pub fn routes(config: &mut ServiceConfig) {
 /// One audited request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEventRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub occurred_at: DateTime<Utc>,

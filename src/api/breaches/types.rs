@@ -103,7 +103,7 @@ pub struct ReviewActionItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BreachRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub aware_at: DateTime<Utc>,

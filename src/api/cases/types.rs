@@ -13,7 +13,7 @@ use crate::domain::{CaseStatus, ProtectiveMarking, RiskLevel, StoredAsText};
 /// A case as the caller may see it: fields their role may not read are absent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub client_id: String,
@@ -81,7 +81,7 @@ impl Disclose for CaseRecord {
 /// A case given to a CSP.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AllocationRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub case_id: String,

@@ -17,7 +17,7 @@ use crate::sealing::{Keyring, SealedColumn};
 /// A client as the caller may see it: fields their role may not read are absent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClientRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub given_name: String,

@@ -30,7 +30,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ComplaintRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     /// The client the complaint is about, if it is about one.
     #[schema(required = false, format = Uuid)]

@@ -28,7 +28,7 @@ pub fn routes(config: &mut ServiceConfig) {
 /// A client's consent to one purpose.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub client_id: String,

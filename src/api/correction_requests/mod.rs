@@ -39,7 +39,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CorrectionRequestRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub client_id: String,

@@ -24,7 +24,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LegalHoldRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub client_id: String,

@@ -28,7 +28,7 @@ pub fn routes(config: &mut ServiceConfig) {
 /// A note as the caller may see it: fields their role may not read are absent.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NoteRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub case_id: String,

@@ -31,7 +31,7 @@ pub fn routes(config: &mut ServiceConfig) {
 /// A version of the collection notice.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CollectionNoticeRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub version: String,
@@ -97,7 +97,7 @@ pub struct NoticeGiven {
 /// A collection notice given to a client.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NoticeGivenRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub client_id: String,

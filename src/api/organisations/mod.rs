@@ -29,7 +29,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrganisationRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub name: String,

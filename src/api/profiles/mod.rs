@@ -32,7 +32,7 @@ pub fn routes(config: &mut ServiceConfig) {
 /// A client's basic profile, with whom to call about them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub given_name: String,

@@ -40,7 +40,7 @@ pub struct LastReview {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RegisterEntry {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub kind: PrincipalKind,

@@ -24,7 +24,7 @@ pub struct OverdueRequest {
     #[schema(required = false)]
     pub kind: RequestKind,
     /// The request's id: `/access-requests/{id}` or `/correction-requests/{id}`.
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub client_id: String,

@@ -28,7 +28,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetentionScheduleRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub service_type: String,
@@ -92,7 +92,7 @@ pub struct RetentionRunRequest {
 /// What a retention run did, or (dry) would do.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetentionRunRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub dry_run: bool,
@@ -122,7 +122,7 @@ impl Disclose for RetentionRunRecord {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DisposalCertificateRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub disposed_at: DateTime<Utc>,

@@ -40,7 +40,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserRecord {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
     pub username: String,
