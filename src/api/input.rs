@@ -21,6 +21,9 @@ use serde_json::Value;
 
 use crate::error::{ApiError, FieldError};
 
+/// The message of a missing field.
+const MISSING: &str = "is required";
+
 /// A refused input: a message about the field, and the field when the path does not name it
 /// (a missing field is missing from its parent).
 #[derive(Debug)]
@@ -80,7 +83,7 @@ impl de::Error for InputError {
 
     fn missing_field(field: &'static str) -> Self {
         Self {
-            message: "is required".into(),
+            message: MISSING.into(),
             field: Some(field),
         }
     }
@@ -124,7 +127,60 @@ fn plain(expected: &dyn Expected) -> String {
 
 /// A JSON body as `T`: 422 naming the first offending field.
 pub fn from_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    read(Json(value), "body")
+    read(Json(value), "body").map_err(|error| ApiError::Validation(vec![error]))
+}
+
+/// The most fields one problem names: each costs the body another reading.
+const MOST_FIELD_ERRORS: usize = 32;
+
+/// A JSON object as `T`, with every field found wrong on the way. serde stops at the first
+/// field it refuses (a wrong type, an unknown field), so that field is set aside and the rest
+/// read again, until the rest reads or a field it needs is missing. serde names only the
+/// first missing field: then every field `required` (the schema's) names and the body lacks
+/// is named too. Answers what was wrong, and `T` as read without the fields set aside when it
+/// could be read (to be checked by its rules too).
+pub fn from_json_fields<T: DeserializeOwned>(
+    mut fields: serde_json::Map<String, Value>,
+    required: &[String],
+) -> (Option<T>, Vec<FieldError>) {
+    let mut errors: Vec<FieldError> = Vec::new();
+    // The fields set aside: found wrong, not missing.
+    let mut set_aside: Vec<String> = Vec::new();
+    while errors.len() < MOST_FIELD_ERRORS {
+        let error = match read(Json(Value::Object(fields.clone())), "body") {
+            Ok(parsed) => return (Some(parsed), errors),
+            Err(error) => error,
+        };
+        let top = error
+            .field
+            .split(['.', '['])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        // Not a field of the body: the body as a whole is wrong, or a field is missing (serde
+        // names the first; the schema names the others). Either way, nothing is left to find.
+        if fields.remove(&top).is_none() {
+            if error.message != MISSING {
+                errors.push(error);
+                break;
+            }
+            let missing = std::iter::once(&top)
+                .chain(required)
+                .filter(|name| !fields.contains_key(*name) && !set_aside.contains(name));
+            for name in missing {
+                if !errors.iter().any(|known| &known.field == name) {
+                    errors.push(FieldError {
+                        field: name.clone(),
+                        message: MISSING.into(),
+                    });
+                }
+            }
+            break;
+        }
+        errors.push(error);
+        set_aside.push(top);
+    }
+    (None, errors)
 }
 
 /// A query string as `T`: 422 naming the first offending parameter, or one holding a NUL
@@ -141,9 +197,10 @@ pub fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     }
     let parameters = pairs.into_iter().map(|(name, value)| (name, Text(value)));
     read(MapDeserializer::<_, InputError>::new(parameters), "query")
+        .map_err(|error| ApiError::Validation(vec![error]))
 }
 
-fn read<'de, T, D>(deserializer: D, whole: &str) -> Result<T, ApiError>
+fn read<'de, T, D>(deserializer: D, whole: &str) -> Result<T, FieldError>
 where
     T: DeserializeOwned,
     D: Deserializer<'de, Error = InputError>,
@@ -164,10 +221,10 @@ where
         if field.is_empty() {
             field = whole.to_owned();
         }
-        ApiError::Validation(vec![FieldError {
+        FieldError {
             field,
             message: error.message,
-        }])
+        }
     })
 }
 
@@ -456,6 +513,59 @@ mod tests {
         assert_eq!(person.count, Some(3));
         assert!(person.phone.is_none());
         assert!(matches!(person.colour, Some(Colour::Green)));
+    }
+
+    fn fields_refused(body: Value, required: &[&str]) -> Vec<String> {
+        let Value::Object(fields) = body else {
+            panic!("an object")
+        };
+        let required: Vec<String> = required.iter().map(|name| name.to_string()).collect();
+        let (_, errors) = from_json_fields::<Person>(fields, &required);
+        errors.into_iter().map(|error| error.field).collect()
+    }
+
+    #[test]
+    fn every_refused_field_is_named_not_only_the_first() {
+        let refused = fields_refused(
+            json!({"name": "A", "phone": 1, "count": "x", "nickname": "B", "tags": [1]}),
+            &["name"],
+        );
+        assert_eq!(refused, ["count", "nickname", "phone", "tags[0]"]);
+    }
+
+    #[test]
+    fn every_missing_required_field_is_named_with_the_refused_ones() {
+        let refused = fields_refused(json!({"phone": 1}), &["name", "born"]);
+        assert_eq!(refused, ["phone", "name", "born"]);
+    }
+
+    #[test]
+    fn a_required_field_set_aside_is_not_also_named_missing() {
+        let refused = fields_refused(json!({"name": 1}), &["name"]);
+        assert_eq!(refused, ["name"]);
+    }
+
+    #[test]
+    fn what_reads_without_the_refused_fields_is_given_back_to_be_checked() {
+        let Value::Object(fields) = json!({"name": "A", "phone": 1, "count": 3}) else {
+            unreachable!()
+        };
+        let (parsed, errors) = from_json_fields::<Person>(fields, &[]);
+        assert_eq!(errors.len(), 1);
+        let parsed = parsed.expect("read without `phone`");
+        assert_eq!((parsed.name.as_str(), parsed.count), ("A", Some(3)));
+    }
+
+    #[test]
+    fn a_body_of_many_unknown_fields_costs_a_bounded_number_of_readings() {
+        let mut body = serde_json::Map::new();
+        body.insert("name".into(), json!("A"));
+        for index in 0..1000 {
+            body.insert(format!("unknown{index:04}"), json!(1));
+        }
+        let (parsed, errors) = from_json_fields::<Person>(body, &[]);
+        assert!(parsed.is_none());
+        assert_eq!(errors.len(), MOST_FIELD_ERRORS);
     }
 
     fn query_error(query: &str) -> FieldError {

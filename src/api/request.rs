@@ -12,7 +12,8 @@ use actix_web::{FromRequest, HttpRequest, web};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use utoipa::IntoParams;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::api::context::AppState;
@@ -289,21 +290,26 @@ impl Body {
     /// The body as `T`, once the caller holds `_permit`: 400, 413 or 415 when it was not
     /// JSON, 422 for a body that is not an object, unknown fields, wrong types and failed
     /// checks, each naming the field and none repeating its value ([`input`]).
-    pub fn parse<T: DeserializeOwned + Validate>(self, _permit: &Permit) -> Result<T, ApiError> {
+    pub fn parse<T: DeserializeOwned + Validate + ToSchema>(
+        self,
+        _permit: &Permit,
+    ) -> Result<T, ApiError> {
         read_body(self.0?)
     }
 
     /// [`Body::parse`] for the few endpoints that come before any permit, whose callers have
     /// no function to lack: logging in, refreshing a session, confirming one's own second
     /// factor.
-    pub fn parse_before_any_permit<T: DeserializeOwned + Validate>(self) -> Result<T, ApiError> {
+    pub fn parse_before_any_permit<T: DeserializeOwned + Validate + ToSchema>(
+        self,
+    ) -> Result<T, ApiError> {
         read_body(self.0?)
     }
 }
 
 /// Turns a JSON body into a write request: 403 `field_not_writable` for fields the caller
 /// may not write (before anything else is looked at), then as [`Body::parse`].
-pub fn write_body<T: DeserializeOwned + Validate>(
+pub fn write_body<T: DeserializeOwned + Validate + ToSchema>(
     permit: &Permit,
     body: impl Into<Body>,
 ) -> Result<T, ApiError> {
@@ -314,7 +320,7 @@ pub fn write_body<T: DeserializeOwned + Validate>(
     read_body(body)
 }
 
-fn read_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiError> {
+fn read_body<T: DeserializeOwned + Validate + ToSchema>(body: Value) -> Result<T, ApiError> {
     // serde would read a JSON array as a struct's fields in order; bodies are objects only.
     if !body.is_object() {
         return Err(ApiError::invalid("body", "must be a JSON object"));
@@ -322,9 +328,30 @@ fn read_body<T: DeserializeOwned + Validate>(body: Value) -> Result<T, ApiError>
     if let Some(field) = field_with_nul(&body, "") {
         return Err(ApiError::invalid(field, "must not contain NUL characters"));
     }
-    let parsed: T = input::from_json(body)?;
-    parsed.validate()?;
-    Ok(parsed)
+    let Value::Object(fields) = body else {
+        unreachable!("an object, checked above")
+    };
+    let (parsed, mut errors) = input::from_json_fields::<T>(fields, &required_fields::<T>());
+    if let Some(parsed) = parsed {
+        match (parsed.validate(), errors.is_empty()) {
+            (Ok(()), true) => return Ok(parsed),
+            (Ok(()), false) => {}
+            (Err(failed), _) => match ApiError::from(failed) {
+                ApiError::Validation(failed) => errors.extend(failed),
+                other => return Err(other),
+            },
+        }
+    }
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    Err(ApiError::Validation(errors))
+}
+
+/// The fields `T`'s schema says a body must hold.
+fn required_fields<T: ToSchema>() -> Vec<String> {
+    match T::schema() {
+        RefOr::T(Schema::Object(object)) => object.required,
+        _ => Vec::new(),
+    }
 }
 
 /// The path of the first string in `value` holding a NUL character, which no field may hold

@@ -207,6 +207,73 @@ async fn wrong_types_are_422_naming_the_field() {
 }
 
 #[actix_web::test]
+async fn a_422_lists_every_invalid_field_at_once() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let rows = stored_rows(&app);
+    let mut body = new_client();
+    body.as_object_mut().unwrap().remove("family_name");
+    body.as_object_mut().unwrap().remove("date_of_birth");
+    body["phone"] = json!(400000000);
+    body["safety_alerts"] = json!("Dog at property");
+    body["nickname"] = json!("Mimi");
+    let created = app.post("/api/v1/clients", &token, body).await;
+    assert_eq!(
+        created.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        created.body
+    );
+    let fields: Vec<&str> = created.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "date_of_birth",
+            "family_name",
+            "nickname",
+            "phone",
+            "safety_alerts"
+        ],
+        "{}",
+        created.body
+    );
+    assert_eq!(stored_rows(&app), rows, "a refused POST stored something");
+}
+
+#[actix_web::test]
+async fn a_422_lists_type_and_rule_failures_together() {
+    let app = spawn_app().await;
+    let token = app.login("caseworker").await;
+    let mut body = new_client();
+    body["phone"] = json!(true);
+    body["address"] = json!({"postcode": "26000", "state": "XYZ"});
+    let created = app.post("/api/v1/clients", &token, body).await;
+    assert_eq!(
+        created.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        created.body
+    );
+    let fields: Vec<&str> = created.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["address.postcode", "address.state", "phone"],
+        "{}",
+        created.body
+    );
+}
+
+#[actix_web::test]
 async fn a_json_array_body_is_422() {
     let app = spawn_app().await;
     let token = app.login("caseworker").await;

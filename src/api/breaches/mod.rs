@@ -151,7 +151,7 @@ struct Change<B> {
     actor: String,
 }
 
-impl<B: serde::de::DeserializeOwned + validator::Validate> Change<B> {
+impl<B: serde::de::DeserializeOwned + validator::Validate + utoipa::ToSchema> Change<B> {
     fn of(ctx: &Ctx, id: &str, body: Body) -> ApiResult<Self> {
         let permit = ctx.permit(Resource::Breach, Action::Update)?;
         Ok(Self {
