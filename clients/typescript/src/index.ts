@@ -205,6 +205,14 @@ export class Casebridge {
         : this.api
             .POST("/api/v1/auth/refresh", { body: { refresh_token: session.refreshToken } })
             .then((answer) => this.#keep(unwrap(answer)))
+            .catch((error: unknown) => {
+              // The token is spent or its session ended: forget the session, so that the next
+              // request asks to log in again rather than spending the token a second time.
+              if (error instanceof ProblemError && error.status === 401) {
+                this.#session = null;
+              }
+              throw error;
+            })
     ).finally(() => {
       this.#refreshing = null;
     });

@@ -120,6 +120,19 @@ test("a refresh token used twice is refused and ends the session", async () => {
   assert.equal(ended.status, 401);
 });
 
+test("a refused refresh forgets the session instead of spending its token again", async () => {
+  const casebridge = await loggedIn("caseworker");
+  const stolen = casebridge.session?.refreshToken ?? "";
+  await casebridge.refresh();
+  const replay = new Casebridge({ baseUrl });
+  await problemOf(
+    replay.api.POST("/api/v1/auth/refresh", { body: { refresh_token: stolen } }).then(unwrap),
+  );
+  const refused = await problemOf(casebridge.refresh());
+  assert.equal(refused.status, 401);
+  assert.equal(casebridge.session, null, "log in again");
+});
+
 test("a CSP system logs in with client credentials and sees what its CSP's workers see", async () => {
   const admin = await loggedIn("admin");
   const organisations = unwrap(await admin.api.GET("/api/v1/organisations", { params: { query: { limit: 200 } } }));
