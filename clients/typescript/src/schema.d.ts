@@ -2377,7 +2377,18 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
         };
-        /** @description Changes to a client: absent fields stay, `null` clears an optional field. */
+        /**
+         * @description Changes to a client: absent fields stay, `null` clears an optional field.
+         * @example {
+         *       "address": {
+         *         "line1": "1 Example Street",
+         *         "postcode": "3053",
+         *         "state": "VIC",
+         *         "suburb": "Carlton"
+         *       },
+         *       "phone": "0400 000 222"
+         *     }
+         */
         ClientUpdate: {
             address?: components["schemas"]["Address"] | null;
             date_of_birth?: components["schemas"]["DateOfBirth"] | null;
@@ -2721,6 +2732,12 @@ export interface components {
             /** Format: uuid */
             released_by?: string | null;
         };
+        /**
+         * @example {
+         *       "password": "correct-horse-battery-9",
+         *       "username": "csp-north"
+         *     }
+         */
         LoginRequest: {
             /** Format: password */
             password: string;
@@ -2798,6 +2815,13 @@ export interface components {
             /** Format: uuid */
             organisation_id: string;
         };
+        /**
+         * @example {
+         *       "organisation_id": "0193b7e2-8c1a-7d3e-9f00-6f5e4d3c2b1a",
+         *       "service_description": "Weekly outreach visits",
+         *       "starts_on": "2026-12-07"
+         *     }
+         */
         NewAllocation: {
             /** Format: date */
             ends_on?: string | null;
@@ -2840,6 +2864,14 @@ export interface components {
             /** @description After `window_from`. */
             window_to: components["schemas"]["Timestamp"];
         };
+        /**
+         * @example {
+         *       "client_id": "0193b7e2-8c1a-7d3e-9f00-1a2b3c4d5e6f",
+         *       "risk_level": "medium",
+         *       "service_type": "tenancy support",
+         *       "summary": "Referred by the housing office"
+         *     }
+         */
         NewCase: {
             /** Format: uuid */
             client_id: string;
@@ -2850,7 +2882,21 @@ export interface components {
             service_type: string;
             summary?: string;
         };
-        /** @description A new client. Only fields the caller's role may write are accepted. */
+        /**
+         * @description A new client. Only fields the caller's role may write are accepted.
+         * @example {
+         *       "collection_notice": {
+         *         "given_on": "2026-12-01",
+         *         "method": "verbal",
+         *         "version": "2026-1"
+         *       },
+         *       "date_of_birth": "1984-03-09",
+         *       "family_name": "Castellano",
+         *       "given_name": "Mira",
+         *       "interpreter_language": "Italian",
+         *       "phone": "0400 000 111"
+         *     }
+         */
         NewClient: {
             address?: components["schemas"]["Address"] | null;
             collection_notice: components["schemas"]["NoticeGiven"] | null;
@@ -2948,6 +2994,13 @@ export interface components {
             new_due_on: string;
             reason: string;
         };
+        /**
+         * @example {
+         *       "body": "Visited today; the tenancy plan is on track.",
+         *       "note_type": "contact",
+         *       "visibility": "shared"
+         *     }
+         */
         NewNote: {
             body: string;
             note_type: components["schemas"]["NoteType"];

@@ -23,6 +23,7 @@ pub fn routes(config: &mut ServiceConfig) {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "csp-north", "password": "correct-horse-battery-9"}))]
 pub struct LoginRequest {
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]

@@ -132,6 +132,10 @@ impl Disclose for AllocationRecord {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "client_id": "0193b7e2-8c1a-7d3e-9f00-1a2b3c4d5e6f", "service_type": "tenancy support",
+    "risk_level": "medium", "summary": "Referred by the housing office"
+}))]
 pub struct NewCase {
     #[schema(format = Uuid)]
     pub client_id: String,
@@ -169,6 +173,10 @@ pub struct CaseUpdate {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "organisation_id": "0193b7e2-8c1a-7d3e-9f00-6f5e4d3c2b1a", "starts_on": "2026-12-07",
+    "service_description": "Weekly outreach visits"
+}))]
 pub struct NewAllocation {
     /// A CSP under contract.
     #[schema(format = Uuid)]

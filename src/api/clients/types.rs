@@ -186,6 +186,11 @@ impl Disclose for ClientRecord {
 /// A new client. Only fields the caller's role may write are accepted.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "given_name": "Mira", "family_name": "Castellano", "date_of_birth": "1984-03-09",
+    "phone": "0400 000 111", "interpreter_language": "Italian",
+    "collection_notice": {"version": "2026-1", "given_on": "2026-12-01", "method": "verbal"}
+}))]
 pub struct NewClient {
     /// Names follow the name rule (`domain::names`): at least one letter or digit, no
     /// control, invisible formatting or bidirectional characters (422 naming the field).
@@ -240,6 +245,10 @@ pub struct NewClient {
 /// Changes to a client: absent fields stay, `null` clears an optional field.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "phone": "0400 000 222",
+    "address": {"line1": "1 Example Street", "suburb": "Carlton", "state": "VIC", "postcode": "3053"}
+}))]
 pub struct ClientUpdate {
     /// Names follow the name rule, as on create.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]

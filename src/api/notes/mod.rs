@@ -82,6 +82,10 @@ impl Disclose for NoteRecord {
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "note_type": "contact", "visibility": "shared",
+    "body": "Visited today; the tenancy plan is on track."
+}))]
 pub struct NewNote {
     pub note_type: NoteType,
     #[validate(length(min = 1, max = 20000))]
