@@ -260,31 +260,35 @@ impl Found {
         readers: &Readers,
         entries: &[Entry],
     ) -> ApiResult<Self> {
-        let ids = |kind: Kind| -> Vec<String> {
-            entries
+        // A kind the caller may not read, or of which nothing changed, costs no query.
+        let wanted = |kind: Kind| {
+            let ids: Vec<String> = entries
                 .iter()
                 .filter(|entry| entry.kind == kind)
                 .map(|entry| entry.resource_id.clone())
-                .collect()
+                .collect();
+            readers
+                .of(kind)
+                .filter(|_| !ids.is_empty())
+                .map(|permit| (permit, ids))
         };
         let mut found = Found::default();
-        if let Some(permit) = &readers.client {
-            let rows =
-                clients::find_many(conn, scope::listable_clients(permit), &ids(Kind::Client))?;
+        if let Some((permit, ids)) = wanted(Kind::Client) {
+            let rows = clients::find_many(conn, scope::listable_clients(permit), &ids)?;
             for record in super::clients::records(conn, keyring, rows)? {
                 found.clients.insert(record.id.clone(), record);
             }
         }
-        if let Some(permit) = &readers.case {
-            let rows = cases::find_many(conn, scope::cases(permit, true), &ids(Kind::Case))?;
+        if let Some((permit, ids)) = wanted(Kind::Case) {
+            let rows = cases::find_many(conn, scope::cases(permit, true), &ids)?;
             for record in super::cases::assemble(conn, rows, readers.allocation.as_ref())? {
                 found.cases.insert(record.id.clone(), record);
             }
         }
         // An allocation is read on a case the caller reaches, as its endpoint reads it.
-        if let (Some(permit), Some(case_permit)) = (&readers.allocation, &readers.case) {
-            let rows =
-                cases::find_allocations(conn, scope::allocations(permit), &ids(Kind::Allocation))?;
+        if let (Some((permit, ids)), Some(case_permit)) = (wanted(Kind::Allocation), &readers.case)
+        {
+            let rows = cases::find_allocations(conn, scope::allocations(permit), &ids)?;
             let on_cases = clients_of_cases(conn, case_permit, rows.iter().map(|r| &r.case_id))?;
             for row in rows {
                 if let Some(client_id) = on_cases.get(&row.case_id) {
@@ -293,12 +297,12 @@ impl Found {
                 }
             }
         }
-        if let Some(permit) = &readers.note {
-            let rows = notes::find_many(conn, scope::notes(permit), &ids(Kind::Note))?;
+        if let Some((permit, ids)) = wanted(Kind::Note) {
+            let rows = notes::find_many(conn, scope::notes(permit), &ids)?;
             let on_cases = clients_of_cases(conn, permit, rows.iter().map(|r| &r.case_id))?;
             for row in rows {
                 if let Some(client_id) = on_cases.get(&row.case_id) {
-                    let record = NoteRecord::from_row(row, &client_id.clone())?;
+                    let record = NoteRecord::from_row(row, client_id)?;
                     found.notes.insert(record.id.clone(), record);
                 }
             }
@@ -383,6 +387,9 @@ fn clients_of_cases<'a>(
     let mut case_ids: Vec<String> = case_ids.cloned().collect();
     case_ids.sort_unstable();
     case_ids.dedup();
+    if case_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     Ok(
         cases::find_many(conn, scope::cases(permit, true), &case_ids)?
             .into_iter()

@@ -244,3 +244,69 @@ async fn a_caller_who_may_read_none_of_the_records_is_refused() {
     let response = app.get("/api/v1/changes", &searcher).await;
     assert_eq!(response.status, StatusCode::FORBIDDEN, "{}", response.body);
 }
+
+#[actix_web::test]
+async fn a_disposed_file_leaves_one_removal_and_nothing_else_of_the_client() {
+    use casebridge::db::schema::changes;
+    use diesel::prelude::*;
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let cursor = cursor_now(&app, &north).await;
+    change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
+    let disposed = crate::retention::three_files_due(&app).await;
+    let records = app.login("records").await;
+    let run = app
+        .post(
+            "/api/v1/retention/runs",
+            &records,
+            json!({"dry_run": false}),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+
+    let page = changes_since(&app, &north, &cursor).await;
+    let removals: Vec<Value> = disposed
+        .iter()
+        .map(|id| json!({"type": "client", "id": id, "removed": true}))
+        .collect();
+    let mut items = page.body["items"].as_array().unwrap().clone();
+    items.sort_by_key(|item| item["id"].as_str().unwrap().to_owned());
+    let mut expected = removals;
+    expected.sort_by_key(|item| item["id"].as_str().unwrap().to_owned());
+    assert_eq!(items, expected);
+    for id in &disposed {
+        let kept: i64 = app.with_db(|conn| {
+            changes::table
+                .filter(changes::client_id.eq(id))
+                .count()
+                .get_result(conn)
+                .unwrap()
+        });
+        assert_eq!(kept, 1, "the removal alone is kept");
+    }
+}
+
+#[actix_web::test]
+async fn a_department_wide_reader_is_told_of_every_reachable_change() {
+    let app = spawn_app().await;
+    let (worker, privacy) = (app.login("caseworker").await, app.login("privacy").await);
+    let purpose = [("X-Purpose-Of-Use", "privacy complaint investigation")];
+    let start = app.get_with("/api/v1/changes", &privacy, &purpose).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    let cursor = start.body["next_cursor"].as_str().unwrap().to_owned();
+    change_phone(&app, &worker, EASTERN_CLIENT).await;
+    change_phone(&app, &worker, UNALLOCATED_CLIENT).await;
+
+    let page = app
+        .get_with(
+            &format!("/api/v1/changes?since={cursor}"),
+            &privacy,
+            &purpose,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for index in [EASTERN_CLIENT, UNALLOCATED_CLIENT] {
+        let found = item(&page, "client", &app.client_id(index)).expect("every division's client");
+        assert_eq!(found["removed"], false);
+    }
+}

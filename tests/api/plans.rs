@@ -39,6 +39,8 @@ const BIG_TABLES: &[&str] = &[
     "notices_given",
     "audit_events",
     "audit_event_clients",
+    "changes",
+    "change_audiences",
 ];
 
 /// The purpose of use stated by the roles that need one.
@@ -541,4 +543,35 @@ async fn audit_trail_filters_use_indexes() {
         ],
     )
     .await;
+}
+
+#[actix_web::test]
+async fn the_change_feed_reads_by_index() {
+    let app = spawn_recorded_app().await;
+    // A client, a case (through its new allocation) and a note changed, so that each kind's
+    // look-up runs.
+    let leader = app.login("teamleader").await;
+    let case = app.case_id(8);
+    let allocated = app
+        .post(
+            &format!("/api/v1/cases/{case}/allocations"),
+            &leader,
+            serde_json::json!({"organisation_id": app.organisation_id(casebridge::demo::NORTHSIDE),
+                "starts_on": "2026-01-01", "service_description": "Visits"}),
+        )
+        .await;
+    assert_eq!(allocated.status, StatusCode::CREATED, "{}", allocated.body);
+    let note = app
+        .post(
+            &format!("/api/v1/cases/{case}/notes"),
+            &leader,
+            serde_json::json!({"note_type": "contact", "visibility": "shared", "body": "Seen"}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.body);
+    let paths = ["/api/v1/changes", "/api/v1/changes?since=0&limit=500"];
+    for user in ["caseworker", "csp-north"] {
+        assert_indexed(&app, user, None, &paths).await;
+    }
+    assert_indexed(&app, "privacy", Some(PURPOSE), &paths).await;
 }

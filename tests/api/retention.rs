@@ -313,7 +313,7 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
 
 /// A tenancy support schedule (archive after 2 years, dispose after 7) and demo clients 0, 3
 /// and 6 (tenancy support) with their cases closed 8 years ago: three files due.
-async fn three_files_due(app: &TestApp) -> [String; 3] {
+pub async fn three_files_due(app: &TestApp) -> [String; 3] {
     let records = app.login("records").await;
     let schedule = json!({"service_type": "tenancy support", "archive_after_years": 2, "dispose_after_years": 7});
     let created = app
