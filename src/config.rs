@@ -101,6 +101,12 @@ pub struct Config {
           value_parser = clap::value_parser!(i64).range(1..))]
     pub list_scan_rows: i64,
 
+    /// Days the change feed (`GET /api/v1/changes`) keeps a change. A reader whose cursor is
+    /// older gets 410 `cursor_expired` and starts again from the lists.
+    #[arg(long, global = true, env = "CASEBRIDGE_CHANGE_FEED_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub change_feed_days: u32,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated CIDRs or
     /// addresses (`10.0.0.0/8,192.0.2.7`). A request from any other peer is recorded with the
     /// peer's own address. Empty: none, the TCP peer is the client.

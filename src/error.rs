@@ -25,6 +25,9 @@ pub enum ApiError {
     NotFound,
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// What the request names is no longer kept (a change-feed cursor older than the feed).
+    #[error("{detail}")]
+    Gone { code: &'static str, detail: String },
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
     /// A well-formed request that cannot be carried out as sent (422 with a code of its own).
@@ -201,6 +204,7 @@ impl ApiError {
             ApiError::Unauthenticated { code, .. }
             | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::Gone { code, .. }
             | ApiError::BadRequest { code, .. }
             | ApiError::Unprocessable { code, .. }
             | ApiError::Unavailable { code, .. } => code,
@@ -270,6 +274,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } | ApiError::FieldNotWritable(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::PossibleDuplicate { .. } => StatusCode::CONFLICT,
+            ApiError::Gone { .. } => StatusCode::GONE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Validation(_)
             | ApiError::Unprocessable { .. }

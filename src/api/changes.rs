@@ -4,7 +4,7 @@
 //! kept by `db::changes`.
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use actix_web::get;
+use actix_web::{get, web};
 use serde::Deserialize;
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::{Ref, RefOr};
@@ -13,18 +13,35 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::api::cases::types::{AllocationRecord, CaseRecord};
 use crate::api::clients::types::ClientRecord;
-use crate::api::context::Ctx;
+use crate::api::context::{AppState, Ctx};
 use crate::api::disclosure::{Disclosed, Feed};
+use crate::api::housekeeping;
 use crate::api::notes::NoteRecord;
 use crate::api::request::{PageRequest, Params};
 use crate::authz::{Action, Permit, Resource, Scope, scope};
 use crate::db::changes::{self, Entry, Kind};
 use crate::db::{DbConnection, cases, clients, notes};
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::sealing::Keyring;
 
 pub fn routes(config: &mut ServiceConfig) {
     config.service(list_changes);
+}
+
+/// Entries one writer job of pruning removes at most.
+const PRUNE_AT_MOST: i64 = 10_000;
+
+/// Prunes the change feed of entries older than the configured days, every hour, for as long
+/// as the server runs.
+pub fn prune_old_changes(state: web::Data<AppState>) {
+    let kept = chrono::Duration::days(i64::from(state.config.change_feed_days));
+    housekeeping::repeat(
+        state,
+        std::time::Duration::from_secs(60 * 60),
+        "pruning the change feed",
+        PRUNE_AT_MOST,
+        move |conn, now, batch| changes::prune(conn, now - kept, batch),
+    );
 }
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -172,6 +189,7 @@ impl Readers {
         (status = 400, body = Problem, content_type = "application/problem+json", description = "`invalid_cursor`"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json", description = "The caller may read none of the kinds"),
+        (status = 410, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -210,6 +228,14 @@ async fn list_changes(ctx: Ctx, params: Params<ChangeParams>) -> ApiResult<Discl
             };
             let audience = readers.audience();
             let entries = changes::after(conn, audience.as_deref(), since, limit)?;
+            if since < changes::pruned_through(conn)? {
+                return Err(ApiError::Gone {
+                    code: "cursor_expired",
+                    detail: "The change feed no longer holds changes that old: take a new \
+                             cursor (no `since`) and read the lists once."
+                        .into(),
+                });
+            }
             let more = entries.len() as i64 == limit;
             let next_cursor = entries.last().map_or(since, |entry| entry.seq);
             let entries = latest_of_each(entries, &readers);

@@ -118,6 +118,12 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
         "The request conflicts with the resource's state; `code` says how",
     ),
     (
+        "410",
+        "Gone",
+        "What the request names is no longer kept (`cursor_expired`: the change feed no longer \
+         holds changes that old; start again with a new cursor and read the lists once)",
+    ),
+    (
         "412",
         "PreconditionFailed",
         "`If-Match` names an older version (`version_mismatch`): read the resource again \

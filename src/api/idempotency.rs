@@ -473,34 +473,15 @@ impl KeptDisclosure {
     }
 }
 
-/// Forgets expired keys every minute, for as long as the server runs: a bounded batch per
-/// writer job, batch after batch until one is not full.
+/// Forgets expired keys every minute, for as long as the server runs.
 pub fn forget_expired_keys(state: web::Data<AppState>) {
-    actix_web::rt::spawn(async move {
-        loop {
-            actix_web::rt::time::sleep(FORGET_EVERY).await;
-            let now = state.clock.now();
-            loop {
-                let forgotten = state
-                    .db
-                    .write(move |conn, _| {
-                        Ok(idempotency::forget_expired(conn, now, FORGET_AT_MOST)?)
-                    })
-                    .await;
-                match forgotten {
-                    Ok(count) if count as i64 == FORGET_AT_MOST => {}
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(
-                            code = error.code(),
-                            "expired idempotency keys could not be forgotten"
-                        );
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    crate::api::housekeeping::repeat(
+        state,
+        FORGET_EVERY,
+        "forgetting expired idempotency keys",
+        FORGET_AT_MOST,
+        idempotency::forget_expired,
+    );
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod contract;
 pub mod correction_requests;
 pub mod disclosure;
 pub mod health;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod input;
 pub mod legal_holds;

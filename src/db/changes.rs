@@ -240,10 +240,46 @@ pub fn after(
         .collect())
 }
 
-/// The newest entry's number (0 before the first change): where a new reader starts.
+/// The `settings` key of the newest entry pruned: a cursor before it has missed changes.
+const PRUNED_THROUGH: &str = "change_feed.pruned_through";
+
+/// Deletes the oldest entries changed before `cutoff`, at most `batch` of them (so that one
+/// writer job's work is bounded), and notes the newest deleted; answers how many went.
+pub fn prune(conn: &mut DbConnection, cutoff: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    let oldest: Vec<(i64, NaiveDateTime)> = changes::table
+        .select((changes::seq, changes::changed_at))
+        .order(changes::seq)
+        .limit(batch)
+        .load(conn)?;
+    let due: Vec<i64> = oldest
+        .into_iter()
+        .take_while(|(_, changed_at)| *changed_at < cutoff)
+        .map(|(seq, _)| seq)
+        .collect();
+    let Some(&newest) = due.last() else {
+        return Ok(0);
+    };
+    diesel::delete(change_audiences::table.filter(change_audiences::seq.eq_any(&due)))
+        .execute(conn)?;
+    diesel::delete(changes::table.filter(changes::seq.eq_any(&due))).execute(conn)?;
+    super::settings::set(conn, PRUNED_THROUGH, &newest.to_string())?;
+    Ok(due.len())
+}
+
+/// The newest entry pruned (0 when none was): a reader must have read at least this far.
+/// Read after the entries, so that a prune committed meanwhile is seen (its deletions and
+/// this number are one transaction).
+pub fn pruned_through(conn: &mut DbConnection) -> QueryResult<i64> {
+    Ok(super::settings::get(conn, PRUNED_THROUGH)?
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_default())
+}
+
+/// The newest entry's number (0 before the first change), or the newest pruned when every
+/// entry was: where a new reader starts.
 pub fn latest(conn: &mut DbConnection) -> QueryResult<i64> {
-    changes::table
+    let newest = changes::table
         .select(diesel::dsl::max(changes::seq))
-        .first::<Option<i64>>(conn)
-        .map(Option::unwrap_or_default)
+        .first::<Option<i64>>(conn)?;
+    Ok(newest.unwrap_or_default().max(pruned_through(conn)?))
 }

@@ -310,3 +310,26 @@ async fn a_department_wide_reader_is_told_of_every_reachable_change() {
         assert_eq!(found["removed"], false);
     }
 }
+
+#[actix_web::test]
+async fn a_cursor_older_than_the_kept_changes_is_410_and_a_new_cursor_starts_again() {
+    use casebridge::db::changes::prune;
+    let app = spawn_app().await;
+    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
+    let old = cursor_now(&app, &north).await;
+    change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
+    let now = chrono::Utc::now().naive_utc();
+    let kept = app.with_db(|conn| prune(conn, now - Duration::days(1), 10_000).unwrap());
+    assert_eq!(kept, 0, "nothing older than a day");
+    let pruned = app.with_db(|conn| prune(conn, now + Duration::days(1), 10_000).unwrap());
+    assert!(pruned > 0);
+
+    let expired = app
+        .get(&format!("/api/v1/changes?since={old}"), &north)
+        .await;
+    assert_eq!(expired.status, StatusCode::GONE, "{}", expired.body);
+    assert_eq!(expired.code(), "cursor_expired");
+    let fresh = cursor_now(&app, &north).await;
+    let page = changes_since(&app, &north, &fresh).await;
+    assert_eq!(page.body["items"], json!([]));
+}

@@ -124,6 +124,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         public_url: None,
         body_limit: 64 * 1024,
         list_scan_rows: 2000,
+        change_feed_days: 90,
         trusted_proxies: Default::default(),
         // The suite sends many requests without credentials from 127.0.0.1 in quick
         // succession (every login, every check that an endpoint refuses strangers); at the
