@@ -238,7 +238,7 @@ impl Application {
         let state = web::Data::new(state);
         audit::record_refusal_tallies(state.clone());
         api::idempotency::forget_expired_keys(state.clone());
-        api::changes::prune_old_changes(state.clone());
+        api::changes::keep_the_feed(state.clone());
         let anchorer = Arc::new(audit::anchor::Anchorer::new(audit::anchor::file_of(
             &state.config,
         )));

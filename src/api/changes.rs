@@ -31,16 +31,24 @@ pub fn routes(config: &mut ServiceConfig) {
 /// Entries one writer job of pruning removes at most.
 const PRUNE_AT_MOST: i64 = 10_000;
 
-/// Prunes the change feed of entries older than the configured days, every hour, for as long
-/// as the server runs.
-pub fn prune_old_changes(state: web::Data<AppState>) {
+/// Keeps the change feed while the server runs: every few minutes it records the access
+/// that began or ended by date, and every hour it prunes entries older than the configured
+/// days.
+pub fn keep_the_feed(state: web::Data<AppState>) {
     let kept = chrono::Duration::days(i64::from(state.config.change_feed_days));
+    housekeeping::repeat(
+        state.clone(),
+        std::time::Duration::from_secs(5 * 60),
+        "recording allocations that start or end by date",
+        changes::announce_dated_changes,
+    );
     housekeeping::repeat(
         state,
         std::time::Duration::from_secs(60 * 60),
         "pruning the change feed",
-        PRUNE_AT_MOST,
-        move |conn, now, batch| changes::prune(conn, now - kept, batch),
+        move |conn, now| {
+            Ok(changes::prune(conn, now - kept, PRUNE_AT_MOST)? as i64 == PRUNE_AT_MOST)
+        },
     );
 }
 

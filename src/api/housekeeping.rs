@@ -9,18 +9,13 @@ use diesel::QueryResult;
 use crate::api::context::AppState;
 use crate::db::DbConnection;
 
-/// Every `every`, for as long as the server runs, runs `job` (given now and at most how many
-/// rows to remove; answering how many it removed) as writer jobs, batch after batch until one
-/// is not full. A failure is logged by its code (`what` names the work) and tried again at the
-/// next turn.
-pub fn repeat<J>(
-    state: web::Data<AppState>,
-    every: Duration,
-    what: &'static str,
-    batch: i64,
-    job: J,
-) where
-    J: Fn(&mut DbConnection, NaiveDateTime, i64) -> QueryResult<usize> + Clone + Send + 'static,
+/// Every `every`, for as long as the server runs, runs `job` (given now; a bounded piece of
+/// work, answering whether more is left) as writer jobs, one after another while more is
+/// left. A failure is logged by its code (`what` names the work) and tried again at the next
+/// turn.
+pub fn repeat<J>(state: web::Data<AppState>, every: Duration, what: &'static str, job: J)
+where
+    J: Fn(&mut DbConnection, NaiveDateTime) -> QueryResult<bool> + Clone + Send + 'static,
 {
     actix_web::rt::spawn(async move {
         loop {
@@ -28,13 +23,10 @@ pub fn repeat<J>(
             let now = state.clock.now();
             loop {
                 let job = job.clone();
-                let removed = state
-                    .db
-                    .write(move |conn, _| Ok(job(conn, now, batch)?))
-                    .await;
-                match removed {
-                    Ok(count) if count as i64 == batch => {}
-                    Ok(_) => break,
+                let more = state.db.write(move |conn, _| Ok(job(conn, now)?)).await;
+                match more {
+                    Ok(true) => {}
+                    Ok(false) => break,
                     Err(error) => {
                         tracing::warn!(code = error.code(), work = what, "housekeeping failed");
                         break;

@@ -479,8 +479,10 @@ pub fn forget_expired_keys(state: web::Data<AppState>) {
         state,
         FORGET_EVERY,
         "forgetting expired idempotency keys",
-        FORGET_AT_MOST,
-        idempotency::forget_expired,
+        |conn, now| {
+            let forgotten = idempotency::forget_expired(conn, now, FORGET_AT_MOST)?;
+            Ok(forgotten as i64 == FORGET_AT_MOST)
+        },
     );
 }
 

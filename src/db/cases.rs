@@ -231,29 +231,7 @@ pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryR
     diesel::insert_into(allocations::table)
         .values(row)
         .execute(conn)?;
-    record_allocation_change(conn, &row.id, &row.case_id, row.updated_at)
-}
-
-/// Records an allocation's change with its case and client: an allocation gives a CSP its
-/// reach to both, or takes it away, and the CSP's system learns of that from the change feed.
-fn record_allocation_change(
-    conn: &mut DbConnection,
-    id: &str,
-    case_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let client_id: String = cases::table
-        .filter(cases::id.eq(case_id))
-        .select(cases::client_id)
-        .first(conn)?;
-    for (kind, record_id) in [
-        (Kind::Client, client_id.as_str()),
-        (Kind::Case, case_id),
-        (Kind::Allocation, id),
-    ] {
-        changes::record(conn, kind, record_id, now)?;
-    }
-    Ok(())
+    changes::record_allocation(conn, &row.id, &row.case_id, row.updated_at)
 }
 
 pub fn end_allocation(
@@ -277,7 +255,7 @@ pub fn end_allocation(
             .filter(allocations::id.eq(id))
             .select(allocations::case_id)
             .first(conn)?;
-        record_allocation_change(conn, id, &case_id, now)?;
+        changes::record_allocation(conn, id, &case_id, now)?;
     }
     Ok(updated == 1)
 }

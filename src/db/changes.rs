@@ -63,11 +63,70 @@ pub fn record(
     id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let ended_since = now
-        .date()
-        .checked_sub_days(Days::new(ENDED_ALLOCATION_DAYS));
-    let (client_id, audience) = audience(conn, kind, id, ended_since)?;
+    let today = now.date();
+    let ended_since = today.checked_sub_days(Days::new(ENDED_ALLOCATION_DAYS));
+    let (client_id, audience) = audience(conn, kind, id, today, ended_since)?;
     insert(conn, kind, id, &client_id, now, &audience)
+}
+
+/// Records an allocation's change with its case and client: an allocation gives a CSP its
+/// reach to both, or takes it away, and the CSP's system learns of that from the feed.
+pub fn record_allocation(
+    conn: &mut DbConnection,
+    id: &str,
+    case_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let client_id: String = cases::table
+        .filter(cases::id.eq(case_id))
+        .select(cases::client_id)
+        .first(conn)?;
+    for (kind, record_id) in [
+        (Kind::Client, client_id.as_str()),
+        (Kind::Case, case_id),
+        (Kind::Allocation, id),
+    ] {
+        record(conn, kind, record_id, now)?;
+    }
+    Ok(())
+}
+
+/// The `settings` key of the last day whose allocation starts and ends were announced.
+const DATES_ANNOUNCED_THROUGH: &str = "change_feed.dates_announced_through";
+
+/// Access that starts or ends by date changes no record on that day, so the feed is told
+/// then: one day per call, for the day after the last one announced, it records the
+/// allocations starting that day and those that ended the day before (their CSPs gain or
+/// lose the case and client). The first call only notes today. Answers whether days remain
+/// (a server that was down catches up a day per writer job).
+pub fn announce_dated_changes(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    let today = now.date();
+    let announced = super::settings::get(conn, DATES_ANNOUNCED_THROUGH)?
+        .and_then(|day| day.parse::<NaiveDate>().ok());
+    let Some(day) = announced.and_then(|last| last.succ_opt()) else {
+        super::settings::set(conn, DATES_ANNOUNCED_THROUGH, &today.to_string())?;
+        return Ok(false);
+    };
+    if day > today {
+        return Ok(false);
+    }
+    let ended = day.pred_opt().unwrap_or(day);
+    // Two look-ups, one on each date's index (an OR would read the table).
+    let mut dated: Vec<(String, String)> = allocations::table
+        .filter(allocations::starts_on.eq(day))
+        .select((allocations::id, allocations::case_id))
+        .load(conn)?;
+    dated.extend(
+        allocations::table
+            .filter(allocations::ends_on.eq(ended))
+            .select((allocations::id, allocations::case_id))
+            .load::<(String, String)>(conn)?,
+    );
+    for (id, case_id) in &dated {
+        record_allocation(conn, id, case_id, now)?;
+    }
+    super::settings::set(conn, DATES_ANNOUNCED_THROUGH, &day.to_string())?;
+    Ok(day < today)
 }
 
 /// Records that the files of `client_ids` are being disposed of, before their records are
@@ -80,7 +139,7 @@ pub fn record_disposals(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     for client_id in client_ids {
-        let (_, audience) = audience(conn, Kind::Client, client_id, None)?;
+        let (_, audience) = audience(conn, Kind::Client, client_id, now.date(), None)?;
         let earlier = changes::table
             .filter(changes::client_id.eq(client_id))
             .select(changes::seq);
@@ -96,18 +155,21 @@ pub fn record_disposals(
 /// client, its lead division, its cases' divisions and the CSPs allocated one of its cases;
 /// for a case or a note, the case's division and the CSPs allocated the case; for an
 /// allocation, the case's division and the allocation's CSP (a CSP sees only its own). CSPs
-/// whose allocation ended before `ended_since` (when given) are left out. Addressing a record
-/// only to those who could see it is what keeps a removal from telling anyone an id they
-/// never had.
+/// are addressed from the day their allocation starts (the feed tells them then, see
+/// [`announce_dated_changes`]), and no longer once it ended before `ended_since` (when
+/// given). Addressing a record only to those who could see it is what keeps a removal from
+/// telling anyone an id they never had.
 fn audience(
     conn: &mut DbConnection,
     kind: Kind,
     id: &str,
+    today: NaiveDate,
     ended_since: Option<NaiveDate>,
 ) -> QueryResult<(String, Vec<String>)> {
     let allocated_to = |conn: &mut DbConnection, case_ids: Vec<String>| {
         let mut allocated = allocations::table
             .filter(allocations::case_id.eq_any(case_ids))
+            .filter(allocations::starts_on.le(today))
             .select(allocations::organisation_id)
             .into_boxed();
         if let Some(since) = ended_since {
@@ -155,12 +217,21 @@ fn audience(
             (client_id, organisations)
         }
         Kind::Allocation => {
-            let (case_id, organisation): (String, String) = allocations::table
-                .filter(allocations::id.eq(id))
-                .select((allocations::case_id, allocations::organisation_id))
-                .first(conn)?;
+            let (case_id, organisation, starts_on): (String, String, NaiveDate) =
+                allocations::table
+                    .filter(allocations::id.eq(id))
+                    .select((
+                        allocations::case_id,
+                        allocations::organisation_id,
+                        allocations::starts_on,
+                    ))
+                    .first(conn)?;
             let (client_id, division) = case_of(conn, &case_id)?;
-            (client_id, vec![division, organisation])
+            let started = (starts_on <= today).then_some(organisation);
+            (
+                client_id,
+                [Some(division), started].into_iter().flatten().collect(),
+            )
         }
     };
     organisations.sort_unstable();

@@ -333,3 +333,79 @@ async fn a_cursor_older_than_the_kept_changes_is_410_and_a_new_cursor_starts_aga
     let page = changes_since(&app, &north, &fresh).await;
     assert_eq!(page.body["items"], json!([]));
 }
+
+/// Runs the feed's announcement of allocations that start or end by date, as the server does
+/// every few minutes, up to the service's today.
+fn announce_dated_changes(app: &TestApp) {
+    use casebridge::db::changes::announce_dated_changes;
+    let now = app.clock.now();
+    app.with_db(|conn| while announce_dated_changes(conn, now).unwrap() {});
+}
+
+#[actix_web::test]
+async fn an_allocation_that_starts_later_is_told_on_the_day_it_starts_and_not_before() {
+    let app = spawn_app().await;
+    let (leader, east) = (app.login("teamleader").await, app.login("csp-east").await);
+    announce_dated_changes(&app);
+    let cursor = cursor_now(&app, &east).await;
+    let case = app.case_id(UNALLOCATED_CLIENT);
+    let created = app
+        .post(
+            &format!("/api/v1/cases/{case}/allocations"),
+            &leader,
+            json!({"organisation_id": app.organisation_id(EASTERN),
+                   "starts_on": (today() + Duration::days(1)).to_string(),
+                   "service_description": "Outreach visits"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let before = changes_since(&app, &east, &cursor).await;
+    assert_eq!(before.body["items"], json!([]), "no id before the day");
+
+    app.clock.advance(Duration::days(1));
+    announce_dated_changes(&app);
+    let east = app.login("csp-east").await;
+    let on_the_day = changes_since(&app, &east, &cursor).await;
+    let client = app.client_id(UNALLOCATED_CLIENT);
+    for (kind, id) in [("client", &*client), ("case", &*case)] {
+        let found =
+            item(&on_the_day, kind, id).unwrap_or_else(|| panic!("{kind}: {}", on_the_day.body));
+        assert_eq!(found["removed"], false);
+    }
+}
+
+#[actix_web::test]
+async fn an_allocation_that_ends_by_date_comes_as_removals_the_day_after() {
+    let app = spawn_app().await;
+    let (leader, north) = (app.login("teamleader").await, app.login("csp-north").await);
+    announce_dated_changes(&app);
+    let case = app.case_id(NORTHSIDE_CLIENT);
+    let read_case = read(&app, &format!("/api/v1/cases/{case}"), &leader).await;
+    let allocation = read_case.body["allocations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = app
+        .patch_current(
+            &format!("/api/v1/cases/{case}/allocations/{allocation}"),
+            &leader,
+            json!({"ends_on": today().to_string()}),
+        )
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    let cursor = cursor_now(&app, &north).await;
+
+    app.clock.advance(Duration::days(1));
+    announce_dated_changes(&app);
+    let north = app.login("csp-north").await;
+    let page = changes_since(&app, &north, &cursor).await;
+    let client = app.client_id(NORTHSIDE_CLIENT);
+    for (kind, id) in [
+        ("client", &*client),
+        ("case", &*case),
+        ("allocation", &*allocation),
+    ] {
+        let found = item(&page, kind, id).unwrap_or_else(|| panic!("{kind}: {}", page.body));
+        assert_eq!(found, &json!({"type": kind, "id": id, "removed": true}));
+    }
+}

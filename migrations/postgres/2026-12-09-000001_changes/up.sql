@@ -18,3 +18,6 @@ CREATE TABLE change_audiences (
     PRIMARY KEY (organisation_id, seq)
 );
 CREATE INDEX change_audiences_seq ON change_audiences (seq);
+-- Access that starts or ends by date is told to the feed on that day, found by these.
+CREATE INDEX allocations_starts_on ON allocations (starts_on);
+CREATE INDEX allocations_ends_on ON allocations (ends_on);
