@@ -206,6 +206,22 @@ async fn wrong_types_are_422_naming_the_field() {
     assert_invalid(&login, "password");
 }
 
+/// The fields a 422 names, in its order.
+fn invalid_fields(response: &Response) -> Vec<&str> {
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.body
+    );
+    response.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect()
+}
+
 #[actix_web::test]
 async fn a_422_lists_every_invalid_field_at_once() {
     let app = spawn_app().await;
@@ -218,18 +234,7 @@ async fn a_422_lists_every_invalid_field_at_once() {
     body["safety_alerts"] = json!("Dog at property");
     body["nickname"] = json!("Mimi");
     let created = app.post("/api/v1/clients", &token, body).await;
-    assert_eq!(
-        created.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        created.body
-    );
-    let fields: Vec<&str> = created.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|error| error["field"].as_str().unwrap())
-        .collect();
+    let fields = invalid_fields(&created);
     assert_eq!(
         fields,
         [
@@ -253,18 +258,7 @@ async fn a_422_lists_type_and_rule_failures_together() {
     body["phone"] = json!(true);
     body["address"] = json!({"postcode": "26000", "state": "XYZ"});
     let created = app.post("/api/v1/clients", &token, body).await;
-    assert_eq!(
-        created.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{}",
-        created.body
-    );
-    let fields: Vec<&str> = created.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|error| error["field"].as_str().unwrap())
-        .collect();
+    let fields = invalid_fields(&created);
     assert_eq!(
         fields,
         ["address.postcode", "address.state", "phone"],

@@ -13,6 +13,26 @@ const NORTHSIDE_CLIENT: usize = 0;
 const EASTERN_CLIENT: usize = 1;
 const UNALLOCATED_CLIENT: usize = 8;
 
+/// A demo service, a caseworker to change things, and `reader` holding a cursor for now.
+struct Watching {
+    app: TestApp,
+    worker: String,
+    reader: String,
+    cursor: String,
+}
+
+async fn watching(reader: &str) -> Watching {
+    let app = spawn_app().await;
+    let (worker, reader) = (app.login("caseworker").await, app.login(reader).await);
+    let cursor = cursor_now(&app, &reader).await;
+    Watching {
+        app,
+        worker,
+        reader,
+        cursor,
+    }
+}
+
 /// The cursor for now, as a new reader starts.
 async fn cursor_now(app: &TestApp, token: &str) -> String {
     let start = read(app, "/api/v1/changes", token).await;
@@ -56,9 +76,12 @@ async fn change_phone(app: &TestApp, token: &str, index: usize) {
 
 #[actix_web::test]
 async fn a_csp_is_told_of_changes_to_its_clients_as_their_endpoints_show_them() {
-    let app = spawn_app().await;
-    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
-    let cursor = cursor_now(&app, &north).await;
+    let Watching {
+        app,
+        worker,
+        reader: north,
+        cursor,
+    } = watching("csp-north").await;
     change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
     let shared = write_note(&app, &worker, NORTHSIDE_CLIENT, "shared").await;
 
@@ -82,9 +105,12 @@ async fn a_csp_is_told_of_changes_to_its_clients_as_their_endpoints_show_them() 
 
 #[actix_web::test]
 async fn a_csp_is_not_told_of_other_csps_clients_or_department_notes() {
-    let app = spawn_app().await;
-    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
-    let cursor = cursor_now(&app, &north).await;
+    let Watching {
+        app,
+        worker,
+        reader: north,
+        cursor,
+    } = watching("csp-north").await;
     change_phone(&app, &worker, EASTERN_CLIENT).await;
     change_phone(&app, &worker, UNALLOCATED_CLIENT).await;
     let department_note = write_note(&app, &worker, NORTHSIDE_CLIENT, "department").await;
@@ -100,9 +126,12 @@ async fn a_csp_is_not_told_of_other_csps_clients_or_department_notes() {
 
 #[actix_web::test]
 async fn a_record_changed_twice_comes_once_as_it_is_now() {
-    let app = spawn_app().await;
-    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
-    let cursor = cursor_now(&app, &north).await;
+    let Watching {
+        app,
+        worker,
+        reader: north,
+        cursor,
+    } = watching("csp-north").await;
     change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
     let path = client_path(&app, NORTHSIDE_CLIENT);
     let changed = app
@@ -181,9 +210,12 @@ async fn an_ended_allocation_comes_as_removals_with_no_data() {
 
 #[actix_web::test]
 async fn reading_the_changes_is_audited_with_the_clients_and_fields_disclosed() {
-    let app = spawn_app().await;
-    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
-    let cursor = cursor_now(&app, &north).await;
+    let Watching {
+        app,
+        worker,
+        reader: north,
+        cursor,
+    } = watching("csp-north").await;
     change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
 
     let page = changes_since(&app, &north, &cursor).await;
@@ -249,9 +281,12 @@ async fn a_caller_who_may_read_none_of_the_records_is_refused() {
 async fn a_disposed_file_leaves_one_removal_and_nothing_else_of_the_client() {
     use casebridge::db::schema::changes;
     use diesel::prelude::*;
-    let app = spawn_app().await;
-    let (worker, north) = (app.login("caseworker").await, app.login("csp-north").await);
-    let cursor = cursor_now(&app, &north).await;
+    let Watching {
+        app,
+        worker,
+        reader: north,
+        cursor,
+    } = watching("csp-north").await;
     change_phone(&app, &worker, NORTHSIDE_CLIENT).await;
     let disposed = crate::retention::three_files_due(&app).await;
     let records = app.login("records").await;
