@@ -17,7 +17,7 @@ use crate::api::context::{AppState, Ctx};
 use crate::api::disclosure::{Disclosed, Feed};
 use crate::api::housekeeping;
 use crate::api::notes::NoteRecord;
-use crate::api::request::{PageRequest, Params};
+use crate::api::request::{PageRequest, Params, limit_within};
 use crate::authz::{Action, Permit, Resource, Scope, scope};
 use crate::db::changes::{self, Entry, Kind};
 use crate::db::{DbConnection, cases, clients, notes};
@@ -216,7 +216,7 @@ async fn list_changes(ctx: Ctx, params: Params<ChangeParams>) -> ApiResult<Discl
         None => ctx.permit(Resource::Client, Action::Read)?,
     };
     let params = params.parse(&first)?;
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = limit_within(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let since = match params.since.as_deref() {
         Some(cursor) => Some(
             cursor

@@ -32,15 +32,22 @@ pub struct PageRequest {
     pub after: Option<String>,
 }
 
+/// A page's `limit`: `default` when absent, else 1 to `max` (422 naming `limit` otherwise).
+pub fn limit_within(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ))
+    }
+}
+
 impl PageRequest {
     pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self, ApiError> {
-        let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+        let limit = limit_within(limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         // The cursor is the id of the last record of the previous page (ids sort by time).
         let after = cursor
             .map(|cursor| {

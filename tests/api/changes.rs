@@ -270,6 +270,18 @@ async fn a_cursor_that_is_not_a_position_is_400() {
 }
 
 #[actix_web::test]
+async fn a_limit_out_of_range_is_422() {
+    let app = spawn_app().await;
+    let north = app.login("csp-north").await;
+    for limit in [0, 501] {
+        let response = app
+            .get(&format!("/api/v1/changes?since=0&limit={limit}"), &north)
+            .await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{limit}");
+    }
+}
+
+#[actix_web::test]
 async fn a_caller_who_may_read_none_of_the_records_is_refused() {
     let app = spawn_app().await;
     let searcher = app.login("searcher").await;
