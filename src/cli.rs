@@ -470,9 +470,14 @@ fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow:
     } else {
         let plan = crate::retention::plan(&mut conn, now)?;
         let run = crate::retention::Run::new(&actor.user_id, &key);
-        let conn = &mut *conn;
+        let (conn, kind) = (&mut *conn, db.kind());
+        // Each step holds the servers' writer lock, as their writers do, so that its change
+        // feed entries commit in their order (db::changes).
         let carried = crate::retention::carry_out(run, plan, crate::retention::BATCH, |step| {
-            std::future::ready(conn.transaction(|conn| step.apply(conn)))
+            std::future::ready(conn.transaction(|conn| {
+                crate::db::writer::lock_for_batch(conn, kind)?;
+                step.apply(conn)
+            }))
         });
         futures_util::FutureExt::now_or_never(carried)
             .context("a run over one connection never waits")??

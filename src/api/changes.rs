@@ -218,13 +218,12 @@ async fn list_changes(ctx: Ctx, params: Params<ChangeParams>) -> ApiResult<Discl
     let params = params.parse(&first)?;
     let limit = limit_within(params.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let since = match params.since.as_deref() {
-        Some(cursor) => Some(
+        Some(cursor) if cursor.bytes().all(|byte| byte.is_ascii_digit()) => Some(
             cursor
                 .parse::<i64>()
-                .ok()
-                .filter(|seq| *seq >= 0)
-                .ok_or_else(PageRequest::invalid_cursor)?,
+                .map_err(|_| PageRequest::invalid_cursor())?,
         ),
+        Some(_) => return Err(PageRequest::invalid_cursor()),
         None => None,
     };
     let keyring = ctx.keyring();
@@ -236,6 +235,11 @@ async fn list_changes(ctx: Ctx, params: Params<ChangeParams>) -> ApiResult<Discl
             };
             let audience = readers.audience();
             let entries = changes::after(conn, audience.as_deref(), since, limit)?;
+            // A cursor past the newest entry was never issued: following it would skip
+            // whatever comes before it.
+            if since > changes::latest(conn)? {
+                return Err(PageRequest::invalid_cursor());
+            }
             if since < changes::pruned_through(conn)? {
                 return Err(ApiError::Gone {
                     code: "cursor_expired",
@@ -262,8 +266,14 @@ async fn list_changes(ctx: Ctx, params: Params<ChangeParams>) -> ApiResult<Discl
         .await
 }
 
-/// The entries of kinds the caller reads, each record once, at its last change, in order.
+/// The entries of kinds the caller reads and is cleared for, each record once, at its last
+/// change, in order. An entry above the caller's clearance is not mentioned at all: not even
+/// its record's id as a removal.
 fn latest_of_each(entries: Vec<Entry>, readers: &Readers) -> Vec<Entry> {
+    let cleared = readers
+        .all()
+        .next()
+        .map_or(0, |permit| permit.caller().clearance.rank());
     let mut last: HashMap<(Kind, String), i64> = HashMap::new();
     for entry in &entries {
         last.insert((entry.kind, entry.resource_id.clone()), entry.seq);
@@ -271,6 +281,7 @@ fn latest_of_each(entries: Vec<Entry>, readers: &Readers) -> Vec<Entry> {
     entries
         .into_iter()
         .filter(|entry| readers.of(entry.kind).is_some())
+        .filter(|entry| entry.protective_marking <= cleared)
         .filter(|entry| last[&(entry.kind, entry.resource_id.clone())] == entry.seq)
         .collect()
 }

@@ -176,6 +176,14 @@ pub fn update(
     changes: &CaseChanges,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    let marking = match changes.protective_marking {
+        Some(_) => cases::table
+            .filter(cases::id.eq(id))
+            .select(cases::protective_marking)
+            .first::<i32>(conn)
+            .optional()?,
+        None => None,
+    };
     let updated = diesel::update(cases::table)
         .filter(cases::id.eq(id))
         .filter(cases::version.eq(version))
@@ -186,7 +194,19 @@ pub fn update(
         ))
         .execute(conn)?;
     if updated == 1 {
-        changes::record(conn, Kind::Case, id, now)?;
+        let before = changes::Before {
+            marking,
+            ..Default::default()
+        };
+        changes::record_after(conn, Kind::Case, id, now, before)?;
+        // The case's marking bounds whether its client is in reach through it, too.
+        if marking.is_some() {
+            let client_id: String = cases::table
+                .filter(cases::id.eq(id))
+                .select(cases::client_id)
+                .first(conn)?;
+            changes::record(conn, Kind::Client, &client_id, now)?;
+        }
     }
     Ok(updated == 1)
 }

@@ -52,6 +52,26 @@ pub struct Entry {
     pub kind: Kind,
     pub resource_id: String,
     pub client_id: String,
+    /// The lowest clearance that could see the record before or after the change.
+    pub protective_marking: i32,
+}
+
+/// Who reaches a record: its client, the organisations it is told to, and the protective
+/// markings that bound who may see it (its own, and its case's and client's).
+struct Reach {
+    client_id: String,
+    organisations: Vec<String>,
+    own_marking: i32,
+    context_marking: i32,
+}
+
+/// What a change's entry must also cover of the record as it was before: an organisation that
+/// had it in reach (an allocation's CSP, however long ago its allocation ended), and its own
+/// protective marking (a marking raised is told to whoever could see the record before).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Before<'a> {
+    pub organisation: Option<&'a str>,
+    pub marking: Option<i32>,
 }
 
 /// Records that the `kind` record `id` changed at `now`, for the organisations that reach it
@@ -63,10 +83,42 @@ pub fn record(
     id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    record_after(conn, kind, id, now, Before::default())
+}
+
+/// [`record`], also covering the record as it was `before`. The entry keeps the lowest
+/// marking the record had, so that only a reader cleared for it is told, even of a removal.
+pub fn record_after(
+    conn: &mut DbConnection,
+    kind: Kind,
+    id: &str,
+    now: NaiveDateTime,
+    before: Before<'_>,
+) -> QueryResult<()> {
     let today = now.date();
     let ended_since = today.checked_sub_days(Days::new(ENDED_ALLOCATION_DAYS));
-    let (client_id, audience) = audience(conn, kind, id, today, ended_since)?;
-    insert(conn, kind, id, &client_id, now, &audience)
+    let mut reach = audience(conn, kind, id, today, ended_since)?;
+    if let Some(organisation) = before.organisation
+        && !reach
+            .organisations
+            .iter()
+            .any(|known| known == organisation)
+    {
+        reach.organisations.push(organisation.to_owned());
+    }
+    let own = before
+        .marking
+        .map_or(reach.own_marking, |was| was.min(reach.own_marking));
+    let marking = own.max(reach.context_marking);
+    insert(
+        conn,
+        kind,
+        id,
+        &reach.client_id,
+        now,
+        marking,
+        &reach.organisations,
+    )
 }
 
 /// Records an allocation's change with its case and client: an allocation gives a CSP its
@@ -81,12 +133,22 @@ pub fn record_allocation(
         .filter(cases::id.eq(case_id))
         .select(cases::client_id)
         .first(conn)?;
+    // Its CSP is told of all three once the allocation has started, however long ago it
+    // ended: ending it backdated must still take the case and client from the CSP's copy.
+    let (organisation, starts_on): (String, NaiveDate) = allocations::table
+        .filter(allocations::id.eq(id))
+        .select((allocations::organisation_id, allocations::starts_on))
+        .first(conn)?;
+    let before = Before {
+        organisation: (starts_on <= now.date()).then_some(organisation.as_str()),
+        marking: None,
+    };
     for (kind, record_id) in [
         (Kind::Client, client_id.as_str()),
         (Kind::Case, case_id),
         (Kind::Allocation, id),
     ] {
-        record(conn, kind, record_id, now)?;
+        record_after(conn, kind, record_id, now, before)?;
     }
     Ok(())
 }
@@ -139,14 +201,23 @@ pub fn record_disposals(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     for client_id in client_ids {
-        let (_, audience) = audience(conn, Kind::Client, client_id, now.date(), None)?;
+        let reach = audience(conn, Kind::Client, client_id, now.date(), None)?;
         let earlier = changes::table
             .filter(changes::client_id.eq(client_id))
             .select(changes::seq);
         diesel::delete(change_audiences::table.filter(change_audiences::seq.eq_any(earlier)))
             .execute(conn)?;
         diesel::delete(changes::table.filter(changes::client_id.eq(client_id))).execute(conn)?;
-        insert(conn, Kind::Client, client_id, client_id, now, &audience)?;
+        let marking = reach.own_marking;
+        insert(
+            conn,
+            Kind::Client,
+            client_id,
+            client_id,
+            now,
+            marking,
+            &reach.organisations,
+        )?;
     }
     Ok(())
 }
@@ -165,7 +236,7 @@ fn audience(
     id: &str,
     today: NaiveDate,
     ended_since: Option<NaiveDate>,
-) -> QueryResult<(String, Vec<String>)> {
+) -> QueryResult<Reach> {
     let allocated_to = |conn: &mut DbConnection, case_ids: Vec<String>| {
         let mut allocated = allocations::table
             .filter(allocations::case_id.eq_any(case_ids))
@@ -184,14 +255,24 @@ fn audience(
     let case_of = |conn: &mut DbConnection, case_id: &str| {
         cases::table
             .filter(cases::id.eq(case_id))
-            .select((cases::client_id, cases::division_id))
-            .first::<(String, String)>(conn)
+            .select((
+                cases::client_id,
+                cases::division_id,
+                cases::protective_marking,
+            ))
+            .first::<(String, String, i32)>(conn)
     };
-    let (client_id, mut organisations) = match kind {
+    let client_marking = |conn: &mut DbConnection, client_id: &str| {
+        clients::table
+            .filter(clients::id.eq(client_id))
+            .select(clients::protective_marking)
+            .first::<i32>(conn)
+    };
+    let (client_id, mut organisations, own, context) = match kind {
         Kind::Client => {
-            let lead: String = clients::table
+            let (lead, marking): (String, i32) = clients::table
                 .filter(clients::id.eq(id))
-                .select(clients::lead_division_id)
+                .select((clients::lead_division_id, clients::protective_marking))
                 .first(conn)?;
             let cases: Vec<(String, String)> = cases::table
                 .filter(cases::client_id.eq(id))
@@ -201,20 +282,25 @@ fn audience(
                 cases.into_iter().unzip();
             organisations.push(lead);
             organisations.extend(allocated_to(conn, case_ids)?);
-            (id.to_owned(), organisations)
+            (id.to_owned(), organisations, marking, marking)
         }
         Kind::Case | Kind::Note => {
-            let case_id = match kind {
+            let (case_id, note_marking) = match kind {
                 Kind::Note => notes::table
                     .filter(notes::id.eq(id))
-                    .select(notes::case_id)
-                    .first::<String>(conn)?,
-                _ => id.to_owned(),
+                    .select((notes::case_id, notes::protective_marking))
+                    .first::<(String, i32)>(conn)
+                    .map(|(case_id, marking)| (case_id, Some(marking)))?,
+                _ => (id.to_owned(), None),
             };
-            let (client_id, division) = case_of(conn, &case_id)?;
+            let (client_id, division, case_marking) = case_of(conn, &case_id)?;
             let mut organisations = allocated_to(conn, vec![case_id])?;
             organisations.push(division);
-            (client_id, organisations)
+            let client = client_marking(conn, &client_id)?;
+            match note_marking {
+                Some(note) => (client_id, organisations, note, case_marking.max(client)),
+                None => (client_id, organisations, case_marking, client),
+            }
         }
         Kind::Allocation => {
             let (case_id, organisation, starts_on): (String, String, NaiveDate) =
@@ -226,17 +312,21 @@ fn audience(
                         allocations::starts_on,
                     ))
                     .first(conn)?;
-            let (client_id, division) = case_of(conn, &case_id)?;
+            let (client_id, division, case_marking) = case_of(conn, &case_id)?;
+            let client = client_marking(conn, &client_id)?;
             let started = (starts_on <= today).then_some(organisation);
-            (
-                client_id,
-                [Some(division), started].into_iter().flatten().collect(),
-            )
+            let organisations = [Some(division), started].into_iter().flatten().collect();
+            (client_id, organisations, case_marking, client)
         }
     };
     organisations.sort_unstable();
     organisations.dedup();
-    Ok((client_id, organisations))
+    Ok(Reach {
+        client_id,
+        organisations,
+        own_marking: own,
+        context_marking: context,
+    })
 }
 
 fn insert(
@@ -245,6 +335,7 @@ fn insert(
     id: &str,
     client_id: &str,
     now: NaiveDateTime,
+    marking: i32,
     audience: &[String],
 ) -> QueryResult<()> {
     let seq: i64 = diesel::insert_into(changes::table)
@@ -253,6 +344,7 @@ fn insert(
             changes::resource_id.eq(id),
             changes::client_id.eq(client_id),
             changes::changed_at.eq(now),
+            changes::protective_marking.eq(marking),
         ))
         .returning(changes::seq)
         .get_result(conn)?;
@@ -275,12 +367,13 @@ pub fn after(
     since: i64,
     limit: i64,
 ) -> QueryResult<Vec<Entry>> {
-    type Row = (i64, String, String, String);
+    type Row = (i64, String, String, String, i32);
     let columns = (
         changes::seq,
         changes::resource_type,
         changes::resource_id,
         changes::client_id,
+        changes::protective_marking,
     );
     let rows: Vec<Row> = match organisation {
         None => changes::table
@@ -300,12 +393,13 @@ pub fn after(
     };
     Ok(rows
         .into_iter()
-        .filter_map(|(seq, kind, resource_id, client_id)| {
+        .filter_map(|(seq, kind, resource_id, client_id, protective_marking)| {
             Some(Entry {
                 seq,
                 kind: Kind::parse(&kind)?,
                 resource_id,
                 client_id,
+                protective_marking,
             })
         })
         .collect())

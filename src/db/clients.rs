@@ -453,6 +453,10 @@ pub fn update(
         changes.given_name.as_deref(),
         changes.family_name.as_deref(),
     );
+    let before = super::changes::Before {
+        marking: marking_of(conn, id, changes.protective_marking)?,
+        ..Default::default()
+    };
     let updated = diesel::update(clients::table)
         .filter(clients::id.eq(id))
         .filter(clients::version.eq(version))
@@ -467,9 +471,25 @@ pub fn update(
         if changes.given_name.is_some() || changes.family_name.is_some() {
             renew_index_keys(conn, id)?;
         }
-        super::changes::record(conn, Kind::Client, id, now)?;
+        super::changes::record_after(conn, Kind::Client, id, now, before)?;
     }
     Ok(updated == 1)
+}
+
+/// Client `id`'s protective marking, when `changing` says a change is about to change it.
+fn marking_of(
+    conn: &mut DbConnection,
+    id: &str,
+    changing: Option<i32>,
+) -> QueryResult<Option<i32>> {
+    if changing.is_none() {
+        return Ok(None);
+    }
+    clients::table
+        .filter(clients::id.eq(id))
+        .select(clients::protective_marking)
+        .first(conn)
+        .optional()
 }
 
 /// The `settings` key of the match-key version the stored keys were made with.

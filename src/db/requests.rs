@@ -213,11 +213,18 @@ pub fn decide_correction(
     Ok(updated == 1)
 }
 
+/// Keeps a statement with the client's file: a change of the client's record (it shows the
+/// statements), told to the change feed.
 pub fn insert_statement(conn: &mut DbConnection, row: &StatementRow) -> QueryResult<()> {
     diesel::insert_into(client_statements::table)
         .values(row)
-        .execute(conn)
-        .map(drop)
+        .execute(conn)?;
+    super::changes::record(
+        conn,
+        super::changes::Kind::Client,
+        &row.client_id,
+        row.recorded_at,
+    )
 }
 
 /// The statements kept with the files of `client_ids`, oldest first.

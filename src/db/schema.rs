@@ -576,6 +576,7 @@ diesel::table! {
         resource_id -> Text,
         client_id -> Text,
         changed_at -> Timestamp,
+        protective_marking -> Integer,
     }
 }
 

@@ -296,7 +296,7 @@ fn run(
 /// database's write lock, which a write statement takes when it begins, whether or not it
 /// changes a row. Taken later, by a job's first write after a read, SQLite would refuse at
 /// once rather than wait (a read snapshot cannot wait for a lock).
-fn lock_for_batch(conn: &mut DbConnection, kind: DatabaseKind) -> diesel::QueryResult<()> {
+pub fn lock_for_batch(conn: &mut DbConnection, kind: DatabaseKind) -> diesel::QueryResult<()> {
     match kind {
         DatabaseKind::Postgres => {
             conn.batch_execute(&format!("SELECT pg_advisory_xact_lock({BATCH_LOCK_KEY})"))

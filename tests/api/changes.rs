@@ -383,7 +383,7 @@ async fn a_cursor_older_than_the_kept_changes_is_410_and_a_new_cursor_starts_aga
 
 /// Runs the feed's announcement of allocations that start or end by date, as the server does
 /// every few minutes, up to the service's today.
-fn announce_dated_changes(app: &TestApp) {
+pub fn announce_dated_changes(app: &TestApp) {
     use casebridge::db::changes::announce_dated_changes;
     let now = app.clock.now();
     app.with_db(|conn| while announce_dated_changes(conn, now).unwrap() {});

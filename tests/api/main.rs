@@ -8,6 +8,7 @@ mod backup;
 mod bad_input;
 mod breaches;
 mod changes;
+mod changes_attacks;
 mod cli;
 mod connections;
 mod hardening;

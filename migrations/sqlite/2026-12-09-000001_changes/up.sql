@@ -6,7 +6,10 @@ CREATE TABLE changes (
     resource_type TEXT NOT NULL,
     resource_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
-    changed_at TIMESTAMP NOT NULL
+    changed_at TIMESTAMP NOT NULL,
+    -- The lowest marking the record had before or after the change: readers not cleared for
+    -- it are told nothing of it, not even its removal.
+    protective_marking INTEGER NOT NULL
 );
 -- Disposal replaces a client's entries with one removal, by index.
 CREATE INDEX changes_client ON changes (client_id);
