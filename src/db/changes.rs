@@ -237,86 +237,80 @@ fn audience(
     today: NaiveDate,
     ended_since: Option<NaiveDate>,
 ) -> QueryResult<Reach> {
-    let allocated_to = |conn: &mut DbConnection, case_ids: Vec<String>| {
-        let mut allocated = allocations::table
-            .filter(allocations::case_id.eq_any(case_ids))
-            .filter(allocations::starts_on.le(today))
-            .select(allocations::organisation_id)
-            .into_boxed();
-        if let Some(since) = ended_since {
-            allocated = allocated.filter(
-                allocations::ends_on
-                    .is_null()
-                    .or(allocations::ends_on.ge(since).assume_not_null()),
-            );
-        }
-        allocated.load::<String>(conn)
-    };
-    let case_of = |conn: &mut DbConnection, case_id: &str| {
-        cases::table
-            .filter(cases::id.eq(case_id))
-            .select((
-                cases::client_id,
-                cases::division_id,
-                cases::protective_marking,
-            ))
-            .first::<(String, String, i32)>(conn)
-    };
-    let client_marking = |conn: &mut DbConnection, client_id: &str| {
-        clients::table
-            .filter(clients::id.eq(client_id))
-            .select(clients::protective_marking)
-            .first::<i32>(conn)
-    };
+    // Every change runs these, in the one writer: each is a statement of fixed type, run on
+    // the concrete connection so that it is prepared once (`on_backend!`).
+    let ended_since = ended_since.unwrap_or(LONG_AGO);
     let (client_id, mut organisations, own, context) = match kind {
         Kind::Client => {
-            let (lead, marking): (String, i32) = clients::table
+            let (lead, marking): (String, i32) = crate::on_backend!(conn, |conn| clients::table
                 .filter(clients::id.eq(id))
                 .select((clients::lead_division_id, clients::protective_marking))
-                .first(conn)?;
-            let cases: Vec<(String, String)> = cases::table
+                .first(conn))?;
+            let cases: Vec<(String, String)> = crate::on_backend!(conn, |conn| cases::table
                 .filter(cases::client_id.eq(id))
                 .select((cases::id, cases::division_id))
-                .load(conn)?;
-            let (case_ids, mut organisations): (Vec<String>, Vec<String>) =
-                cases.into_iter().unzip();
-            organisations.push(lead);
-            organisations.extend(allocated_to(conn, case_ids)?);
+                .load(conn))?;
+            let mut organisations = vec![lead];
+            for (case_id, division) in cases {
+                organisations.push(division);
+                organisations.extend(allocated_to(conn, &case_id, today, ended_since)?);
+            }
             (id.to_owned(), organisations, marking, marking)
         }
-        Kind::Case | Kind::Note => {
-            let (case_id, note_marking) = match kind {
-                Kind::Note => notes::table
-                    .filter(notes::id.eq(id))
-                    .select((notes::case_id, notes::protective_marking))
-                    .first::<(String, i32)>(conn)
-                    .map(|(case_id, marking)| (case_id, Some(marking)))?,
-                _ => (id.to_owned(), None),
-            };
-            let (client_id, division, case_marking) = case_of(conn, &case_id)?;
-            let mut organisations = allocated_to(conn, vec![case_id])?;
+        Kind::Case => {
+            let (client_id, division, case_marking, client_marking): (String, String, i32, i32) =
+                crate::on_backend!(conn, |conn| cases::table
+                    .inner_join(clients::table)
+                    .filter(cases::id.eq(id))
+                    .select((
+                        cases::client_id,
+                        cases::division_id,
+                        cases::protective_marking,
+                        clients::protective_marking,
+                    ))
+                    .first(conn))?;
+            let mut organisations = allocated_to(conn, id, today, ended_since)?;
             organisations.push(division);
-            let client = client_marking(conn, &client_id)?;
-            match note_marking {
-                Some(note) => (client_id, organisations, note, case_marking.max(client)),
-                None => (client_id, organisations, case_marking, client),
-            }
+            (client_id, organisations, case_marking, client_marking)
+        }
+        Kind::Note => {
+            type Row = (String, String, String, i32, i32, i32);
+            let (case_id, client_id, division, note_marking, case_marking, client_marking): Row =
+                crate::on_backend!(conn, |conn| notes::table
+                    .inner_join(cases::table.inner_join(clients::table))
+                    .filter(notes::id.eq(id))
+                    .select((
+                        notes::case_id,
+                        cases::client_id,
+                        cases::division_id,
+                        notes::protective_marking,
+                        cases::protective_marking,
+                        clients::protective_marking,
+                    ))
+                    .first(conn))?;
+            let mut organisations = allocated_to(conn, &case_id, today, ended_since)?;
+            organisations.push(division);
+            let context = case_marking.max(client_marking);
+            (client_id, organisations, note_marking, context)
         }
         Kind::Allocation => {
-            let (case_id, organisation, starts_on): (String, String, NaiveDate) =
-                allocations::table
+            type Row = (String, NaiveDate, String, String, i32, i32);
+            let (organisation, starts_on, client_id, division, case_marking, client_marking): Row =
+                crate::on_backend!(conn, |conn| allocations::table
+                    .inner_join(cases::table.inner_join(clients::table))
                     .filter(allocations::id.eq(id))
                     .select((
-                        allocations::case_id,
                         allocations::organisation_id,
                         allocations::starts_on,
+                        cases::client_id,
+                        cases::division_id,
+                        cases::protective_marking,
+                        clients::protective_marking,
                     ))
-                    .first(conn)?;
-            let (client_id, division, case_marking) = case_of(conn, &case_id)?;
-            let client = client_marking(conn, &client_id)?;
+                    .first(conn))?;
             let started = (starts_on <= today).then_some(organisation);
             let organisations = [Some(division), started].into_iter().flatten().collect();
-            (client_id, organisations, case_marking, client)
+            (client_id, organisations, case_marking, client_marking)
         }
     };
     organisations.sort_unstable();
@@ -329,6 +323,29 @@ fn audience(
     })
 }
 
+/// Before any allocation's end: with it, every ended allocation counts.
+const LONG_AGO: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+
+/// The CSPs allocated case `case_id` that reach it, or did lately: allocations started by
+/// `today` and not ended before `ended_since`.
+fn allocated_to(
+    conn: &mut DbConnection,
+    case_id: &str,
+    today: NaiveDate,
+    ended_since: NaiveDate,
+) -> QueryResult<Vec<String>> {
+    crate::on_backend!(conn, |conn| allocations::table
+        .filter(allocations::case_id.eq(case_id))
+        .filter(allocations::starts_on.le(today))
+        .filter(
+            allocations::ends_on
+                .is_null()
+                .or(allocations::ends_on.ge(ended_since).assume_not_null()),
+        )
+        .select(allocations::organisation_id)
+        .load(conn))
+}
+
 fn insert(
     conn: &mut DbConnection,
     kind: Kind,
@@ -338,7 +355,7 @@ fn insert(
     marking: i32,
     audience: &[String],
 ) -> QueryResult<()> {
-    let seq: i64 = diesel::insert_into(changes::table)
+    let seq: i64 = crate::on_backend!(conn, |conn| diesel::insert_into(changes::table)
         .values((
             changes::resource_type.eq(kind.as_str()),
             changes::resource_id.eq(id),
@@ -347,16 +364,22 @@ fn insert(
             changes::protective_marking.eq(marking),
         ))
         .returning(changes::seq)
-        .get_result(conn)?;
-    for organisation_id in audience {
-        diesel::insert_into(change_audiences::table)
-            .values((
+        .get_result(conn))?;
+    let rows: Vec<_> = audience
+        .iter()
+        .map(|organisation_id| {
+            (
                 change_audiences::organisation_id.eq(organisation_id),
                 change_audiences::seq.eq(seq),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+            )
+        })
+        .collect();
+    // One statement for all of them, on the concrete connection (the multi-backend one
+    // inserts a row per statement).
+    crate::on_backend!(conn, |conn| diesel::insert_into(change_audiences::table)
+        .values(&rows)
+        .execute(conn))
+    .map(drop)
 }
 
 /// At most `limit` entries after `since`, in order: all of them (`organisation` None), or
