@@ -9,9 +9,9 @@ use crate::helpers::{Response, TestApp, spawn_app};
 use crate::writes::{client_path, read, today};
 
 /// Demo client 0's case is allocated to Northside, client 1's to Eastern, client 8's to no one.
-const NORTHSIDE_CLIENT: usize = 0;
-const EASTERN_CLIENT: usize = 1;
-const UNALLOCATED_CLIENT: usize = 8;
+pub const NORTHSIDE_CLIENT: usize = 0;
+pub const EASTERN_CLIENT: usize = 1;
+pub const UNALLOCATED_CLIENT: usize = 8;
 
 /// A demo service, a caseworker to change things, and `reader` holding a cursor for now.
 struct Watching {
@@ -34,7 +34,7 @@ async fn watching(reader: &str) -> Watching {
 }
 
 /// The cursor for now, as a new reader starts.
-async fn cursor_now(app: &TestApp, token: &str) -> String {
+pub async fn cursor_now(app: &TestApp, token: &str) -> String {
     let start = read(app, "/api/v1/changes", token).await;
     assert_eq!(start.body["items"], json!([]), "{}", start.body);
     assert_eq!(start.body["more"], false);
@@ -46,7 +46,7 @@ async fn changes_since(app: &TestApp, token: &str, cursor: &str) -> Response {
 }
 
 /// The item for `(kind, id)`, if the page holds one.
-fn item<'a>(page: &'a Response, kind: &str, id: &str) -> Option<&'a Value> {
+pub fn item<'a>(page: &'a Response, kind: &str, id: &str) -> Option<&'a Value> {
     page.body["items"]
         .as_array()
         .unwrap()

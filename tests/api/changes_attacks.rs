@@ -7,21 +7,14 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::changes::announce_dated_changes;
+use crate::changes::{
+    EASTERN_CLIENT, NORTHSIDE_CLIENT, UNALLOCATED_CLIENT, announce_dated_changes, cursor_now, item,
+};
 use crate::helpers::{Response, TestApp, client_token, register_client, spawn_app, token_request};
 use crate::writes::{client_path, day, read};
 
-/// Demo client 0's case is allocated to Northside, client 1's to Eastern, client 8's to no
-/// one; client 3's to Northside too.
-const NORTHSIDE_CLIENT: usize = 0;
-const EASTERN_CLIENT: usize = 1;
-const UNALLOCATED_CLIENT: usize = 8;
-
-async fn cursor_now(app: &TestApp, token: &str) -> String {
-    let start = read(app, "/api/v1/changes", token).await;
-    assert_eq!(start.body["items"], json!([]), "{}", start.body);
-    start.body["next_cursor"].as_str().unwrap().to_owned()
-}
+// Demo client 0's case is allocated to Northside, client 1's to Eastern, client 8's to no
+// one; client 3's to Northside too.
 
 async fn changes_since(app: &TestApp, token: &str, cursor: &str) -> Response {
     read(
@@ -42,14 +35,6 @@ async fn changes_with_purpose(app: &TestApp, token: &str, cursor: &str) -> Respo
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     response
-}
-
-fn item<'a>(page: &'a Response, kind: &str, id: &str) -> Option<&'a Value> {
-    page.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["type"] == kind && item["id"] == id)
 }
 
 fn next_cursor(page: &Response) -> String {
