@@ -6,14 +6,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use tracing_actix_web::RequestId;
 
 use crate::api::disclosure::Disclosed;
+use crate::api::history::History;
 use crate::audit;
 use crate::auth::sessions::{self, Identity};
 use crate::auth::tokens::{TokenKeys, bearer_token};
 use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource, SessionLimit};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::db::history::Author;
 use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
 use crate::sealing::Keyring;
@@ -129,6 +132,26 @@ impl Ctx {
         Recorder {
             by: self.caller.user_id.clone(),
             at: self.now(),
+        }
+    }
+
+    /// How this request's changes enter the change history: by the caller, now.
+    pub fn history(&self) -> History {
+        let request_id = self
+            .req
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        History {
+            author: Author {
+                principal_id: self.caller.user_id.clone(),
+                principal_kind: self.caller.kind,
+                organisation_id: self.caller.organisation_id.clone(),
+                request_id,
+            },
+            at: self.now(),
+            keyring: self.keyring(),
         }
     }
 

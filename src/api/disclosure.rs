@@ -294,6 +294,12 @@ impl Disclosed {
         self
     }
 
+    /// Names in the audit row the fields the request changed (`api::history`).
+    pub fn changing(mut self, fields: impl IntoIterator<Item = String>) -> Self {
+        self.disclosure.changed_fields.extend(fields);
+        self
+    }
+
     /// Fields disclosed inside nested records, named `parent.field`.
     pub fn with_nested_fields(mut self, parent: &str, fields: &BTreeSet<String>) -> Self {
         self.disclosure

@@ -19,6 +19,7 @@ pub mod contract;
 pub mod correction_requests;
 pub mod disclosure;
 pub mod health;
+pub mod history;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod input;
@@ -45,6 +46,7 @@ pub fn routes(config: &mut ServiceConfig) {
     cases::routes(config);
     notes::routes(config);
     changes::routes(config);
+    history::routes(config);
     profiles::routes(config);
     users::routes(config);
     organisations::routes(config);

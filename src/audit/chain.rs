@@ -53,6 +53,10 @@ pub struct AuditEvent {
     pub trace_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_request_id: Option<String>,
+    /// The fields a write changed (a JSON list; `api::history`), absent when it changed none
+    /// (likewise left out of the hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_fields: Option<String>,
     pub previous_hash: String,
     #[serde(skip)]
     pub hash: String,

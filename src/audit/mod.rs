@@ -77,6 +77,7 @@ macro_rules! row_values {
             audit_events::also_refused.eq(e.also_refused),
             audit_events::trace_id.eq(e.trace_id.as_deref()),
             audit_events::caller_request_id.eq(e.caller_request_id.as_deref()),
+            audit_events::changed_fields.eq(e.changed_fields.as_deref()),
             audit_events::previous_hash.eq(&e.previous_hash),
             audit_events::hash.eq(&e.hash),
         )
@@ -125,6 +126,8 @@ pub struct Disclosure {
     pub actor_user_id: Option<String>,
     /// Disclosed clients that are restricted: each such read raises an alert.
     pub restricted_client_ids: BTreeSet<String>,
+    /// The fields the request changed (a write of a client, case or allocation).
+    pub changed_fields: BTreeSet<String>,
     /// The request locked a username after failed logins (raises an alert).
     pub locked_out: bool,
     /// A change the auditor is told of at once (a password reset, access granted under
@@ -350,6 +353,8 @@ impl RowTemplate {
             also_refused: None,
             trace_id: context.trace_id,
             caller_request_id: context.caller_request_id,
+            changed_fields: (!disclosure.changed_fields.is_empty())
+                .then(|| json_list(&disclosure.changed_fields)),
             previous_hash: String::new(),
             hash: String::new(),
         };
@@ -665,6 +670,7 @@ pub fn record_command(
         also_refused: None,
         trace_id: None,
         caller_request_id: None,
+        changed_fields: None,
         previous_hash: String::new(),
         hash: String::new(),
     };
@@ -1014,6 +1020,7 @@ fn tally_row(source: Source, count: u64) -> AuditEvent {
         also_refused: Some(i64::try_from(count).unwrap_or(i64::MAX)),
         trace_id: None,
         caller_request_id: None,
+        changed_fields: None,
         previous_hash: String::new(),
         hash: String::new(),
     }
@@ -1056,6 +1063,7 @@ mod tests {
             also_refused: None,
             trace_id: None,
             caller_request_id: None,
+            changed_fields: None,
             previous_hash: String::new(),
             hash: String::new(),
         };

@@ -107,6 +107,9 @@ pub enum Resource {
     /// An audit event as an access request's bundle shows it to the client: who, when, what,
     /// which fields; never other clients' ids, addresses or devices.
     AccessLogEntry,
+    /// An entry of a client's, case's or allocation's change history: who changed which
+    /// fields when, and (with a read of the record itself) their values before and after.
+    ChangeHistory,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
     /// Not a record: a role granted `dual_control, required` is granted to an account only
@@ -151,6 +154,8 @@ pub enum Action {
     Release,
     /// Apply a client's correction request to their file.
     Correct,
+    /// Restore the values an entry of a change history changed.
+    Revert,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -390,6 +395,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             "also_refused",
             "trace_id",
             "caller_request_id",
+            "changed_fields",
             "chain_id",
             "sequence",
         ],
@@ -831,6 +837,33 @@ pub const RESOURCES: &[ResourceDef] = &[
             "purpose_of_use",
         ],
     },
+    ResourceDef {
+        resource: Resource::ChangeHistory,
+        name: "change_history",
+        actions: &[
+            (
+                Read,
+                &[Division, Allocation, OwnOrganisation, AnyWithPurpose, Any],
+            ),
+            (Revert, &[Division]),
+        ],
+        fields: &[
+            "id",
+            "resource_type",
+            "resource_id",
+            "client_id",
+            "case_id",
+            "action",
+            "reverts",
+            "changed_at",
+            "changed_by",
+            "changed_by_kind",
+            "organisation_id",
+            "request_id",
+            "fields",
+            "changes",
+        ],
+    },
 ];
 
 impl Resource {
@@ -894,6 +927,7 @@ impl Action {
         Withdraw,
         Release,
         Correct,
+        Revert,
     ];
 
     pub fn name(self) -> &'static str {
@@ -922,6 +956,7 @@ impl Action {
             Withdraw => "withdraw",
             Release => "release",
             Correct => "correct",
+            Revert => "revert",
         }
     }
 

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod complaints;
 pub mod consents;
 pub mod directory;
+pub mod history;
 pub mod idempotency;
 pub mod legal_holds;
 pub mod notes;

@@ -8,8 +8,8 @@ use diesel::sql_types::Bool;
 
 use super::changes::Kind;
 use super::schema::{
-    allocations, cases, clients, complaints, consents, disposal_certificates, legal_holds, notes,
-    notices_given, retention_schedules,
+    allocations, cases, change_history, clients, complaints, consents, disposal_certificates,
+    legal_holds, notes, notices_given, retention_schedules,
 };
 use super::{Backend, DbConnection};
 use crate::domain::{CaseStatus, ComplaintStatus, StoredAsText};
@@ -318,6 +318,14 @@ fn records(
             conn,
             records,
             complaints::table.filter(complaints::client_id.eq_any(client_ids))
+        ),
+    );
+    counts.insert(
+        "change_history",
+        delete_or_count!(
+            conn,
+            records,
+            change_history::table.filter(change_history::client_id.eq_any(client_ids))
         ),
     );
     counts.extend(super::requests::dispose(conn, client_ids, records)?);

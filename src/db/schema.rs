@@ -277,6 +277,7 @@ diesel::table! {
         also_refused -> Nullable<BigInt>,
         trace_id -> Nullable<Text>,
         caller_request_id -> Nullable<Text>,
+        changed_fields -> Nullable<Text>,
     }
 }
 
@@ -589,3 +590,22 @@ diesel::table! {
 
 diesel::joinable!(change_audiences -> changes (seq));
 diesel::allow_tables_to_appear_in_same_query!(changes, change_audiences);
+
+diesel::table! {
+    change_history (id) {
+        id -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        client_id -> Text,
+        case_id -> Nullable<Text>,
+        action -> Text,
+        reverts -> Nullable<Text>,
+        changed_at -> Timestamp,
+        changed_by -> Text,
+        changed_by_kind -> Text,
+        organisation_id -> Text,
+        request_id -> Text,
+        fields -> Text,
+        changes -> Text,
+    }
+}

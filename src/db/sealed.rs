@@ -80,6 +80,11 @@ macro_rules! with_column {
                 let $value = $table::response_body;
                 $body
             }
+            SealedColumn::ChangeHistory => {
+                use crate::db::schema::change_history as $table;
+                let $value = $table::changes;
+                $body
+            }
         }
     };
 }
@@ -342,6 +347,7 @@ mod tests {
         assert_eq!(
             tables,
             BTreeSet::from([
+                "change_history",
                 "client_statements",
                 "clients",
                 "correction_requests",

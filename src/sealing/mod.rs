@@ -61,16 +61,20 @@ pub enum SealedColumn {
     /// A change's response kept for a retry with the same Idempotency-Key: it may hold a
     /// client's file, or a secret shown once.
     IdempotentResponse,
+    /// The values before and after a change of a client's file: they may hold any of its
+    /// identifiers.
+    ChangeHistory,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 6] = [
+    pub const ALL: [SealedColumn; 7] = [
         SealedColumn::ClientMedicareNumber,
         SealedColumn::ClientTaxFileNumber,
         SealedColumn::UserTotpSecret,
         SealedColumn::CorrectionRequestedValue,
         SealedColumn::ClientStatement,
         SealedColumn::IdempotentResponse,
+        SealedColumn::ChangeHistory,
     ];
 
     /// `table.column`, as errors, logs and the rotation report name it.
@@ -82,6 +86,7 @@ impl SealedColumn {
             SealedColumn::CorrectionRequestedValue => "correction_requests.requested_value",
             SealedColumn::ClientStatement => "client_statements.statement",
             SealedColumn::IdempotentResponse => "idempotency_keys.response_body",
+            SealedColumn::ChangeHistory => "change_history.changes",
         }
     }
 

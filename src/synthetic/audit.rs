@@ -343,6 +343,7 @@ fn row(
         also_refused: None,
         trace_id: None,
         caller_request_id: None,
+        changed_fields: None,
         previous_hash: String::new(),
         hash: String::new(),
     };

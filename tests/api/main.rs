@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod hardening;
 mod helpers;
+mod history;
 mod idempotency;
 mod name_search;
 mod oauth;

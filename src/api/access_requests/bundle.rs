@@ -20,6 +20,7 @@ use crate::api::consents::{self, ConsentRecord};
 use crate::api::context::Ctx;
 use crate::api::correction_requests::CorrectionRequestRecord;
 use crate::api::disclosure::{Disclose, masked};
+use crate::api::history::{self, HistoryEntry};
 use crate::api::notes::NoteRecord;
 use crate::api::notices::{self, NoticeGivenRecord};
 use crate::api::request::path_id;
@@ -56,6 +57,9 @@ pub struct AccessBundle {
     pub collection_notices_given: Vec<Map<String, Value>>,
     #[schema(value_type = Vec<CorrectionRequestRecord>)]
     pub correction_requests: Vec<Map<String, Value>>,
+    /// Every change made to the file (the client, its cases and allocations), oldest first.
+    #[schema(value_type = Vec<HistoryEntry>)]
+    pub history: Vec<Map<String, Value>>,
 }
 
 /// The read permits of every part, each with the request as purpose of use.
@@ -70,6 +74,7 @@ struct Permits {
     notice: Permit,
     correction: Permit,
     access_log: Permit,
+    history: Permit,
 }
 
 impl Permits {
@@ -85,7 +90,16 @@ impl Permits {
             notice: read(Resource::NoticeGiven)?,
             correction: read(Resource::CorrectionRequest)?,
             access_log: read(Resource::AccessLogEntry)?,
+            history: read(Resource::ChangeHistory)?,
         })
+    }
+
+    /// The read permit of the records of a history entry's `resource_type`.
+    fn of_resource(&self, resource_type: &str) -> Option<Permit> {
+        [&self.client, &self.case, &self.allocation]
+            .into_iter()
+            .find(|permit| permit.resource.name() == resource_type)
+            .cloned()
     }
 
     /// Every field the bundle may disclose, as `resource.field`.
@@ -100,6 +114,7 @@ impl Permits {
             &self.notice,
             &self.correction,
             &self.access_log,
+            &self.history,
         ]
         .iter()
         .flat_map(|permit| {
@@ -123,7 +138,8 @@ fn masked_all<T: Disclose>(permit: &Permit, records: &[T]) -> ApiResult<Vec<Map<
 /// Get everything held about an access request's client
 ///
 /// One JSON document: the request, the client's record (with statements), cases with
-/// allocations, consents, collection notices given, correction requests, then every note
+/// allocations, consents, collection notices given, correction requests, the file's change
+/// history, then every note
 /// (amendments included) and the access log (who accessed the file, when, which fields),
 /// streamed. Needs the requester's identity verified (409 `identity_not_verified`); a
 /// refused request has none (409 `request_refused`). Audited with the request as purpose of
@@ -203,6 +219,12 @@ pub async fn access_request_bundle(
                     &notices::given_to(conn, &client.id, today)?,
                 )?,
                 correction_requests: masked_all(&reader.correction, &corrections)?,
+                history: masked_all(
+                    &reader.history,
+                    &history::of_whole_file(conn, &keyring, &client.id, |resource| {
+                        reader.of_resource(resource)
+                    })?,
+                )?,
             };
             Ok((head, (client.id, client.restricted, case_ids)))
         })

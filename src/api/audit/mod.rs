@@ -94,6 +94,9 @@ pub struct AuditEventRecord {
     /// request is `request_id`).
     #[schema(required = false, format = Uuid)]
     pub caller_request_id: Option<String>,
+    /// The fields a write changed (its values are in the record's change history).
+    #[schema(required = false)]
+    pub changed_fields: Vec<String>,
     /// The hash chain the event belongs to (one per service instance).
     #[schema(required = false, format = Uuid)]
     pub chain_id: String,
@@ -132,6 +135,12 @@ impl TryFrom<AuditEvent> for AuditEventRecord {
             also_refused: event.also_refused,
             trace_id: event.trace_id,
             caller_request_id: event.caller_request_id,
+            changed_fields: event
+                .changed_fields
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()?
+                .unwrap_or_default(),
             chain_id: event.chain_id,
             sequence: event.sequence,
         })

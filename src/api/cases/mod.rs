@@ -4,7 +4,6 @@ pub mod types;
 use std::collections::BTreeSet;
 
 use actix_web::{HttpRequest, get, patch, post, web};
-use chrono::Utc;
 use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -14,6 +13,7 @@ use self::types::{
 };
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::history::Tracked;
 use crate::api::request::{
     Body, PageRequest, Params, expected_version, field_id, new_id, path_id, write_body,
 };
@@ -247,7 +247,8 @@ async fn create_case(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let new: NewCase = write_body(&permit, body)?;
     ctx.caller.check_marking(new.protective_marking)?;
     let client_id = field_id("client_id", &new.client_id)?;
-    let now = Utc::now().naive_utc();
+    let history = ctx.history();
+    let now = history.at;
     let row = CaseRow {
         id: new_id(),
         client_id,
@@ -276,7 +277,10 @@ async fn create_case(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
         }
         queries::insert(conn, &row)?;
         let record = load(conn, &reader, allocation_permit.as_ref(), &row.id)?;
-        Ok(respond_one(&reader, record)?.at(format!("/api/v1/cases/{id}")))
+        let changed = history.created(conn, &record)?;
+        Ok(respond_one(&reader, record)?
+            .at(format!("/api/v1/cases/{id}"))
+            .changing(changed))
     })
     .await
 }
@@ -327,7 +331,8 @@ async fn update_case(
     let version = expected_version(&req)?;
     let update: CaseUpdate = write_body(&permit, body)?;
     ctx.caller.check_marking(update.protective_marking)?;
-    let now = Utc::now().naive_utc();
+    let history = ctx.history();
+    let now = history.at;
     let mut changes = CaseChanges {
         service_type: update.service_type,
         status: update.status.map(|s| s.as_str().to_owned()),
@@ -350,7 +355,8 @@ async fn update_case(
             return Err(ApiError::PreconditionFailed);
         }
         let record = load(conn, &reader, allocation_permit.as_ref(), &id)?;
-        respond_one(&reader, record)
+        let changed = history.updated(conn, &current, &record)?;
+        Ok(respond_one(&reader, record)?.changing(changed))
     })
     .await
 }
@@ -372,7 +378,8 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiRe
     if new.ends_on.is_some_and(|ends_on| ends_on < new.starts_on) {
         return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
     }
-    let now = Utc::now().naive_utc();
+    let history = ctx.history();
+    let now = history.at;
     ctx.write(move |conn| {
         // The create permit's row scope names the cases it may allocate.
         let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
@@ -401,8 +408,9 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiRe
         };
         queries::insert_allocation(conn, &row)?;
         let record = AllocationRecord::from_row(row, &case.client_id);
+        let changed = history.created(conn, &record)?;
         let location = format!("/api/v1/cases/{}/allocations/{}", record.case_id, record.id);
-        disclosure::created(&reader, &record, location)
+        Ok(disclosure::created(&reader, &record, location)?.changing(changed))
     })
     .await
 }
@@ -462,7 +470,8 @@ async fn update_allocation(
     let version = expected_version(&req)?;
     let update: AllocationUpdate = write_body(&permit, body)?;
     let ends_on = update.ends_on.flatten().map(Date::get);
-    let now = Utc::now().naive_utc();
+    let history = ctx.history();
+    let now = history.at;
     ctx.write(move |conn| {
         let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
             .ok_or(ApiError::NotFound)?;
@@ -479,8 +488,24 @@ async fn update_allocation(
         }
         let row =
             queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+        let before = AllocationRecord::from_row(current, &case.client_id);
         let record = AllocationRecord::from_row(row, &case.client_id);
-        disclosure::one(&reader, &record)
+        let changed = history.updated(conn, &before, &record)?;
+        Ok(disclosure::one(&reader, &record)?.changing(changed))
     })
     .await
+}
+
+impl Tracked for CaseRecord {
+    const RESOURCE: Resource = Resource::Case;
+    fn case_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
+}
+
+impl Tracked for AllocationRecord {
+    const RESOURCE: Resource = Resource::Allocation;
+    fn case_id(&self) -> Option<&str> {
+        Some(&self.case_id)
+    }
 }

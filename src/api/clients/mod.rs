@@ -5,12 +5,14 @@ use actix_web::{HttpRequest, get, patch, post, web};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use self::types::{
     ClientListParams, ClientRecord, ClientStatement, ClientUpdate, NewClient, Statements,
 };
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::history::{self, History, Tracked};
 use crate::api::notices;
 use crate::api::request::{
     Body, PageRequest, Params, expected_version, name_query, new_id, path_id, utc, write_body,
@@ -302,6 +304,7 @@ async fn create_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let confirm_new = new.confirm_new;
     let today = ctx.state.clock.today();
     let recorder = ctx.recorder();
+    let history = ctx.history();
     // The checks run on a reader first, so that the writer, which every write of the service
     // waits for, never spends its time refusing; inside the write they run again (index
     // lookups, bounded by the clients born that day with close names) so that two requests
@@ -317,8 +320,12 @@ async fn create_client(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
         let (notice, given) = notices::check_given(conn, given.as_ref(), today)?;
         check_not_duplicate(conn, &reader, &row, confirm_new)?;
         queries::insert(conn, &row)?;
+        let changed = history.created(conn, &record)?;
         notices::record_given(conn, &row.id, &notice, given, &recorder)?;
-        disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))
+        Ok(
+            disclosure::created(&reader, &record, format!("/api/v1/clients/{}", record.id))?
+                .changing(changed),
+        )
     })
     .await
 }
@@ -379,15 +386,66 @@ async fn update_client(
     let version = expected_version(&req)?;
     let update: ClientUpdate = write_body(&permit, body)?;
     ctx.caller.check_marking(update.protective_marking)?;
-    let keyring = ctx.keyring();
-    let changes = update.into_changes(&keyring, &id)?;
-    let now = ctx.now();
+    let change = Change::of(&ctx);
     ctx.write(move |conn| {
-        let current = load(conn, &permit, &id)?;
-        if current.row.version != version || !queries::update(conn, &id, version, &changes, now)? {
-            return Err(ApiError::PreconditionFailed);
-        }
-        disclosure::one(&reader, &load_record(conn, &keyring, &reader, &id)?)
+        let changed = change.apply(conn, &permit, &id, version, update, None)?;
+        Ok(disclosure::one(&reader, &changed.record)?.changing(changed.fields))
     })
     .await
+}
+
+/// A change to a client's fields, ready to make: the one way they change (a PATCH, an
+/// applied correction, a revert of an entry of the history), so that each is checked,
+/// versioned and kept in the history alike.
+pub struct Change {
+    keyring: Arc<Keyring>,
+    history: History,
+}
+
+/// A client as a change left it, and the fields it changed.
+pub struct Changed {
+    pub record: ClientRecord,
+    pub fields: history::Changed,
+}
+
+impl Change {
+    /// A change by the caller of `ctx`.
+    pub fn of(ctx: &Ctx) -> Self {
+        Self {
+            keyring: ctx.keyring(),
+            history: ctx.history(),
+        }
+    }
+
+    /// Makes `update` to client `id` if `writer` reaches it and it is still at `version`
+    /// (412 otherwise); `reverts` names the history entry a revert undoes.
+    pub fn apply(
+        &self,
+        conn: &mut DbConnection,
+        writer: &Permit,
+        id: &str,
+        version: i32,
+        update: ClientUpdate,
+        reverts: Option<&str>,
+    ) -> ApiResult<Changed> {
+        let before = load_record(conn, &self.keyring, writer, id)?;
+        let changes = update.into_changes(&self.keyring, id)?;
+        let now = self.history.at;
+        if before.version != version || !queries::update(conn, id, version, &changes, now)? {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let record = load_record(conn, &self.keyring, writer, id)?;
+        let fields = match reverts {
+            Some(entry) => self.history.reverted(conn, entry, &before, &record)?,
+            None => self.history.updated(conn, &before, &record)?,
+        };
+        Ok(Changed { record, fields })
+    }
+}
+
+impl Tracked for ClientRecord {
+    const RESOURCE: Resource = Resource::Client;
+    fn case_id(&self) -> Option<&str> {
+        None
+    }
 }

@@ -16,12 +16,12 @@ use crate::api::client_requests::{self, ClientRequest, due_on, received_by};
 use crate::api::clients::{self, types::ClientUpdate};
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::history;
 use crate::api::request::{
     Body, DueListParams, Params, expected_version, field_id, new_id, path_id, utc, write_body,
 };
 use crate::authz::{Action, Resource};
 use crate::db::DbConnection;
-use crate::db::clients as client_queries;
 use crate::db::requests::{
     self as queries, CorrectionRequestRow, OPEN_CORRECTION, RequestFilter, StatementRow,
 };
@@ -326,7 +326,9 @@ async fn decide_correction_request(
         }
         CorrectionDecision::Refuse => None,
     };
+    let change = clients::Change::of(&ctx);
     ctx.write(move |conn| {
+        let mut changed = history::Changed::new();
         let row = queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound)?;
         let request = CorrectionRequestRecord::of(row, today, &keyring)?;
         if !OPEN_CORRECTION.contains(&request.status) {
@@ -341,18 +343,16 @@ async fn decide_correction_request(
                     writer,
                     update_body(request.field, request.requested_value.clone()),
                 )?;
-                let current = clients::load(conn, writer, &request.client_id)?.row;
-                if current.version != *client_version
-                    || !client_queries::update(
+                changed = change
+                    .apply(
                         conn,
-                        &current.id,
+                        writer,
+                        &request.client_id,
                         *client_version,
-                        &update.into_changes(&keyring, &current.id)?,
-                        recorder.at,
+                        update,
+                        None,
                     )?
-                {
-                    return Err(ApiError::PreconditionFailed);
-                }
+                    .fields;
                 CorrectionStatus::Corrected
             }
             None => {
@@ -390,7 +390,10 @@ async fn decide_correction_request(
             return Err(ApiError::PreconditionFailed);
         }
         let row = queries::find_correction(conn, &id)?.ok_or(ApiError::NotFound)?;
-        disclosure::one(&reader, &CorrectionRequestRecord::of(row, today, &keyring)?)
+        Ok(
+            disclosure::one(&reader, &CorrectionRequestRecord::of(row, today, &keyring)?)?
+                .changing(changed),
+        )
     })
     .await
 }

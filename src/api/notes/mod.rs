@@ -200,7 +200,7 @@ async fn create_note(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<D
     } else {
         Visibility::Shared
     });
-    let caller = ctx.caller.clone();
+    let (caller, now) = (ctx.caller.clone(), ctx.now());
     ctx.write(move |conn| {
         let case = reachable_case(conn, &permit, &case_id)?;
         let row = NoteRow {
@@ -208,7 +208,7 @@ async fn create_note(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<D
             case_id: case.id,
             author_id: caller.user_id.clone(),
             author_organisation_id: caller.organisation_id.clone(),
-            created_at: Utc::now().naive_utc(),
+            created_at: now,
             note_type: new.note_type.as_str().to_owned(),
             visibility: visibility.as_str().to_owned(),
             protective_marking: marking.rank(),
@@ -254,7 +254,7 @@ async fn amend_note(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Di
     let reader = ctx.permit(Resource::Note, Action::Read)?;
     let id = path_id(&id)?;
     let amendment: NoteAmendment = write_body(&permit, body)?;
-    let caller = ctx.caller.clone();
+    let (caller, now) = (ctx.caller.clone(), ctx.now());
     let original_reader = reader.clone();
     ctx.write(move |conn| {
         let original = load(conn, &original_reader, &id)?;
@@ -265,7 +265,7 @@ async fn amend_note(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Di
             case_id: original.case_id.clone(),
             author_id: caller.user_id.clone(),
             author_organisation_id: caller.organisation_id.clone(),
-            created_at: Utc::now().naive_utc(),
+            created_at: now,
             note_type: amendment
                 .note_type
                 .unwrap_or(original.note_type)

@@ -2,7 +2,7 @@
 use crate::domain::Date;
 use crate::domain::names::DisplayName;
 use actix_web::{HttpRequest, get, patch, post, web};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -200,7 +200,7 @@ async fn create_organisation(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
         new.contract_ends_on.map(Date::get),
     );
     check_contract_dates(starts_on, ends_on)?;
-    let now = Utc::now().naive_utc();
+    let now = ctx.now();
     let row = OrganisationRow {
         id: new_id(),
         name: new.name.into(),
@@ -278,6 +278,7 @@ async fn update_organisation(
     }
     let new_starts_on = update.contract_starts_on.map(|date| date.map(Date::get));
     let new_ends_on = update.contract_ends_on.map(|date| date.map(Date::get));
+    let now = ctx.now();
     ctx.write(move |conn| {
         let current = load(conn, &permit, &id)?;
         check_contract_dates(
@@ -290,7 +291,6 @@ async fn update_organisation(
             return Err(name_taken());
         }
         let suspending = update.status == Some(OrganisationStatus::Suspended);
-        let now = Utc::now().naive_utc();
         let changes = OrganisationChanges {
             name: update.name.map(String::from),
             status: update.status.map(|status| status.as_str().to_owned()),

@@ -1,0 +1,2 @@
+ALTER TABLE audit_events DROP COLUMN changed_fields;
+DROP TABLE change_history;
