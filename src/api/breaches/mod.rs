@@ -799,8 +799,10 @@ async fn add_individual(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResul
         }
         let information_kinds: BTreeSet<InformationKind> =
             new.information_kinds.iter().copied().collect();
-        let marking = ProtectiveMarking::from_rank(client.row.protective_marking)?
-            .max(new.protective_marking.unwrap_or(ProtectiveMarking::Official));
+        let marking = ProtectiveMarking::from_rank(client.row.protective_marking)?.max(
+            new.protective_marking
+                .unwrap_or(ProtectiveMarking::Official),
+        );
         let row = ManualIndividualRow {
             id: new_id(),
             breach_id: id.clone(),
@@ -968,11 +970,7 @@ impl Addressed {
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 #[post("/breaches/{id}/decisions-not-to-notify")]
-async fn decide_not_to_notify(
-    ctx: Ctx,
-    id: web::Path<String>,
-    body: Body,
-) -> ApiResult<Disclosed> {
+async fn decide_not_to_notify(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
     let Change {
         reader,
         id,
