@@ -2869,7 +2869,7 @@ export interface components {
             /** Format: uuid */
             client_id?: string;
             /** Format: uuid */
-            id?: string;
+            id: string;
             information_kinds?: components["schemas"]["InformationKind"][];
             protective_marking?: components["schemas"]["ProtectiveMarking"];
             reason?: string;

@@ -335,7 +335,7 @@ pub struct NewManualIndividual {
 /// An individual added by hand, as recorded.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManualIndividual {
-    #[schema(required = false, format = Uuid)]
+    #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false, format = Uuid)]
     pub breach_id: String,
