@@ -64,6 +64,23 @@ fn invalid_fields(response: &crate::helpers::Response) -> Vec<String> {
         .collect()
 }
 
+/// Records a notification sent today to `recipient` (and the individual `client_id`).
+async fn notify(
+    app: &TestApp,
+    token: &str,
+    breach_path: &str,
+    recipient: &str,
+    client_id: Option<&str>,
+) -> crate::helpers::Response {
+    let today = Utc::now().date_naive().to_string();
+    let mut body = json!({"recipient": recipient, "method": "letter", "sent_on": today});
+    if let Some(client_id) = client_id {
+        body["client_id"] = json!(client_id);
+    }
+    app.post(&format!("{breach_path}/notifications"), token, body)
+        .await
+}
+
 /// A breach by `suspect` (who has read `clients`), with its affected individuals saved.
 async fn breach_seen_by(app: &TestApp, privacy: &str, suspect: &str, clients: &[String]) -> String {
     let token = app.login(suspect).await;
@@ -150,14 +167,7 @@ async fn a_required_notification_shows_notified_or_decided_against_on_the_breach
             .iter()
             .all(|entry| entry["status"] == "pending")
     );
-    let today = Utc::now().date_naive().to_string();
-    let response = app
-        .post(
-            &format!("{path}/notifications"),
-            &privacy,
-            json!({"recipient": "oaic", "method": "web form", "sent_on": today}),
-        )
-        .await;
+    let response = notify(&app, &privacy, &path, "oaic", None).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     let response = app
         .post(
@@ -195,7 +205,6 @@ async fn notifications_are_recorded_and_drafted_for_every_recipient_the_guidelin
         .patch(&path, &privacy, assessment(true), Some(&etag))
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    let today = Utc::now().date_naive().to_string();
     for recipient in ["ovic", "oaic", "police", "other_agency", "csp"] {
         let draft = app
             .get(
@@ -204,13 +213,7 @@ async fn notifications_are_recorded_and_drafted_for_every_recipient_the_guidelin
             )
             .await;
         assert_eq!(draft.status, StatusCode::OK, "{recipient}: {}", draft.body);
-        let response = app
-            .post(
-                &format!("{path}/notifications"),
-                &privacy,
-                json!({"recipient": recipient, "method": "letter", "sent_on": today}),
-            )
-            .await;
+        let response = notify(&app, &privacy, &path, recipient, None).await;
         assert_eq!(
             response.status,
             StatusCode::OK,
@@ -218,13 +221,7 @@ async fn notifications_are_recorded_and_drafted_for_every_recipient_the_guidelin
             response.body
         );
     }
-    let response = app
-        .post(
-            &format!("{path}/notifications"),
-            &privacy,
-            json!({"recipient": "information_commissioner", "method": "letter", "sent_on": today}),
-        )
-        .await;
+    let response = notify(&app, &privacy, &path, "information_commissioner", None).await;
     assert_eq!(invalid_fields(&response), ["recipient"]);
     let breach = app.get(&path, &privacy).await;
     assert_eq!(breach.body["notifications"].as_array().unwrap().len(), 5);
@@ -285,14 +282,7 @@ async fn an_individual_added_by_hand_is_affected_flags_regulators_and_can_be_not
         .act(&format!("{path}/affected-snapshots"), &privacy)
         .await;
     assert_eq!(snapshot.status, StatusCode::CREATED);
-    let today = Utc::now().date_naive().to_string();
-    let response = app
-        .post(
-            &format!("{path}/notifications"),
-            &privacy,
-            json!({"recipient": "individual", "client_id": client, "method": "phone", "sent_on": today}),
-        )
-        .await;
+    let response = notify(&app, &privacy, &path, "individual", Some(&client)).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
 }
 
@@ -311,14 +301,7 @@ async fn an_individual_added_after_the_snapshot_is_accepted_for_notification_at_
         )
         .await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
-    let today = Utc::now().date_naive().to_string();
-    let response = app
-        .post(
-            &format!("{path}/notifications"),
-            &privacy,
-            json!({"recipient": "individual", "client_id": other, "method": "letter", "sent_on": today}),
-        )
-        .await;
+    let response = notify(&app, &privacy, &path, "individual", Some(&other)).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
 }
 
