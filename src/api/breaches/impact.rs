@@ -368,4 +368,65 @@ mod tests {
         );
         assert_eq!(impact.required_notifications[0].client_ids, ["a"]);
     }
+
+    #[test]
+    fn an_individual_added_by_hand_joins_the_computed_one_and_raises_its_flags() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 3)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let scope = Scope {
+            breach_id: "b",
+            window_from: at,
+            window_to: at,
+            suspected_actor_ids: vec!["u".into()],
+        };
+        let events = vec![event("e1", 1, "client", &["a"], &["given_name"])];
+        let mut impact = compute(scope, events, at).unwrap();
+        impact.mark(&BTreeMap::from([(
+            "a".to_owned(),
+            ProtectiveMarking::Official,
+        )]));
+        assert!(impact.required_notifications.is_empty());
+        let added = |kinds: Vec<InformationKind>, marking| AddedByHand {
+            source: ManualSource::PaperRecord,
+            reason: "lost".into(),
+            information_kinds: kinds,
+            protective_marking: marking,
+            added_by: "p".into(),
+            added_at: utc(at),
+        };
+        impact.add_by_hand(vec![
+            (
+                "a".into(),
+                added(
+                    vec![InformationKind::TaxFileNumber],
+                    ProtectiveMarking::Official,
+                ),
+            ),
+            (
+                "c".into(),
+                added(vec![InformationKind::Contact], ProtectiveMarking::Protected),
+            ),
+        ]);
+        assert_eq!(impact.number_affected, 2);
+        let a = impact.individual("a").unwrap();
+        assert_eq!(a.event_ids, ["e1"]);
+        assert!(a.tax_file_number_disclosed && a.added_by_hand.is_some());
+        let c = impact.individual("c").unwrap();
+        assert_eq!(c.highest_marking, Some(ProtectiveMarking::Protected));
+        assert_eq!(c.first_disclosed_at, None);
+        let flags: Vec<_> = impact
+            .required_notifications
+            .iter()
+            .map(|required| (required.recipient, required.client_ids.clone()))
+            .collect();
+        assert_eq!(
+            flags,
+            [
+                (NotificationRecipient::Ovic, vec!["c".to_owned()]),
+                (NotificationRecipient::Oaic, vec!["a".to_owned()]),
+            ]
+        );
+    }
 }
