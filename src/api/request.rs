@@ -19,7 +19,7 @@ use validator::Validate;
 use crate::api::context::AppState;
 use crate::api::input;
 use crate::authz::Permit;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::sealing::{Keyring, Sealed};
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -458,6 +458,32 @@ pub fn field_id(field: &str, text: &str) -> Result<String, ApiError> {
 /// An optional [`field_id`].
 pub fn optional_field_id(field: &str, text: Option<&str>) -> Result<Option<String>, ApiError> {
     text.map(|text| field_id(field, text)).transpose()
+}
+
+/// The checks of a request that span fields, gathered so that one 422 names every field that
+/// fails.
+#[derive(Debug, Default)]
+pub struct FieldChecks(Vec<FieldError>);
+
+impl FieldChecks {
+    /// Records `message` against `field` unless `ok`.
+    pub fn require(&mut self, ok: bool, field: impl Into<String>, message: impl Into<String>) {
+        if !ok {
+            self.0.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            });
+        }
+    }
+
+    /// Ok when every check passed, else 422 naming each failed field.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
 }
 
 /// A JSON column this service wrote, read back.

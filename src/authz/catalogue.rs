@@ -74,6 +74,8 @@ pub enum Resource {
     BreachImpact,
     /// The draft of a breach notification.
     BreachNotice,
+    /// An individual added to a breach by hand (a lost paper file, a CSP's own system).
+    BreachIndividual,
     /// A finding of the unusual-usage rules.
     Finding,
     /// One principal's line of an organisation's access audit.
@@ -138,7 +140,8 @@ pub enum Action {
     RevokeSessions,
     RotateSecret,
     Revoke,
-    /// Make an access-review decision that takes effect when the review closes.
+    /// Make an access-review decision that takes effect when the review closes; on a breach,
+    /// decide not to notify someone.
     Decide,
     /// Propose an access-review decision that needs a `decide` holder's confirmation.
     Propose,
@@ -480,6 +483,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             (Create, &[Any]),
             (Update, &[Any]),
             (Contain, &[Any]),
+            (Decide, &[Any]),
         ],
         fields: &[
             "id",
@@ -491,6 +495,9 @@ pub const RESOURCES: &[ResourceDef] = &[
             "suspected_actor_ids",
             "window_from",
             "window_to",
+            "occurred_at",
+            "occurred_until",
+            "on_behalf_of",
             "assessment_due_on",
             "assessment_overdue",
             "status",
@@ -501,6 +508,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "extensions",
             "containment_actions",
             "notifications",
+            "notifications_required",
+            "decisions_not_to_notify",
             "review",
             "reviewed_at",
             "reviewed_by",
@@ -522,8 +531,24 @@ pub const RESOURCES: &[ResourceDef] = &[
             "suspected_actor_ids",
             "number_affected",
             "counts_by_kind",
-            "additional_notifications",
+            "required_notifications",
             "individuals",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::BreachIndividual,
+        name: "breach_individual",
+        actions: &[(Read, &[Any]), (Create, &[Any])],
+        fields: &[
+            "id",
+            "breach_id",
+            "client_id",
+            "source",
+            "reason",
+            "information_kinds",
+            "protective_marking",
+            "added_by",
+            "added_at",
         ],
     },
     ResourceDef {
@@ -540,12 +565,16 @@ pub const RESOURCES: &[ResourceDef] = &[
             "aware_at",
             "how_it_occurred",
             "breach_kinds",
+            "occurred",
             "period",
+            "on_behalf_of",
             "information_kinds",
             "recommended_steps",
             "containment_steps",
             "number_affected",
+            "individuals_at_risk",
             "number_notified",
+            "not_notifying",
             "how_to_complain",
         ],
     },

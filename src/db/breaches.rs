@@ -4,8 +4,9 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    audit_events, breach_containment_actions, breach_extensions, breach_notifications,
-    breach_snapshots, breaches,
+    audit_events, breach_containment_actions, breach_decisions_not_to_notify, breach_extensions,
+    breach_manual_individuals, breach_notifications, breach_snapshots, breaches, cases, clients,
+    notes,
 };
 use crate::domain::{BreachStatus, StoredAsText};
 
@@ -33,6 +34,10 @@ pub struct BreachRow {
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub version: i32,
+    pub occurred_at: Option<NaiveDateTime>,
+    pub occurred_until: Option<NaiveDateTime>,
+    /// JSON array of the agencies on whose behalf the breach is reported.
+    pub on_behalf_of: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -81,6 +86,34 @@ pub struct NotificationRow {
     pub snapshot_id: String,
     pub recorded_by: String,
     pub recorded_at: NaiveDateTime,
+}
+
+/// An affected individual added by hand.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = breach_manual_individuals)]
+pub struct ManualIndividualRow {
+    pub id: String,
+    pub breach_id: String,
+    pub client_id: String,
+    pub information_kinds: String,
+    pub protective_marking: i32,
+    pub source: String,
+    pub reason: String,
+    pub added_by: String,
+    pub added_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = breach_decisions_not_to_notify)]
+pub struct DecisionRow {
+    pub id: String,
+    pub breach_id: String,
+    pub recipient: String,
+    pub client_id: Option<String>,
+    pub ground: String,
+    pub explanation: Option<String>,
+    pub decided_by: String,
+    pub decided_at: NaiveDateTime,
 }
 
 /// Which breaches a list holds.
@@ -260,6 +293,74 @@ pub fn insert_notification(conn: &mut DbConnection, row: &NotificationRow) -> Qu
         .values(row)
         .execute(conn)
         .map(drop)
+}
+
+pub fn manual_individuals(
+    conn: &mut DbConnection,
+    breach_id: &str,
+) -> QueryResult<Vec<ManualIndividualRow>> {
+    breach_manual_individuals::table
+        .filter(breach_manual_individuals::breach_id.eq(breach_id))
+        .order(breach_manual_individuals::id)
+        .select(ManualIndividualRow::as_select())
+        .load(conn)
+}
+
+pub fn insert_manual_individual(
+    conn: &mut DbConnection,
+    row: &ManualIndividualRow,
+) -> QueryResult<()> {
+    diesel::insert_into(breach_manual_individuals::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn decisions(conn: &mut DbConnection, breach_id: &str) -> QueryResult<Vec<DecisionRow>> {
+    breach_decisions_not_to_notify::table
+        .filter(breach_decisions_not_to_notify::breach_id.eq(breach_id))
+        .order(breach_decisions_not_to_notify::id)
+        .select(DecisionRow::as_select())
+        .load(conn)
+}
+
+pub fn insert_decision(conn: &mut DbConnection, row: &DecisionRow) -> QueryResult<()> {
+    diesel::insert_into(breach_decisions_not_to_notify::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The protective markings (ranks) of records in the files of `client_ids`: (client id,
+/// rank) pairs of the client records, of their cases, or of their cases' notes.
+pub fn markings(
+    conn: &mut DbConnection,
+    of: MarkedRecords,
+    client_ids: &[String],
+) -> QueryResult<Vec<(String, i32)>> {
+    match of {
+        MarkedRecords::Clients => clients::table
+            .filter(clients::id.eq_any(client_ids))
+            .select((clients::id, clients::protective_marking))
+            .load(conn),
+        MarkedRecords::Cases => cases::table
+            .filter(cases::client_id.eq_any(client_ids))
+            .select((cases::client_id, cases::protective_marking))
+            .load(conn),
+        MarkedRecords::Notes => notes::table
+            .inner_join(cases::table)
+            .filter(cases::client_id.eq_any(client_ids))
+            .select((cases::client_id, notes::protective_marking))
+            .load(conn),
+    }
+}
+
+/// Which records of a client's file [`markings`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum MarkedRecords {
+    Clients,
+    Cases,
+    Notes,
 }
 
 /// One allowed request of a suspected actor that disclosed client data.

@@ -316,6 +316,36 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         version -> Integer,
+        occurred_at -> Nullable<Timestamp>,
+        occurred_until -> Nullable<Timestamp>,
+        on_behalf_of -> Text,
+    }
+}
+
+diesel::table! {
+    breach_manual_individuals (id) {
+        id -> Text,
+        breach_id -> Text,
+        client_id -> Text,
+        information_kinds -> Text,
+        protective_marking -> Integer,
+        source -> Text,
+        reason -> Text,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    breach_decisions_not_to_notify (id) {
+        id -> Text,
+        breach_id -> Text,
+        recipient -> Text,
+        client_id -> Nullable<Text>,
+        ground -> Text,
+        explanation -> Nullable<Text>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
     }
 }
 

@@ -65,11 +65,47 @@ text_enum!(
     BreachStatus { Assessing => "assessing", Assessed => "assessed", Reviewed => "reviewed" }
 );
 text_enum!(
-    /// Who a breach notification goes to.
+    /// Who a breach notification goes to: an affected individual, the Office of the Victorian
+    /// Information Commissioner (`ovic`), the Office of the Australian Information
+    /// Commissioner (`oaic`, for tax file numbers), the police, another agency, or a
+    /// contracted service provider (`csp`).
     NotificationRecipient {
-        InformationCommissioner => "information_commissioner",
         Individual => "individual",
-        OtherAgency => "other_agency"
+        Ovic => "ovic",
+        Oaic => "oaic",
+        Police => "police",
+        OtherAgency => "other_agency",
+        Csp => "csp"
+    }
+);
+text_enum!(
+    /// Why an individual or a regulator is not notified of a breach (OVIC's data breach
+    /// guideline; Privacy Act 1988 ss 26WF, 26WM, 26WN, 26WP and 26WQ for the TFN rule):
+    /// remedial action taken in time means serious harm is no longer likely; notifying would
+    /// prejudice a law enforcement activity; notifying would itself create a serious threat
+    /// to someone's life, health or safety; a secrecy provision forbids it; another agency
+    /// involved in the same breach notifies; the Commissioner exempted it; or `other`, which
+    /// must be explained.
+    NotNotifyingGround {
+        SeriousHarmNotLikelyAfterRemedialAction => "serious_harm_not_likely_after_remedial_action",
+        LawEnforcementPrejudice => "law_enforcement_prejudice",
+        SeriousThreatToLifeHealthOrSafety => "serious_threat_to_life_health_or_safety",
+        InconsistentWithSecrecyProvision => "inconsistent_with_secrecy_provision",
+        NotifiedByAnotherAgency => "notified_by_another_agency",
+        CommissionerExemption => "commissioner_exemption",
+        Other => "other"
+    }
+);
+text_enum!(
+    /// Where the information of an individual added to a breach by hand was: a paper file, a
+    /// CSP's own system, another system outside casebridge, something said or overheard, or
+    /// elsewhere.
+    ManualSource {
+        PaperRecord => "paper_record",
+        CspSystem => "csp_system",
+        OtherSystem => "other_system",
+        Verbal => "verbal",
+        Other => "other"
     }
 );
 text_enum!(
@@ -108,6 +144,8 @@ mod tests {
         json_spelling_is_stored_spelling::<BreachKind>();
         json_spelling_is_stored_spelling::<BreachStatus>();
         json_spelling_is_stored_spelling::<NotificationRecipient>();
+        json_spelling_is_stored_spelling::<NotNotifyingGround>();
+        json_spelling_is_stored_spelling::<ManualSource>();
         json_spelling_is_stored_spelling::<ContainmentStep>();
     }
 }

@@ -224,6 +224,7 @@ const PRIVACY_OFFICER: Keys = &[
     "audit_event",
     "breach",
     "breach_impact",
+    "breach_individual",
     "breach_notice",
     "case",
     "client",
@@ -1710,4 +1711,82 @@ async fn a_csp_sees_only_its_own_allocations_and_only_active_ones_give_access() 
         [NORTHSIDE],
         "Northside does not see Eastern's future allocation"
     );
+}
+
+/// Every demo account against the breach register's additions: only a privacy officer adds
+/// an affected individual by hand or records a decision not to notify; everyone else is
+/// refused (403) and nothing is stored.
+#[actix_web::test]
+async fn the_breach_register_additions_follow_the_policy_for_every_role() {
+    use casebridge::db::schema::{breach_decisions_not_to_notify, breach_manual_individuals};
+    let app = spawn_app().await;
+    let privacy = app.login("privacy").await;
+    let breach = crate::breaches::record(&app, &privacy, crate::breaches::new_breach(&[])).await;
+    let snapshot = app
+        .act(
+            &format!("/api/v1/breaches/{breach}/affected-snapshots"),
+            &privacy,
+        )
+        .await;
+    assert_eq!(snapshot.status, StatusCode::CREATED);
+    let stored = || -> (i64, i64) {
+        app.with_db(|conn| {
+            (
+                breach_manual_individuals::table
+                    .count()
+                    .get_result(conn)
+                    .unwrap(),
+                breach_decisions_not_to_notify::table
+                    .count()
+                    .get_result(conn)
+                    .unwrap(),
+            )
+        })
+    };
+    const NO: StatusCode = StatusCode::FORBIDDEN;
+    #[rustfmt::skip]
+    let table: &[(&str, StatusCode, StatusCode)] = &[
+        // user               add by hand          decide not to notify
+        ("admin",             NO,                  NO),
+        ("caseworker",        NO,                  NO),
+        ("teamleader",        NO,                  NO),
+        ("searcher",          NO,                  NO),
+        ("csp-north",         NO,                  NO),
+        ("csp-north-manager", NO,                  NO),
+        ("csp-east",          NO,                  NO),
+        ("auditor",           NO,                  NO),
+        ("records",           NO,                  NO),
+        ("privacy",           StatusCode::CREATED, StatusCode::OK),
+    ];
+    for (user, add, decide) in table {
+        let token = app.login(user).await;
+        let before = stored();
+        let added = app
+            .post(
+                &format!("/api/v1/breaches/{breach}/affected-individuals"),
+                &token,
+                serde_json::json!({
+                    "client_id": app.client_id(0),
+                    "source": "csp_system",
+                    "reason": "Seen in the CSP's own case system.",
+                    "information_kinds": ["contact"],
+                }),
+            )
+            .await;
+        assert_eq!(added.status, *add, "{user} add: {}", added.body);
+        let decided = app
+            .post(
+                &format!("/api/v1/breaches/{breach}/decisions-not-to-notify"),
+                &token,
+                serde_json::json!({"recipient": "police", "ground": "other", "explanation": "No crime."}),
+            )
+            .await;
+        assert_eq!(decided.status, *decide, "{user} decide: {}", decided.body);
+        let after = stored();
+        if *add == NO {
+            assert_eq!(after, before, "{user}: a refused request stores nothing");
+        } else {
+            assert_eq!(after, (before.0 + 1, before.1 + 1), "{user}");
+        }
+    }
 }

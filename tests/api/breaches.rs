@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app};
 use crate::writes::assert_problem;
 
-fn time(at: chrono::DateTime<Utc>) -> String {
+pub(crate) fn time(at: chrono::DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn new_breach(suspects: &[String]) -> Value {
+pub(crate) fn new_breach(suspects: &[String]) -> Value {
     let now = Utc::now();
     json!({
         "aware_at": time(now),
@@ -31,7 +31,7 @@ fn new_breach(suspects: &[String]) -> Value {
     })
 }
 
-async fn record(app: &TestApp, token: &str, body: Value) -> String {
+pub(crate) async fn record(app: &TestApp, token: &str, body: Value) -> String {
     let response = app.post("/api/v1/breaches", token, body).await;
     assert_eq!(response.status, StatusCode::CREATED, "{}", response.body);
     response.body["id"].as_str().unwrap().to_owned()
@@ -41,7 +41,7 @@ fn breach_count(app: &TestApp) -> i64 {
     app.with_db(|conn| breaches::table.count().get_result(conn).unwrap())
 }
 
-fn assessment(eligible: bool) -> Value {
+pub(crate) fn assessment(eligible: bool) -> Value {
     json!({
         "information_kinds": ["identity", "contact"],
         "serious_harm_likely": eligible,
@@ -49,6 +49,7 @@ fn assessment(eligible: bool) -> Value {
         "remedial_steps": "",
         "recommended_steps": "Tell us if anyone unexpected contacts you.",
         "eligible": eligible,
+        "individuals_at_risk": if eligible { 2 } else { 0 },
     })
 }
 
@@ -183,20 +184,29 @@ async fn a_breach_is_contained_assessed_notified_and_reviewed() {
     assert_eq!(twice["tax_file_number_disclosed"], false);
     assert_eq!(affected.body["counts_by_kind"]["identity"], 2);
     assert_eq!(affected.body["counts_by_kind"]["contact"], 2);
-    assert_eq!(affected.body["additional_notifications"], json!([]));
+    let required: Vec<&Value> = affected.body["required_notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|required| &required["recipient"])
+        .collect();
+    assert_eq!(
+        required,
+        [&json!("ovic")],
+        "the demo files are OFFICIAL: Sensitive"
+    );
     // Reading who was affected is itself in each client's access log.
     let rows = app.audit_rows("/api/v1/breaches/{id}/affected");
     let named: BTreeSet<String> = serde_json::from_str(&rows.last().unwrap().client_ids).unwrap();
     assert_eq!(named, expected);
 
     // Drafts need the assessment and a saved snapshot; notifications need the snapshot.
-    let draft = format!("{path}/notification-draft?recipient=information_commissioner");
+    let draft = format!("{path}/notification-draft?recipient=ovic");
     let response = app.get(&draft, &privacy).await;
     assert_problem(&response, StatusCode::CONFLICT, "assessment_required");
     let notifications = format!("{path}/notifications");
     let today = Utc::now().date_naive().to_string();
-    let to_commissioner =
-        json!({"recipient": "information_commissioner", "method": "web form", "sent_on": today});
+    let to_commissioner = json!({"recipient": "ovic", "method": "web form", "sent_on": today});
     let response = app
         .post(&notifications, &privacy, to_commissioner.clone())
         .await;
@@ -377,9 +387,13 @@ async fn a_tax_file_number_seen_calls_for_the_commonwealth_regulator() {
         true
     );
     assert_eq!(affected.body["counts_by_kind"]["tax_file_number"], 1);
-    let extra = &affected.body["additional_notifications"][0];
-    assert_eq!(extra["notify"], "commonwealth_information_commissioner");
-    assert_eq!(extra["client_ids"], json!([client]));
+    let oaic = affected.body["required_notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|required| required["recipient"] == "oaic")
+        .expect("oaic is required");
+    assert_eq!(oaic["client_ids"], json!([client]));
 }
 
 #[actix_web::test]

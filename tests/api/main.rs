@@ -6,6 +6,7 @@ mod auth;
 mod authz_matrix;
 mod backup;
 mod bad_input;
+mod breach_register;
 mod breaches;
 mod changes;
 mod changes_attacks;

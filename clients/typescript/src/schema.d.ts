@@ -485,6 +485,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/breaches/{id}/affected-individuals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add an affected individual by hand
+         * @description For a client the audit trail cannot show: a lost or misdirected paper file, a breach inside
+         *     a CSP's own system, something said. Records where the information was (`source`), why the
+         *     individual is affected, the kinds of information and the highest protective marking of the
+         *     records involved (at least the client record's). The individual then counts among the
+         *     affected individuals (live, in drafts and in the latest snapshot), and notifications and
+         *     decisions not to notify are accepted for them. A client the caller cannot reach, or one
+         *     already added to the breach, is refused and nothing is stored.
+         */
+        post: operations["add_individual"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/breaches/{id}/affected-snapshots": {
         parameters: {
             query?: never;
@@ -525,6 +551,30 @@ export interface paths {
          *     caller's own account or organisation, refuses the whole request and nothing is done.
          */
         post: operations["contain_breach"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/breaches/{id}/decisions-not-to-notify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record a decision not to notify
+         * @description An individual (`client_id`, one of the affected) or another recipient is not notified, on
+         *     one of the grounds the guideline and the Privacy and Data Protection Act allow; `other`
+         *     needs an `explanation`. Who decided and when are recorded; the decision shows on the breach
+         *     and in the drafts to regulators. A notification may still be recorded later (the ground may
+         *     lapse). Needs the latest saved snapshot (409 `affected_snapshot_required`).
+         */
+        post: operations["decide_not_to_notify"];
         delete?: never;
         options?: never;
         head?: never;
@@ -581,7 +631,8 @@ export interface paths {
         put?: never;
         /**
          * Record a notification
-         * @description To the Information Commissioner, an affected individual or another agency, based on the
+         * @description To an affected individual, the Victorian (`ovic`) or Commonwealth (`oaic`) Information
+         *     Commissioner, the police, another agency or a CSP, based on the
          *     latest saved affected-individuals snapshot (409 `affected_snapshot_required` without one).
          */
         post: operations["record_notification"];
@@ -1921,12 +1972,17 @@ export interface components {
         };
         /** @enum {string} */
         Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct";
-        /** @description A notification that the kinds of information disclosed call for, beyond the usual ones. */
-        AdditionalNotification: {
-            client_ids: string[];
-            /** @description Who must also be told. */
-            notify: string;
+        /** @description How a privacy officer added an individual by hand, and why. */
+        AddedByHand: {
+            /** Format: date-time */
+            added_at: string;
+            /** Format: uuid */
+            added_by: string;
+            information_kinds: components["schemas"]["InformationKind"][];
+            /** @description The highest protective marking of the records involved. */
+            protective_marking: components["schemas"]["ProtectiveMarking"];
             reason: string;
+            source: components["schemas"]["ManualSource"];
         };
         Address: {
             line1?: string | null;
@@ -1936,17 +1992,22 @@ export interface components {
             suburb?: string | null;
         };
         AffectedIndividual: {
+            added_by_hand?: components["schemas"]["AddedByHand"] | null;
             /** Format: uuid */
             client_id: string;
             /** @description The audit events that disclosed the client's data: the evidence. */
             event_ids: string[];
-            /** @description Every field disclosed, as `resource.field`. */
+            /** @description Every field disclosed, as `resource.field` (none for an individual added by hand only). */
             fields: string[];
-            /** Format: date-time */
-            first_disclosed_at: string;
+            /**
+             * Format: date-time
+             * @description Null for an individual added by hand only.
+             */
+            first_disclosed_at?: string | null;
+            highest_marking?: components["schemas"]["ProtectiveMarking"] | null;
             information_kinds: components["schemas"]["InformationKind"][];
             /** Format: date-time */
-            last_disclosed_at: string;
+            last_disclosed_at?: string | null;
             tax_file_number_disclosed: boolean;
         };
         AlertRecord: {
@@ -2127,6 +2188,12 @@ export interface components {
             eligible: boolean;
             /** @description Why (or why not). */
             harm_reasons: string;
+            /**
+             * Format: int32
+             * @description How many individuals are at likely risk of serious harm; required when eligible, 0
+             *     (or absent) when serious harm is not likely.
+             */
+            individuals_at_risk?: number | null;
             /** @description The kinds of information involved. */
             information_kinds: components["schemas"]["InformationKind"][];
             /** @description What the affected individuals should do (for their notification). */
@@ -2138,7 +2205,6 @@ export interface components {
         };
         /** @description The affected individuals of a breach. */
         BreachImpact: {
-            additional_notifications?: components["schemas"]["AdditionalNotification"][];
             /** Format: uuid */
             breach_id?: string;
             /** Format: date-time */
@@ -2149,6 +2215,8 @@ export interface components {
             };
             individuals?: components["schemas"]["AffectedIndividual"][];
             number_affected?: number;
+            /** @description The notifications what the breach touched calls for. */
+            required_notifications?: components["schemas"]["RequiredNotification"][];
             /**
              * Format: uuid
              * @description Set when this computation was saved as the basis of notifications.
@@ -2187,12 +2255,22 @@ export interface components {
             containment_steps?: string[];
             how_it_occurred?: string;
             how_to_complain?: string;
+            /**
+             * Format: int32
+             * @description Individuals at likely risk of serious harm, as assessed.
+             */
+            individuals_at_risk?: number | null;
             /** @description The kinds of information involved (for an individual: theirs). */
             information_kinds?: components["schemas"]["InformationKind"][];
+            /** @description Decisions not to notify, with their grounds (for an individual's draft: none). */
+            not_notifying?: components["schemas"]["NotNotifying"][];
             number_affected?: number;
             /** @description Individuals notified so far. */
             number_notified?: number;
-            /** @description When the breach happened. */
+            occurred?: components["schemas"]["Period"] | null;
+            /** @description The agencies on whose behalf the breach is reported, besides this one. */
+            on_behalf_of?: string[];
+            /** @description The period whose requests were searched for the affected individuals. */
             period?: components["schemas"]["Period"];
             recipient?: components["schemas"]["NotificationRecipient"];
             /** @description What the individuals should do. */
@@ -2220,6 +2298,7 @@ export interface components {
             created_at?: string;
             /** Format: uuid */
             created_by?: string;
+            decisions_not_to_notify?: components["schemas"]["DecisionNotToNotify"][];
             description?: string;
             /** @description Null until assessed. */
             eligible?: boolean | null;
@@ -2228,6 +2307,20 @@ export interface components {
             id: string;
             kinds?: components["schemas"]["BreachKind"][];
             notifications?: components["schemas"]["NotificationRecord"][];
+            /** @description The notifications what the breach touched calls for, and where each stands. */
+            notifications_required?: components["schemas"]["NotificationRequirement"][];
+            /**
+             * Format: date-time
+             * @description When the breach occurred, or began; null while not known.
+             */
+            occurred_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When a breach that went on over a period ended.
+             */
+            occurred_until?: string | null;
+            /** @description The agencies on whose behalf the breach is reported, besides this one. */
+            on_behalf_of?: string[];
             reported_by?: string;
             review?: components["schemas"]["BreachReview"] | null;
             /** Format: date-time */
@@ -2621,6 +2714,23 @@ export interface components {
          * @example 1984-03-09
          */
         DateOfBirth: string;
+        /** @description A decision not to notify an individual or another recipient, and its ground. */
+        DecisionNotToNotify: {
+            /**
+             * Format: uuid
+             * @description The individual, for `individual`.
+             */
+            client_id?: string | null;
+            /** Format: date-time */
+            decided_at: string;
+            /** Format: uuid */
+            decided_by: string;
+            explanation?: string | null;
+            ground: components["schemas"]["NotNotifyingGround"];
+            /** Format: uuid */
+            id: string;
+            recipient: components["schemas"]["NotificationRecipient"];
+        };
         DisposalCertificateRecord: {
             /** Format: uuid */
             authorised_by?: string;
@@ -2748,6 +2858,30 @@ export interface components {
             totp_code?: string | null;
             username: string;
         };
+        /** @description An individual added by hand, as recorded. */
+        ManualIndividual: {
+            /** Format: date-time */
+            added_at?: string;
+            /** Format: uuid */
+            added_by?: string;
+            /** Format: uuid */
+            breach_id?: string;
+            /** Format: uuid */
+            client_id?: string;
+            /** Format: uuid */
+            id: string;
+            information_kinds?: components["schemas"]["InformationKind"][];
+            protective_marking?: components["schemas"]["ProtectiveMarking"];
+            reason?: string;
+            source?: components["schemas"]["ManualSource"];
+        };
+        /**
+         * @description Where the information of an individual added to a breach by hand was: a paper file, a
+         *     CSP's own system, another system outside casebridge, something said or overheard, or
+         *     elsewhere.
+         * @enum {string}
+         */
+        ManualSource: "paper_record" | "csp_system" | "other_system" | "verbal" | "other";
         Me: {
             clearance: components["schemas"]["ProtectiveMarking"];
             display_name: string;
@@ -2852,6 +2986,13 @@ export interface components {
             aware_at: components["schemas"]["Timestamp"];
             description: string;
             kinds: components["schemas"]["BreachKind"][];
+            occurred_at?: components["schemas"]["Timestamp"] | null;
+            occurred_until?: components["schemas"]["Timestamp"] | null;
+            /**
+             * @description The agencies on whose behalf the breach is reported, besides this one (a CSP, another
+             *     department): names.
+             */
+            on_behalf_of?: string[];
             /** @description Who reported it (a name, a role, an organisation). */
             reported_by: string;
             source: components["schemas"]["BreachSource"];
@@ -2986,6 +3127,18 @@ export interface components {
              */
             requested_value: unknown;
         };
+        NewDecisionNotToNotify: {
+            /**
+             * Format: uuid
+             * @description The individual not notified; required for `individual` (one of the affected), refused
+             *     otherwise.
+             */
+            client_id?: string | null;
+            /** @description Required for the ground `other`. */
+            explanation?: string | null;
+            ground: components["schemas"]["NotNotifyingGround"];
+            recipient: components["schemas"]["NotificationRecipient"];
+        };
         NewExtension: {
             /**
              * Format: date
@@ -2993,6 +3146,17 @@ export interface components {
              */
             new_due_on: string;
             reason: string;
+        };
+        /** @description An individual the audit trail cannot show, added by hand. */
+        NewManualIndividual: {
+            /** Format: uuid */
+            client_id: string;
+            information_kinds: components["schemas"]["InformationKind"][];
+            protective_marking?: components["schemas"]["ProtectiveMarking"] | null;
+            /** @description Why the individual is affected: what was lost or seen. */
+            reason: string;
+            /** @description Where the information was. */
+            source: components["schemas"]["ManualSource"];
         };
         /**
          * @example {
@@ -3072,6 +3236,23 @@ export interface components {
              */
             username: string;
         };
+        /** @description A decision not to notify, as a draft tells it (no individual named). */
+        NotNotifying: {
+            explanation?: string | null;
+            ground: components["schemas"]["NotNotifyingGround"];
+            recipient: components["schemas"]["NotificationRecipient"];
+        };
+        /**
+         * @description Why an individual or a regulator is not notified of a breach (OVIC's data breach
+         *     guideline; Privacy Act 1988 ss 26WF, 26WM, 26WN, 26WP and 26WQ for the TFN rule):
+         *     remedial action taken in time means serious harm is no longer likely; notifying would
+         *     prejudice a law enforcement activity; notifying would itself create a serious threat
+         *     to someone's life, health or safety; a secrecy provision forbids it; another agency
+         *     involved in the same breach notifies; the Commissioner exempted it; or `other`, which
+         *     must be explained.
+         * @enum {string}
+         */
+        NotNotifyingGround: "serious_harm_not_likely_after_remedial_action" | "law_enforcement_prejudice" | "serious_threat_to_life_health_or_safety" | "inconsistent_with_secrecy_provision" | "notified_by_another_agency" | "commissioner_exemption" | "other";
         /** @description An amendment keeps the amended note's visibility and marking. */
         NoteAmendment: {
             body: string;
@@ -3141,10 +3322,13 @@ export interface components {
             last_version?: string | null;
         };
         /**
-         * @description Who a breach notification goes to.
+         * @description Who a breach notification goes to: an affected individual, the Office of the Victorian
+         *     Information Commissioner (`ovic`), the Office of the Australian Information
+         *     Commissioner (`oaic`, for tax file numbers), the police, another agency, or a
+         *     contracted service provider (`csp`).
          * @enum {string}
          */
-        NotificationRecipient: "information_commissioner" | "individual" | "other_agency";
+        NotificationRecipient: "individual" | "ovic" | "oaic" | "police" | "other_agency" | "csp";
         NotificationRecord: {
             /** Format: uuid */
             client_id?: string | null;
@@ -3163,6 +3347,15 @@ export interface components {
              * @description The affected-individuals snapshot the notification was based on.
              */
             snapshot_id: string;
+        };
+        /**
+         * @description A notification the breach calls for (from the latest saved affected individuals and those
+         *     added by hand since), and whether it was sent or decided against.
+         */
+        NotificationRequirement: {
+            reason: string;
+            recipient: components["schemas"]["NotificationRecipient"];
+            status: components["schemas"]["RequirementStatus"];
         };
         /** @description RFC 6749 §5.2. */
         OAuthError: {
@@ -3629,6 +3822,22 @@ export interface components {
          * @enum {string}
          */
         RequestKind: "access" | "correction";
+        /**
+         * @description A notification that what the breach touched calls for: the Victorian Information
+         *     Commissioner (`ovic`) when records marked `OFFICIAL: Sensitive` or higher were involved,
+         *     the Commonwealth one (`oaic`) when tax file numbers were.
+         */
+        RequiredNotification: {
+            /** @description The individuals whose records call for it. */
+            client_ids: string[];
+            reason: string;
+            recipient: components["schemas"]["NotificationRecipient"];
+        };
+        /**
+         * @description Where a required notification stands.
+         * @enum {string}
+         */
+        RequirementStatus: "pending" | "notified" | "decided_not_to_notify";
         ResourcePermissions: {
             actions: components["schemas"]["AllowedAction"][];
             readable_fields: string[];
@@ -5110,6 +5319,48 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    add_individual: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewManualIndividual"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManualIndividual"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     save_affected_snapshot: {
         parameters: {
             query?: never;
@@ -5213,6 +5464,48 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    decide_not_to_notify: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewDecisionNotToNotify"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BreachRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     extend_assessment: {
         parameters: {
             query?: never;
@@ -5258,7 +5551,7 @@ export interface operations {
     notification_draft: {
         parameters: {
             query: {
-                recipient: "information_commissioner" | "individual" | "other_agency";
+                recipient: "individual" | "ovic" | "oaic" | "police" | "other_agency" | "csp";
                 /** @description For `individual`: the affected individual. */
                 client_id?: string;
             };

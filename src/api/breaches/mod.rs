@@ -1,13 +1,15 @@
 //! `/breaches`: the data breach register. A privacy officer records a suspected breach,
 //! contains it in one call, computes the affected individuals from the audit trail (and saves
 //! the computation that notifications rely on), assesses it within the assessment period
-//! (extendable), drafts and records the notifications, and records the post-incident review.
-//! Auditors read the register.
+//! (extendable), drafts and records the notifications (or the decision not to notify, with its
+//! ground), and records the post-incident review. Individuals the audit trail cannot show are
+//! added by hand. Which regulators must be told follows from what the breach touched. Auditors
+//! read the register.
 mod containment;
 mod impact;
 mod types;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::{HttpRequest, get, patch, post, web};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -15,22 +17,25 @@ use serde::Serialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use self::containment::{ContainmentAction, ContainmentRequest};
-pub use self::impact::{AdditionalNotification, AffectedIndividual, BreachImpact};
+pub use self::impact::{AddedByHand, AffectedIndividual, BreachImpact, RequiredNotification};
 pub use self::types::*;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
 use crate::api::request::{
-    Body, PageRequest, Params, expected_version, new_id, parse_json, path_id, utc, write_body,
+    Body, FieldChecks, PageRequest, Params, expected_version, field_id, new_id, optional_field_id,
+    parse_json, path_id, utc, write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::breaches::{
-    self as queries, BreachFilter, BreachRow, ExtensionRow, NotificationRow, SnapshotRow,
+    self as queries, BreachFilter, BreachRow, DecisionRow, ExtensionRow, ManualIndividualRow,
+    MarkedRecords, NotificationRow, SnapshotRow,
 };
+use crate::db::clients as client_queries;
 use crate::db::directory;
 use crate::domain::{
-    BreachKind, BreachSource, BreachStatus, ContainmentStep, InformationKind,
-    NotificationRecipient, StoredAsText,
+    BreachKind, BreachSource, BreachStatus, ContainmentStep, InformationKind, ManualSource,
+    NotNotifyingGround, NotificationRecipient, ProtectiveMarking, StoredAsText,
 };
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -44,8 +49,10 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(contain_breach)
         .service(affected_individuals)
         .service(save_affected_snapshot)
+        .service(add_individual)
         .service(notification_draft)
         .service(record_notification)
+        .service(decide_not_to_notify)
         .service(record_review)
         .service(breaches_overdue);
 }
@@ -91,7 +98,43 @@ fn record(conn: &mut DbConnection, row: BreachRow, today: NaiveDate) -> ApiResul
                 recorded_at: utc(notification.recorded_at),
             })
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let decisions_not_to_notify = queries::decisions(conn, &row.id)?
+        .into_iter()
+        .map(|decision| {
+            Ok(DecisionNotToNotify {
+                recipient: NotificationRecipient::from_stored(&decision.recipient)?,
+                ground: NotNotifyingGround::from_stored(&decision.ground)?,
+                id: decision.id,
+                client_id: decision.client_id,
+                explanation: decision.explanation,
+                decided_by: decision.decided_by,
+                decided_at: utc(decision.decided_at),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let notifications_required = saved_impact(conn, &row.id)?
+        .map(|impact| impact.required_notifications)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|required| NotificationRequirement {
+            status: if notifications
+                .iter()
+                .any(|sent| sent.recipient == required.recipient)
+            {
+                RequirementStatus::Notified
+            } else if decisions_not_to_notify
+                .iter()
+                .any(|decision| decision.recipient == required.recipient)
+            {
+                RequirementStatus::DecidedNotToNotify
+            } else {
+                RequirementStatus::Pending
+            },
+            recipient: required.recipient,
+            reason: required.reason,
+        })
+        .collect();
     let status = BreachStatus::from_stored(&row.status)?;
     Ok(BreachRecord {
         kinds: parse_json::<Vec<String>>(&row.kinds)?
@@ -107,6 +150,9 @@ fn record(conn: &mut DbConnection, row: BreachRow, today: NaiveDate) -> ApiResul
         aware_at: utc(row.aware_at),
         window_from: utc(row.window_from),
         window_to: utc(row.window_to),
+        occurred_at: row.occurred_at.map(utc),
+        occurred_until: row.occurred_until.map(utc),
+        on_behalf_of: parse_json(&row.on_behalf_of)?,
         assessed_at: row.assessed_at.map(utc),
         reviewed_at: row.reviewed_at.map(utc),
         created_at: utc(row.created_at),
@@ -122,6 +168,8 @@ fn record(conn: &mut DbConnection, row: BreachRow, today: NaiveDate) -> ApiResul
         extensions,
         containment_actions,
         notifications,
+        notifications_required,
+        decisions_not_to_notify,
     })
 }
 
@@ -152,8 +200,9 @@ struct Change<B> {
 }
 
 impl<B: serde::de::DeserializeOwned + validator::Validate + utoipa::ToSchema> Change<B> {
-    fn of(ctx: &Ctx, id: &str, body: Body) -> ApiResult<Self> {
-        let permit = ctx.permit(Resource::Breach, Action::Update)?;
+    /// `action`: what the caller does to the breach (`update` unless it needs more).
+    fn of(ctx: &Ctx, action: Action, id: &str, body: Body) -> ApiResult<Self> {
+        let permit = ctx.permit(Resource::Breach, action)?;
         Ok(Self {
             reader: ctx.permit(Resource::Breach, Action::Read)?,
             id: path_id(id)?,
@@ -256,31 +305,58 @@ async fn record_breach(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let reader = ctx.permit(Resource::Breach, Action::Read)?;
     let new: NewBreach = write_body(&permit, body)?;
     let now = ctx.now();
-    if new.aware_at.get() > now {
-        return Err(ApiError::invalid("aware_at", "must not be in the future"));
+    let mut checks = FieldChecks::default();
+    checks.require(
+        new.aware_at.get() <= now,
+        "aware_at",
+        "must not be in the future",
+    );
+    checks.require(
+        new.window_from < new.window_to,
+        "window_to",
+        "must be after window_from",
+    );
+    checks.require(
+        new.window_from.get() <= now,
+        "window_from",
+        "must not be in the future",
+    );
+    let occurred_at = new.occurred_at.map(|at| at.get());
+    let occurred_until = new.occurred_until.map(|until| until.get());
+    checks.require(
+        occurred_at.is_none_or(|at| at <= new.aware_at.get()),
+        "occurred_at",
+        "must not be after aware_at",
+    );
+    checks.require(
+        occurred_until.is_none() || occurred_at.is_some(),
+        "occurred_until",
+        "needs occurred_at, when the breach began",
+    );
+    checks.require(
+        occurred_until.is_none_or(|until| until <= now && occurred_at <= Some(until)),
+        "occurred_until",
+        "must be after occurred_at and not in the future",
+    );
+    for (index, agency) in new.on_behalf_of.iter().enumerate() {
+        checks.require(
+            (1..=200).contains(&agency.trim().chars().count()),
+            format!("on_behalf_of[{index}]"),
+            "must be a name of 1 to 200 characters",
+        );
     }
-    if new.window_from >= new.window_to {
-        return Err(ApiError::invalid("window_to", "must be after window_from"));
+    let mut suspects = BTreeSet::new();
+    for (index, id) in new.suspected_actor_ids.iter().enumerate() {
+        let parsed = uuid::Uuid::parse_str(id);
+        checks.require(
+            parsed.is_ok(),
+            format!("suspected_actor_ids[{index}]"),
+            "must be a UUID",
+        );
+        suspects.extend(parsed.map(|id| id.to_string()));
     }
-    if new.window_from.get() > now {
-        return Err(ApiError::invalid(
-            "window_from",
-            "must not be in the future",
-        ));
-    }
+    checks.finish()?;
     let kinds: BTreeSet<&str> = new.kinds.iter().map(|kind| kind.as_str()).collect();
-    let suspects = new
-        .suspected_actor_ids
-        .iter()
-        .enumerate()
-        .map(|(index, id)| {
-            uuid::Uuid::parse_str(id)
-                .map(|id| id.to_string())
-                .map_err(|_| {
-                    ApiError::invalid(format!("suspected_actor_ids[{index}]"), "must be a UUID")
-                })
-        })
-        .collect::<ApiResult<BTreeSet<String>>>()?;
     let days = i64::from(ctx.state.config.oversight.breach_assessment_days);
     let row = BreachRow {
         id: new_id(),
@@ -304,6 +380,9 @@ async fn record_breach(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
         created_by: ctx.caller.user_id.clone(),
         created_at: now,
         version: 1,
+        occurred_at,
+        occurred_until,
+        on_behalf_of: to_json(&new.on_behalf_of)?,
     };
     let today = ctx.state.clock.today();
     ctx.write(move |conn| {
@@ -368,22 +447,32 @@ async fn assess_breach(
     let id = path_id(&id)?;
     let version = expected_version(&req)?;
     let assessment: BreachAssessment = body.parse(&permit)?;
-    if assessment.eligible && !assessment.serious_harm_likely {
-        return Err(ApiError::invalid(
-            "eligible",
-            "an eligible breach is one likely to result in serious harm",
-        ));
-    }
-    if assessment.serious_harm_likely
-        && !assessment.eligible
-        && assessment.remedial_steps.trim().is_empty()
-    {
-        return Err(ApiError::invalid(
-            "remedial_steps",
-            "a breach likely to cause serious harm is eligible unless remedial action prevented \
-             the harm: describe that action",
-        ));
-    }
+    let mut checks = FieldChecks::default();
+    checks.require(
+        !assessment.eligible || assessment.serious_harm_likely,
+        "eligible",
+        "an eligible breach is one likely to result in serious harm",
+    );
+    checks.require(
+        !assessment.serious_harm_likely
+            || assessment.eligible
+            || !assessment.remedial_steps.trim().is_empty(),
+        "remedial_steps",
+        "a breach likely to cause serious harm is eligible unless remedial action prevented \
+         the harm: describe that action",
+    );
+    let at_risk = assessment.individuals_at_risk.unwrap_or(0);
+    checks.require(
+        !assessment.eligible || at_risk > 0,
+        "individuals_at_risk",
+        "an eligible breach puts someone at likely risk of serious harm: say how many",
+    );
+    checks.require(
+        assessment.serious_harm_likely || at_risk == 0,
+        "individuals_at_risk",
+        "must be 0 when serious harm is not likely",
+    );
+    checks.finish()?;
     let (now, today, actor) = (
         ctx.now(),
         ctx.state.clock.today(),
@@ -434,7 +523,7 @@ async fn extend_assessment(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiRe
         now,
         today,
         actor,
-    } = Change::<NewExtension>::of(&ctx, &id, body)?;
+    } = Change::<NewExtension>::of(&ctx, Action::Update, &id, body)?;
     ctx.write(move |conn| {
         let row = find(conn, &id)?;
         check_being_assessed(&row)?;
@@ -521,7 +610,61 @@ fn compute_impact(
         window_to: row.window_to,
         suspected_actor_ids: suspects,
     };
-    Ok(impact::compute(scope, events, now)?)
+    let mut impact = impact::compute(scope, events, now)?;
+    impact.add_by_hand(added_by_hand(conn, id)?);
+    impact.mark(&highest_markings(conn, &impact)?);
+    Ok(impact)
+}
+
+/// The individuals added to a breach by hand, as an impact holds them.
+fn added_by_hand(conn: &mut DbConnection, id: &str) -> ApiResult<Vec<(String, AddedByHand)>> {
+    queries::manual_individuals(conn, id)?
+        .into_iter()
+        .map(|row| {
+            let added = AddedByHand {
+                source: ManualSource::from_stored(&row.source)?,
+                information_kinds: parse_json(&row.information_kinds)?,
+                protective_marking: ProtectiveMarking::from_rank(row.protective_marking)?,
+                reason: row.reason,
+                added_by: row.added_by,
+                added_at: utc(row.added_at),
+            };
+            Ok((row.client_id, added))
+        })
+        .collect()
+}
+
+/// For each affected individual, the highest protective marking of the records involved: the
+/// client record, its cases when case details were disclosed, its notes when notes were (a
+/// list does not say which case or note it showed, so the highest of them counts).
+fn highest_markings(
+    conn: &mut DbConnection,
+    impact: &BreachImpact,
+) -> ApiResult<BTreeMap<String, ProtectiveMarking>> {
+    let mut highest = BTreeMap::new();
+    for (records, disclosed) in [
+        (MarkedRecords::Clients, None),
+        (MarkedRecords::Cases, Some(InformationKind::CaseDetails)),
+        (MarkedRecords::Notes, Some(InformationKind::CaseNotes)),
+    ] {
+        let client_ids: Vec<String> = impact
+            .individuals
+            .iter()
+            .filter(|individual| {
+                disclosed.is_none_or(|kind| individual.information_kinds.contains(&kind))
+            })
+            .map(|individual| individual.client_id.clone())
+            .collect();
+        // Bounded lists of parameters, within both databases' limits.
+        for chunk in client_ids.chunks(1000) {
+            for (client_id, rank) in queries::markings(conn, records, chunk)? {
+                let marking = ProtectiveMarking::from_rank(rank)?;
+                let entry = highest.entry(client_id).or_insert(marking);
+                *entry = marking.max(*entry);
+            }
+        }
+    }
+    Ok(highest)
 }
 
 /// What an impact response discloses: the clients it names.
@@ -596,14 +739,101 @@ async fn save_affected_snapshot(ctx: Ctx, id: web::Path<String>) -> ApiResult<Di
     .await
 }
 
+/// The latest saved affected individuals, with those added by hand since; None before the
+/// first snapshot.
+fn saved_impact(conn: &mut DbConnection, id: &str) -> ApiResult<Option<BreachImpact>> {
+    let Some(snapshot) = queries::latest_snapshot(conn, id)? else {
+        return Ok(None);
+    };
+    let mut impact: BreachImpact = parse_json(&snapshot.content)?;
+    impact.add_by_hand(added_by_hand(conn, id)?);
+    Ok(Some(impact))
+}
+
 fn latest_snapshot(conn: &mut DbConnection, id: &str) -> ApiResult<BreachImpact> {
-    let snapshot = queries::latest_snapshot(conn, id)?.ok_or_else(|| {
+    saved_impact(conn, id)?.ok_or_else(|| {
         ApiError::conflict(
             "affected_snapshot_required",
             "Save the affected individuals first: POST /api/v1/breaches/{id}/affected-snapshots.",
         )
-    })?;
-    parse_json(&snapshot.content)
+    })
+}
+
+/// Add an affected individual by hand
+///
+/// For a client the audit trail cannot show: a lost or misdirected paper file, a breach inside
+/// a CSP's own system, something said. Records where the information was (`source`), why the
+/// individual is affected, the kinds of information and the highest protective marking of the
+/// records involved (at least the client record's). The individual then counts among the
+/// affected individuals (live, in drafts and in the latest snapshot), and notifications and
+/// decisions not to notify are accepted for them. A client the caller cannot reach, or one
+/// already added to the breach, is refused and nothing is stored.
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = NewManualIndividual, responses(
+    (status = 201, body = ManualIndividual, headers(("Location" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/affected-individuals")]
+async fn add_individual(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::BreachIndividual, Action::Create)?;
+    let reader = ctx.permit(Resource::BreachIndividual, Action::Read)?;
+    let id = path_id(&id)?;
+    let new: NewManualIndividual = body.parse(&permit)?;
+    let client_id = field_id("client_id", &new.client_id)?;
+    let (now, actor) = (ctx.now(), ctx.caller.user_id.clone());
+    ctx.write(move |conn| {
+        find(conn, &id)?;
+        let client = client_queries::find(conn, scope::clients(&permit), &client_id)?
+            .ok_or_else(|| ApiError::invalid("client_id", "is not a client"))?;
+        if queries::manual_individuals(conn, &id)?
+            .iter()
+            .any(|row| row.client_id == client_id)
+        {
+            return Err(ApiError::conflict(
+                "individual_already_added",
+                "The client has already been added to this breach by hand.",
+            ));
+        }
+        let information_kinds: BTreeSet<InformationKind> =
+            new.information_kinds.iter().copied().collect();
+        let marking = ProtectiveMarking::from_rank(client.row.protective_marking)?.max(
+            new.protective_marking
+                .unwrap_or(ProtectiveMarking::Official),
+        );
+        let row = ManualIndividualRow {
+            id: new_id(),
+            breach_id: id.clone(),
+            client_id,
+            information_kinds: to_json(&information_kinds)?,
+            protective_marking: marking.rank(),
+            source: new.source.as_str().to_owned(),
+            reason: new.reason,
+            added_by: actor,
+            added_at: now,
+        };
+        queries::insert_manual_individual(conn, &row)?;
+        queries::bump_version(conn, &id)?;
+        let individual = ManualIndividual {
+            id: row.id,
+            breach_id: row.breach_id,
+            client_id: row.client_id,
+            source: new.source,
+            reason: row.reason,
+            information_kinds: information_kinds.into_iter().collect(),
+            protective_marking: marking,
+            added_by: row.added_by,
+            added_at: utc(row.added_at),
+        };
+        disclosure::created(
+            &reader,
+            &individual,
+            format!("/api/v1/breaches/{id}/affected"),
+        )
+    })
+    .await
 }
 
 // ---- notifications -------------------------------------------------------------------------
@@ -639,7 +869,8 @@ fn notified_client(
 
 /// Record a notification
 ///
-/// To the Information Commissioner, an affected individual or another agency, based on the
+/// To an affected individual, the Victorian (`ovic`) or Commonwealth (`oaic`) Information
+/// Commissioner, the police, another agency or a CSP, based on the
 /// latest saved affected-individuals snapshot (409 `affected_snapshot_required` without one).
 #[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = NewNotification, responses(
     (status = 200, body = BreachRecord, headers(("ETag" = String))),
@@ -658,40 +889,127 @@ async fn record_notification(ctx: Ctx, id: web::Path<String>, body: Body) -> Api
         now,
         today,
         actor,
-    } = Change::<NewNotification>::of(&ctx, &id, body)?;
+    } = Change::<NewNotification>::of(&ctx, Action::Update, &id, body)?;
     if notification.sent_on.get() > today {
         return Err(ApiError::invalid("sent_on", "must not be in the future"));
     }
+    let addressed = Addressed {
+        reader,
+        id,
+        recipient: notification.recipient,
+        client_id: notification.client_id.clone(),
+        today,
+    };
     ctx.write(move |conn| {
-        find(conn, &id)?;
-        let impact = latest_snapshot(conn, &id)?;
-        let client_id = notified_client(
-            notification.recipient,
-            notification.client_id.as_deref(),
-            &impact,
-        )?;
-        let snapshot_id = impact.snapshot_id.ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!("a saved snapshot without its id"))
-        })?;
-        queries::insert_notification(
-            conn,
-            &NotificationRow {
-                id: new_id(),
-                breach_id: id.clone(),
-                recipient: notification.recipient.as_str().to_owned(),
-                client_id: client_id.clone(),
-                method: notification.method,
-                sent_on: notification.sent_on.get(),
-                snapshot_id,
-                recorded_by: actor,
-                recorded_at: now,
-            },
-        )?;
-        queries::bump_version(conn, &id)?;
-        let disclosed = answer(conn, &reader, &id, today)?;
+        addressed.record(conn, |conn, breach_id, client_id, impact| {
+            let snapshot_id = impact.snapshot_id.clone().ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("a saved snapshot without its id"))
+            })?;
+            Ok(queries::insert_notification(
+                conn,
+                &NotificationRow {
+                    id: new_id(),
+                    breach_id: breach_id.to_owned(),
+                    recipient: notification.recipient.as_str().to_owned(),
+                    client_id,
+                    method: notification.method,
+                    sent_on: notification.sent_on.get(),
+                    snapshot_id,
+                    recorded_by: actor,
+                    recorded_at: now,
+                },
+            )?)
+        })
+    })
+    .await
+}
+
+/// Something recorded against a breach for one recipient (a notification, a decision not to
+/// notify): based on the latest snapshot, naming an affected individual for `individual` and
+/// no one otherwise. The answer is the breach, and names the individual.
+struct Addressed {
+    reader: Permit,
+    id: String,
+    recipient: NotificationRecipient,
+    client_id: Option<String>,
+    today: NaiveDate,
+}
+
+impl Addressed {
+    fn record(
+        self,
+        conn: &mut DbConnection,
+        insert: impl FnOnce(&mut DbConnection, &str, Option<String>, &BreachImpact) -> ApiResult<()>,
+    ) -> ApiResult<Disclosed> {
+        find(conn, &self.id)?;
+        let impact = latest_snapshot(conn, &self.id)?;
+        let client_id = notified_client(self.recipient, self.client_id.as_deref(), &impact)?;
+        insert(conn, &self.id, client_id.clone(), &impact)?;
+        queries::bump_version(conn, &self.id)?;
+        let disclosed = answer(conn, &self.reader, &self.id, self.today)?;
         Ok(match client_id {
             Some(client_id) => disclosed.about_clients([client_id]),
             None => disclosed,
+        })
+    }
+}
+
+/// Record a decision not to notify
+///
+/// An individual (`client_id`, one of the affected) or another recipient is not notified, on
+/// one of the grounds the guideline and the Privacy and Data Protection Act allow; `other`
+/// needs an `explanation`. Who decided and when are recorded; the decision shows on the breach
+/// and in the drafts to regulators. A notification may still be recorded later (the ground may
+/// lapse). Needs the latest saved snapshot (409 `affected_snapshot_required`).
+#[utoipa::path(tag = "breaches", params(("id" = String, Path, format = Uuid)), request_body = NewDecisionNotToNotify, responses(
+    (status = 200, body = BreachRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/breaches/{id}/decisions-not-to-notify")]
+async fn decide_not_to_notify(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult<Disclosed> {
+    let Change {
+        reader,
+        id,
+        body: decision,
+        now,
+        today,
+        actor,
+    } = Change::<NewDecisionNotToNotify>::of(&ctx, Action::Decide, &id, body)?;
+    let mut checks = FieldChecks::default();
+    checks.require(
+        decision.ground != NotNotifyingGround::Other || decision.explanation.is_some(),
+        "explanation",
+        "is required for the ground other",
+    );
+    let client_id = optional_field_id("client_id", decision.client_id.as_deref());
+    checks.require(client_id.is_ok(), "client_id", "must be a UUID");
+    checks.finish()?;
+    let addressed = Addressed {
+        reader,
+        id,
+        recipient: decision.recipient,
+        client_id: client_id?,
+        today,
+    };
+    ctx.write(move |conn| {
+        addressed.record(conn, |conn, breach_id, client_id, _| {
+            Ok(queries::insert_decision(
+                conn,
+                &DecisionRow {
+                    id: new_id(),
+                    breach_id: breach_id.to_owned(),
+                    recipient: decision.recipient.as_str().to_owned(),
+                    client_id,
+                    ground: decision.ground.as_str().to_owned(),
+                    explanation: decision.explanation,
+                    decided_by: actor,
+                    decided_at: now,
+                },
+            )?)
         })
     })
     .await
@@ -752,6 +1070,18 @@ async fn notification_draft(
                 .iter()
                 .filter_map(|notification| notification.client_id.as_deref())
                 .collect();
+            let not_notifying = match params.recipient {
+                NotificationRecipient::Individual => Vec::new(),
+                _ => breach
+                    .decisions_not_to_notify
+                    .iter()
+                    .map(|decision| NotNotifying {
+                        recipient: decision.recipient,
+                        ground: decision.ground,
+                        explanation: decision.explanation.clone(),
+                    })
+                    .collect(),
+            };
             let notice = BreachNotice {
                 snapshot_id: impact.snapshot_id.clone().unwrap_or_default(),
                 recipient: params.recipient,
@@ -760,15 +1090,22 @@ async fn notification_draft(
                 aware_at: breach.aware_at,
                 how_it_occurred: breach.description.clone(),
                 breach_kinds: breach.kinds.clone(),
+                occurred: breach.occurred_at.map(|from| Period {
+                    from,
+                    to: breach.occurred_until.unwrap_or(from),
+                }),
                 period: Period {
                     from: breach.window_from,
                     to: breach.window_to,
                 },
+                on_behalf_of: breach.on_behalf_of.clone(),
                 information_kinds,
                 recommended_steps: assessment.recommended_steps.clone(),
                 containment_steps: containment_steps(&breach, &assessment),
                 number_affected: impact.number_affected,
+                individuals_at_risk: assessment.individuals_at_risk,
                 number_notified: notified.len(),
+                not_notifying,
                 how_to_complain: format!(
                     "Complain first to {} ({}). If you are not satisfied with the response, you \
                      may complain to the Information Commissioner.",
@@ -824,7 +1161,7 @@ async fn record_review(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiResult
         now,
         today,
         actor,
-    } = Change::<BreachReview>::of(&ctx, &id, body)?;
+    } = Change::<BreachReview>::of(&ctx, Action::Update, &id, body)?;
     ctx.write(move |conn| {
         let row = find(conn, &id)?;
         match BreachStatus::from_stored(&row.status)? {

@@ -6,8 +6,8 @@ use validator::Validate;
 
 use crate::api::disclosure::Disclose;
 use crate::domain::{
-    BreachKind, BreachSource, BreachStatus, ContainmentStep, Date, InformationKind,
-    NotificationRecipient, Timestamp,
+    BreachKind, BreachSource, BreachStatus, ContainmentStep, Date, InformationKind, ManualSource,
+    NotNotifyingGround, NotificationRecipient, ProtectiveMarking, Timestamp,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,6 +50,41 @@ pub struct NotificationRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// A decision not to notify an individual or another recipient, and its ground.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionNotToNotify {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub recipient: NotificationRecipient,
+    /// The individual, for `individual`.
+    #[schema(format = Uuid)]
+    pub client_id: Option<String>,
+    pub ground: NotNotifyingGround,
+    pub explanation: Option<String>,
+    #[schema(format = Uuid)]
+    pub decided_by: String,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Where a required notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RequirementStatus {
+    /// Neither sent nor decided against yet.
+    Pending,
+    Notified,
+    DecidedNotToNotify,
+}
+
+/// A notification the breach calls for (from the latest saved affected individuals and those
+/// added by hand since), and whether it was sent or decided against.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationRequirement {
+    pub recipient: NotificationRecipient,
+    pub reason: String,
+    pub status: RequirementStatus,
+}
+
 /// The harm assessment and the decision whether the breach is eligible (notifiable).
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +107,11 @@ pub struct BreachAssessment {
     pub recommended_steps: String,
     /// Eligible (notifiable): serious harm is likely and remedial action did not prevent it.
     pub eligible: bool,
+    /// How many individuals are at likely risk of serious harm; required when eligible, 0
+    /// (or absent) when serious harm is not likely.
+    #[validate(range(max = 10_000_000))]
+    #[schema(maximum = 10_000_000)]
+    pub individuals_at_risk: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
@@ -121,6 +161,15 @@ pub struct BreachRecord {
     pub window_from: DateTime<Utc>,
     #[schema(required = false)]
     pub window_to: DateTime<Utc>,
+    /// When the breach occurred, or began; null while not known.
+    #[schema(required = false)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// When a breach that went on over a period ended.
+    #[schema(required = false)]
+    pub occurred_until: Option<DateTime<Utc>>,
+    /// The agencies on whose behalf the breach is reported, besides this one.
+    #[schema(required = false)]
+    pub on_behalf_of: Vec<String>,
     /// When the assessment must be finished (extensions move it).
     #[schema(required = false)]
     pub assessment_due_on: NaiveDate,
@@ -144,6 +193,11 @@ pub struct BreachRecord {
     pub containment_actions: Vec<ContainmentRecord>,
     #[schema(required = false)]
     pub notifications: Vec<NotificationRecord>,
+    /// The notifications what the breach touched calls for, and where each stands.
+    #[schema(required = false)]
+    pub notifications_required: Vec<NotificationRequirement>,
+    #[schema(required = false)]
+    pub decisions_not_to_notify: Vec<DecisionNotToNotify>,
     #[schema(required = false)]
     pub review: Option<BreachReview>,
     #[schema(required = false)]
@@ -194,6 +248,17 @@ pub struct NewBreach {
     pub window_from: Timestamp,
     /// After `window_from`.
     pub window_to: Timestamp,
+    /// When the breach occurred (or began), if known; not after `aware_at`.
+    pub occurred_at: Option<Timestamp>,
+    /// When a breach that went on over a period ended; needs `occurred_at`, not before it,
+    /// not in the future.
+    pub occurred_until: Option<Timestamp>,
+    /// The agencies on whose behalf the breach is reported, besides this one (a CSP, another
+    /// department): names.
+    #[serde(default)]
+    #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
+    pub on_behalf_of: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -247,6 +312,81 @@ pub struct NewNotification {
     pub sent_on: Date,
 }
 
+/// An individual the audit trail cannot show, added by hand.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewManualIndividual {
+    #[schema(format = Uuid)]
+    pub client_id: String,
+    /// Where the information was.
+    pub source: ManualSource,
+    /// Why the individual is affected: what was lost or seen.
+    #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+    #[validate(length(min = 1, max = 8))]
+    #[schema(min_items = 1, max_items = 8)]
+    pub information_kinds: Vec<InformationKind>,
+    /// The highest protective marking of the records involved; at least the client record's,
+    /// which is taken when absent.
+    pub protective_marking: Option<ProtectiveMarking>,
+}
+
+/// An individual added by hand, as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManualIndividual {
+    #[schema(format = Uuid)]
+    pub id: String,
+    #[schema(required = false, format = Uuid)]
+    pub breach_id: String,
+    #[schema(required = false, format = Uuid)]
+    pub client_id: String,
+    #[schema(required = false)]
+    pub source: ManualSource,
+    #[schema(required = false)]
+    pub reason: String,
+    #[schema(required = false)]
+    pub information_kinds: Vec<InformationKind>,
+    #[schema(required = false)]
+    pub protective_marking: ProtectiveMarking,
+    #[schema(required = false, format = Uuid)]
+    pub added_by: String,
+    #[schema(required = false)]
+    pub added_at: DateTime<Utc>,
+}
+
+impl Disclose for ManualIndividual {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn client_id(&self) -> Option<&str> {
+        Some(&self.client_id)
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDecisionNotToNotify {
+    pub recipient: NotificationRecipient,
+    /// The individual not notified; required for `individual` (one of the affected), refused
+    /// otherwise.
+    #[schema(format = Uuid)]
+    pub client_id: Option<String>,
+    pub ground: NotNotifyingGround,
+    /// Required for the ground `other`.
+    #[validate(length(min = 1, max = 2000))]
+    #[schema(min_length = 1, max_length = 2000)]
+    pub explanation: Option<String>,
+}
+
+/// A decision not to notify, as a draft tells it (no individual named).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotNotifying {
+    pub recipient: NotificationRecipient,
+    pub ground: NotNotifyingGround,
+    pub explanation: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Period {
     pub from: DateTime<Utc>,
@@ -277,9 +417,15 @@ pub struct BreachNotice {
     pub how_it_occurred: String,
     #[schema(required = false)]
     pub breach_kinds: Vec<BreachKind>,
-    /// When the breach happened.
+    /// When the breach occurred: a moment (`from` = `to`) or a period; null while not known.
+    #[schema(required = false)]
+    pub occurred: Option<Period>,
+    /// The period whose requests were searched for the affected individuals.
     #[schema(required = false)]
     pub period: Period,
+    /// The agencies on whose behalf the breach is reported, besides this one.
+    #[schema(required = false)]
+    pub on_behalf_of: Vec<String>,
     /// The kinds of information involved (for an individual: theirs).
     #[schema(required = false)]
     pub information_kinds: Vec<InformationKind>,
@@ -291,9 +437,15 @@ pub struct BreachNotice {
     pub containment_steps: Vec<String>,
     #[schema(required = false)]
     pub number_affected: usize,
+    /// Individuals at likely risk of serious harm, as assessed.
+    #[schema(required = false)]
+    pub individuals_at_risk: Option<u32>,
     /// Individuals notified so far.
     #[schema(required = false)]
     pub number_notified: usize,
+    /// Decisions not to notify, with their grounds (for an individual's draft: none).
+    #[schema(required = false)]
+    pub not_notifying: Vec<NotNotifying>,
     #[schema(required = false)]
     pub how_to_complain: String,
 }
