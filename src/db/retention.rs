@@ -210,8 +210,12 @@ pub fn service_types(conn: &mut DbConnection, client_ids: &[String]) -> QueryRes
 pub const CHUNK: usize = 500;
 
 pub fn schedules(conn: &mut DbConnection) -> QueryResult<Vec<ScheduleRow>> {
+    // The schedule for clients without cases first, on both databases.
     retention_schedules::table
-        .order(retention_schedules::service_type)
+        .order((
+            retention_schedules::service_type.is_not_null(),
+            retention_schedules::service_type,
+        ))
         .select(ScheduleRow::as_select())
         .load(conn)
 }
@@ -225,9 +229,7 @@ pub fn schedule_for(
         .select(ScheduleRow::as_select())
         .into_boxed::<Backend>();
     match service_type {
-        Some(service_type) => {
-            query.filter(retention_schedules::service_type.eq(service_type))
-        }
+        Some(service_type) => query.filter(retention_schedules::service_type.eq(service_type)),
         None => query.filter(retention_schedules::service_type.is_null()),
     }
     .first(conn)

@@ -235,7 +235,10 @@ async fn create_schedule(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     };
     ctx.write(move |conn| {
         if queries::schedule_for(conn, row.service_type.as_deref())?.is_some() {
-            let governed = row.service_type.as_deref().unwrap_or("Clients without cases");
+            let governed = row
+                .service_type
+                .as_deref()
+                .unwrap_or("Clients without cases");
             return Err(ApiError::conflict(
                 "schedule_exists",
                 format!("{governed} has a retention schedule already."),
