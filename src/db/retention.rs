@@ -2,7 +2,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDateTime;
-use diesel::dsl::{exists, not};
+use diesel::dsl::not;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
@@ -129,9 +129,10 @@ pub fn to_dispose(
 
 /// Clients who never had a case and whose file has had no activity since `before` (holds
 /// aside: see [`held`]), sorted; of `among` only, when given (a writer job's re-check of its
-/// own ids). The clients not changed since `before` come from the `clients_updated_at` index,
-/// each checked for a case through `cases_client`; then, per chunk of them, those with other
-/// activity since ([`active_since`]) are kept.
+/// own ids). Steps, as in [`to_dispose`]: the clients not changed since `before`, from the
+/// `clients_updated_at` index; then, per chunk of them, those with a case (`cases_client`) or
+/// other activity since ([`active_since`]) are kept. (One statement with a correlated NOT
+/// EXISTS lets PostgreSQL's planner merge the whole clients and cases indexes instead.)
 pub fn to_dispose_without_cases(
     conn: &mut DbConnection,
     before: NaiveDateTime,
@@ -139,9 +140,6 @@ pub fn to_dispose_without_cases(
 ) -> QueryResult<Vec<String>> {
     let mut query = clients::table
         .filter(clients::updated_at.lt(before))
-        .filter(not(exists(
-            cases::table.filter(cases::client_id.eq(clients::id)),
-        )))
         .select(clients::id)
         .into_boxed();
     if let Some(ids) = among {
@@ -149,11 +147,18 @@ pub fn to_dispose_without_cases(
     }
     let mut candidates: Vec<String> = query.load(conn)?;
     candidates.sort_unstable();
-    let mut active = BTreeSet::new();
+    let mut kept = BTreeSet::new();
     for chunk in candidates.chunks(CHUNK) {
-        active.extend(active_since(conn, chunk, before)?);
+        kept.extend(
+            cases::table
+                .filter(cases::client_id.eq_any(chunk))
+                .select(cases::client_id)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+        kept.extend(active_since(conn, chunk, before)?);
     }
-    candidates.retain(|client| !active.contains(client));
+    candidates.retain(|client| !kept.contains(client));
     Ok(candidates)
 }
 
