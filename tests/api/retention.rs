@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, spawn_app};
 use crate::writes::assert_problem;
 
 /// Closes demo client `index`'s case `years` years ago.
@@ -44,6 +44,25 @@ fn archived(app: &TestApp, index: usize) -> bool {
             .unwrap()
             .is_some()
     })
+}
+
+/// The certificate of `run` (a retention run's response) as `token`'s holder reads it.
+async fn certificate_of(app: &TestApp, run: &Response, token: &str) -> Response {
+    let id = run.body["certificate_id"].as_str().unwrap();
+    app.get(&format!("/api/v1/disposal-certificates/{id}"), token)
+        .await
+}
+
+/// The hashes a certificate holds for `clients`, in its order.
+fn hashes_of(app: &TestApp, clients: &[&str]) -> serde_json::Value {
+    let key =
+        casebridge::auth::keys::load_or_create(None, app.data_dir.path(), "disposal-key").unwrap();
+    let mut hashes: Vec<String> = clients
+        .iter()
+        .map(|client| casebridge::retention::client_id_hash(&key, client))
+        .collect();
+    hashes.sort_unstable();
+    json!(hashes)
 }
 
 #[actix_web::test]
@@ -220,21 +239,11 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
         assert!(archived(&app, index));
     }
 
-    let certificate = app
-        .get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &records,
-        )
-        .await;
+    let certificate = certificate_of(&app, &run, &records).await;
     assert_eq!(certificate.status, StatusCode::OK, "{}", certificate.body);
-    let key =
-        casebridge::auth::keys::load_or_create(None, app.data_dir.path(), "disposal-key").unwrap();
     assert_eq!(
         certificate.body["client_id_hashes"],
-        json!([casebridge::retention::client_id_hash(&key, &gone)])
+        hashes_of(&app, &[&gone])
     );
     assert_eq!(certificate.body["record_counts"]["clients"], 1);
     assert_eq!(
@@ -248,26 +257,11 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
     );
     let auditor = app.login("auditor").await;
     assert_eq!(
-        app.get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &auditor
-        )
-        .await
-        .status,
+        certificate_of(&app, &run, &auditor).await.status,
         StatusCode::OK
     );
     assert_problem(
-        &app.get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &caseworker,
-        )
-        .await,
+        &certificate_of(&app, &run, &caseworker).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
@@ -533,7 +527,7 @@ pub async fn client_without_cases_idle_for(app: &TestApp, years: i64) -> String 
     id
 }
 
-async fn run_retention(app: &TestApp, dry_run: bool) -> crate::helpers::Response {
+async fn run_retention(app: &TestApp, dry_run: bool) -> Response {
     let records = app.login("records").await;
     let run = app
         .post(
@@ -558,21 +552,11 @@ async fn a_client_without_cases_idle_past_the_schedule_is_disposed_of_as_any_fil
     assert_eq!(run.body["disposed_client_ids"], json!([idle]));
     assert!(!client_exists(&app, &idle));
     let records = app.login("records").await;
-    let certificate = app
-        .get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &records,
-        )
-        .await;
+    let certificate = certificate_of(&app, &run, &records).await;
     assert_eq!(certificate.status, StatusCode::OK, "{}", certificate.body);
-    let key =
-        casebridge::auth::keys::load_or_create(None, app.data_dir.path(), "disposal-key").unwrap();
     assert_eq!(
         certificate.body["client_id_hashes"],
-        json!([casebridge::retention::client_id_hash(&key, &idle)])
+        hashes_of(&app, &[&idle])
     );
     assert_eq!(certificate.body["record_counts"]["clients"], 1);
     assert_eq!(certificate.body["record_counts"]["notices_given"], 1);
