@@ -753,6 +753,7 @@ pub const RESOURCES: &[ResourceDef] = &[
         actions: &[(Read, &[Any]), (Create, &[Any])],
         fields: &[
             "id",
+            "applies_to",
             "service_type",
             "archive_after_years",
             "dispose_after_years",

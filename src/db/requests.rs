@@ -259,6 +259,33 @@ pub fn with_open_requests(
     Ok(open)
 }
 
+/// Of `client_ids`, those with an access or correction request recorded, changed or decided
+/// at `since` or later: activity on the file (see `db::retention::active_since`).
+pub fn active_since(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    // An access request's `updated_at` starts at its recording.
+    let mut active: Vec<String> = access_requests::table
+        .filter(access_requests::client_id.eq_any(client_ids))
+        .filter(access_requests::updated_at.ge(since))
+        .select(access_requests::client_id)
+        .load(conn)?;
+    active.extend(
+        correction_requests::table
+            .filter(correction_requests::client_id.eq_any(client_ids))
+            .filter(
+                correction_requests::recorded_at
+                    .ge(since)
+                    .or(correction_requests::decided_at.ge(since)),
+            )
+            .select(correction_requests::client_id)
+            .load::<String>(conn)?,
+    );
+    Ok(active)
+}
+
 /// Deletes (or counts, see [`Records`]) the requests and statements of disposed clients;
 /// returns counts by kind.
 pub fn dispose(

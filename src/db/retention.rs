@@ -18,8 +18,9 @@ use crate::domain::{CaseStatus, ComplaintStatus, StoredAsText};
 #[diesel(table_name = retention_schedules)]
 pub struct ScheduleRow {
     pub id: String,
-    pub service_type: String,
-    pub archive_after_years: i32,
+    /// None for the schedule for clients without cases, which archives nothing either.
+    pub service_type: Option<String>,
+    pub archive_after_years: Option<i32>,
     pub dispose_after_years: i32,
     pub created_by: String,
     pub created_at: NaiveDateTime,
@@ -126,6 +127,81 @@ pub fn to_dispose(
     Ok(candidates)
 }
 
+/// Clients who never had a case and whose file has had no activity since `before` (holds
+/// aside: see [`held`]), sorted; of `among` only, when given (a writer job's re-check of its
+/// own ids). Steps, as in [`to_dispose`]: the clients not changed since `before`, from the
+/// `clients_updated_at` index; then, per chunk of them, those with a case (`cases_client`) or
+/// other activity since ([`active_since`]) are kept. (One statement with a correlated NOT
+/// EXISTS lets PostgreSQL's planner merge the whole clients and cases indexes instead.)
+pub fn to_dispose_without_cases(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+    among: Option<&[String]>,
+) -> QueryResult<Vec<String>> {
+    let mut query = clients::table
+        .filter(clients::updated_at.lt(before))
+        .select(clients::id)
+        .into_boxed();
+    if let Some(ids) = among {
+        query = query.filter(clients::id.eq_any(ids));
+    }
+    let mut candidates: Vec<String> = query.load(conn)?;
+    candidates.sort_unstable();
+    let mut kept = BTreeSet::new();
+    for chunk in candidates.chunks(CHUNK) {
+        kept.extend(
+            cases::table
+                .filter(cases::client_id.eq_any(chunk))
+                .select(cases::client_id)
+                .distinct()
+                .load::<String>(conn)?,
+        );
+        kept.extend(active_since(conn, chunk, before)?);
+    }
+    candidates.retain(|client| !kept.contains(client));
+    Ok(candidates)
+}
+
+/// Of `client_ids`, those whose file records activity at `since` or later, other than a change
+/// of the client record itself (its `updated_at`, set at creation too): a consent recorded or
+/// withdrawn, a collection notice given, a complaint, access or correction request recorded,
+/// changed or decided. Each is looked up by its table's `client_id` index. Reads of the file
+/// are not activity: lists and searches name every client they show in the audit trail, and
+/// would keep every file alive. Notes belong to cases, and legal holds keep a file while they
+/// are active (see [`held`]), so neither is looked at here.
+fn active_since(
+    conn: &mut DbConnection,
+    client_ids: &[String],
+    since: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    let mut active: Vec<String> = consents::table
+        .filter(consents::client_id.eq_any(client_ids))
+        .filter(
+            consents::recorded_at
+                .ge(since)
+                .or(consents::withdrawal_recorded_at.ge(since)),
+        )
+        .select(consents::client_id)
+        .load(conn)?;
+    active.extend(
+        notices_given::table
+            .filter(notices_given::client_id.eq_any(client_ids))
+            .filter(notices_given::recorded_at.ge(since))
+            .select(notices_given::client_id)
+            .load::<String>(conn)?,
+    );
+    // A complaint's `updated_at` starts at its recording.
+    active.extend(
+        complaints::table
+            .filter(complaints::client_id.eq_any(client_ids))
+            .filter(complaints::updated_at.ge(since))
+            .select(complaints::client_id.assume_not_null())
+            .load::<String>(conn)?,
+    );
+    active.extend(super::requests::active_since(conn, client_ids, since)?);
+    Ok(active)
+}
+
 /// The service types of `client_ids`' cases: the schedules their disposal applies.
 pub fn service_types(conn: &mut DbConnection, client_ids: &[String]) -> QueryResult<Vec<String>> {
     cases::table
@@ -139,21 +215,30 @@ pub fn service_types(conn: &mut DbConnection, client_ids: &[String]) -> QueryRes
 pub const CHUNK: usize = 500;
 
 pub fn schedules(conn: &mut DbConnection) -> QueryResult<Vec<ScheduleRow>> {
+    // The schedule for clients without cases first, on both databases.
     retention_schedules::table
-        .order(retention_schedules::service_type)
+        .order((
+            retention_schedules::service_type.is_not_null(),
+            retention_schedules::service_type,
+        ))
         .select(ScheduleRow::as_select())
         .load(conn)
 }
 
+/// The schedule for `service_type`, or (None) the one for clients without cases.
 pub fn schedule_for(
     conn: &mut DbConnection,
-    service_type: &str,
+    service_type: Option<&str>,
 ) -> QueryResult<Option<ScheduleRow>> {
-    retention_schedules::table
-        .filter(retention_schedules::service_type.eq(service_type))
+    let query = retention_schedules::table
         .select(ScheduleRow::as_select())
-        .first(conn)
-        .optional()
+        .into_boxed::<Backend>();
+    match service_type {
+        Some(service_type) => query.filter(retention_schedules::service_type.eq(service_type)),
+        None => query.filter(retention_schedules::service_type.is_null()),
+    }
+    .first(conn)
+    .optional()
 }
 
 pub fn insert_schedule(conn: &mut DbConnection, row: &ScheduleRow) -> QueryResult<()> {

@@ -504,8 +504,8 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::table! {
     retention_schedules (id) {
         id -> Text,
-        service_type -> Text,
-        archive_after_years -> Integer,
+        service_type -> Nullable<Text>,
+        archive_after_years -> Nullable<Integer>,
         dispose_after_years -> Integer,
         created_by -> Text,
         created_at -> Timestamp,

@@ -1,6 +1,8 @@
 //! Retention (IPP 4.2): a run archives every closed case past its schedule's archive period,
-//! and disposes of every client whose cases are all closed past their dispose period, unless
-//! a legal hold, an open complaint or an open access or correction request keeps the file.
+//! and disposes of every client whose cases are all closed past their dispose period, and of
+//! every client who never had a case and whose file has had no activity for the period of the
+//! schedule for clients without cases, unless a legal hold, an open complaint or an open
+//! access or correction request keeps the file.
 //! Disposal deletes the client's personal data and writes a certificate that holds no
 //! personal data: the schedules applied, how many records of each kind went, and a keyed hash
 //! of each client id (so the department can later show that a given client was disposed of,
@@ -42,12 +44,58 @@ pub fn client_id_hash(key: &[u8], client_id: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// What a schedule governs: the cases of one service type, or the clients who never had a
+/// case (one such schedule at most, with no service type and no archive period).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AppliesTo {
+    #[default]
+    Cases,
+    ClientsWithoutCases,
+}
+
 /// A schedule as a certificate names it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, ToSchema)]
 pub struct ScheduleApplied {
-    pub service_type: String,
-    pub archive_after_years: i32,
+    /// Absent from certificates written before schedules for clients without cases.
+    #[serde(default)]
+    pub applies_to: AppliesTo,
+    /// Null for the schedule for clients without cases.
+    pub service_type: Option<String>,
+    /// Null for the schedule for clients without cases.
+    pub archive_after_years: Option<i32>,
     pub dispose_after_years: i32,
+}
+
+impl From<&ScheduleRow> for ScheduleApplied {
+    fn from(row: &ScheduleRow) -> Self {
+        Self {
+            applies_to: applies_to(row),
+            service_type: row.service_type.clone(),
+            archive_after_years: row.archive_after_years,
+            dispose_after_years: row.dispose_after_years,
+        }
+    }
+}
+
+/// What `row` governs: a schedule without a service type is the one for clients without cases.
+pub fn applies_to(row: &ScheduleRow) -> AppliesTo {
+    match row.service_type {
+        Some(_) => AppliesTo::Cases,
+        None => AppliesTo::ClientsWithoutCases,
+    }
 }
 
 /// What a run did (or, dry, would do).
@@ -68,34 +116,82 @@ fn years_before(now: NaiveDateTime, years: i32) -> NaiveDateTime {
 }
 
 /// The schedules as of a run's `now`: a case is past a period when it is closed and was
-/// closed before `now` less its schedule's years (`db::retention::to_archive`, `to_dispose`).
+/// closed before `now` less its schedule's years (`db::retention::to_archive`, `to_dispose`);
+/// a client who never had a case is past the period of the schedule for clients without cases
+/// when their file has had no activity since `now` less its years
+/// (`db::retention::to_dispose_without_cases`).
 #[derive(Debug, Clone)]
 pub struct Cutoffs {
-    schedules: HashMap<String, ScheduleRow>,
+    schedules: HashMap<String, ScheduleApplied>,
     archive: Vec<Cutoff>,
     dispose: Vec<Cutoff>,
+    /// The schedule for clients without cases, and the activity before which a file is past it.
+    without_cases: Option<(ScheduleApplied, NaiveDateTime)>,
 }
 
 impl Cutoffs {
     pub fn read(conn: &mut DbConnection, now: NaiveDateTime) -> anyhow::Result<Self> {
-        let schedules: HashMap<String, ScheduleRow> = queries::schedules(conn)?
-            .into_iter()
-            .map(|schedule| (schedule.service_type.clone(), schedule))
-            .collect();
-        let cutoffs = |years: fn(&ScheduleRow) -> i32| {
-            schedules
-                .values()
-                .map(|schedule| Cutoff {
-                    service_type: schedule.service_type.clone(),
-                    before: years_before(now, years(schedule)),
-                })
-                .collect()
+        let mut cutoffs = Self {
+            schedules: HashMap::new(),
+            archive: Vec::new(),
+            dispose: Vec::new(),
+            without_cases: None,
         };
-        Ok(Self {
-            archive: cutoffs(|s| s.archive_after_years),
-            dispose: cutoffs(|s| s.dispose_after_years),
-            schedules,
+        for row in queries::schedules(conn)? {
+            let applied = ScheduleApplied::from(&row);
+            let dispose_before = years_before(now, row.dispose_after_years);
+            let (Some(service_type), Some(archive_after_years)) =
+                (row.service_type, row.archive_after_years)
+            else {
+                cutoffs.without_cases = Some((applied, dispose_before));
+                continue;
+            };
+            let cutoff = |before| Cutoff {
+                service_type: service_type.clone(),
+                before,
+            };
+            cutoffs
+                .archive
+                .push(cutoff(years_before(now, archive_after_years)));
+            cutoffs.dispose.push(cutoff(dispose_before));
+            cutoffs.schedules.insert(service_type, applied);
+        }
+        Ok(cutoffs)
+    }
+
+    /// The clients due for disposal as of these cutoffs, holds aside, sorted: those whose
+    /// cases are all past, and those without cases past theirs. Of `among` only, when given.
+    fn due_for_disposal(
+        &self,
+        conn: &mut DbConnection,
+        among: Option<&[String]>,
+    ) -> anyhow::Result<Due> {
+        let with_cases = queries::to_dispose(conn, &self.dispose, among)?;
+        let without_cases = match &self.without_cases {
+            Some((_, before)) => queries::to_dispose_without_cases(conn, *before, among)?,
+            None => Vec::new(),
+        };
+        Ok(Due {
+            with_cases,
+            without_cases,
         })
+    }
+}
+
+/// Clients due for disposal, by the rule that makes them due.
+#[derive(Debug, Default)]
+struct Due {
+    with_cases: Vec<String>,
+    without_cases: Vec<String>,
+}
+
+impl Due {
+    /// Both lists in one, sorted (no client is in both: one has cases, the other none).
+    fn all(self) -> Vec<String> {
+        let mut all = self.with_cases;
+        all.extend(self.without_cases);
+        all.sort_unstable();
+        all
     }
 }
 
@@ -121,7 +217,7 @@ impl Plan {
 pub fn plan(conn: &mut DbConnection, now: NaiveDateTime) -> anyhow::Result<Plan> {
     let cutoffs = Cutoffs::read(conn, now)?;
     let archive = queries::to_archive(conn, &cutoffs.archive, None)?;
-    let candidates = queries::to_dispose(conn, &cutoffs.dispose, None)?;
+    let candidates = cutoffs.due_for_disposal(conn, None)?.all();
     let dispose = not_held(conn, candidates)?;
     Ok(Plan {
         now,
@@ -218,22 +314,22 @@ impl Step {
                 })
             }
             Batch::Dispose(ids) => {
-                let due = queries::to_dispose(conn, &self.cutoffs.dispose, Some(&ids))?;
-                let due = not_held(conn, due)?;
+                let due = self.cutoffs.due_for_disposal(conn, Some(&ids))?;
+                let without_cases = due.without_cases.clone();
+                let due = not_held(conn, due.all())?;
                 if due.is_empty() {
                     return Ok(Done::default());
                 }
-                let service_types = queries::service_types(conn, &due)?;
+                let mut applied: BTreeSet<ScheduleApplied> = queries::service_types(conn, &due)?
+                    .iter()
+                    .filter_map(|service_type| self.cutoffs.schedules.get(service_type))
+                    .cloned()
+                    .collect();
+                if without_cases.iter().any(|client| due.contains(client)) {
+                    applied.extend(self.cutoffs.without_cases.iter().map(|(s, _)| s.clone()));
+                }
                 let record_counts = queries::dispose(conn, &due, self.now)?;
-                certify(
-                    conn,
-                    &self.run,
-                    self.now,
-                    &self.cutoffs,
-                    &service_types,
-                    &due,
-                    &record_counts,
-                )?;
+                certify(conn, &self.run, self.now, applied, &due, &record_counts)?;
                 Ok(Done {
                     disposed: due,
                     record_counts,
@@ -250,8 +346,7 @@ fn certify(
     conn: &mut DbConnection,
     run: &Run,
     now: NaiveDateTime,
-    cutoffs: &Cutoffs,
-    service_types: &[String],
+    schedules: BTreeSet<ScheduleApplied>,
     disposed: &[String],
     counts: &BTreeMap<&'static str, usize>,
 ) -> anyhow::Result<()> {
@@ -268,16 +363,7 @@ fn certify(
         ),
         None => Default::default(),
     };
-    applied.extend(
-        service_types
-            .iter()
-            .filter_map(|service_type| cutoffs.schedules.get(service_type))
-            .map(|schedule| ScheduleApplied {
-                service_type: schedule.service_type.clone(),
-                archive_after_years: schedule.archive_after_years,
-                dispose_after_years: schedule.dispose_after_years,
-            }),
-    );
+    applied.extend(schedules);
     add_counts(&mut record_counts, counts.clone());
     hashes.extend(
         disposed

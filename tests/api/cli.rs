@@ -246,6 +246,48 @@ async fn retention_run_lists_or_disposes_as_the_api_does() {
 }
 
 #[actix_web::test]
+async fn retention_run_disposes_of_a_client_without_cases_as_the_api_does() {
+    let app = crate::helpers::spawn_app().await;
+    crate::retention::schedule_for_clients_without_cases(&app).await;
+    let idle = crate::retention::client_without_cases_idle_for(&app, 8).await;
+
+    let run = casebridge(
+        app.data_dir.path(),
+        &[
+            "--database-url",
+            &app.database_url,
+            "retention",
+            "run",
+            "--authorised-by",
+            "records",
+        ],
+        &[],
+    );
+
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("1 client file(s) were disposed of"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&idle), "{stdout}");
+    let left: i64 = app.with_db(|conn| {
+        use casebridge::db::schema::clients;
+        use diesel::prelude::*;
+        clients::table
+            .filter(clients::id.eq(&idle))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    });
+    assert_eq!(left, 0);
+}
+
+#[actix_web::test]
 async fn ready_check_exits_0_for_a_ready_service_and_1_otherwise() {
     let app = crate::helpers::spawn_app().await;
     let data = tempfile::tempdir().unwrap();

@@ -575,3 +575,43 @@ async fn the_change_feed_reads_by_index() {
     }
     assert_indexed(&app, "privacy", Some(PURPOSE), &paths).await;
 }
+
+#[actix_web::test]
+async fn retention_finds_clients_without_cases_by_index() {
+    let app = spawn_recorded_app().await;
+    let before = chrono::Utc::now().naive_utc();
+    let some = [app.client_id(0), app.client_id(1)];
+    RECORDING
+        .lock()
+        .unwrap()
+        .insert(app.database_url.clone(), Vec::new());
+    // The run's read, then a writer job's re-check of its own ids.
+    app.with_db(|conn| {
+        for among in [None, Some(&some[..])] {
+            casebridge::db::retention::to_dispose_without_cases(conn, before, among).unwrap();
+        }
+    });
+    let recorded = RECORDING
+        .lock()
+        .unwrap()
+        .remove(&app.database_url)
+        .unwrap_or_default();
+    let selects: Vec<&String> = recorded
+        .iter()
+        .filter(|sql| sql.trim_start().to_ascii_uppercase().starts_with("SELECT"))
+        .collect();
+    assert!(selects.len() >= 2, "{recorded:?}");
+    let report: Vec<String> = selects
+        .into_iter()
+        .filter_map(|sql| {
+            let found = faults(&app.database_url, sql, false);
+            (!found.is_empty())
+                .then(|| format!("SELECT ...{}\n  {}", from_clause(sql), found.join("\n  ")))
+        })
+        .collect();
+    assert!(
+        report.is_empty(),
+        "plans that read a big table whole:\n{}",
+        report.join("\n\n")
+    );
+}

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{Response, TestApp, spawn_app};
 use crate::writes::assert_problem;
 
 /// Closes demo client `index`'s case `years` years ago.
@@ -44,6 +44,25 @@ fn archived(app: &TestApp, index: usize) -> bool {
             .unwrap()
             .is_some()
     })
+}
+
+/// The certificate of `run` (a retention run's response) as `token`'s holder reads it.
+async fn certificate_of(app: &TestApp, run: &Response, token: &str) -> Response {
+    let id = run.body["certificate_id"].as_str().unwrap();
+    app.get(&format!("/api/v1/disposal-certificates/{id}"), token)
+        .await
+}
+
+/// The hashes a certificate holds for `clients`, in its order.
+fn hashes_of(app: &TestApp, clients: &[&str]) -> serde_json::Value {
+    let key =
+        casebridge::auth::keys::load_or_create(None, app.data_dir.path(), "disposal-key").unwrap();
+    let mut hashes: Vec<String> = clients
+        .iter()
+        .map(|client| casebridge::retention::client_id_hash(&key, client))
+        .collect();
+    hashes.sort_unstable();
+    json!(hashes)
 }
 
 #[actix_web::test]
@@ -220,21 +239,11 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
         assert!(archived(&app, index));
     }
 
-    let certificate = app
-        .get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &records,
-        )
-        .await;
+    let certificate = certificate_of(&app, &run, &records).await;
     assert_eq!(certificate.status, StatusCode::OK, "{}", certificate.body);
-    let key =
-        casebridge::auth::keys::load_or_create(None, app.data_dir.path(), "disposal-key").unwrap();
     assert_eq!(
         certificate.body["client_id_hashes"],
-        json!([casebridge::retention::client_id_hash(&key, &gone)])
+        hashes_of(&app, &[&gone])
     );
     assert_eq!(certificate.body["record_counts"]["clients"], 1);
     assert_eq!(
@@ -248,26 +257,11 @@ async fn retention_archives_then_disposes_of_files_past_their_schedule_unless_he
     );
     let auditor = app.login("auditor").await;
     assert_eq!(
-        app.get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &auditor
-        )
-        .await
-        .status,
+        certificate_of(&app, &run, &auditor).await.status,
         StatusCode::OK
     );
     assert_problem(
-        &app.get(
-            &format!(
-                "/api/v1/disposal-certificates/{}",
-                run.body["certificate_id"].as_str().unwrap()
-            ),
-            &caseworker,
-        )
-        .await,
+        &certificate_of(&app, &run, &caseworker).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
@@ -485,4 +479,288 @@ async fn a_disposal_deletes_the_responses_kept_for_retries_that_name_the_client(
     );
     assert_eq!(run.body["record_counts"]["kept_responses"], 1);
     assert_eq!(kept_rows(&app), (0, 0));
+}
+
+// ---- Clients who never had a case (issue 21) ---------------------------------------------
+
+/// The schedule for clients without cases: a file with no activity for 7 years is due.
+pub async fn schedule_for_clients_without_cases(app: &TestApp) {
+    let records = app.login("records").await;
+    let schedule = json!({"applies_to": "clients_without_cases", "dispose_after_years": 7});
+    let created = app
+        .post("/api/v1/retention-schedules", &records, schedule)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+}
+
+/// Dates client `id`'s file, as the rule for clients without cases reads it (the client
+/// record, the collection notices given and the consents recorded), `years` years ago.
+fn date_file_back(app: &TestApp, id: &str, years: i64) {
+    use casebridge::db::schema::{consents, notices_given};
+    let then = Utc::now().naive_utc() - Duration::days(365 * years + 10);
+    app.with_db(|conn| {
+        diesel::update(clients::table.filter(clients::id.eq(id)))
+            .set((clients::created_at.eq(then), clients::updated_at.eq(then)))
+            .execute(conn)
+            .unwrap();
+        diesel::update(notices_given::table.filter(notices_given::client_id.eq(id)))
+            .set(notices_given::recorded_at.eq(then))
+            .execute(conn)
+            .unwrap();
+        diesel::update(consents::table.filter(consents::client_id.eq(id)))
+            .set(consents::recorded_at.eq(then))
+            .execute(conn)
+            .unwrap();
+    });
+}
+
+/// A new Housing Support client who never had a case, with their file dated `years` years
+/// ago ([`date_file_back`]).
+pub async fn client_without_cases_idle_for(app: &TestApp, years: i64) -> String {
+    let caseworker = app.login("caseworker").await;
+    let created = app
+        .post("/api/v1/clients", &caseworker, crate::helpers::new_client())
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    date_file_back(app, &id, years);
+    id
+}
+
+async fn run_retention(app: &TestApp, dry_run: bool) -> Response {
+    let records = app.login("records").await;
+    let run = app
+        .post(
+            "/api/v1/retention/runs",
+            &records,
+            json!({"dry_run": dry_run}),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    run
+}
+
+#[actix_web::test]
+async fn a_client_without_cases_idle_past_the_schedule_is_disposed_of_as_any_file_is() {
+    use casebridge::db::schema::{changes, client_name_keys};
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    let idle = client_without_cases_idle_for(&app, 8).await;
+
+    let run = run_retention(&app, false).await;
+
+    assert_eq!(run.body["disposed_client_ids"], json!([idle]));
+    assert!(!client_exists(&app, &idle));
+    let records = app.login("records").await;
+    let certificate = certificate_of(&app, &run, &records).await;
+    assert_eq!(certificate.status, StatusCode::OK, "{}", certificate.body);
+    assert_eq!(
+        certificate.body["client_id_hashes"],
+        hashes_of(&app, &[&idle])
+    );
+    assert_eq!(certificate.body["record_counts"]["clients"], 1);
+    assert_eq!(certificate.body["record_counts"]["notices_given"], 1);
+    assert_eq!(
+        certificate.body["schedules"],
+        json!([{"applies_to": "clients_without_cases", "service_type": null, "archive_after_years": null, "dispose_after_years": 7}])
+    );
+    let (feed_entries, name_keys): (i64, i64) = app.with_db(|conn| {
+        (
+            changes::table
+                .filter(changes::client_id.eq(&idle))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+            client_name_keys::table
+                .filter(client_name_keys::client_id.eq(&idle))
+                .count()
+                .get_result(conn)
+                .unwrap(),
+        )
+    });
+    assert_eq!(feed_entries, 1, "the removal alone is kept");
+    assert_eq!(name_keys, 0);
+}
+
+#[actix_web::test]
+async fn a_client_without_cases_idle_for_less_than_the_schedule_is_kept() {
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    let recent = client_without_cases_idle_for(&app, 6).await;
+
+    let run = run_retention(&app, false).await;
+
+    assert_eq!(run.body["disposed_client_ids"], json!([]));
+    assert!(client_exists(&app, &recent));
+}
+
+#[actix_web::test]
+async fn a_consent_recorded_within_the_schedule_keeps_a_client_without_cases() {
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    let idle = client_without_cases_idle_for(&app, 8).await;
+    let caseworker = app.login("caseworker").await;
+    let consent = app
+        .post(
+            &format!("/api/v1/clients/{idle}/consents"),
+            &caseworker,
+            json!({"purpose": "share_basic_profile_with_divisions", "given_on": Utc::now().date_naive(), "method": "verbal"}),
+        )
+        .await;
+    assert_eq!(consent.status, StatusCode::CREATED, "{}", consent.body);
+    app.with_db(|conn| {
+        // The consent alone is recent: the client record stays as old as the rest.
+        diesel::update(clients::table.filter(clients::id.eq(&idle)))
+            .set(clients::updated_at.eq(Utc::now().naive_utc() - Duration::days(365 * 8)))
+            .execute(conn)
+            .unwrap()
+    });
+
+    let run = run_retention(&app, false).await;
+
+    assert_eq!(run.body["disposed_client_ids"], json!([]));
+    assert!(client_exists(&app, &idle));
+}
+
+#[actix_web::test]
+async fn a_client_with_a_case_open_closed_or_archived_is_not_disposed_of_by_the_rule_for_clients_without_cases()
+ {
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    // Demo client 0's case closed and archived 8 years ago, client 1's case open; both files
+    // otherwise untouched for 8 years. No schedule governs their cases' service types.
+    close_case_years_ago(&app, 0, 8);
+    let (closed, open) = (app.client_id(0), app.client_id(1));
+    app.with_db(|conn| {
+        diesel::update(cases::table.filter(cases::client_id.eq(&closed)))
+            .set(cases::archived_at.eq(Utc::now().naive_utc()))
+            .execute(conn)
+            .unwrap();
+    });
+    for client in [&closed, &open] {
+        date_file_back(&app, client, 8);
+    }
+
+    let run = run_retention(&app, false).await;
+
+    assert_eq!(run.body["disposed_client_ids"], json!([]));
+    assert!(client_exists(&app, &closed) && client_exists(&app, &open));
+}
+
+#[actix_web::test]
+async fn a_legal_hold_keeps_a_client_without_cases_past_the_schedule() {
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    let held = client_without_cases_idle_for(&app, 8).await;
+    let records = app.login("records").await;
+    let hold = app
+        .post(
+            &format!("/api/v1/clients/{held}/legal-holds"),
+            &records,
+            json!({"reason": "Coronial inquest"}),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+
+    let run = run_retention(&app, false).await;
+
+    assert_eq!(run.body["disposed_client_ids"], json!([]));
+    assert!(client_exists(&app, &held));
+}
+
+#[actix_web::test]
+async fn a_dry_run_lists_a_client_without_cases_past_the_schedule_and_changes_nothing() {
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    let idle = client_without_cases_idle_for(&app, 8).await;
+
+    let dry = run_retention(&app, true).await;
+
+    assert_eq!(dry.body["disposed_client_ids"], json!([idle]));
+    assert_eq!(dry.body["record_counts"]["clients"], 1);
+    assert_eq!(dry.body["certificate_id"], json!(null));
+    assert!(client_exists(&app, &idle));
+}
+
+fn schedules_stored(app: &TestApp) -> i64 {
+    use casebridge::db::schema::retention_schedules;
+    app.with_db(|conn| retention_schedules::table.count().get_result(conn).unwrap())
+}
+
+#[actix_web::test]
+async fn a_schedule_for_clients_without_cases_that_does_not_fit_is_422_and_stores_nothing() {
+    let app = spawn_app().await;
+    let records = app.login("records").await;
+    for (body, field) in [
+        (
+            json!({"applies_to": "clients_without_cases", "service_type": "tenancy support", "dispose_after_years": 7}),
+            "service_type",
+        ),
+        (
+            json!({"applies_to": "clients_without_cases", "archive_after_years": 2, "dispose_after_years": 7}),
+            "archive_after_years",
+        ),
+        (
+            json!({"applies_to": "clients_without_cases", "dispose_after_years": -1}),
+            "dispose_after_years",
+        ),
+        (
+            json!({"applies_to": "clients_without_cases"}),
+            "dispose_after_years",
+        ),
+        (
+            json!({"applies_to": "everyone", "dispose_after_years": 7}),
+            "applies_to",
+        ),
+        (json!({"dispose_after_years": 7}), "service_type"),
+    ] {
+        let refused = app
+            .post("/api/v1/retention-schedules", &records, body.clone())
+            .await;
+        assert_problem(
+            &refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert!(
+            refused.body.to_string().contains(field),
+            "{body} names {field}: {}",
+            refused.body
+        );
+    }
+    assert_eq!(schedules_stored(&app), 0);
+}
+
+#[actix_web::test]
+async fn a_second_schedule_for_clients_without_cases_is_409() {
+    let app = spawn_app().await;
+    schedule_for_clients_without_cases(&app).await;
+    let records = app.login("records").await;
+    let again = app
+        .post(
+            "/api/v1/retention-schedules",
+            &records,
+            json!({"applies_to": "clients_without_cases", "dispose_after_years": 3}),
+        )
+        .await;
+    assert_problem(&again, StatusCode::CONFLICT, "schedule_exists");
+    assert_eq!(schedules_stored(&app), 1);
+}
+
+#[actix_web::test]
+async fn roles_other_than_the_records_manager_may_not_create_a_schedule_for_clients_without_cases()
+{
+    let app = spawn_app().await;
+    for user in ["caseworker", "privacy", "auditor"] {
+        let token = app.login(user).await;
+        let refused = app
+            .post(
+                "/api/v1/retention-schedules",
+                &token,
+                json!({"applies_to": "clients_without_cases", "dispose_after_years": 7}),
+            )
+            .await;
+        assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    }
+    assert_eq!(schedules_stored(&app), 0);
 }

@@ -1585,8 +1585,10 @@ export interface paths {
         /**
          * Run retention
          * @description Archives closed cases past their schedule's `archive_after_years`, and disposes of clients
-         *     whose every case is closed past its `dispose_after_years` with no active legal hold and no
-         *     open complaint, writing a disposal certificate. `dry_run: true` lists the same and changes
+         *     whose every case is closed past its `dispose_after_years`, and of clients who never had a
+         *     case whose file has had no activity for the `dispose_after_years` of the schedule for
+         *     clients without cases, with no active legal hold, no open complaint and no open access or
+         *     correction request, writing a disposal certificate. `dry_run: true` lists the same and changes
          *     nothing. Also `casebridge retention run [--dry-run]`.
          */
         post: operations["run_retention"];
@@ -2108,6 +2110,12 @@ export interface components {
             /** @description Store it now: only its digest is kept. */
             client_secret: string;
         };
+        /**
+         * @description What a schedule governs: the cases of one service type, or the clients who never had a
+         *     case (one such schedule at most, with no service type and no archive period).
+         * @enum {string}
+         */
+        AppliesTo: "cases" | "clients_without_cases";
         /** @description One audited request. */
         AuditEventRecord: {
             /** @description `user` or `anonymous`. */
@@ -3198,18 +3206,29 @@ export interface components {
         };
         NewRetentionSchedule: {
             /**
-             * Format: int32
-             * @description Years after a case closes that it is archived.
+             * @description What the schedule governs: the cases of `service_type` (the default), or the clients
+             *     who never had a case (one such schedule at most, with neither `service_type` nor
+             *     `archive_after_years`).
              */
-            archive_after_years: number;
+            applies_to?: components["schemas"]["AppliesTo"];
+            /**
+             * Format: int32
+             * @description Years after a case closes that it is archived. Required for a schedule of cases.
+             */
+            archive_after_years?: number | null;
             /**
              * Format: int32
              * @description Years after a case closes that its client's file may be disposed of (once every case
-             *     of the client has); at least `archive_after_years`.
+             *     of the client has); at least `archive_after_years`. For clients without cases: years
+             *     after the file's last activity (a change of the client record, a consent, collection
+             *     notice, complaint, access or correction request recorded or decided).
              */
             dispose_after_years: number;
-            /** @description The cases' service type the schedule governs; one schedule per service type. */
-            service_type: string;
+            /**
+             * @description The cases' service type the schedule governs; one schedule per service type. Required
+             *     for a schedule of cases.
+             */
+            service_type?: string | null;
         };
         NewUser: {
             clearance: components["schemas"]["ProtectiveMarking"];
@@ -3867,8 +3886,12 @@ export interface components {
             dry_run: boolean;
         };
         RetentionScheduleRecord: {
-            /** Format: int32 */
-            archive_after_years?: number;
+            applies_to?: components["schemas"]["AppliesTo"];
+            /**
+             * Format: int32
+             * @description Null for the schedule for clients without cases.
+             */
+            archive_after_years?: number | null;
             /** Format: date-time */
             created_at?: string;
             /** Format: uuid */
@@ -3877,7 +3900,8 @@ export interface components {
             dispose_after_years?: number;
             /** Format: uuid */
             id: string;
-            service_type?: string;
+            /** @description Null for the schedule for clients without cases. */
+            service_type?: string | null;
         };
         ReviewActionItem: {
             action: string;
@@ -3934,11 +3958,17 @@ export interface components {
         SafetyAlert: string;
         /** @description A schedule as a certificate names it. */
         ScheduleApplied: {
-            /** Format: int32 */
-            archive_after_years: number;
+            /** @description Absent from certificates written before schedules for clients without cases. */
+            applies_to?: components["schemas"]["AppliesTo"];
+            /**
+             * Format: int32
+             * @description Null for the schedule for clients without cases.
+             */
+            archive_after_years?: number | null;
             /** Format: int32 */
             dispose_after_years: number;
-            service_type: string;
+            /** @description Null for the schedule for clients without cases. */
+            service_type?: string | null;
         };
         /**
          * @description Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).

@@ -15,8 +15,8 @@ use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{Body, new_id, parse_json, path_id, utc};
 use crate::authz::{Action, Resource};
 use crate::db::retention::{self as queries, CertificateRow, ScheduleRow};
-use crate::error::{ApiError, ApiResult, Problem};
-use crate::retention::{self, ScheduleApplied};
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::retention::{self, AppliesTo, ScheduleApplied};
 
 pub fn routes(config: &mut ServiceConfig) {
     config
@@ -31,9 +31,13 @@ pub struct RetentionScheduleRecord {
     #[schema(format = Uuid)]
     pub id: String,
     #[schema(required = false)]
-    pub service_type: String,
+    pub applies_to: AppliesTo,
+    /// Null for the schedule for clients without cases.
     #[schema(required = false)]
-    pub archive_after_years: i32,
+    pub service_type: Option<String>,
+    /// Null for the schedule for clients without cases.
+    #[schema(required = false)]
+    pub archive_after_years: Option<i32>,
     #[schema(required = false)]
     pub dispose_after_years: i32,
     #[schema(required = false, format = Uuid)]
@@ -45,6 +49,7 @@ pub struct RetentionScheduleRecord {
 impl From<ScheduleRow> for RetentionScheduleRecord {
     fn from(row: ScheduleRow) -> Self {
         Self {
+            applies_to: retention::applies_to(&row),
             id: row.id,
             service_type: row.service_type,
             archive_after_years: row.archive_after_years,
@@ -67,19 +72,60 @@ impl Disclose for RetentionScheduleRecord {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRetentionSchedule {
-    /// The cases' service type the schedule governs; one schedule per service type.
+    /// What the schedule governs: the cases of `service_type` (the default), or the clients
+    /// who never had a case (one such schedule at most, with neither `service_type` nor
+    /// `archive_after_years`).
+    #[serde(default)]
+    pub applies_to: AppliesTo,
+    /// The cases' service type the schedule governs; one schedule per service type. Required
+    /// for a schedule of cases.
     #[validate(length(min = 1, max = 100))]
     #[schema(min_length = 1, max_length = 100)]
-    pub service_type: String,
-    /// Years after a case closes that it is archived.
+    pub service_type: Option<String>,
+    /// Years after a case closes that it is archived. Required for a schedule of cases.
     #[validate(range(min = 0, max = 150))]
     #[schema(minimum = 0, maximum = 150)]
-    pub archive_after_years: i32,
+    pub archive_after_years: Option<i32>,
     /// Years after a case closes that its client's file may be disposed of (once every case
-    /// of the client has); at least `archive_after_years`.
+    /// of the client has); at least `archive_after_years`. For clients without cases: years
+    /// after the file's last activity (a change of the client record, a consent, collection
+    /// notice, complaint, access or correction request recorded or decided).
     #[validate(range(min = 0, max = 150))]
     #[schema(minimum = 0, maximum = 150)]
     pub dispose_after_years: i32,
+}
+
+impl NewRetentionSchedule {
+    /// The fields that do not fit what the schedule governs, or each other.
+    fn misfits(&self) -> Vec<FieldError> {
+        let of_cases = self.applies_to == AppliesTo::Cases;
+        let message = if of_cases {
+            "required for a schedule of cases"
+        } else {
+            "not allowed for the schedule for clients without cases"
+        };
+        let mut misfits: Vec<FieldError> = [
+            ("service_type", self.service_type.is_some()),
+            ("archive_after_years", self.archive_after_years.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given != of_cases)
+        .map(|(field, _)| FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        })
+        .collect();
+        if self
+            .archive_after_years
+            .is_some_and(|archive| self.dispose_after_years < archive)
+        {
+            misfits.push(FieldError {
+                field: "dispose_after_years".to_owned(),
+                message: "must be at least archive_after_years".to_owned(),
+            });
+        }
+        misfits
+    }
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -174,11 +220,9 @@ async fn create_schedule(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::RetentionSchedule, Action::Create)?;
     let reader = ctx.permit(Resource::RetentionSchedule, Action::Read)?;
     let new: NewRetentionSchedule = body.parse(&permit)?;
-    if new.dispose_after_years < new.archive_after_years {
-        return Err(ApiError::invalid(
-            "dispose_after_years",
-            "must be at least archive_after_years",
-        ));
+    let misfits = new.misfits();
+    if !misfits.is_empty() {
+        return Err(ApiError::Validation(misfits));
     }
     let recorder = ctx.recorder();
     let row = ScheduleRow {
@@ -190,10 +234,14 @@ async fn create_schedule(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
         created_at: recorder.at,
     };
     ctx.write(move |conn| {
-        if queries::schedule_for(conn, &row.service_type)?.is_some() {
+        if queries::schedule_for(conn, row.service_type.as_deref())?.is_some() {
+            let governed = row
+                .service_type
+                .as_deref()
+                .unwrap_or("Clients without cases");
             return Err(ApiError::conflict(
                 "schedule_exists",
-                format!("{} has a retention schedule already.", row.service_type),
+                format!("{governed} has a retention schedule already."),
             ));
         }
         queries::insert_schedule(conn, &row)?;
@@ -227,8 +275,10 @@ async fn list_schedules(ctx: Ctx) -> ApiResult<Disclosed> {
 /// Run retention
 ///
 /// Archives closed cases past their schedule's `archive_after_years`, and disposes of clients
-/// whose every case is closed past its `dispose_after_years` with no active legal hold and no
-/// open complaint, writing a disposal certificate. `dry_run: true` lists the same and changes
+/// whose every case is closed past its `dispose_after_years`, and of clients who never had a
+/// case whose file has had no activity for the `dispose_after_years` of the schedule for
+/// clients without cases, with no active legal hold, no open complaint and no open access or
+/// correction request, writing a disposal certificate. `dry_run: true` lists the same and changes
 /// nothing. Also `casebridge retention run [--dry-run]`.
 #[utoipa::path(tag = "retention", request_body = RetentionRunRequest, responses(
     (status = 200, body = RetentionRunRecord),
