@@ -163,9 +163,24 @@ struct Role {
     /// The organisation whose users `users` reaches; None: every organisation.
     users_of: Option<&'static str>,
     organisations: Access,
+    /// A client's and a case's change history.
+    history: Access,
     /// The resources `/me` lists permissions for.
     me: Keys,
 }
+
+/// An entry of a change history, to every role that reads one...
+#[rustfmt::skip]
+const HISTORY_ALL: Keys = &[
+    "id", "resource_type", "resource_id", "client_id", "case_id", "action", "reverts", "changed_at",
+    "changed_by", "changed_by_kind", "organisation_id", "request_id", "fields", "changes",
+];
+/// ...but the auditor, who sees who changed which fields, never their values.
+#[rustfmt::skip]
+const HISTORY_WITHOUT_VALUES: Keys = &[
+    "id", "resource_type", "resource_id", "client_id", "case_id", "action", "reverts", "changed_at",
+    "changed_by", "changed_by_kind", "organisation_id", "request_id", "fields",
+];
 
 /// Every role reads the collection notice in effect (`collection_notice`). Roles that read
 /// client content must log in with MFA (`mfa`) and are granted under dual control
@@ -173,6 +188,7 @@ struct Role {
 const DEPARTMENT_WORKER: Keys = &[
     "allocation",
     "case",
+    "change_history",
     "client",
     "collection_notice",
     "consent",
@@ -188,6 +204,7 @@ const DEPARTMENT_WORKER: Keys = &[
 const CSP_WORKER: Keys = &[
     "allocation",
     "case",
+    "change_history",
     "client",
     "collection_notice",
     "dual_control",
@@ -199,6 +216,7 @@ const CSP_MANAGER: Keys = &[
     "access_review",
     "allocation",
     "case",
+    "change_history",
     "client",
     "collection_notice",
     "dual_control",
@@ -227,6 +245,7 @@ const PRIVACY_OFFICER: Keys = &[
     "breach_individual",
     "breach_notice",
     "case",
+    "change_history",
     "client",
     "collection_notice",
     "complaint",
@@ -250,6 +269,7 @@ const AUDITOR: Keys = &[
     "alert",
     "audit_event",
     "breach",
+    "change_history",
     "collection_notice",
     "csp_access",
     "disposal_certificate",
@@ -298,43 +318,43 @@ fn eastern_active(index: usize) -> bool {
 const ROLES: &[Role] = &[
     Role { user: "admin", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
-        profiles: FORBIDDEN, users: Reads(USER_ADMIN), users_of: None, organisations: Reads(ORGANISATION),
+        profiles: FORBIDDEN, users: Reads(USER_ADMIN), users_of: None, organisations: Reads(ORGANISATION), history: FORBIDDEN,
         me: DEPARTMENT_ADMIN },
     Role { user: "caseworker", purpose: false, in_scope: &[0, 8], out_of_scope: &[100, PROTECTED_CLIENT],
         lists: housing_below_protected_unrestricted,
         clients: Reads(CLIENT_CASEWORKER), cases: Reads(CASE_DEPARTMENT),
         shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: DEPARTMENT_WORKER },
     // A purpose of use opens restricted clients, never another division or a higher marking.
     Role { user: "caseworker", purpose: true, in_scope: &[0, RESTRICTED_CLIENT], out_of_scope: &[100, PROTECTED_CLIENT],
         lists: housing_below_protected,
         clients: Reads(CLIENT_CASEWORKER), cases: Reads(CASE_DEPARTMENT),
         shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: DEPARTMENT_WORKER },
     Role { user: "teamleader", purpose: false, in_scope: &[0, PROTECTED_CLIENT], out_of_scope: &[100, 101],
         lists: housing_unrestricted,
         clients: Reads(CLIENT_ALL), cases: Reads(CASE_DEPARTMENT),
         shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: DEPARTMENT_WORKER },
     Role { user: "teamleader", purpose: true, in_scope: &[RESTRICTED_CLIENT, PROTECTED_CLIENT], out_of_scope: &[100],
         lists: housing,
         clients: Reads(CLIENT_ALL), cases: Reads(CASE_DEPARTMENT),
         shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: DEPARTMENT_WORKER },
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
-        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: FORBIDDEN,
         me: &["collection_notice", "dual_control", "mfa", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
         clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
         shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: CSP_WORKER },
     // A purpose of use widens nothing for a CSP.
     Role { user: "csp-north", purpose: true, in_scope: &[0],
@@ -342,40 +362,41 @@ const ROLES: &[Role] = &[
         lists: northside_active,
         clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
         shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: CSP_WORKER },
     Role { user: "csp-north-manager", purpose: false, in_scope: &[0], out_of_scope: &[1, ENDED_ALLOCATION_CLIENT],
         lists: northside_active,
         clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
         shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
-        profiles: FORBIDDEN, users: Reads(USER_CSP_MANAGER), users_of: Some(NORTHSIDE), organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: Reads(USER_CSP_MANAGER), users_of: Some(NORTHSIDE), organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: CSP_MANAGER },
     Role { user: "csp-east", purpose: false, in_scope: &[1], out_of_scope: &[0, 8, ENDED_ALLOCATION_CLIENT],
         lists: eastern_active,
         clients: Reads(CLIENT_CSP), cases: Reads(CASE_CSP),
         shared_notes: Reads(NOTE_CSP), department_notes: Hidden,
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: CSP_WORKER },
-    Role { user: "auditor", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
+    // Reads every client's history (without values), and nothing else of a client's.
+    Role { user: "auditor", purpose: false, in_scope: &[0, 100], out_of_scope: &[], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_WITHOUT_VALUES),
         me: AUDITOR },
     // Without a purpose of use a privacy officer reads nothing, not even whether a record exists.
     Role { user: "privacy", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: PURPOSE_REQUIRED, cases: PURPOSE_REQUIRED,
         shared_notes: PURPOSE_REQUIRED, department_notes: PURPOSE_REQUIRED,
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: PURPOSE_REQUIRED,
         me: PRIVACY_OFFICER },
     // With one, any client of any division up to PROTECTED: nothing is out of scope.
     Role { user: "privacy", purpose: true, in_scope: &[0, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100], out_of_scope: &[],
         lists: every_client,
         clients: Reads(CLIENT_ALL), cases: Reads(CASE_DEPARTMENT),
         shared_notes: Reads(NOTE_DEPARTMENT), department_notes: Reads(NOTE_DEPARTMENT),
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: Reads(HISTORY_ALL),
         me: PRIVACY_OFFICER },
     Role { user: "records", purpose: false, in_scope: &[0], out_of_scope: &[100], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
-        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN,
+        profiles: FORBIDDEN, users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: FORBIDDEN,
         me: RECORDS_MANAGER },
 ];
 
@@ -794,15 +815,19 @@ enum Record {
     CaseNotes,
     SharedNote,
     DepartmentNote,
+    ClientHistory,
+    CaseHistory,
 }
 
-const RECORDS: [Record; 6] = [
+const RECORDS: [Record; 8] = [
     Record::Client,
     Record::ClientCases,
     Record::Case,
     Record::CaseNotes,
     Record::SharedNote,
     Record::DepartmentNote,
+    Record::ClientHistory,
+    Record::CaseHistory,
 ];
 
 impl Record {
@@ -814,6 +839,8 @@ impl Record {
             Record::CaseNotes => format!("/api/v1/cases/{}/notes", demo.cases[&index]),
             Record::SharedNote => format!("/api/v1/notes/{}", demo.shared_notes[&index]),
             Record::DepartmentNote => format!("/api/v1/notes/{}", demo.department_notes[&index]),
+            Record::ClientHistory => format!("/api/v1/clients/{}/history", demo.clients[&index]),
+            Record::CaseHistory => format!("/api/v1/cases/{}/history", demo.cases[&index]),
         }
     }
 
@@ -828,6 +855,7 @@ impl Record {
             Record::Case => role.cases,
             Record::CaseNotes | Record::SharedNote => role.shared_notes,
             Record::DepartmentNote => role.department_notes,
+            Record::ClientHistory | Record::CaseHistory => role.history,
         }
     }
 
@@ -867,6 +895,16 @@ impl Record {
                     Some(demo.department_notes[&index].as_str()),
                 )
             }
+            Record::ClientHistory | Record::CaseHistory => {
+                let items = page_items(body)?;
+                // Client 0's phone was changed before the probes (`change_client_zero`).
+                if matches!(self, Record::ClientHistory) && index == 0 && items.is_empty() {
+                    return Err("client 0's history holds no entry".into());
+                }
+                items
+                    .iter()
+                    .try_for_each(|entry| expect_keys("history entry", entry, keys))
+            }
         }
     }
 }
@@ -875,6 +913,7 @@ impl Record {
 async fn every_role_reads_exactly_what_the_matrix_allows() {
     let app = spawn_app().await;
     let demo = Demo::load(&app);
+    change_client_zero(&app).await;
     let absent = absent_body(&app, &app.login("caseworker").await).await;
     let mut tally = Tally::default();
     for role in ROLES {
@@ -916,6 +955,20 @@ async fn every_role_reads_exactly_what_the_matrix_allows() {
         check_lists_and_directory(&app, &demo, role, &token, &absent, &mut tally).await;
     }
     tally.finish("authorisation matrix");
+}
+
+/// Changes client 0's phone, so that its history holds an entry every reader of it sees.
+async fn change_client_zero(app: &TestApp) {
+    let path = format!("/api/v1/clients/{}", app.client_id(0));
+    let caseworker = app.login("caseworker").await;
+    let changed = app
+        .patch_current(
+            &path,
+            &caseworker,
+            serde_json::json!({"phone": "0400 123 456"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
 }
 
 /// The list, search, directory and `/me` cells of one role's row.

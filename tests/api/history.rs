@@ -512,3 +512,41 @@ async fn disposal_removes_the_history_with_the_file() {
     });
     assert_eq!(left, 0);
 }
+
+#[actix_web::test]
+async fn an_access_request_bundle_holds_the_files_history() {
+    let app = spawn_app().await;
+    let caseworker = app.login("caseworker").await;
+    change(
+        &app,
+        &caseworker,
+        NORTHSIDE_CLIENT,
+        json!({"phone": "0400 999 993"}),
+    )
+    .await;
+    let privacy = app.login("privacy").await;
+    let request = app
+        .post(
+            "/api/v1/access-requests",
+            &privacy,
+            json!({"client_id": app.client_id(NORTHSIDE_CLIENT), "received_on": crate::writes::day(0),
+                   "requester": "The client", "identity_verified": true}),
+        )
+        .await;
+    assert_eq!(request.status, StatusCode::CREATED, "{}", request.body);
+    let bundle = app
+        .get(
+            &format!(
+                "/api/v1/access-requests/{}/bundle",
+                request.body["id"].as_str().unwrap()
+            ),
+            &privacy,
+        )
+        .await;
+    assert_eq!(bundle.status, StatusCode::OK, "{}", bundle.body);
+    let history = bundle.body["history"].as_array().expect("the history");
+    assert_eq!(
+        history.last().unwrap()["changes"]["phone"]["after"],
+        "0400 999 993"
+    );
+}
