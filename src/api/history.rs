@@ -261,6 +261,10 @@ pub struct HistoryEntry {
     /// Each changed field's value before and after.
     #[schema(required = false)]
     pub changes: FieldChanges,
+    /// The client is restricted: a read of their history raises an alert, as a read of
+    /// their file does.
+    #[serde(skip)]
+    pub client_restricted: bool,
 }
 
 impl Disclose for HistoryEntry {
@@ -269,6 +273,9 @@ impl Disclose for HistoryEntry {
     }
     fn client_id(&self) -> Option<&str> {
         Some(&self.client_id)
+    }
+    fn restricted(&self) -> bool {
+        self.client_restricted
     }
 }
 
@@ -290,6 +297,7 @@ impl HistoryEntry {
             request_id: row.request_id,
             fields: serde_json::from_str(&row.fields).map_err(ApiError::internal)?,
             changes: serde_json::from_str(&changes).map_err(ApiError::internal)?,
+            client_restricted: false,
             id: row.id,
         })
     }
@@ -322,6 +330,7 @@ struct Lens {
 /// when they reach the allocation (an entry names it), its values only through their
 /// allocation permit's reach (a CSP sees its own allocations).
 struct CaseLenses {
+    client_restricted: bool,
     case: Lens,
     allocation_permit: Option<Permit>,
     allocations_seen: HashSet<String>,
@@ -362,7 +371,7 @@ const HISTORY_LIST: &str = "history";
 fn page_of(
     conn: &mut DbConnection,
     keyring: &Keyring,
-    subject: Subject,
+    (subject, client_restricted): (Subject, bool),
     page: &PageRequest,
     lens_of: impl Fn(&HistoryEntry) -> Option<Lens>,
 ) -> ApiResult<(Vec<HistoryEntry>, Option<String>)> {
@@ -370,7 +379,10 @@ fn page_of(
     let next = page.finish(&mut rows, |row| row.id.as_str());
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
-        let entry = HistoryEntry::open(row, keyring)?;
+        let entry = HistoryEntry {
+            client_restricted,
+            ..HistoryEntry::open(row, keyring)?
+        };
         if let Some(lens) = lens_of(&entry) {
             entries.extend(entry.seen_through(&lens));
         }
@@ -465,18 +477,17 @@ async fn client_history(
     let (entries, next) = ctx
         .db()
         .read(move |conn| {
-            crate::api::clients::load(conn, &reader, &id)?;
+            let client = crate::api::clients::load(conn, &reader, &id)?;
             let values = match &client_permit {
-                Some(permit) => crate::api::clients::load(conn, permit, &id).is_ok(),
+                Some(permit) => reaches(crate::api::clients::load(conn, permit, &id))?,
                 None => false,
             };
             let lens = Lens {
                 readable: client_permit,
                 values,
             };
-            page_of(conn, &keyring, Subject::Record(&id), &page, |_| {
-                Some(lens.clone())
-            })
+            let subject = (Subject::Record(&id), client.row.restricted);
+            page_of(conn, &keyring, subject, &page, |_| Some(lens.clone()))
         })
         .await?;
     respond(&permit, &entries, next)
@@ -523,12 +534,23 @@ async fn case_history(
         .db()
         .read(move |conn| {
             let lenses = case_lenses(conn, &reader, case_permit, allocation_permit, &id)?;
-            page_of(conn, &keyring, Subject::Case(&id), &page, |entry| {
+            let subject = (Subject::Case(&id), lenses.client_restricted);
+            page_of(conn, &keyring, subject, &page, |entry| {
                 lenses.lens_of(entry)
             })
         })
         .await?;
     respond(&permit, &entries, next)
+}
+
+/// Whether a look-up of the record under a read permit found it: not found, or refused for
+/// want of a purpose of use, is `false`; any other error is the answer.
+fn reaches<T>(found: ApiResult<T>) -> ApiResult<bool> {
+    match found {
+        Ok(_) => Ok(true),
+        Err(ApiError::NotFound | ApiError::Forbidden { .. }) => Ok(false),
+        Err(other) => Err(other),
+    }
 }
 
 /// How the caller sees case `id`'s entries: 404 unless `history` reaches the case.
@@ -542,7 +564,8 @@ fn case_lenses(
     use crate::db::cases as cases_queries;
     let case =
         cases_queries::find(conn, scope::cases(history, false), id)?.ok_or(ApiError::NotFound)?;
-    history.check_restricted(cases_queries::client_is_restricted(conn, &case.client_id)?)?;
+    let client_restricted = cases_queries::client_is_restricted(conn, &case.client_id)?;
+    history.check_restricted(client_restricted)?;
     let values = match &case_permit {
         Some(permit) => cases_queries::find(conn, scope::cases(permit, false), id)?.is_some(),
         None => false,
@@ -562,6 +585,7 @@ fn case_lenses(
     let mut allocations_seen = reached(Some(history))?;
     allocations_seen.extend(allocations_valued.iter().cloned());
     Ok(CaseLenses {
+        client_restricted,
         case: Lens {
             readable: case_permit,
             values,

@@ -550,3 +550,33 @@ async fn an_access_request_bundle_holds_the_files_history() {
         "0400 999 993"
     );
 }
+
+#[actix_web::test]
+async fn reading_a_restricted_clients_history_raises_the_alert_a_read_of_the_file_does() {
+    let app = spawn_app().await;
+    let caseworker = app.login("caseworker").await;
+    let client = client_path(&app, casebridge::demo::RESTRICTED_CLIENT);
+    let purpose = ("X-Purpose-Of-Use", "Court order 2026/118");
+    let etag = app.get_with(&client, &caseworker, &[purpose]).await.etag();
+    let changed = app
+        .request(
+            reqwest::Method::PATCH,
+            &client,
+            Some(&caseworker),
+            Some(json!({"phone": "0400 999 994"})),
+            &[purpose, ("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let alerts = app.alert_reasons("restricted_client_read").len();
+
+    let history = format!("{client}/history");
+    let refused = app.get(&history, &caseworker).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "purpose_of_use_required");
+    let seen = app.get_with(&history, &caseworker, &[purpose]).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    assert_eq!(
+        app.alert_reasons("restricted_client_read").len(),
+        alerts + 1
+    );
+}
