@@ -24,7 +24,7 @@ use crate::api::request::{
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
 use crate::db::history::{self as queries, Author, EntryRow, Subject};
-use crate::domain::StoredAsText;
+use crate::domain::{ProtectiveMarking, StoredAsText};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::sealing::{Keyring, SealedColumn};
 
@@ -185,6 +185,14 @@ impl History {
             return Ok(Changed::new());
         }
         let names: Changed = changes.keys().cloned().collect();
+        let protective_marking = [Some(&after), before.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(marking_of)
+            .collect::<ApiResult<Vec<i32>>>()?
+            .into_iter()
+            .max()
+            .unwrap_or_default();
         let id = new_id();
         let sealed = self.keyring.seal(
             SealedColumn::ChangeHistory,
@@ -203,12 +211,24 @@ impl History {
             changed_by_kind: self.author.principal_kind.as_str().to_owned(),
             organisation_id: self.author.organisation_id.clone(),
             request_id: self.author.request_id.clone(),
+            protective_marking,
             fields: serde_json::to_string(&names).map_err(ApiError::internal)?,
             changes: sealed,
             id,
         };
         queries::insert(conn, &row)?;
         Ok(names)
+    }
+}
+
+/// The protective marking of a serialised record, as its rank (`OFFICIAL` when it has none:
+/// an allocation's is its case's, which its readers already had to be cleared for).
+fn marking_of(record: &Map<String, Value>) -> ApiResult<i32> {
+    match record.get("protective_marking") {
+        None => Ok(ProtectiveMarking::Official.rank()),
+        Some(marking) => Ok(ProtectiveMarking::deserialize(marking)
+            .map_err(ApiError::internal)?
+            .rank()),
     }
 }
 
@@ -372,10 +392,17 @@ fn page_of(
     conn: &mut DbConnection,
     keyring: &Keyring,
     (subject, client_restricted): (Subject, bool),
+    clearance: i32,
     page: &PageRequest,
     lens_of: impl Fn(&HistoryEntry) -> Option<Lens>,
 ) -> ApiResult<(Vec<HistoryEntry>, Option<String>)> {
-    let mut rows = queries::entries(conn, subject, page.after.as_deref(), page.fetch())?;
+    let mut rows = queries::entries(
+        conn,
+        subject,
+        clearance,
+        page.after.as_deref(),
+        page.fetch(),
+    )?;
     let next = page.finish(&mut rows, |row| row.id.as_str());
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
@@ -401,10 +428,11 @@ pub fn of_whole_file(
     conn: &mut DbConnection,
     keyring: &Keyring,
     client_id: &str,
+    clearance: i32,
     permit_of: impl Fn(&str) -> Option<Permit>,
 ) -> ApiResult<Vec<HistoryEntry>> {
     let mut entries = Vec::new();
-    for row in queries::of_clients(conn, &[client_id])? {
+    for row in queries::of_clients(conn, &[client_id], clearance)? {
         let entry = HistoryEntry::open(row, keyring)?;
         let lens = Lens {
             readable: permit_of(&entry.resource_type),
@@ -487,7 +515,10 @@ async fn client_history(
                 values,
             };
             let subject = (Subject::Record(&id), client.row.restricted);
-            page_of(conn, &keyring, subject, &page, |_| Some(lens.clone()))
+            let clearance = reader.caller().clearance.rank();
+            page_of(conn, &keyring, subject, clearance, &page, |_| {
+                Some(lens.clone())
+            })
         })
         .await?;
     respond(&permit, &entries, next)
@@ -535,7 +566,8 @@ async fn case_history(
         .read(move |conn| {
             let lenses = case_lenses(conn, &reader, case_permit, allocation_permit, &id)?;
             let subject = (Subject::Case(&id), lenses.client_restricted);
-            page_of(conn, &keyring, subject, &page, |entry| {
+            let clearance = reader.caller().clearance.rank();
+            page_of(conn, &keyring, subject, clearance, &page, |entry| {
                 lenses.lens_of(entry)
             })
         })

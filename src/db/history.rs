@@ -35,6 +35,8 @@ pub struct EntryRow {
     pub changed_by_kind: String,
     pub organisation_id: String,
     pub request_id: String,
+    /// The higher of the record's protective markings before and after the change.
+    pub protective_marking: i32,
     /// The changed fields' names, a JSON list.
     pub fields: String,
     /// `{field: {before, after}}`, sealed (`SealedColumn::ChangeHistory`, bound to `id`).
@@ -67,14 +69,17 @@ pub enum Subject<'a> {
     Case(&'a str),
 }
 
-/// `subject`'s entries, oldest first, after the entry `after`: at most `limit`.
+/// `subject`'s entries at or below the marking `clearance`, oldest first, after the entry
+/// `after`: at most `limit`.
 pub fn entries(
     conn: &mut DbConnection,
     subject: Subject,
+    clearance: i32,
     after: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<EntryRow>> {
     let mut query = change_history::table
+        .filter(change_history::protective_marking.le(clearance))
         .select(EntryRow::as_select())
         .order(change_history::id)
         .limit(limit)
@@ -89,11 +94,16 @@ pub fn entries(
     query.load(conn)
 }
 
-/// Every entry about the clients `client_ids` (their files, cases and allocations), oldest
-/// first: for an access request's bundle.
-pub fn of_clients(conn: &mut DbConnection, client_ids: &[&str]) -> QueryResult<Vec<EntryRow>> {
+/// Every entry about the clients `client_ids` (their files, cases and allocations) at or
+/// below the marking `clearance`, oldest first: for an access request's bundle.
+pub fn of_clients(
+    conn: &mut DbConnection,
+    client_ids: &[&str],
+    clearance: i32,
+) -> QueryResult<Vec<EntryRow>> {
     change_history::table
         .filter(change_history::client_id.eq_any(client_ids))
+        .filter(change_history::protective_marking.le(clearance))
         .select(EntryRow::as_select())
         .order(change_history::id)
         .load(conn)

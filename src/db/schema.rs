@@ -635,6 +635,7 @@ diesel::table! {
         changed_by_kind -> Text,
         organisation_id -> Text,
         request_id -> Text,
+        protective_marking -> Integer,
         fields -> Text,
         changes -> Text,
     }

@@ -580,3 +580,44 @@ async fn reading_a_restricted_clients_history_raises_the_alert_a_read_of_the_fil
         alerts + 1
     );
 }
+
+#[actix_web::test]
+async fn an_entry_made_under_a_higher_marking_stays_hidden_after_the_marking_is_lowered() {
+    let app = spawn_app().await;
+    let teamleader = app.login("teamleader").await;
+    let protected = casebridge::demo::PROTECTED_CLIENT;
+    let original = read(&app, &client_path(&app, protected), &teamleader).await;
+    let original_phone = original.body["phone"].as_str().unwrap().to_owned();
+    change(
+        &app,
+        &teamleader,
+        protected,
+        json!({"phone": "0400 999 995"}),
+    )
+    .await;
+    change(
+        &app,
+        &teamleader,
+        protected,
+        json!({"protective_marking": "OFFICIAL"}),
+    )
+    .await;
+    change(
+        &app,
+        &teamleader,
+        protected,
+        json!({"phone": "0400 999 996"}),
+    )
+    .await;
+
+    let caseworker = app.login("caseworker").await;
+    let seen = read(&app, &history_path(&app, protected), &caseworker).await;
+    let text = seen.body.to_string();
+    // The phone while the file was PROTECTED is gone; the one it had when lowered was
+    // readable at the lower marking, and shows as the next change's `before`.
+    assert!(!text.contains(&original_phone), "{text}");
+    assert_eq!(entries(&seen).len(), 1, "{text}");
+    assert_eq!(last(&seen)["changes"]["phone"]["after"], "0400 999 996");
+    let cleared = read(&app, &history_path(&app, protected), &teamleader).await;
+    assert_eq!(entries(&cleared).len(), 3);
+}

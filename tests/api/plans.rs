@@ -577,6 +577,29 @@ async fn the_change_feed_reads_by_index() {
 }
 
 #[actix_web::test]
+async fn change_histories_read_by_index() {
+    let app = spawn_recorded_app().await;
+    let leader = app.login("teamleader").await;
+    let client = format!("/api/v1/clients/{}", app.client_id(0));
+    let changed = app
+        .patch_current(
+            &client,
+            &leader,
+            serde_json::json!({"phone": "0400 111 222"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let paths = [
+        format!("{client}/history"),
+        format!("/api/v1/cases/{}/history", app.case_id(0)),
+    ];
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    for user in ["caseworker", "csp-north", "auditor"] {
+        assert_indexed(&app, user, None, &paths).await;
+    }
+}
+
+#[actix_web::test]
 async fn retention_finds_clients_without_cases_by_index() {
     let app = spawn_recorded_app().await;
     let before = chrono::Utc::now().naive_utc();

@@ -18,6 +18,9 @@ CREATE TABLE change_history (
     changed_by_kind TEXT NOT NULL,
     organisation_id TEXT NOT NULL,
     request_id TEXT NOT NULL,
+    -- The higher of the record's markings before and after the change: a reader not cleared
+    -- for it is not shown the entry, though the record's marking was lowered since.
+    protective_marking INTEGER NOT NULL,
     -- The names of the changed fields (a JSON list), readable without the values.
     fields TEXT NOT NULL,
     changes TEXT NOT NULL

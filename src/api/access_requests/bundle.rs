@@ -221,9 +221,13 @@ pub async fn access_request_bundle(
                 correction_requests: masked_all(&reader.correction, &corrections)?,
                 history: masked_all(
                     &reader.history,
-                    &history::of_whole_file(conn, &keyring, &client.id, |resource| {
-                        reader.of_resource(resource)
-                    })?,
+                    &history::of_whole_file(
+                        conn,
+                        &keyring,
+                        &client.id,
+                        reader.history.caller().clearance.rank(),
+                        |resource| reader.of_resource(resource),
+                    )?,
                 )?,
             };
             Ok((head, (client.id, client.restricted, case_ids)))
