@@ -121,7 +121,10 @@ const ORGANISATION: Keys = &[
 ];
 
 #[rustfmt::skip]
-const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "password", "permissions"];
+const ME: Keys = &[
+    "id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "password", "training_due_on",
+    "training_expires_soon", "training_expired", "terms_to_accept", "permissions",
+];
 const ME_ORGANISATION: Keys = &["id", "name", "kind"];
 const ME_PERMISSIONS: Keys = &["actions", "readable_fields", "writable_fields"];
 const PAGE: Keys = &["items", "next_cursor"];
@@ -182,9 +185,9 @@ const HISTORY_WITHOUT_VALUES: Keys = &[
     "changed_by", "changed_by_kind", "organisation_id", "request_id", "fields",
 ];
 
-/// Every role reads the collection notice in effect (`collection_notice`). Roles that read
-/// client content must log in with MFA (`mfa`) and are granted under dual control
-/// (`dual_control`).
+/// Every role reads the collection notice in effect (`collection_notice`), and reads and
+/// accepts the policy documents (`policy_document`). Roles that read client content must log
+/// in with MFA (`mfa`) and are granted under dual control (`dual_control`).
 const DEPARTMENT_WORKER: Keys = &[
     "allocation",
     "case",
@@ -197,6 +200,7 @@ const DEPARTMENT_WORKER: Keys = &[
     "note",
     "notice_given",
     "notice_status",
+    "policy_document",
     "profile",
     "user",
 ];
@@ -210,6 +214,7 @@ const CSP_WORKER: Keys = &[
     "dual_control",
     "mfa",
     "note",
+    "policy_document",
     "user",
 ];
 const CSP_MANAGER: Keys = &[
@@ -222,6 +227,7 @@ const CSP_MANAGER: Keys = &[
     "dual_control",
     "mfa",
     "note",
+    "policy_document",
     "user",
 ];
 const DEPARTMENT_ADMIN: Keys = &[
@@ -232,6 +238,8 @@ const DEPARTMENT_ADMIN: Keys = &[
     "dual_control",
     "mfa",
     "organisation",
+    "policy_document",
+    "terms_not_accepted",
     "user",
 ];
 const PRIVACY_OFFICER: Keys = &[
@@ -259,6 +267,7 @@ const PRIVACY_OFFICER: Keys = &[
     "notice_given",
     "notice_status",
     "overdue_request",
+    "policy_document",
     "retention_schedule",
     "user",
 ];
@@ -275,6 +284,8 @@ const AUDITOR: Keys = &[
     "disposal_certificate",
     "finding",
     "mfa",
+    "policy_document",
+    "terms_not_accepted",
     "user",
 ];
 /// The records manager: legal holds, no client content.
@@ -282,6 +293,7 @@ const RECORDS_MANAGER: Keys = &[
     "collection_notice",
     "disposal_certificate",
     "legal_hold",
+    "policy_document",
     "retention_run",
     "retention_schedule",
     "user",
@@ -348,7 +360,7 @@ const ROLES: &[Role] = &[
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: FORBIDDEN,
-        me: &["collection_notice", "dual_control", "mfa", "profile", "user"] },
+        me: &["collection_notice", "dual_control", "mfa", "policy_document", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
