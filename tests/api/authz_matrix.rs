@@ -1855,3 +1855,93 @@ async fn the_breach_register_additions_follow_the_policy_for_every_role() {
         }
     }
 }
+
+/// Every demo account against the policy documents: everyone reads the documents in force
+/// and accepts them; only the department (dept_admin, privacy_officer) publishes, and only
+/// dept_admin and the auditor read who has not accepted. A refused publication stores nothing.
+#[actix_web::test]
+async fn policy_documents_follow_the_policy_for_every_role() {
+    use casebridge::db::schema::policy_documents;
+    let app = spawn_app().await;
+    let document = |kind: &str, version: &str, roles: &[&str]| {
+        serde_json::json!({
+            "kind": kind, "version": version, "title": "Acceptable use",
+            "text": "Use client information only for the service you deliver.",
+            "applies_to_roles": roles,
+        })
+    };
+    let every_role: Vec<&str> = casebridge::authz::catalogue::ROLES
+        .iter()
+        .map(|role| role.name)
+        .collect();
+    let published = app
+        .post(
+            "/api/v1/policy-documents",
+            &app.login("admin").await,
+            document("acceptable_use", "1", &every_role),
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+    let stored =
+        || -> i64 { app.with_db(|conn| policy_documents::table.count().get_result(conn).unwrap()) };
+    const NO: StatusCode = StatusCode::FORBIDDEN;
+    const OK: StatusCode = StatusCode::OK;
+    #[rustfmt::skip]
+    let table: &[(&str, StatusCode, StatusCode)] = &[
+        // user               publish              who has not accepted
+        ("admin",             StatusCode::CREATED, OK),
+        ("caseworker",        NO,                  NO),
+        ("teamleader",        NO,                  NO),
+        ("searcher",          NO,                  NO),
+        ("csp-north",         NO,                  NO),
+        ("csp-north-manager", NO,                  NO),
+        ("csp-east",          NO,                  NO),
+        ("auditor",           NO,                  OK),
+        ("records",           NO,                  NO),
+        ("privacy",           StatusCode::CREATED, NO),
+    ];
+    for (index, (user, publish, report)) in table.iter().enumerate() {
+        let token = app.login(user).await;
+        let current = app.get("/api/v1/policy-documents/current", &token).await;
+        assert_eq!(current.status, OK, "{user} current: {}", current.body);
+        let me = app.get("/api/v1/me", &token).await;
+        for owed in me.body["terms_to_accept"].as_array().unwrap() {
+            let id = owed["id"].as_str().unwrap();
+            let accepted = app
+                .act(&format!("/api/v1/policy-documents/{id}/acceptance"), &token)
+                .await;
+            assert_eq!(
+                accepted.status,
+                StatusCode::CREATED,
+                "{user} accept: {}",
+                accepted.body
+            );
+        }
+        let before = stored();
+        // A document for a role nobody probing after it holds, so that no one is held by it.
+        let published = app
+            .post(
+                "/api/v1/policy-documents",
+                &token,
+                document(
+                    "privacy_and_security_policy",
+                    &index.to_string(),
+                    &["records_manager"],
+                ),
+            )
+            .await;
+        assert_eq!(
+            published.status, *publish,
+            "{user} publish: {}",
+            published.body
+        );
+        let expected = before + i64::from(*publish == StatusCode::CREATED);
+        assert_eq!(
+            stored(),
+            expected,
+            "{user}: a refused publication stores nothing"
+        );
+        let listed = app.get("/api/v1/reports/terms-not-accepted", &token).await;
+        assert_eq!(listed.status, *report, "{user} report: {}", listed.body);
+    }
+}

@@ -28,6 +28,11 @@ async fn publish(app: &TestApp, token: &str, body: Value) -> String {
     published.body["id"].as_str().unwrap().to_owned()
 }
 
+/// An acceptable-use policy for CSP staff, version `version`, published as `token`'s holder.
+async fn acceptable_use_for_csp_staff(app: &TestApp, token: &str, version: &str) -> String {
+    publish(app, token, document("acceptable_use", version, CSP_ROLES)).await
+}
+
 async fn accept(app: &TestApp, token: &str, id: &str) -> crate::helpers::Response {
     app.act(&format!("{DOCUMENTS}/{id}/acceptance"), token)
         .await
@@ -42,15 +47,19 @@ fn onboarding(app: &TestApp, username: &str) -> String {
     format!("/api/v1/users/{}/onboarding-checks", app.user_id(username))
 }
 
-async fn record_training(app: &TestApp, token: &str, username: &str, on: NaiveDate) -> StatusCode {
-    let response = app
-        .post(
-            &onboarding(app, username),
-            token,
-            json!({"training_completed_on": on}),
-        )
-        .await;
-    response.status
+/// `username`'s training recorded as completed `on`, by `token`'s holder.
+async fn record_training(
+    app: &TestApp,
+    token: &str,
+    username: &str,
+    on: NaiveDate,
+) -> crate::helpers::Response {
+    app.post(
+        &onboarding(app, username),
+        token,
+        json!({"training_completed_on": on}),
+    )
+    .await
 }
 
 /// `username`'s training recorded `days` days ago by the department.
@@ -58,7 +67,7 @@ async fn trained_days_ago(app: &TestApp, username: &str, days: i64) {
     let admin = app.login("admin2").await;
     let on = app.clock.today() - Duration::days(days);
     assert_eq!(
-        record_training(app, &admin, username, on).await,
+        record_training(app, &admin, username, on).await.status,
         StatusCode::OK
     );
 }
@@ -80,12 +89,7 @@ fn stored_training(app: &TestApp, username: &str) -> Option<NaiveDate> {
 async fn a_published_document_holds_everyone_it_applies_to_until_they_accept_it() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
-    let id = publish(
-        &app,
-        &admin,
-        document("acceptable_use", "2027-1", CSP_ROLES),
-    )
-    .await;
+    let id = acceptable_use_for_csp_staff(&app, &admin, "2027-1").await;
     let worker = app.login("csp-north").await;
 
     let refused = app.get("/api/v1/clients", &worker).await;
@@ -129,12 +133,7 @@ async fn an_acceptance_is_recorded_once_and_audited() {
     use casebridge::db::schema::policy_acceptances;
     let app = spawn_app().await;
     let admin = app.login("admin").await;
-    let id = publish(
-        &app,
-        &admin,
-        document("acceptable_use", "2027-1", CSP_ROLES),
-    )
-    .await;
+    let id = acceptable_use_for_csp_staff(&app, &admin, "2027-1").await;
     let worker = app.login("csp-north").await;
 
     assert_eq!(accept(&app, &worker, &id).await.status, StatusCode::CREATED);
@@ -158,12 +157,7 @@ async fn an_acceptance_is_recorded_once_and_audited() {
 async fn a_new_version_must_be_accepted_again_and_the_old_one_no_longer_can_be() {
     let app = spawn_app().await;
     let privacy = app.login("privacy").await;
-    let first = publish(
-        &app,
-        &privacy,
-        document("acceptable_use", "2027-1", CSP_ROLES),
-    )
-    .await;
+    let first = acceptable_use_for_csp_staff(&app, &privacy, "2027-1").await;
     let worker = app.login("csp-north").await;
     assert_eq!(
         accept(&app, &worker, &first).await.status,
@@ -174,12 +168,7 @@ async fn a_new_version_must_be_accepted_again_and_the_old_one_no_longer_can_be()
         StatusCode::OK
     );
 
-    let second = publish(
-        &app,
-        &privacy,
-        document("acceptable_use", "2027-2", CSP_ROLES),
-    )
-    .await;
+    let second = acceptable_use_for_csp_staff(&app, &privacy, "2027-2").await;
     let refused = app.get("/api/v1/clients", &worker).await;
     assert_problem(&refused, StatusCode::FORBIDDEN, "terms_acceptance_required");
     assert_eq!(refused.body["documents"][0]["id"], second.as_str());
@@ -212,12 +201,7 @@ async fn a_new_version_must_be_accepted_again_and_the_old_one_no_longer_can_be()
 async fn only_the_department_publishes_and_a_refused_document_stores_nothing() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
-    publish(
-        &app,
-        &admin,
-        document("acceptable_use", "2027-1", CSP_ROLES),
-    )
-    .await;
+    acceptable_use_for_csp_staff(&app, &admin, "2027-1").await;
     let before = stored_documents(&app);
 
     let manager = app.login("csp-north-manager").await;
@@ -285,12 +269,7 @@ async fn only_the_department_publishes_and_a_refused_document_stores_nothing() {
 async fn the_terms_report_lists_who_has_not_accepted_what() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
-    let csp = publish(
-        &app,
-        &admin,
-        document("acceptable_use", "2027-1", CSP_ROLES),
-    )
-    .await;
+    let csp = acceptable_use_for_csp_staff(&app, &admin, "2027-1").await;
     let everyone = publish(
         &app,
         &admin,
@@ -368,12 +347,7 @@ async fn api_clients_are_not_held_to_terms_or_training() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
     let (id, secret) = register_client(&app, &admin).await;
-    publish(
-        &app,
-        &admin,
-        document("acceptable_use", "2027-1", CSP_ROLES),
-    )
-    .await;
+    acceptable_use_for_csp_staff(&app, &admin, "2027-1").await;
     let token = client_token(
         &token_request(
             &app,
@@ -443,7 +417,9 @@ async fn a_manager_renews_expired_training_and_access_returns() {
     let manager = app.login("csp-north-manager").await;
     let today = app.clock.today();
     assert_eq!(
-        record_training(&app, &manager, "csp-north", today).await,
+        record_training(&app, &manager, "csp-north", today)
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
@@ -463,13 +439,7 @@ async fn a_csp_manager_cannot_renew_another_organisations_user() {
     trained_days_ago(&app, "csp-east", 400).await;
     let before = stored_training(&app, "csp-east");
     let manager = app.login("csp-north-manager").await;
-    let response = app
-        .post(
-            &onboarding(&app, "csp-east"),
-            &manager,
-            json!({"training_completed_on": app.clock.today()}),
-        )
-        .await;
+    let response = record_training(&app, &manager, "csp-east", app.clock.today()).await;
     assert_problem(&response, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(stored_training(&app, "csp-east"), before);
 }
@@ -479,13 +449,8 @@ async fn nobody_records_their_own_training() {
     let app = spawn_app().await;
     let before = stored_training(&app, "csp-north-manager");
     let manager = app.login("csp-north-manager").await;
-    let response = app
-        .post(
-            &onboarding(&app, "csp-north-manager"),
-            &manager,
-            json!({"training_completed_on": app.clock.today()}),
-        )
-        .await;
+    let today = app.clock.today();
+    let response = record_training(&app, &manager, "csp-north-manager", today).await;
     assert_problem(&response, StatusCode::FORBIDDEN, "own_access_unchangeable");
     assert_eq!(stored_training(&app, "csp-north-manager"), before);
 }
@@ -497,19 +462,16 @@ async fn an_administrator_whose_training_expired_is_renewed_by_another() {
     let admin = app.login("admin").await;
     // Locked out of everything, renewing their own training included...
     assert_problem(
-        &app.post(
-            &onboarding(&app, "admin"),
-            &admin,
-            json!({"training_completed_on": app.clock.today()}),
-        )
-        .await,
+        &record_training(&app, &admin, "admin", app.clock.today()).await,
         StatusCode::FORBIDDEN,
         "training_expired",
     );
     // ...until the second administrator records it.
     let second = app.login("admin2").await;
     assert_eq!(
-        record_training(&app, &second, "admin", app.clock.today()).await,
+        record_training(&app, &second, "admin", app.clock.today())
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
