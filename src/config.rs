@@ -89,6 +89,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub review_interval_days: u32,
 
+    /// Days a person's recorded training stays current; after that they are refused until
+    /// their manager or a dept_admin records a new completion.
+    #[arg(long, global = true, env = "CASEBRIDGE_TRAINING_VALID_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub training_valid_days: u32,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, global = true, env = "CASEBRIDGE_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,

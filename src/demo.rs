@@ -198,6 +198,9 @@ fn insert_organisation(
     Ok(id)
 }
 
+/// How long before seeding the demo accounts completed their training.
+pub const DEMO_TRAINING_AGE_DAYS: i64 = 30;
+
 pub fn is_demo(conn: &mut DbConnection) -> QueryResult<bool> {
     Ok(settings::table
         .filter(settings::key.eq("demo"))
@@ -283,6 +286,9 @@ fn seed_rows(conn: &mut DbConnection, keyring: &Keyring, hashes: &[String]) -> a
                 // SPEC: demo accounts log in with the password alone.
                 users::mfa_exempt.eq(true),
                 users::activated_at.eq(now),
+                // Recent training, so that a demo database works for most of a year before
+                // its accounts' training lapses (docs/csp-partnership.md#training).
+                users::training_completed_on.eq(today - Duration::days(DEMO_TRAINING_AGE_DAYS)),
             ))
             .execute(conn)?;
         user_ids.insert(*username, id);

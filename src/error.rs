@@ -75,6 +75,12 @@ pub enum ApiError {
         /// The purpose of use under which the candidates were named, for the audit row.
         purpose: Option<String>,
     },
+    /// The caller has not accepted the version in force of a policy document that applies to
+    /// them: the problem names the documents to read and accept.
+    #[error(
+        "Read and accept the policy documents named in `documents` (GET /api/v1/policy-documents/{{id}}, then POST /api/v1/policy-documents/{{id}}/acceptance) before anything else."
+    )]
+    TermsAcceptanceRequired { documents: Vec<DocumentToAccept> },
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -95,6 +101,17 @@ fn duplicate_detail(restricted_withheld: bool) -> &'static str {
 pub struct CurrentNotice {
     pub version: String,
     pub text: String,
+}
+
+/// A policy document version the caller must accept, as `terms_acceptance_required` and
+/// `/me` name it.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct DocumentToAccept {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub kind: crate::domain::PolicyDocumentKind,
+    pub version: String,
+    pub title: String,
 }
 
 /// RFC 9457 problem details, as every error response carries them.
@@ -118,6 +135,9 @@ pub struct Problem {
     /// been issued).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collection_notice: Option<CurrentNotice>,
+    /// For `terms_acceptance_required`: the policy documents to read and accept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents: Option<Vec<DocumentToAccept>>,
     /// For `possible_duplicate`: the ids of the clients the new file may duplicate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub candidates: Option<Vec<String>>,
@@ -221,6 +241,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::CollectionNoticeRequired { .. } => "collection_notice_required",
             ApiError::PossibleDuplicate { .. } => "possible_duplicate",
+            ApiError::TermsAcceptanceRequired { .. } => "terms_acceptance_required",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -252,6 +273,10 @@ impl ApiError {
                 ApiError::CollectionNoticeRequired { notice, .. } => notice.clone(),
                 _ => None,
             },
+            documents: match self {
+                ApiError::TermsAcceptanceRequired { documents } => Some(documents.clone()),
+                _ => None,
+            },
             candidates: match self {
                 ApiError::PossibleDuplicate { candidates, .. } => Some(candidates.clone()),
                 _ => None,
@@ -271,7 +296,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } | ApiError::FieldNotWritable(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden { .. }
+            | ApiError::FieldNotWritable(_)
+            | ApiError::TermsAcceptanceRequired { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } | ApiError::PossibleDuplicate { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,

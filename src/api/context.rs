@@ -13,6 +13,7 @@ use crate::api::history::History;
 use crate::audit;
 use crate::auth::sessions::{self, Identity};
 use crate::auth::tokens::{TokenKeys, bearer_token};
+use crate::auth::training::TrainingRules;
 use crate::authz::{Action, Caller, CompiledPolicy, Permit, PolicyStore, Resource, SessionLimit};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -257,9 +258,12 @@ impl Ctx {
         };
         req.extensions_mut().insert(caller.clone());
         let policy = state.policy.current();
-        let limit = caller.session_limit(&policy);
+        let training = TrainingRules::of(&state.config);
+        let limit = caller.session_limit(&policy, &training, state.clock.today());
         match limit {
-            Some(limit) if !accepts.contains(&limit) => return Err(limited_session(limit)),
+            Some(limit) if !accepts.contains(&limit) => {
+                return Err(limited_session(limit, &caller));
+            }
             _ => {}
         }
         let purpose = purpose_of_use(&req)?;
@@ -274,7 +278,8 @@ impl Ctx {
     }
 }
 
-fn limited_session(limit: SessionLimit) -> ApiError {
+/// The refusal of a request a session limited to `limit` may not make.
+pub fn limited_session(limit: SessionLimit, caller: &Caller) -> ApiError {
     match limit {
         SessionLimit::PasswordChange => ApiError::Forbidden {
             code: "password_change_required",
@@ -286,6 +291,16 @@ fn limited_session(limit: SessionLimit) -> ApiError {
             code: "mfa_enrolment_required",
             detail: "Your role requires multi-factor authentication. Enrol with \
                      POST /api/v1/me/mfa/totp and confirm a code before anything else."
+                .into(),
+        },
+        SessionLimit::TermsAcceptance => ApiError::TermsAcceptanceRequired {
+            documents: caller.terms_to_accept.clone(),
+        },
+        SessionLimit::TrainingExpired => ApiError::Forbidden {
+            code: "training_expired",
+            detail: "Your training is not current. Your manager (or a dept_admin) must record \
+                     your new training before you can use the service; until then you may only \
+                     read /api/v1/me, log out or change your own password."
                 .into(),
         },
     }
@@ -327,15 +342,32 @@ limited_ctx!(
 );
 
 limited_ctx!(
-    /// An authenticated request that a session limited to choosing a new password may also
-    /// make: setting a password (its own only, see `api::users`).
+    /// An authenticated request that a session limited to choosing a new password, to
+    /// accepting policy documents or by expired training may also make: setting a password
+    /// (its own only, see `api::users`).
     PasswordChangingCtx,
-    &[SessionLimit::PasswordChange]
+    &[
+        SessionLimit::PasswordChange,
+        SessionLimit::TermsAcceptance,
+        SessionLimit::TrainingExpired
+    ]
+);
+
+limited_ctx!(
+    /// An authenticated request that a session limited to accepting policy documents may also
+    /// make: reading them and accepting them.
+    AcceptingCtx,
+    &[SessionLimit::TermsAcceptance]
 );
 
 limited_ctx!(
     /// An authenticated request that any limited session may make: reading who one is,
     /// logging out.
     AnySessionCtx,
-    &[SessionLimit::PasswordChange, SessionLimit::MfaEnrolment]
+    &[
+        SessionLimit::PasswordChange,
+        SessionLimit::MfaEnrolment,
+        SessionLimit::TermsAcceptance,
+        SessionLimit::TrainingExpired
+    ]
 );

@@ -29,6 +29,7 @@ pub mod notes;
 pub mod notices;
 pub mod oauth;
 pub mod organisations;
+pub mod policy_documents;
 pub mod profiles;
 pub mod reports;
 pub mod request;
@@ -57,6 +58,7 @@ pub fn routes(config: &mut ServiceConfig) {
     breaches::routes(config);
     alerts::routes(config);
     notices::routes(config);
+    policy_documents::routes(config);
     consents::routes(config);
     complaints::routes(config);
     legal_holds::routes(config);

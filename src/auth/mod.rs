@@ -6,3 +6,4 @@ pub mod password;
 pub mod sessions;
 pub mod tokens;
 pub mod totp;
+pub mod training;

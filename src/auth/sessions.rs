@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use crate::auth::tokens::TokenKeys;
+use crate::auth::training::TrainingRecord;
 use crate::authz::Caller;
 use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
-use crate::db::{Database, DbConnection};
+use crate::db::{Database, DbConnection, policy_documents};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::error::ApiError;
 
@@ -159,7 +160,9 @@ pub fn end(
 
 /// The caller behind a verified token, read afresh: None unless the session is live, the
 /// principal active, and its organisation active and (for a CSP) under contract on `now`'s
-/// date. Roles, clearance and organisation come from here, never from the token.
+/// date. Roles, clearance and organisation come from here, never from the token; so do the
+/// training date and, for a person, the policy documents in force they have not accepted (a
+/// second statement on the same connection, by index: at most one row per document kind).
 pub fn load_caller(
     conn: &mut DbConnection,
     user_id: &str,
@@ -180,6 +183,7 @@ pub fn load_caller(
         mfa_confirmed_at: Option<NaiveDateTime>,
         password_change_required: bool,
         scope: Option<String>,
+        training_completed_on: Option<chrono::NaiveDate>,
     }
     let row: Option<CallerRow> = crate::on_backend!(conn, |conn| sessions::table
         .inner_join(users::table.inner_join(organisations::table))
@@ -201,6 +205,7 @@ pub fn load_caller(
             users::totp_confirmed_at,
             users::password_change_required,
             sessions::scope,
+            users::training_completed_on,
         ))
         .first(conn)
         .optional())?;
@@ -212,16 +217,34 @@ pub fn load_caller(
         let scope: Vec<String> = serde_json::from_str(scope)?;
         roles.retain(|role| scope.contains(role));
     }
+    let kind = PrincipalKind::from_stored(&row.principal_kind)?;
+    let organisation_kind = OrganisationKind::from_stored(&row.organisation_kind)?;
+    // A system cannot read terms: its organisation's manager accepts them for its staff, and
+    // the system acts within the roles the department gave it (docs/csp-partnership.md).
+    let terms_to_accept = match kind {
+        PrincipalKind::ApiClient => Vec::new(),
+        PrincipalKind::Person => {
+            let mut owed = Vec::new();
+            for document in policy_documents::in_force_not_accepted(conn, &row.user_id)? {
+                if document.applies_to(&roles)? {
+                    owed.push(document.to_accept()?);
+                }
+            }
+            owed
+        }
+    };
     Ok(Some(Caller {
+        training: TrainingRecord::of(kind, organisation_kind, row.training_completed_on),
+        terms_to_accept,
         user_id: row.user_id,
-        kind: PrincipalKind::from_stored(&row.principal_kind)?,
+        kind,
         mfa_exempt: row.mfa_exempt,
         mfa_enrolled: row.mfa_confirmed_at.is_some(),
         must_change_password: row.password_change_required,
         session_id: session_id.to_owned(),
         username: row.username,
         organisation_id: row.organisation_id,
-        organisation_kind: OrganisationKind::from_stored(&row.organisation_kind)?,
+        organisation_kind,
         roles,
         clearance: ProtectiveMarking::from_rank(row.clearance)?,
     }))

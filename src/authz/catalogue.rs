@@ -112,6 +112,11 @@ pub enum Resource {
     /// An entry of a client's, case's or allocation's change history: who changed which
     /// fields when, and (with a read of the record itself) their values before and after.
     ChangeHistory,
+    /// A version of a policy document the department publishes (acceptable use, the privacy
+    /// and security policy); `accept` records the caller's own acceptance of it.
+    PolicyDocument,
+    /// A person who has not accepted a policy document in force that applies to them.
+    TermsNotAccepted,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
     /// Not a record: a role granted `dual_control, required` is granted to an account only
@@ -159,6 +164,8 @@ pub enum Action {
     Correct,
     /// Restore the values an entry of a change history changed.
     Revert,
+    /// Accept a policy document for oneself.
+    Accept,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -473,6 +480,9 @@ pub const RESOURCES: &[ResourceDef] = &[
             "mfa_enrolled",
             "last_review",
             "review_overdue",
+            "training_due_on",
+            "training_expires_soon",
+            "training_expired",
         ],
     },
     ResourceDef {
@@ -630,6 +640,36 @@ pub const RESOURCES: &[ResourceDef] = &[
             "delivery",
             "delivery_attempts",
             "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::PolicyDocument,
+        name: "policy_document",
+        actions: &[(Read, &[Any]), (Create, &[Any]), (Accept, &[OwnRecord])],
+        fields: &[
+            "id",
+            "kind",
+            "version",
+            "title",
+            "text",
+            "applies_to_roles",
+            "published_by",
+            "published_at",
+            "in_force",
+            "accepted_at",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::TermsNotAccepted,
+        name: "terms_not_accepted",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "username",
+            "display_name",
+            "organisation_id",
+            "roles",
+            "documents",
         ],
     },
     ResourceDef {
@@ -958,6 +998,7 @@ impl Action {
         Release,
         Correct,
         Revert,
+        Accept,
     ];
 
     pub fn name(self) -> &'static str {
@@ -987,6 +1028,7 @@ impl Action {
             Release => "release",
             Correct => "correct",
             Revert => "revert",
+            Accept => "accept",
         }
     }
 

@@ -16,8 +16,9 @@ use chrono::NaiveDate;
 pub use catalogue::{Action, Resource, Scope};
 pub use policy::{CompiledPolicy, PolicySource, PolicyStore};
 
+use crate::auth::training::{TrainingRecord, TrainingRules};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking};
-use crate::error::ApiError;
+use crate::error::{ApiError, DocumentToAccept};
 
 /// The authenticated caller, as the database says they are on this request (not as their
 /// token said when it was issued).
@@ -38,6 +39,11 @@ pub struct Caller {
     pub organisation_kind: OrganisationKind,
     pub roles: Vec<String>,
     pub clearance: ProtectiveMarking,
+    /// The caller's training as recorded (see `auth::training`).
+    pub training: TrainingRecord,
+    /// The policy documents in force that apply to the caller's roles and that they have not
+    /// accepted (none for an API client: a system cannot read terms).
+    pub terms_to_accept: Vec<DocumentToAccept>,
 }
 
 impl Caller {
@@ -55,13 +61,24 @@ impl Caller {
         self.kind == PrincipalKind::Person && !self.mfa_exempt && policy.requires_mfa(&self.roles)
     }
 
-    /// What this caller's session is limited to, if anything: a password set by someone else
-    /// is replaced first, then a second factor the policy requires is enrolled.
-    pub fn session_limit(&self, policy: &CompiledPolicy) -> Option<SessionLimit> {
+    /// What this caller's session is limited to on `today`, if anything: a password set by
+    /// someone else is replaced first, then a second factor the policy requires is enrolled,
+    /// then the policy documents in force are accepted; last, expired training leaves only
+    /// `/me`, logout and one's own password (someone else must record the new training).
+    pub fn session_limit(
+        &self,
+        policy: &CompiledPolicy,
+        training: &TrainingRules,
+        today: NaiveDate,
+    ) -> Option<SessionLimit> {
         if self.must_change_password {
             Some(SessionLimit::PasswordChange)
         } else if self.must_enrol_in_mfa(policy) {
             Some(SessionLimit::MfaEnrolment)
+        } else if !self.terms_to_accept.is_empty() {
+            Some(SessionLimit::TermsAcceptance)
+        } else if training.standing(self.training, today).expired {
+            Some(SessionLimit::TrainingExpired)
         } else {
             None
         }
@@ -102,6 +119,10 @@ pub enum SessionLimit {
     PasswordChange,
     /// Enrol the second factor the policy requires.
     MfaEnrolment,
+    /// Read and accept the policy documents in force that apply to the caller.
+    TermsAcceptance,
+    /// Nothing but `/me`, logout and one's own password: the caller's training has expired.
+    TrainingExpired,
 }
 
 /// The permission to perform one action on one resource, with what it reaches.

@@ -545,6 +545,17 @@ pub fn organisation_kind(conn: &mut DbConnection, id: &str) -> QueryResult<Optio
         .optional()
 }
 
+/// The kind of each of `ids` (duplicates allowed) that exists.
+pub fn organisation_kinds(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> QueryResult<Vec<(String, String)>> {
+    organisations::table
+        .filter(organisations::id.eq_any(ids))
+        .select((organisations::id, organisations::kind))
+        .load(conn)
+}
+
 pub fn list_organisations(
     conn: &mut DbConnection,
     reachable: Predicate<organisations::table>,

@@ -17,6 +17,7 @@ pub mod legal_holds;
 pub mod notes;
 pub mod notices;
 pub mod oversight;
+pub mod policy_documents;
 pub mod requests;
 pub mod retention;
 pub mod schema;

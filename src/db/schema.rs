@@ -640,3 +640,29 @@ diesel::table! {
         changes -> Text,
     }
 }
+
+diesel::table! {
+    policy_documents (id) {
+        id -> Text,
+        kind -> Text,
+        version -> Text,
+        title -> Text,
+        text -> Text,
+        applies_to_roles -> Text,
+        published_by -> Text,
+        published_at -> Timestamp,
+        superseded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    policy_acceptances (user_id, document_id) {
+        user_id -> Text,
+        document_id -> Text,
+        accepted_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(policy_acceptances -> policy_documents (document_id));
+diesel::joinable!(policy_acceptances -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(policy_documents, policy_acceptances, users);

@@ -184,3 +184,11 @@ text_enum!(
         GpDetails => "gp_details", SafetyAlerts => "safety_alerts"
     }
 );
+text_enum!(
+    /// A policy document the department publishes to its staff and CSP staff, each version to
+    /// be accepted by everyone it applies to.
+    PolicyDocumentKind {
+        AcceptableUse => "acceptable_use",
+        PrivacyAndSecurityPolicy => "privacy_and_security_policy"
+    }
+);

@@ -12,8 +12,8 @@ pub use enums::{
     AccessRequestStatus, BreachKind, BreachSource, BreachStatus, CaseStatus, ComplaintChannel,
     ComplaintStatus, ContainmentStep, CorrectableField, CorrectionDecision, CorrectionStatus,
     ManualSource, Medium, NotNotifyingGround, NoteType, NotificationRecipient, OrganisationKind,
-    OrganisationStatus, PrincipalKind, ReviewDecision, ReviewStatus, RiskLevel, UserStatus,
-    Visibility,
+    OrganisationStatus, PolicyDocumentKind, PrincipalKind, ReviewDecision, ReviewStatus, RiskLevel,
+    UserStatus, Visibility,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use information::InformationKind;

@@ -495,7 +495,10 @@ impl Generator {
                 clearance: clearance.rank(),
                 activated_at: Some(now),
                 approved_at: csp.then_some(now),
-                training_completed_on: csp.then_some(joined),
+                // Renewed within the last training period (365 days by default), so that the
+                // synthetic staff can use the service.
+                training_completed_on: csp
+                    .then(|| self.base - Duration::days((self.base - joined).num_days() % 330)),
                 security_check_completed_on: csp.then_some(joined),
                 security_check_reference: csp.then(|| format!("SC-{}", 100_000 + index)),
                 acceptable_use_accepted_on: csp.then_some(joined),

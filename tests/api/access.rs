@@ -1124,7 +1124,10 @@ async fn an_access_review_keeps_confirmed_decisions_and_suspends_the_rest() {
         .clone();
     assert_eq!(entry["last_review"]["outcome"], "kept");
     assert_eq!(entry["review_overdue"], false);
-    assert!(entry["training_completed_on"].is_null());
+    // The demo seeds recent training for its accounts (casebridge::demo).
+    let trained =
+        app.clock.today() - chrono::Duration::days(casebridge::demo::DEMO_TRAINING_AGE_DAYS);
+    assert_eq!(entry["training_completed_on"], trained.to_string());
     let response = app
         .get(
             "/api/v1/reports/access-register",

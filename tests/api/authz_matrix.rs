@@ -121,7 +121,10 @@ const ORGANISATION: Keys = &[
 ];
 
 #[rustfmt::skip]
-const ME: Keys = &["id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "password", "permissions"];
+const ME: Keys = &[
+    "id", "username", "display_name", "organisation", "roles", "clearance", "mfa", "password", "training_due_on",
+    "training_expires_soon", "training_expired", "terms_to_accept", "permissions",
+];
 const ME_ORGANISATION: Keys = &["id", "name", "kind"];
 const ME_PERMISSIONS: Keys = &["actions", "readable_fields", "writable_fields"];
 const PAGE: Keys = &["items", "next_cursor"];
@@ -182,9 +185,9 @@ const HISTORY_WITHOUT_VALUES: Keys = &[
     "changed_by", "changed_by_kind", "organisation_id", "request_id", "fields",
 ];
 
-/// Every role reads the collection notice in effect (`collection_notice`). Roles that read
-/// client content must log in with MFA (`mfa`) and are granted under dual control
-/// (`dual_control`).
+/// Every role reads the collection notice in effect (`collection_notice`), and reads and
+/// accepts the policy documents (`policy_document`). Roles that read client content must log
+/// in with MFA (`mfa`) and are granted under dual control (`dual_control`).
 const DEPARTMENT_WORKER: Keys = &[
     "allocation",
     "case",
@@ -197,6 +200,7 @@ const DEPARTMENT_WORKER: Keys = &[
     "note",
     "notice_given",
     "notice_status",
+    "policy_document",
     "profile",
     "user",
 ];
@@ -210,6 +214,7 @@ const CSP_WORKER: Keys = &[
     "dual_control",
     "mfa",
     "note",
+    "policy_document",
     "user",
 ];
 const CSP_MANAGER: Keys = &[
@@ -222,6 +227,7 @@ const CSP_MANAGER: Keys = &[
     "dual_control",
     "mfa",
     "note",
+    "policy_document",
     "user",
 ];
 const DEPARTMENT_ADMIN: Keys = &[
@@ -232,6 +238,8 @@ const DEPARTMENT_ADMIN: Keys = &[
     "dual_control",
     "mfa",
     "organisation",
+    "policy_document",
+    "terms_not_accepted",
     "user",
 ];
 const PRIVACY_OFFICER: Keys = &[
@@ -259,6 +267,7 @@ const PRIVACY_OFFICER: Keys = &[
     "notice_given",
     "notice_status",
     "overdue_request",
+    "policy_document",
     "retention_schedule",
     "user",
 ];
@@ -275,6 +284,8 @@ const AUDITOR: Keys = &[
     "disposal_certificate",
     "finding",
     "mfa",
+    "policy_document",
+    "terms_not_accepted",
     "user",
 ];
 /// The records manager: legal holds, no client content.
@@ -282,6 +293,7 @@ const RECORDS_MANAGER: Keys = &[
     "collection_notice",
     "disposal_certificate",
     "legal_hold",
+    "policy_document",
     "retention_run",
     "retention_schedule",
     "user",
@@ -348,7 +360,7 @@ const ROLES: &[Role] = &[
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: FORBIDDEN,
-        me: &["collection_notice", "dual_control", "mfa", "profile", "user"] },
+        me: &["collection_notice", "dual_control", "mfa", "policy_document", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
@@ -1841,5 +1853,95 @@ async fn the_breach_register_additions_follow_the_policy_for_every_role() {
         } else {
             assert_eq!(after, (before.0 + 1, before.1 + 1), "{user}");
         }
+    }
+}
+
+/// Every demo account against the policy documents: everyone reads the documents in force
+/// and accepts them; only the department (dept_admin, privacy_officer) publishes, and only
+/// dept_admin and the auditor read who has not accepted. A refused publication stores nothing.
+#[actix_web::test]
+async fn policy_documents_follow_the_policy_for_every_role() {
+    use casebridge::db::schema::policy_documents;
+    let app = spawn_app().await;
+    let document = |kind: &str, version: &str, roles: &[&str]| {
+        serde_json::json!({
+            "kind": kind, "version": version, "title": "Acceptable use",
+            "text": "Use client information only for the service you deliver.",
+            "applies_to_roles": roles,
+        })
+    };
+    let every_role: Vec<&str> = casebridge::authz::catalogue::ROLES
+        .iter()
+        .map(|role| role.name)
+        .collect();
+    let published = app
+        .post(
+            "/api/v1/policy-documents",
+            &app.login("admin").await,
+            document("acceptable_use", "1", &every_role),
+        )
+        .await;
+    assert_eq!(published.status, StatusCode::CREATED, "{}", published.body);
+    let stored =
+        || -> i64 { app.with_db(|conn| policy_documents::table.count().get_result(conn).unwrap()) };
+    const NO: StatusCode = StatusCode::FORBIDDEN;
+    const OK: StatusCode = StatusCode::OK;
+    #[rustfmt::skip]
+    let table: &[(&str, StatusCode, StatusCode)] = &[
+        // user               publish              who has not accepted
+        ("admin",             StatusCode::CREATED, OK),
+        ("caseworker",        NO,                  NO),
+        ("teamleader",        NO,                  NO),
+        ("searcher",          NO,                  NO),
+        ("csp-north",         NO,                  NO),
+        ("csp-north-manager", NO,                  NO),
+        ("csp-east",          NO,                  NO),
+        ("auditor",           NO,                  OK),
+        ("records",           NO,                  NO),
+        ("privacy",           StatusCode::CREATED, NO),
+    ];
+    for (index, (user, publish, report)) in table.iter().enumerate() {
+        let token = app.login(user).await;
+        let current = app.get("/api/v1/policy-documents/current", &token).await;
+        assert_eq!(current.status, OK, "{user} current: {}", current.body);
+        let me = app.get("/api/v1/me", &token).await;
+        for owed in me.body["terms_to_accept"].as_array().unwrap() {
+            let id = owed["id"].as_str().unwrap();
+            let accepted = app
+                .act(&format!("/api/v1/policy-documents/{id}/acceptance"), &token)
+                .await;
+            assert_eq!(
+                accepted.status,
+                StatusCode::CREATED,
+                "{user} accept: {}",
+                accepted.body
+            );
+        }
+        let before = stored();
+        // A document for a role nobody probing after it holds, so that no one is held by it.
+        let published = app
+            .post(
+                "/api/v1/policy-documents",
+                &token,
+                document(
+                    "privacy_and_security_policy",
+                    &index.to_string(),
+                    &["records_manager"],
+                ),
+            )
+            .await;
+        assert_eq!(
+            published.status, *publish,
+            "{user} publish: {}",
+            published.body
+        );
+        let expected = before + i64::from(*publish == StatusCode::CREATED);
+        assert_eq!(
+            stored(),
+            expected,
+            "{user}: a refused publication stores nothing"
+        );
+        let listed = app.get("/api/v1/reports/terms-not-accepted", &token).await;
+        assert_eq!(listed.status, *report, "{user} report: {}", listed.body);
     }
 }

@@ -141,6 +141,7 @@ pub fn test_config(data_dir: PathBuf, database_url: String) -> Config {
         lockout_duration: 900,
         dormant_after_days: 90,
         review_interval_days: 90,
+        training_valid_days: 365,
         oversight: casebridge::config::OversightConfig::default(),
         privacy: casebridge::config::PrivacyConfig::default(),
         tls: Default::default(),

@@ -31,4 +31,5 @@ mod security;
 mod slow_clients;
 mod smoke;
 mod synthetic;
+mod terms_and_training;
 mod writes;

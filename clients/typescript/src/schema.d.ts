@@ -84,7 +84,8 @@ export interface paths {
         /**
          * Get everything held about an access request's client
          * @description One JSON document: the request, the client's record (with statements), cases with
-         *     allocations, consents, collection notices given, correction requests, then every note
+         *     allocations, consents, collection notices given, correction requests, the file's change
+         *     history, then every note
          *     (amendments included) and the access log (who accessed the file, when, which fields),
          *     streamed. Needs the requester's identity verified (409 `identity_not_verified`); a
          *     refused request has none (409 `request_refused`). Audited with the request as purpose of
@@ -746,6 +747,28 @@ export interface paths {
         patch: operations["update_allocation"];
         trace?: never;
     };
+    "/api/v1/cases/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A case's change history
+         * @description Each creation and change of the case and of its allocations, oldest first, as the
+         *     client's history shows them: an allocation's entries only to a caller who may see that
+         *     allocation (a CSP sees its own).
+         */
+        get: operations["case_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cases/{id}/notes": {
         parameters: {
             query?: never;
@@ -941,6 +964,54 @@ export interface paths {
          *     `consent_withdrawn`).
          */
         post: operations["withdraw_consent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A client's change history
+         * @description Each creation and change of the client's file, oldest first: who, when, which request,
+         *     and each changed field before and after. Shows the fields the caller may read of the
+         *     client now, and values only to a caller who may read the client (masked as the client
+         *     is); the auditor sees who changed which fields and when. A restricted client's history
+         *     needs `X-Purpose-Of-Use`.
+         */
+        get: operations["client_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/history/{entry_id}/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revert a change to a client
+         * @description Restores the values the entry `entry_id` of the client's history changed, through the
+         *     client's normal write path: the caller must be allowed to write each of those fields,
+         *     `If-Match` names the client's current version, and the revert is audited and kept in the
+         *     history as an entry of its own (`action: reverted`, `reverts` naming the entry). A
+         *     creation is not reverted (409 `not_revertible`).
+         */
+        post: operations["revert_client_change"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1402,6 +1473,91 @@ export interface paths {
         patch: operations["update_organisation"];
         trace?: never;
     };
+    "/api/v1/policy-documents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every version of the policy documents
+         * @description Newest first, each with whether it is in force and when you accepted it.
+         */
+        get: operations["list"];
+        put?: never;
+        /**
+         * Publish a policy document
+         * @description A new version of the acceptable-use policy or the privacy and security policy. It is in
+         *     force at once and supersedes the version of its kind in force: everyone holding one of
+         *     `applies_to_roles` must accept it before doing anything else.
+         */
+        post: operations["publish"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policy-documents/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The policy documents in force
+         * @description The version in force of each kind published, with when you accepted it.
+         */
+        get: operations["in_force"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policy-documents/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A policy document */
+        get: operations["get_document"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/policy-documents/{id}/acceptance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept a policy document
+         * @description Records that you accept the version, which must be the one in force (409
+         *     `document_superseded` otherwise: accept the newer one). 201 with the document the first
+         *     time, 200 when you had accepted it already.
+         */
+        post: operations["accept"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/profiles": {
         parameters: {
             query?: never;
@@ -1438,7 +1594,7 @@ export interface paths {
          * The access register
          * @description Every user and API client that is pending, active or suspended, with their roles,
          *     onboarding dates, last login, dormancy, MFA, last access review and whether one is
-         *     overdue.
+         *     overdue, and when their training is due and whether it is due soon or overdue.
          */
         get: operations["access_register"];
         put?: never;
@@ -1525,6 +1681,27 @@ export interface paths {
          *     past its due date; longest overdue first.
          */
         get: operations["requests_overdue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/terms-not-accepted": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who has not accepted the policy documents in force
+         * @description Every active person holding a role that a policy document in force applies to and who has
+         *     not accepted that version, with the documents outstanding; in user id order.
+         */
+        get: operations["terms_not_accepted"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1735,7 +1912,9 @@ export interface paths {
         /**
          * Record onboarding checks
          * @description The user's csp_manager or a dept_admin records each check as it is completed. Dates may
-         *     not be in the future.
+         *     not be in the future. Recording a new `training_completed_on` renews the user's training
+         *     for another training period (`--training-valid-days`), and lifts `training_expired` from
+         *     their next request. Nobody records their own checks (403 `own_access_unchangeable`).
          */
         post: operations["record_onboarding_checks"];
         delete?: never;
@@ -1899,6 +2078,8 @@ export interface components {
             correction_requests: components["schemas"]["CorrectionRequestRecord"][];
             /** Format: date-time */
             generated_at: string;
+            /** @description Every change made to the file (the client, its cases and allocations), oldest first. */
+            history: components["schemas"]["HistoryEntry"][];
         };
         AccessRequestProgress: {
             /** @description `true` once the requester's identity is checked; it cannot be unset. */
@@ -1973,7 +2154,7 @@ export interface components {
             note: string;
         };
         /** @enum {string} */
-        Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct";
+        Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct" | "revert" | "accept";
         /** @description How a privacy officer added an individual by hand, and why. */
         AddedByHand: {
             /** Format: date-time */
@@ -2149,6 +2330,8 @@ export interface components {
              * @description The hash chain the event belongs to (one per service instance).
              */
             chain_id?: string;
+            /** @description The fields a write changed (its values are in the record's change history). */
+            changed_fields?: string[];
             /** @description Every client whose data the response disclosed. */
             client_ids?: string[];
             /** Format: int64 */
@@ -2183,12 +2366,9 @@ export interface components {
         };
         BTreeMap: {
             [key: string]: {
-                /** Format: uuid */
-                correction_request_id: string;
-                /** Format: date-time */
-                recorded_at: string;
-                statement: string;
-            }[];
+                after: unknown;
+                before: unknown;
+            };
         };
         /** @description The harm assessment and the decision whether the breach is eligible (notifiable). */
         BreachAssessment: {
@@ -2753,6 +2933,17 @@ export interface components {
             };
             schedules?: components["schemas"]["ScheduleApplied"][];
         };
+        /**
+         * @description A policy document version the caller must accept, as `terms_acceptance_required` and
+         *     `/me` name it.
+         */
+        DocumentToAccept: {
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["PolicyDocumentKind"];
+            title: string;
+            version: string;
+        };
         Extension: {
             /** Format: date */
             new_due_on: string;
@@ -2793,6 +2984,51 @@ export interface components {
         };
         Health: {
             status: string;
+        };
+        /**
+         * @description What made an entry.
+         * @enum {string}
+         */
+        HistoryAction: "created" | "updated" | "reverted";
+        /**
+         * @description An entry of a record's change history as the caller may see it: `fields` and `changes`
+         *     hold only fields the caller may read of the record now, `changes` only for a caller who
+         *     may read the record itself.
+         */
+        HistoryEntry: {
+            action?: components["schemas"]["HistoryAction"];
+            /** Format: uuid */
+            case_id?: string | null;
+            /** Format: date-time */
+            changed_at?: string;
+            /**
+             * Format: uuid
+             * @description The person's user id or the API client's id.
+             */
+            changed_by?: string;
+            /** @description `person` or `api_client`. */
+            changed_by_kind?: string;
+            /** @description Each changed field's value before and after. */
+            changes?: components["schemas"]["BTreeMap"];
+            /** Format: uuid */
+            client_id?: string;
+            /** @description The changed fields' names. */
+            fields?: string[];
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            organisation_id?: string;
+            /** @description The request that made the change, as its audit row names it. */
+            request_id?: string;
+            /** Format: uuid */
+            resource_id?: string;
+            /** @description `client`, `case` or `allocation`. */
+            resource_type?: string;
+            /**
+             * Format: uuid
+             * @description The entry a revert undid.
+             */
+            reverts?: string | null;
         };
         /** @description Why a hold is placed or released. */
         HoldReason: {
@@ -2906,6 +3142,26 @@ export interface components {
                 [key: string]: components["schemas"]["ResourcePermissions"];
             };
             roles: string[];
+            /**
+             * @description The policy documents in force that apply to you and that you have not accepted:
+             *     until you accept them (`POST /api/v1/policy-documents/{id}/acceptance`), every call
+             *     but reading and accepting them, this one and logout answers 403
+             *     `terms_acceptance_required`.
+             */
+            terms_to_accept: components["schemas"]["DocumentToAccept"][];
+            /**
+             * Format: date
+             * @description The last day your recorded training is current; null when none is recorded (or for an
+             *     API client).
+             */
+            training_due_on?: string | null;
+            /**
+             * @description Your training is not current: every call but this one, logout and changing your own
+             *     password answers 403 `training_expired` until your manager records new training.
+             */
+            training_expired: boolean;
+            /** @description Your training is due within 30 days: ask your manager to record the new training. */
+            training_expires_soon: boolean;
             username: string;
         };
         /**
@@ -3203,6 +3459,15 @@ export interface components {
             kind: components["schemas"]["OrganisationKind"];
             /** @description Follows the name rule (`domain::names`). */
             name: string;
+        };
+        NewPolicyDocument: {
+            /** @description Catalogued roles; everyone holding one of them must accept the version. */
+            applies_to_roles: string[];
+            kind: components["schemas"]["PolicyDocumentKind"];
+            text: string;
+            title: string;
+            /** @description A name for the version, such as `2027-1`; unique within its kind. */
+            version: string;
         };
         NewRetentionSchedule: {
             /**
@@ -3597,6 +3862,17 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description One page of a list. */
+        Page_HistoryEntry: {
+            items: components["schemas"]["HistoryEntry"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
         Page_LegalHoldRecord: {
             items: components["schemas"]["LegalHoldRecord"][];
             /**
@@ -3663,6 +3939,17 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description One page of a list. */
+        Page_PolicyDocumentRecord: {
+            items: components["schemas"]["PolicyDocumentRecord"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
         Page_ProfileRecord: {
             items: components["schemas"]["ProfileRecord"][];
             /**
@@ -3687,6 +3974,17 @@ export interface components {
         /** @description One page of a list. */
         Page_RetentionScheduleRecord: {
             items: components["schemas"]["RetentionScheduleRecord"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_TermsNotAcceptedEntry: {
+            items: components["schemas"]["TermsNotAcceptedEntry"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
              *     the client and case lists and the outdated-notices report look at a bounded number of
@@ -3745,6 +4043,34 @@ export interface components {
             to: string;
         };
         /**
+         * @description A policy document the department publishes to its staff and CSP staff, each version to
+         *     be accepted by everyone it applies to.
+         * @enum {string}
+         */
+        PolicyDocumentKind: "acceptable_use" | "privacy_and_security_policy";
+        /** @description A version of a policy document. */
+        PolicyDocumentRecord: {
+            /**
+             * Format: date-time
+             * @description When you accepted this version; null if you have not.
+             */
+            accepted_at?: string | null;
+            /** @description Whoever holds one of these roles must accept the version while it is in force. */
+            applies_to_roles?: string[];
+            /** Format: uuid */
+            id: string;
+            /** @description The version of its kind in force: no later version has been published. */
+            in_force?: boolean;
+            kind?: components["schemas"]["PolicyDocumentKind"];
+            /** Format: date-time */
+            published_at?: string;
+            /** Format: uuid */
+            published_by?: string;
+            text?: string;
+            title?: string;
+            version?: string;
+        };
+        /**
          * @description A person logging in, or a CSP system using OAuth2 client credentials.
          * @enum {string}
          */
@@ -3757,6 +4083,8 @@ export interface components {
             code: string;
             collection_notice?: components["schemas"]["CurrentNotice"] | null;
             detail: string;
+            /** @description For `terms_acceptance_required`: the policy documents to read and accept. */
+            documents?: components["schemas"]["DocumentToAccept"][] | null;
             /** @description For 422: every offending field. */
             errors?: components["schemas"]["FieldError"][] | null;
             /** @description For `field_not_writable`: the fields the caller may not write. */
@@ -3834,6 +4162,18 @@ export interface components {
             status_reason?: string | null;
             /** Format: date */
             training_completed_on?: string | null;
+            /**
+             * Format: date
+             * @description The last day the recorded training is current; null when none is recorded.
+             */
+            training_due_on?: string | null;
+            /**
+             * @description Training overdue (or, for CSP staff, never recorded): the person is refused until new
+             *     training is recorded.
+             */
+            training_expired?: boolean;
+            /** @description Training due within 30 days. */
+            training_expires_soon?: boolean;
             username?: string;
         };
         /**
@@ -4011,6 +4351,21 @@ export interface components {
          * @example 123456782
          */
         TaxFileNumber: string;
+        /** @description An active person who has not accepted a policy document in force that applies to them. */
+        TermsNotAcceptedEntry: {
+            display_name?: string;
+            /** @description The versions in force they have yet to accept. */
+            documents?: components["schemas"]["DocumentToAccept"][];
+            /**
+             * Format: uuid
+             * @description The person's user id.
+             */
+            id: string;
+            /** Format: uuid */
+            organisation_id?: string;
+            roles?: string[];
+            username?: string;
+        };
         /**
          * Format: date-time
          * @description A moment a person could mean, in the years [`Date`] allows, kept to the microsecond (what
@@ -5994,6 +6349,43 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    case_history: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: {
+                "X-Purpose-Of-Use"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_HistoryEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     list_notes: {
         parameters: {
             query?: {
@@ -6620,6 +7012,83 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    client_history: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: {
+                "X-Purpose-Of-Use"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_HistoryEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revert_client_change: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The client's current ETag */
+                "If-Match": string;
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -7692,6 +8161,201 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    list: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PolicyDocumentRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    publish: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewPolicyDocument"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDocumentRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["BodyTimeout"];
+            /** @description `document_version_exists` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    in_force: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_PolicyDocumentRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_document: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDocumentRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    accept: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDocumentRecord"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyDocumentRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description `document_superseded` */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key was used with another request (`idempotency_key_reused`), or is malformed */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     search_profiles: {
         parameters: {
             query: {
@@ -7880,6 +8544,40 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    terms_not_accepted: {
+        parameters: {
+            query?: {
+                /** @description Only this organisation's users and API clients. */
+                organisation_id?: string;
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TermsNotAcceptedEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };

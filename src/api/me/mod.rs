@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,13 +13,14 @@ use validator::Validate;
 use crate::api::context::{AnySessionCtx, Ctx, EnrollingCtx};
 use crate::api::request::{Body, path_id, utc};
 use crate::audit::Disclosure;
+use crate::auth::training::TrainingRules;
 use crate::auth::{sessions, totp};
 use crate::authz::catalogue::RESOURCES;
 use crate::authz::{Action, Scope, grants};
 use crate::db::directory;
 use crate::db::schema::{organisations, users};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, DocumentToAccept, Problem};
 use crate::sealing::SealedColumn;
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -42,6 +43,19 @@ pub struct Me {
     pub clearance: ProtectiveMarking,
     pub mfa: MfaState,
     pub password: PasswordState,
+    /// The last day your recorded training is current; null when none is recorded (or for an
+    /// API client).
+    pub training_due_on: Option<NaiveDate>,
+    /// Your training is due within 30 days: ask your manager to record the new training.
+    pub training_expires_soon: bool,
+    /// Your training is not current: every call but this one, logout and changing your own
+    /// password answers 403 `training_expired` until your manager records new training.
+    pub training_expired: bool,
+    /// The policy documents in force that apply to you and that you have not accepted:
+    /// until you accept them (`POST /api/v1/policy-documents/{id}/acceptance`), every call
+    /// but reading and accepting them, this one and logout answers 403
+    /// `terms_acceptance_required`.
+    pub terms_to_accept: Vec<DocumentToAccept>,
     /// For each resource: the actions allowed with their row scopes, and the fields readable
     /// and writable.
     pub permissions: BTreeMap<String, ResourcePermissions>,
@@ -106,6 +120,8 @@ async fn me(AnySessionCtx(ctx): AnySessionCtx) -> ApiResult<HttpResponse> {
         })
         .await?;
     let caller = &ctx.caller;
+    let training =
+        TrainingRules::of(&ctx.state.config).standing(caller.training, ctx.state.clock.today());
     let permissions = RESOURCES
         .iter()
         .filter_map(|def| {
@@ -144,6 +160,10 @@ async fn me(AnySessionCtx(ctx): AnySessionCtx) -> ApiResult<HttpResponse> {
         password: PasswordState {
             change_required: caller.must_change_password,
         },
+        training_due_on: training.due_on,
+        training_expires_soon: training.expires_soon,
+        training_expired: training.expired,
+        terms_to_accept: caller.terms_to_accept.clone(),
         permissions,
     }))
 }

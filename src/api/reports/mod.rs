@@ -9,14 +9,16 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, Params, field_id, utc};
 use crate::auth::login::LoginRules;
+use crate::auth::training::{TrainingRecord, TrainingRules};
 use crate::authz::{Action, Resource};
 use crate::db::access_reviews as reviews;
 use crate::db::directory::{self, UserRow};
-use crate::domain::{PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
+use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 
 mod csp_access;
 mod requests_overdue;
+mod terms;
 mod unusual;
 
 pub use csp_access::CspAccessEntry;
@@ -26,7 +28,8 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(access_register)
         .service(unusual::unusual_activity)
         .service(csp_access::csp_access)
-        .service(requests_overdue::requests_overdue);
+        .service(requests_overdue::requests_overdue)
+        .service(terms::terms_not_accepted);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,6 +85,16 @@ pub struct RegisterEntry {
     /// Active, and not reviewed within the review interval (90 days by default).
     #[schema(required = false)]
     pub review_overdue: bool,
+    /// The last day the recorded training is current; null when none is recorded.
+    #[schema(required = false)]
+    pub training_due_on: Option<NaiveDate>,
+    /// Training due within 30 days.
+    #[schema(required = false)]
+    pub training_expires_soon: bool,
+    /// Training overdue (or, for CSP staff, never recorded): the person is refused until new
+    /// training is recorded.
+    #[schema(required = false)]
+    pub training_expired: bool,
 }
 
 impl Disclose for RegisterEntry {
@@ -112,14 +125,21 @@ struct Periods {
     now: NaiveDateTime,
     rules: LoginRules,
     review_interval: Duration,
+    training: TrainingRules,
 }
 
 fn entry(
     row: UserRow,
+    organisation_kind: OrganisationKind,
     last_review: Option<LastReview>,
     periods: &Periods,
 ) -> ApiResult<RegisterEntry> {
     let status = UserStatus::from_stored(&row.status)?;
+    let kind = PrincipalKind::from_stored(&row.kind)?;
+    let training = periods.training.standing(
+        TrainingRecord::of(kind, organisation_kind, row.training_completed_on),
+        periods.now.date(),
+    );
     let dormant = row.status_reason.as_deref() == Some("dormant")
         || (status == UserStatus::Active
             && periods.rules.is_dormant(
@@ -134,7 +154,10 @@ fn entry(
         .map(|at| at.naive_utc())
         .unwrap_or(row.created_at);
     Ok(RegisterEntry {
-        kind: PrincipalKind::from_stored(&row.kind)?,
+        kind,
+        training_due_on: training.due_on,
+        training_expires_soon: training.expires_soon,
+        training_expired: training.expired,
         roles: serde_json::from_str(&row.roles).map_err(ApiError::internal)?,
         clearance: ProtectiveMarking::from_rank(row.clearance)?,
         created_at: utc(row.created_at),
@@ -161,7 +184,7 @@ fn entry(
 ///
 /// Every user and API client that is pending, active or suspended, with their roles,
 /// onboarding dates, last login, dormancy, MFA, last access review and whether one is
-/// overdue.
+/// overdue, and when their training is due and whether it is due soon or overdue.
 #[utoipa::path(tag = "reports", params(RegisterParams), responses(
     (status = 200, body = Page<RegisterEntry>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -184,8 +207,9 @@ async fn access_register(ctx: Ctx, params: Params<RegisterParams>) -> ApiResult<
         now: ctx.now(),
         rules: LoginRules::of(config),
         review_interval: Duration::days(i64::from(config.review_interval_days)),
+        training: TrainingRules::of(config),
     };
-    let (rows, last_reviews, next_cursor) = ctx
+    let (rows, last_reviews, kinds, next_cursor) = ctx
         .db()
         .read(move |conn| {
             let mut rows = directory::register(
@@ -196,7 +220,14 @@ async fn access_register(ctx: Ctx, params: Params<RegisterParams>) -> ApiResult<
             )?;
             let next_cursor = page.finish(&mut rows, |row| &row.id);
             let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-            Ok((rows, reviews::last_reviews(conn, &ids)?, next_cursor))
+            let organisations: Vec<String> =
+                rows.iter().map(|row| row.organisation_id.clone()).collect();
+            Ok((
+                rows,
+                reviews::last_reviews(conn, &ids)?,
+                directory::organisation_kinds(conn, &organisations)?,
+                next_cursor,
+            ))
         })
         .await?;
     let entries = rows
@@ -212,7 +243,13 @@ async fn access_register(ctx: Ctx, params: Params<RegisterParams>) -> ApiResult<
                     decision: item.decision.clone(),
                     outcome: item.outcome.clone(),
                 });
-            entry(row, last, &periods)
+            let organisation_kind = kinds
+                .iter()
+                .find(|(id, _)| *id == row.organisation_id)
+                .map(|(_, kind)| OrganisationKind::from_stored(kind))
+                .transpose()?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("user without organisation")))?;
+            entry(row, organisation_kind, last, &periods)
         })
         .collect::<ApiResult<Vec<_>>>()?;
     disclosure::page(&permit, &entries, next_cursor)

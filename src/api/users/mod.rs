@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
-use crate::api::context::{Ctx, PasswordChangingCtx};
+use crate::api::context::{Ctx, PasswordChangingCtx, limited_session};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{Body, PageRequest, Params, expected_version, path_id, utc, write_body};
 use crate::audit::{ChangeAlert, Disclosure};
@@ -635,12 +635,17 @@ async fn set_password(
     let change: PasswordChange = body.parse(&permit)?;
     let caller = ctx.caller.clone();
     let own = id == caller.user_id;
-    if !own && ctx.limit == Some(SessionLimit::PasswordChange) {
-        // A session that must first replace its own password does nothing else.
-        return Err(ApiError::Forbidden {
-            code: "password_change_required",
-            detail: "Choose a new password for your own account first.".into(),
-        });
+    match ctx.limit {
+        Some(SessionLimit::PasswordChange) if !own => {
+            // A session that must first replace its own password does nothing else.
+            return Err(ApiError::Forbidden {
+                code: "password_change_required",
+                detail: "Choose a new password for your own account first.".into(),
+            });
+        }
+        // A session limited to something else may change its own password only.
+        Some(limit) if !own => return Err(limited_session(limit, &caller)),
+        _ => {}
     }
     let target = ctx.db().read(move |conn| load(conn, &permit, &id)).await?;
     if !own && target.clearance > caller.clearance {
@@ -730,7 +735,9 @@ fn find_principal(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResu
 /// Record onboarding checks
 ///
 /// The user's csp_manager or a dept_admin records each check as it is completed. Dates may
-/// not be in the future.
+/// not be in the future. Recording a new `training_completed_on` renews the user's training
+/// for another training period (`--training-valid-days`), and lifts `training_expired` from
+/// their next request. Nobody records their own checks (403 `own_access_unchangeable`).
 #[utoipa::path(tag = "users", params(("id" = String, Path, format = Uuid)), request_body = OnboardingChecks, responses(
     (status = 200, body = UserRecord, headers(("ETag" = String))),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -747,6 +754,14 @@ async fn record_onboarding_checks(
     let permit = ctx.permit(Resource::User, Action::RecordOnboarding)?;
     let reader = ctx.permit(Resource::User, Action::Read)?;
     let id = path_id(&id)?;
+    if id == ctx.caller.user_id {
+        // Someone else vouches for a person's training and checks: an administrator whose
+        // own training lapses is renewed by another (docs/csp-partnership.md#training).
+        return Err(ApiError::Forbidden {
+            code: "own_access_unchangeable",
+            detail: "Someone else records your onboarding checks and training.".into(),
+        });
+    }
     let checks: OnboardingChecks = body.parse(&permit)?;
     let today = ctx.state.clock.today();
     let dates = [
