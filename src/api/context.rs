@@ -232,7 +232,9 @@ impl Ctx {
             Some(identity) => identity,
             None => {
                 let token = bearer_token(req.headers());
-                sessions::identify(&state.db, &state.tokens, token, state.clock.now()).await?
+                let policy = state.policy.current();
+                sessions::identify(&state.db, &state.tokens, &policy, token, state.clock.now())
+                    .await?
             }
         };
         let caller = match identity {
@@ -288,6 +290,12 @@ fn limited_session(limit: SessionLimit) -> ApiError {
                      POST /api/v1/me/mfa/totp and confirm a code before anything else."
                 .into(),
         },
+        SessionLimit::WrapUp => ApiError::Forbidden {
+            code: "wrap_up_only",
+            detail: "Your organisation's contract has ended. You may only take part in its \
+                     wrap-up (/api/v1/organisations/{id}/wrap-up), read /api/v1/me and log out."
+                .into(),
+        },
     }
 }
 
@@ -337,5 +345,16 @@ limited_ctx!(
     /// An authenticated request that any limited session may make: reading who one is,
     /// logging out.
     AnySessionCtx,
-    &[SessionLimit::PasswordChange, SessionLimit::MfaEnrolment]
+    &[
+        SessionLimit::PasswordChange,
+        SessionLimit::MfaEnrolment,
+        SessionLimit::WrapUp
+    ]
+);
+
+limited_ctx!(
+    /// An authenticated request that the session of a CSP whose contract has ended may also
+    /// make: reading its wrap-up and annex, recording its certificate.
+    WrapUpCtx,
+    &[SessionLimit::WrapUp]
 );

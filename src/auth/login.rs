@@ -96,6 +96,21 @@ pub fn organisation_in_good_standing(
     Ok(count == 1)
 }
 
+/// Whether organisation `organisation_id` is a CSP whose contract ended with a wrap-up open:
+/// its manager may still sign in, for the wrap-up alone (see `authz::may_wind_up`).
+pub fn organisation_winding_up(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let count: i64 = organisations::table
+        .filter(organisations::id.eq(organisation_id))
+        .filter(scope::winding_up(now.date()))
+        .count()
+        .get_result(conn)?;
+    Ok(count == 1)
+}
+
 /// Until when `username` is locked, if it is now.
 pub fn locked_until(
     conn: &mut DbConnection,
@@ -266,6 +281,11 @@ pub enum Verdict {
 }
 
 impl LoginAccount {
+    /// The account's roles, as stored.
+    pub fn roles(&self) -> anyhow::Result<Vec<String>> {
+        Ok(serde_json::from_str(&self.roles)?)
+    }
+
     /// The account's confirmed TOTP secret, opened; None without a second factor.
     pub fn enrolled_totp_secret(&self, keyring: &Keyring) -> anyhow::Result<Option<String>> {
         match (&self.totp_secret, self.totp_confirmed_at) {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use crate::auth::tokens::TokenKeys;
-use crate::authz::Caller;
+use crate::authz::{Caller, CompiledPolicy};
 use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
 use crate::db::{Database, DbConnection};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
@@ -159,7 +159,9 @@ pub fn end(
 
 /// The caller behind a verified token, read afresh: None unless the session is live, the
 /// principal active, and its organisation active and (for a CSP) under contract on `now`'s
-/// date. Roles, clearance and organisation come from here, never from the token.
+/// date, or a CSP whose contract has ended with its wrap-up open (the caller is then
+/// `winding_up`, see [`identify`]). Roles, clearance and organisation come from here, never
+/// from the token.
 pub fn load_caller(
     conn: &mut DbConnection,
     user_id: &str,
@@ -180,6 +182,7 @@ pub fn load_caller(
         mfa_confirmed_at: Option<NaiveDateTime>,
         password_change_required: bool,
         scope: Option<String>,
+        contract_ends_on: Option<chrono::NaiveDate>,
     }
     let row: Option<CallerRow> = crate::on_backend!(conn, |conn| sessions::table
         .inner_join(users::table.inner_join(organisations::table))
@@ -188,7 +191,10 @@ pub fn load_caller(
         .filter(sessions::ended_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(users::status.eq(UserStatus::Active.as_str()))
-        .filter(crate::organisation_in_good_standing!(today))
+        .filter(
+            crate::organisation_in_good_standing!(today)
+                .or(crate::organisation_winding_up!(today)),
+        )
         .select((
             users::username,
             users::organisation_id,
@@ -201,6 +207,7 @@ pub fn load_caller(
             users::totp_confirmed_at,
             users::password_change_required,
             sessions::scope,
+            organisations::contract_ends_on,
         ))
         .first(conn)
         .optional())?;
@@ -224,6 +231,8 @@ pub fn load_caller(
         organisation_kind: OrganisationKind::from_stored(&row.organisation_kind)?,
         roles,
         clearance: ProtectiveMarking::from_rank(row.clearance)?,
+        // Admitted past its contract's end: only through a wrap-up still open.
+        winding_up: row.contract_ends_on.is_some_and(|end| end < today),
     }))
 }
 
@@ -250,11 +259,14 @@ impl Identity {
 }
 
 /// Identifies the bearer of `token` at `now`: verifies it, then reads the session and its
-/// principal afresh ([`load_caller`]). The audit layer does this first, to know whether a
-/// request is anonymous before anything else runs; `api::context::Ctx` takes its answer.
+/// principal afresh ([`load_caller`]); a principal of a CSP whose contract has ended must be one
+/// the `policy` lets take part in the wrap-up ([`Caller::may_act`]). The audit layer does this
+/// first, to know whether a request is anonymous before anything else runs;
+/// `api::context::Ctx` takes its answer.
 pub async fn identify(
     db: &Database,
     tokens: &TokenKeys,
+    policy: &CompiledPolicy,
     token: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Identity, ApiError> {
@@ -269,9 +281,10 @@ pub async fn identify(
             load_caller(conn, &claims.sub, &claims.sid, now).map_err(ApiError::internal)
         })
         .await?;
-    Ok(caller.map_or(Identity::SessionEnded, |caller| {
-        Identity::Caller(Arc::new(caller))
-    }))
+    Ok(match caller {
+        Some(caller) if caller.may_act(policy) => Identity::Caller(Arc::new(caller)),
+        _ => Identity::SessionEnded,
+    })
 }
 
 #[derive(Debug, Queryable, Selectable)]
