@@ -192,8 +192,7 @@ pub fn load_caller(
         .filter(sessions::expires_at.gt(now))
         .filter(users::status.eq(UserStatus::Active.as_str()))
         .filter(
-            crate::organisation_in_good_standing!(today)
-                .or(crate::organisation_winding_up!(today)),
+            crate::organisation_in_good_standing!(today).or(crate::organisation_winding_up!(today)),
         )
         .select((
             users::username,

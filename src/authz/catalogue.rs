@@ -978,7 +978,6 @@ pub const RESOURCES: &[ResourceDef] = &[
         name: "wrap_up_annex",
         actions: &[(Read, &[Any, OwnOrganisation])],
         fields: &[
-            "id",
             "client_id",
             "allocations",
             "fields",

@@ -113,7 +113,8 @@ impl Caller {
 /// in, for the wrap-up alone: a person whose roles may certify the return or destruction of the
 /// client files.
 pub fn may_wind_up(policy: &CompiledPolicy, kind: PrincipalKind, roles: &[String]) -> bool {
-    kind == PrincipalKind::Person && policy.allows(roles, Resource::WrapUpCertificate, Action::Create)
+    kind == PrincipalKind::Person
+        && policy.allows(roles, Resource::WrapUpCertificate, Action::Create)
 }
 
 /// A session that may do one thing only until it is done.

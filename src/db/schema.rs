@@ -694,3 +694,10 @@ diesel::table! {
         changes -> Text,
     }
 }
+
+// The wrap-up annex groups a client's disclosing events by resource and fields.
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    audit_event_clients::client_id,
+    audit_events::resource_type,
+    audit_events::fields,
+);
