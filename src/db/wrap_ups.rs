@@ -159,12 +159,21 @@ pub fn allocated_clients(
     query.order(cases::client_id).limit(limit).load(conn)
 }
 
-/// The organisation's allocations of cases of `client_ids`: (client, case, starts, ends).
+/// An allocation of a client's case to the organisation.
+#[derive(Debug, Clone, Queryable)]
+pub struct ClientAllocation {
+    pub client_id: String,
+    pub case_id: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+}
+
+/// The organisation's allocations of cases of `client_ids`.
 pub fn allocations_of(
     conn: &mut DbConnection,
     organisation_id: &str,
     client_ids: &[String],
-) -> QueryResult<Vec<(String, String, NaiveDate, Option<NaiveDate>)>> {
+) -> QueryResult<Vec<ClientAllocation>> {
     allocations::table
         .inner_join(cases::table)
         .filter(allocations::organisation_id.eq(organisation_id))
@@ -189,7 +198,7 @@ pub fn disclosures_to(
     organisation_id: &str,
     client_ids: &[String],
     except_resource: &str,
-) -> QueryResult<Vec<Disclosed>> {
+) -> QueryResult<Vec<DisclosureGroup>> {
     audit_event_clients::table
         .inner_join(audit_events::table)
         .filter(audit_event_clients::client_id.eq_any(client_ids))
@@ -219,23 +228,29 @@ pub fn disclosures_to(
         .load(conn)
 }
 
-/// One group of [`disclosures_to`]: client, resource type, fields (JSON), first and last
-/// disclosure, number of requests.
-pub type Disclosed = (
-    String,
-    Option<String>,
-    String,
-    Option<NaiveDateTime>,
-    Option<NaiveDateTime>,
-    i64,
-);
+/// One group of [`disclosures_to`].
+#[derive(Debug, Clone, Queryable)]
+pub struct DisclosureGroup {
+    pub client_id: String,
+    pub resource_type: Option<String>,
+    /// The fields disclosed, JSON as the audit row holds them.
+    pub fields: String,
+    pub first: Option<NaiveDateTime>,
+    pub last: Option<NaiveDateTime>,
+    /// The requests that disclosed them.
+    pub requests: i64,
+}
+
+/// A CSP whose contract ended without a closed wrap-up, with its open wrap-up (if any) and the
+/// number of its certificates.
+pub struct Outstanding {
+    pub organisation: OrganisationRow,
+    pub open: Option<(WrapUpRow, i64)>,
+}
 
 /// CSPs whose contract ended before `today` without a closed wrap-up for that end, with their
 /// open wrap-up (if any) and its number of certificates.
-pub fn outstanding(
-    conn: &mut DbConnection,
-    today: NaiveDate,
-) -> QueryResult<Vec<(OrganisationRow, Option<(WrapUpRow, i64)>)>> {
+pub fn outstanding(conn: &mut DbConnection, today: NaiveDate) -> QueryResult<Vec<Outstanding>> {
     let closed_for_this_end = wrap_ups::table
         .filter(wrap_ups::organisation_id.eq(organisations::id))
         .filter(wrap_ups::status.eq(WrapUpStatus::Closed.as_str()))
@@ -270,7 +285,7 @@ pub fn outstanding(
                 }
                 None => None,
             };
-            Ok((organisation, open))
+            Ok(Outstanding { organisation, open })
         })
         .collect()
 }

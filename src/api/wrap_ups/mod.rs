@@ -378,35 +378,31 @@ fn annex(
             (client_id.clone(), entry)
         })
         .collect();
-    for (client_id, case_id, starts_on, ends_on) in
-        queries::allocations_of(conn, organisation_id, &clients)?
-    {
-        if let Some(entry) = entries.get_mut(&client_id) {
+    for allocation in queries::allocations_of(conn, organisation_id, &clients)? {
+        if let Some(entry) = entries.get_mut(&allocation.client_id) {
             entry.allocations.push(AnnexAllocation {
-                case_id,
-                starts_on,
-                ends_on,
+                case_id: allocation.case_id,
+                starts_on: allocation.starts_on,
+                ends_on: allocation.ends_on,
             });
         }
     }
     let annex_resource = Resource::WrapUpAnnex.name();
     let mut fields: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut span: BTreeMap<String, (NaiveDateTime, NaiveDateTime)> = BTreeMap::new();
-    for (client_id, resource, disclosed, first, last, count) in
-        queries::disclosures_to(conn, organisation_id, &clients, annex_resource)?
-    {
-        let Some(entry) = entries.get_mut(&client_id) else {
+    for group in queries::disclosures_to(conn, organisation_id, &clients, annex_resource)? {
+        let Some(entry) = entries.get_mut(&group.client_id) else {
             continue;
         };
-        entry.disclosures += count;
-        let resource = resource.unwrap_or_default();
-        fields.entry(client_id.clone()).or_default().extend(
-            parse_json::<Vec<String>>(&disclosed)?
+        entry.disclosures += group.requests;
+        let resource = group.resource_type.unwrap_or_default();
+        fields.entry(group.client_id.clone()).or_default().extend(
+            parse_json::<Vec<String>>(&group.fields)?
                 .into_iter()
                 .map(|field| format!("{resource}.{field}")),
         );
-        if let (Some(first), Some(last)) = (first, last) {
-            let known = span.entry(client_id).or_insert((first, last));
+        if let (Some(first), Some(last)) = (group.first, group.last) {
+            let known = span.entry(group.client_id).or_insert((first, last));
             *known = (known.0.min(first), known.1.max(last));
         }
     }
@@ -576,7 +572,7 @@ async fn wrap_ups_outstanding(ctx: Ctx) -> ApiResult<Disclosed> {
         .await?;
     let entries = outstanding
         .into_iter()
-        .map(|(organisation, open)| {
+        .map(|queries::Outstanding { organisation, open }| {
             let contract_ends_on = organisation
                 .contract_ends_on
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("contract end missing")))?;
