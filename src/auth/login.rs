@@ -88,12 +88,7 @@ pub fn organisation_in_good_standing(
     organisation_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let count: i64 = organisations::table
-        .filter(organisations::id.eq(organisation_id))
-        .filter(scope::in_good_standing(now.date()))
-        .count()
-        .get_result(conn)?;
-    Ok(count == 1)
+    organisation_is(conn, organisation_id, scope::in_good_standing(now.date()))
 }
 
 /// Whether organisation `organisation_id` is a CSP whose contract ended with a wrap-up open:
@@ -103,9 +98,17 @@ pub fn organisation_winding_up(
     organisation_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    organisation_is(conn, organisation_id, scope::winding_up(now.date()))
+}
+
+fn organisation_is(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    predicate: scope::Predicate<organisations::table>,
+) -> QueryResult<bool> {
     let count: i64 = organisations::table
         .filter(organisations::id.eq(organisation_id))
-        .filter(scope::winding_up(now.date()))
+        .filter(predicate)
         .count()
         .get_result(conn)?;
     Ok(count == 1)

@@ -97,6 +97,22 @@ fn certificate() -> Value {
     })
 }
 
+/// Records the certificate of the wrap-up at `path` as `token`'s holder: the wrap-up.
+async fn certify(app: &TestApp, path: &str, token: &str) -> Response {
+    let certified = app
+        .post(&format!("{path}/certificate"), token, certificate())
+        .await;
+    assert_eq!(certified.status, StatusCode::CREATED, "{}", certified.body);
+    certified
+}
+
+/// Closes the wrap-up at `path` as read at `etag`: the closed wrap-up.
+async fn close(app: &TestApp, path: &str, admin: &str, etag: &str) -> Response {
+    let closed = act_if_match(app, &format!("{path}/close"), admin, Some(etag)).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    closed
+}
+
 /// Makes `username` a csp_manager (a fixture: no demo CSP but Northside has one).
 fn make_manager(app: &TestApp, username: &str) {
     app.with_db(|conn| {
@@ -526,10 +542,7 @@ async fn close_needs_a_certificate_if_match_and_a_dept_admin() {
         refused.body
     );
     assert_eq!(wrap_up_rows(&app), (1, 0));
-    let certified = app
-        .post(&format!("{path}/certificate"), &manager, certificate())
-        .await;
-    assert_eq!(certified.status, StatusCode::CREATED, "{}", certified.body);
+    let certified = certify(&app, &path, &manager).await;
     assert_eq!(certified.body["certificates"][0]["how"], "destroyed");
     assert_eq!(
         certified.body["certificates"][0]["recorded_by"],
@@ -632,10 +645,7 @@ async fn after_the_contract_ends_its_manager_signs_in_for_the_wrap_up_alone() {
         app.get(&format!("{path}/annex"), &manager).await.status,
         StatusCode::OK
     );
-    let certified = app
-        .post(&format!("{path}/certificate"), &manager, certificate())
-        .await;
-    assert_eq!(certified.status, StatusCode::CREATED, "{}", certified.body);
+    let certified = certify(&app, &path, &manager).await;
     let row = app.audit_row_of(&certified);
     assert_eq!(
         row.actor_user_id.as_deref(),
@@ -644,14 +654,7 @@ async fn after_the_contract_ends_its_manager_signs_in_for_the_wrap_up_alone() {
     let logout = app.act("/api/v1/auth/logout", &manager).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT, "{}", logout.body);
     // Once the department closes it, nobody of Northside signs in any more.
-    let closed = act_if_match(
-        &app,
-        &format!("{path}/close"),
-        &admin,
-        Some(&certified.etag()),
-    )
-    .await;
-    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    close(&app, &path, &admin, &certified.etag()).await;
     let login = app.login_response("csp-north-manager", PASSWORD).await;
     assert_problem(&login, StatusCode::UNAUTHORIZED, "invalid_credentials");
 }
@@ -693,18 +696,8 @@ async fn csps_whose_contract_ended_without_a_closed_wrap_up_are_reported() {
     let open = app.get(report, &auditor).await;
     assert_eq!(open.body["items"][0]["wrap_up_status"], "open");
     assert_eq!(open.body["items"][0]["wrap_up_id"], opened.body["id"]);
-    let certified = app
-        .post(&format!("{path}/certificate"), &admin, certificate())
-        .await;
-    assert_eq!(certified.status, StatusCode::CREATED, "{}", certified.body);
-    let closed = act_if_match(
-        &app,
-        &format!("{path}/close"),
-        &admin,
-        Some(&certified.etag()),
-    )
-    .await;
-    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    let certified = certify(&app, &path, &admin).await;
+    close(&app, &path, &admin, &certified.etag()).await;
     assert_eq!(app.get(report, &auditor).await.body["items"], json!([]));
     for user in ["csp-east", "caseworker", "privacy", "records"] {
         let token = app.login(user).await;

@@ -622,7 +622,10 @@ async fn attestations_and_wrap_ups_read_by_index() {
     let northside = app.organisation_id(casebridge::demo::NORTHSIDE);
     let admin = app.login("admin").await;
     let opened = app
-        .act(&format!("/api/v1/organisations/{northside}/wrap-up"), &admin)
+        .act(
+            &format!("/api/v1/organisations/{northside}/wrap-up"),
+            &admin,
+        )
         .await;
     assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
     let cursor = app.client_id(0);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
@@ -15,8 +15,8 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::organisations::reachable_csp;
 use crate::api::request::{
-    Body, FieldChecks, PageRequest, Params, expected_version, new_id, parse_json, path_id, utc,
-    write_body,
+    Body, FieldChecks, PageParams, PageRequest, Params, expected_version, new_id, parse_json,
+    path_id, utc, write_body,
 };
 use crate::authz::checklist::Checklist;
 use crate::authz::{Action, Resource};
@@ -152,18 +152,6 @@ pub struct NewAttestation {
     pub signed_by_position: String,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AttestationListParams {
-    /// Page size (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-}
-
 /// The answers in the checklist's order, with each question's text; 422 naming
 /// `answers.<id>` for each question left out and each id that is not a question.
 fn answered(
@@ -226,7 +214,7 @@ async fn attestation_checklist(ctx: Ctx) -> ApiResult<HttpResponse> {
 /// List a CSP's attestations
 ///
 /// Oldest first. A CSP's manager lists its own organisation's; another organisation is 404.
-#[utoipa::path(tag = "csp-partnership", params(("id" = String, Path, format = Uuid), AttestationListParams), responses(
+#[utoipa::path(tag = "csp-partnership", params(("id" = String, Path, format = Uuid), PageParams), responses(
     (status = 200, body = Page<AttestationRecord>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -238,7 +226,7 @@ async fn attestation_checklist(ctx: Ctx) -> ApiResult<HttpResponse> {
 async fn list_attestations(
     ctx: Ctx,
     id: web::Path<String>,
-    params: Params<AttestationListParams>,
+    params: Params<PageParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::Attestation, Action::Read)?;
     let params = params.parse(&permit)?;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use actix_web::{HttpRequest, get, post, web};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
@@ -18,7 +18,8 @@ use crate::api::context::{Ctx, WrapUpCtx};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::organisations::reachable_csp;
 use crate::api::request::{
-    Body, PageRequest, Params, expected_version, new_id, parse_json, path_id, utc, write_body,
+    Body, PageParams, PageRequest, Params, expected_version, new_id, parse_json, path_id, utc,
+    write_body,
 };
 use crate::authz::{Action, Permit, Resource};
 use crate::db::DbConnection;
@@ -165,18 +166,6 @@ pub struct NewWrapUpCertificate {
     pub statement: String,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AnnexParams {
-    /// Page size (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-}
-
 fn record(conn: &mut DbConnection, row: WrapUpRow) -> ApiResult<WrapUpRecord> {
     let principals = queries::principals(conn, &row.organisation_id)?
         .into_iter()
@@ -320,7 +309,7 @@ async fn get_wrap_up(WrapUpCtx(ctx): WrapUpCtx, id: web::Path<String>) -> ApiRes
 /// Every client ever allocated to the CSP, by client id, a page at a time: its allocations to
 /// the CSP, and the fields of its file that the audit trail shows the CSP's users and API
 /// clients were disclosed, when first and last, and by how many requests.
-#[utoipa::path(tag = "csp-partnership", params(("id" = String, Path, format = Uuid), AnnexParams), responses(
+#[utoipa::path(tag = "csp-partnership", params(("id" = String, Path, format = Uuid), PageParams), responses(
     (status = 200, body = Page<AnnexEntry>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -332,7 +321,7 @@ async fn get_wrap_up(WrapUpCtx(ctx): WrapUpCtx, id: web::Path<String>) -> ApiRes
 async fn wrap_up_annex(
     WrapUpCtx(ctx): WrapUpCtx,
     id: web::Path<String>,
-    params: Params<AnnexParams>,
+    params: Params<PageParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::WrapUpAnnex, Action::Read)?;
     let params = params.parse(&permit)?;
