@@ -238,7 +238,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let compiled = policy::compile(&source).await?;
             // Written, not printed: `policy check | head` must not panic on a closed pipe.
             let mut out = std::io::stdout().lock();
+            let checklist = compiled.checklist();
             let written = write!(out, "{}", compiled.matrix())
+                .and_then(|()| {
+                    writeln!(
+                        out,
+                        "attestation checklist {}: {} question(s), overdue {} day(s) after a year",
+                        checklist.version,
+                        checklist.questions.len(),
+                        checklist.grace_days
+                    )
+                })
                 .and_then(|()| writeln!(out, "policy OK: {source}"));
             match written {
                 Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {

@@ -233,7 +233,9 @@ impl Ctx {
             Some(identity) => identity,
             None => {
                 let token = bearer_token(req.headers());
-                sessions::identify(&state.db, &state.tokens, token, state.clock.now()).await?
+                let policy = state.policy.current();
+                sessions::identify(&state.db, &state.tokens, &policy, token, state.clock.now())
+                    .await?
             }
         };
         let caller = match identity {
@@ -303,6 +305,12 @@ pub fn limited_session(limit: SessionLimit, caller: &Caller) -> ApiError {
                      read /api/v1/me, log out or change your own password."
                 .into(),
         },
+        SessionLimit::WrapUp => ApiError::Forbidden {
+            code: "wrap_up_only",
+            detail: "Your organisation's contract has ended. You may only take part in its \
+                     wrap-up (/api/v1/organisations/{id}/wrap-up), read /api/v1/me and log out."
+                .into(),
+        },
     }
 }
 
@@ -368,6 +376,14 @@ limited_ctx!(
         SessionLimit::PasswordChange,
         SessionLimit::MfaEnrolment,
         SessionLimit::TermsAcceptance,
-        SessionLimit::TrainingExpired
+        SessionLimit::TrainingExpired,
+        SessionLimit::WrapUp
     ]
+);
+
+limited_ctx!(
+    /// An authenticated request that the session of a CSP whose contract has ended may also
+    /// make: reading its wrap-up and annex, recording its certificate.
+    WrapUpCtx,
+    &[SessionLimit::WrapUp]
 );

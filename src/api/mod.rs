@@ -5,6 +5,7 @@ pub mod access_requests;
 pub mod access_reviews;
 pub mod alerts;
 pub mod api_clients;
+pub mod attestations;
 pub mod audit;
 pub mod auth;
 pub mod breaches;
@@ -35,6 +36,7 @@ pub mod reports;
 pub mod request;
 pub mod retention;
 pub mod users;
+pub mod wrap_ups;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -65,4 +67,6 @@ pub fn routes(config: &mut ServiceConfig) {
     retention::routes(config);
     access_requests::routes(config);
     correction_requests::routes(config);
+    attestations::routes(config);
+    wrap_ups::routes(config);
 }

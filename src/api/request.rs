@@ -520,3 +520,16 @@ pub struct DueListParams<S: utoipa::ToSchema> {
     #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
+
+/// The query of a list that takes nothing but a page: `limit` and `cursor`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// From the previous page's `next_cursor`.
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+}

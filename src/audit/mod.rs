@@ -769,7 +769,10 @@ pub async fn record(
     // Identified here once; `Ctx` takes the answer. When the database cannot say, `Ctx` asks
     // again (and fails with 503): such a request is not held against its address's allowance,
     // or an outage would answer every caller 429 instead of 503.
-    let identity = sessions::identify(&state.db, &state.tokens, token, state.clock.now()).await;
+    let identity = {
+        let policy = state.policy.current();
+        sessions::identify(&state.db, &state.tokens, &policy, token, state.clock.now()).await
+    };
     let undecided = matches!(identity, Err(ApiError::Unavailable { .. }));
     let identity = identity.ok();
     let identified = identity.as_ref().and_then(Identity::caller).is_some();

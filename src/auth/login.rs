@@ -88,9 +88,27 @@ pub fn organisation_in_good_standing(
     organisation_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
+    organisation_is(conn, organisation_id, scope::in_good_standing(now.date()))
+}
+
+/// Whether organisation `organisation_id` is a CSP whose contract ended with a wrap-up open:
+/// its manager may still sign in, for the wrap-up alone (see `authz::may_wind_up`).
+pub fn organisation_winding_up(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    organisation_is(conn, organisation_id, scope::winding_up(now.date()))
+}
+
+fn organisation_is(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+    predicate: scope::Predicate<organisations::table>,
+) -> QueryResult<bool> {
     let count: i64 = organisations::table
         .filter(organisations::id.eq(organisation_id))
-        .filter(scope::in_good_standing(now.date()))
+        .filter(predicate)
         .count()
         .get_result(conn)?;
     Ok(count == 1)
@@ -266,6 +284,11 @@ pub enum Verdict {
 }
 
 impl LoginAccount {
+    /// The account's roles, as stored.
+    pub fn roles(&self) -> anyhow::Result<Vec<String>> {
+        Ok(serde_json::from_str(&self.roles)?)
+    }
+
     /// The account's confirmed TOTP secret, opened; None without a second factor.
     pub fn enrolled_totp_secret(&self, keyring: &Keyring) -> anyhow::Result<Option<String>> {
         match (&self.totp_secret, self.totp_confirmed_at) {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::auth::tokens::TokenKeys;
 use crate::auth::training::TrainingRecord;
-use crate::authz::Caller;
+use crate::authz::{Caller, CompiledPolicy};
 use crate::db::schema::{organisations, sessions, used_refresh_tokens, users};
 use crate::db::{Database, DbConnection, policy_documents};
 use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAsText, UserStatus};
@@ -160,9 +160,11 @@ pub fn end(
 
 /// The caller behind a verified token, read afresh: None unless the session is live, the
 /// principal active, and its organisation active and (for a CSP) under contract on `now`'s
-/// date. Roles, clearance and organisation come from here, never from the token; so do the
-/// training date and, for a person, the policy documents in force they have not accepted (a
-/// second statement on the same connection, by index: at most one row per document kind).
+/// date, or a CSP whose contract has ended with its wrap-up open (the caller is then
+/// `winding_up`, see [`identify`]). Roles, clearance and organisation come from here, never
+/// from the token; so do the training date and, for a person, the policy documents in force
+/// they have not accepted (a second statement on the same connection, by index: at most one
+/// row per document kind).
 pub fn load_caller(
     conn: &mut DbConnection,
     user_id: &str,
@@ -184,6 +186,7 @@ pub fn load_caller(
         password_change_required: bool,
         scope: Option<String>,
         training_completed_on: Option<chrono::NaiveDate>,
+        contract_ends_on: Option<chrono::NaiveDate>,
     }
     let row: Option<CallerRow> = crate::on_backend!(conn, |conn| sessions::table
         .inner_join(users::table.inner_join(organisations::table))
@@ -192,7 +195,9 @@ pub fn load_caller(
         .filter(sessions::ended_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .filter(users::status.eq(UserStatus::Active.as_str()))
-        .filter(crate::organisation_in_good_standing!(today))
+        .filter(
+            crate::organisation_in_good_standing!(today).or(crate::organisation_winding_up!(today)),
+        )
         .select((
             users::username,
             users::organisation_id,
@@ -206,6 +211,7 @@ pub fn load_caller(
             users::password_change_required,
             sessions::scope,
             users::training_completed_on,
+            organisations::contract_ends_on,
         ))
         .first(conn)
         .optional())?;
@@ -247,6 +253,8 @@ pub fn load_caller(
         organisation_kind,
         roles,
         clearance: ProtectiveMarking::from_rank(row.clearance)?,
+        // Admitted past its contract's end: only through a wrap-up still open.
+        winding_up: row.contract_ends_on.is_some_and(|end| end < today),
     }))
 }
 
@@ -273,11 +281,14 @@ impl Identity {
 }
 
 /// Identifies the bearer of `token` at `now`: verifies it, then reads the session and its
-/// principal afresh ([`load_caller`]). The audit layer does this first, to know whether a
-/// request is anonymous before anything else runs; `api::context::Ctx` takes its answer.
+/// principal afresh ([`load_caller`]); a principal of a CSP whose contract has ended must be one
+/// the `policy` lets take part in the wrap-up ([`Caller::may_act`]). The audit layer does this
+/// first, to know whether a request is anonymous before anything else runs;
+/// `api::context::Ctx` takes its answer.
 pub async fn identify(
     db: &Database,
     tokens: &TokenKeys,
+    policy: &CompiledPolicy,
     token: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Identity, ApiError> {
@@ -292,9 +303,10 @@ pub async fn identify(
             load_caller(conn, &claims.sub, &claims.sid, now).map_err(ApiError::internal)
         })
         .await?;
-    Ok(caller.map_or(Identity::SessionEnded, |caller| {
-        Identity::Caller(Arc::new(caller))
-    }))
+    Ok(match caller {
+        Some(caller) if caller.may_act(policy) => Identity::Caller(Arc::new(caller)),
+        _ => Identity::SessionEnded,
+    })
 }
 
 #[derive(Debug, Queryable, Selectable)]

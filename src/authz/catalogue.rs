@@ -117,6 +117,20 @@ pub enum Resource {
     PolicyDocument,
     /// A person who has not accepted a policy document in force that applies to them.
     TermsNotAccepted,
+    /// A CSP's annual attestation of its compliance with its privacy and data security
+    /// obligations, and the department's acknowledgement of it.
+    Attestation,
+    /// A line of the overdue-attestations report: a CSP under contract without a recent one.
+    OverdueAttestation,
+    /// The wrap-up of a CSP's contract: its users, API clients and certificates.
+    WrapUp,
+    /// A client of the wrap-up's annex: what the audit trail shows was disclosed to the CSP,
+    /// and so must come back.
+    WrapUpAnnex,
+    /// A CSP's certificate that it returned or destroyed client files at the contract's end.
+    WrapUpCertificate,
+    /// A line of the outstanding wrap-ups report: a CSP whose contract ended without one closed.
+    OutstandingWrapUp,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
     /// Not a record: a role granted `dual_control, required` is granted to an account only
@@ -932,6 +946,104 @@ pub const RESOURCES: &[ResourceDef] = &[
             "request_id",
             "fields",
             "changes",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::Attestation,
+        name: "attestation",
+        actions: &[
+            (Read, &[Any, OwnOrganisation]),
+            (Create, &[OwnOrganisation]),
+            (Acknowledge, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "organisation_id",
+            "period_start",
+            "period_end",
+            "statement",
+            "checklist_version",
+            "answers",
+            "signed_by_name",
+            "signed_by_position",
+            "submitted_by",
+            "submitted_at",
+            "status",
+            "acknowledged_by",
+            "acknowledged_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::OverdueAttestation,
+        name: "overdue_attestation",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "name",
+            "contract_starts_on",
+            "contract_ends_on",
+            "last_attestation_id",
+            "last_period_end",
+            "last_acknowledged",
+            "due_on",
+            "days_overdue",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::WrapUp,
+        name: "wrap_up",
+        actions: &[
+            (Read, &[Any, OwnOrganisation]),
+            (Create, &[Any]),
+            (Close, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "organisation_id",
+            "contract_ends_on",
+            "status",
+            "opened_by",
+            "opened_at",
+            "closed_by",
+            "closed_at",
+            "principals",
+            "allocated_clients",
+            "certificates",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::WrapUpAnnex,
+        name: "wrap_up_annex",
+        actions: &[(Read, &[Any, OwnOrganisation])],
+        fields: &[
+            "client_id",
+            "allocations",
+            "fields",
+            "disclosures",
+            "first_disclosed_at",
+            "last_disclosed_at",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::WrapUpCertificate,
+        name: "wrap_up_certificate",
+        actions: &[(Create, &[Any, OwnOrganisation])],
+        fields: &["what", "how", "when", "by_whom", "statement"],
+    },
+    ResourceDef {
+        resource: Resource::OutstandingWrapUp,
+        name: "outstanding_wrap_up",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "name",
+            "contract_ends_on",
+            "days_since_end",
+            "wrap_up_id",
+            "wrap_up_status",
+            "certificates",
         ],
     },
 ];

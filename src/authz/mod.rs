@@ -3,6 +3,7 @@
 //! mask (applied by [`mask::apply`] to everything the permit discloses). Handlers never look
 //! at role names.
 pub mod catalogue;
+pub mod checklist;
 pub mod dual_control;
 pub mod mask;
 pub mod policy;
@@ -44,6 +45,9 @@ pub struct Caller {
     /// The policy documents in force that apply to the caller's roles and that they have not
     /// accepted (none for an API client: a system cannot read terms).
     pub terms_to_accept: Vec<DocumentToAccept>,
+    /// The caller's organisation is a CSP whose contract has ended with its wrap-up still
+    /// open: the caller may take part in the wrap-up and nothing else.
+    pub winding_up: bool,
 }
 
 impl Caller {
@@ -62,9 +66,10 @@ impl Caller {
     }
 
     /// What this caller's session is limited to on `today`, if anything: a password set by
-    /// someone else is replaced first, then a second factor the policy requires is enrolled,
-    /// then the policy documents in force are accepted; last, expired training leaves only
-    /// `/me`, logout and one's own password (someone else must record the new training).
+    /// someone else is replaced first, then a second factor the policy requires is enrolled;
+    /// the principal of a CSP whose contract has ended takes part in its wrap-up alone; then
+    /// the policy documents in force are accepted; last, expired training leaves only `/me`,
+    /// logout and one's own password (someone else must record the new training).
     pub fn session_limit(
         &self,
         policy: &CompiledPolicy,
@@ -75,6 +80,8 @@ impl Caller {
             Some(SessionLimit::PasswordChange)
         } else if self.must_enrol_in_mfa(policy) {
             Some(SessionLimit::MfaEnrolment)
+        } else if self.winding_up {
+            Some(SessionLimit::WrapUp)
         } else if !self.terms_to_accept.is_empty() {
             Some(SessionLimit::TermsAcceptance)
         } else if training.standing(self.training, today).expired {
@@ -82,6 +89,13 @@ impl Caller {
         } else {
             None
         }
+    }
+
+    /// Whether the caller may act at all: the principal of a CSP whose contract has ended may
+    /// only if it is a person whose roles may certify the wrap-up (the policy's
+    /// `wrap_up_certificate, create`).
+    pub fn may_act(&self, policy: &CompiledPolicy) -> bool {
+        !self.winding_up || may_wind_up(policy, self.kind, &self.roles)
     }
 
     /// A record may not be marked above the clearance of whoever writes it.
@@ -112,6 +126,14 @@ impl Caller {
     }
 }
 
+/// Whether a principal of a CSP whose contract has ended, with a wrap-up open, may still sign
+/// in, for the wrap-up alone: a person whose roles may certify the return or destruction of the
+/// client files.
+pub fn may_wind_up(policy: &CompiledPolicy, kind: PrincipalKind, roles: &[String]) -> bool {
+    kind == PrincipalKind::Person
+        && policy.allows(roles, Resource::WrapUpCertificate, Action::Create)
+}
+
 /// A session that may do one thing only until it is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionLimit {
@@ -123,6 +145,8 @@ pub enum SessionLimit {
     TermsAcceptance,
     /// Nothing but `/me`, logout and one's own password: the caller's training has expired.
     TrainingExpired,
+    /// Take part in the wrap-up of the caller's organisation's ended contract.
+    WrapUp,
 }
 
 /// The permission to perform one action on one resource, with what it reaches.

@@ -14,9 +14,11 @@ use arc_swap::ArcSwap;
 use casbin::{CoreApi, DefaultModel, Enforcer, RbacApi, StringAdapter};
 
 use super::catalogue::{self, Action, RESOURCES, Resource, Scope};
+use super::checklist::Checklist;
 
 pub const DEFAULT_MODEL: &str = include_str!("../../policies/model.conf");
 pub const DEFAULT_POLICY: &str = include_str!("../../policies/policy.csv");
+pub const DEFAULT_CHECKLIST: &str = include_str!("../../policies/attestation.toml");
 
 /// Where a policy comes from: a directory holding `model.conf` and `policy.csv`, or the copy
 /// built into the binary.
@@ -35,17 +37,39 @@ impl fmt::Display for PolicySource {
     }
 }
 
+/// The texts of a policy: the model, the lines, and the attestation checklist.
+struct PolicyTexts {
+    model: String,
+    policy: String,
+    checklist: String,
+}
+
 impl PolicySource {
-    fn read(&self) -> anyhow::Result<(String, String)> {
+    fn read(&self) -> anyhow::Result<PolicyTexts> {
         match self {
-            PolicySource::BuiltIn => Ok((DEFAULT_MODEL.to_owned(), DEFAULT_POLICY.to_owned())),
+            PolicySource::BuiltIn => Ok(PolicyTexts {
+                model: DEFAULT_MODEL.to_owned(),
+                policy: DEFAULT_POLICY.to_owned(),
+                checklist: DEFAULT_CHECKLIST.to_owned(),
+            }),
             PolicySource::Directory(dir) => {
                 let read = |name: &str| {
                     let path = dir.join(name);
                     std::fs::read_to_string(&path)
                         .with_context(|| format!("reading {}", path.display()))
                 };
-                Ok((read("model.conf")?, read("policy.csv")?))
+                // A policy directory from before the checklist existed keeps working with the
+                // built-in one.
+                let checklist = if dir.join("attestation.toml").exists() {
+                    read("attestation.toml")?
+                } else {
+                    DEFAULT_CHECKLIST.to_owned()
+                };
+                Ok(PolicyTexts {
+                    model: read("model.conf")?,
+                    policy: read("policy.csv")?,
+                    checklist,
+                })
             }
         }
     }
@@ -83,11 +107,25 @@ pub struct RoleGrants {
 #[derive(Debug, Default)]
 pub struct CompiledPolicy {
     roles: BTreeMap<&'static str, RoleGrants>,
+    checklist: Checklist,
 }
 
 impl CompiledPolicy {
     pub fn role(&self, name: &str) -> Option<&RoleGrants> {
         self.roles.get(name)
+    }
+
+    /// The annual attestation's checklist in force.
+    pub fn checklist(&self) -> &Checklist {
+        &self.checklist
+    }
+
+    /// Whether any of `roles` may perform `action` on `resource`, whatever the rows.
+    pub fn allows(&self, roles: &[String], resource: Resource, action: Action) -> bool {
+        roles
+            .iter()
+            .filter_map(|role| self.role(role))
+            .any(|role| role.actions.contains_key(&(resource, action)))
     }
 
     /// Whether any of `roles` is granted `mfa, required`: its holders log in with a second
@@ -256,9 +294,10 @@ fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
 /// Checks and compiles a policy. Casbin answers, for every catalogued role, every action and
 /// field question; its answers become the compiled table.
 pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyError> {
-    let (model_text, policy_text) = source.read()?;
-    let lines = check_lines(&policy_text)?;
-    let model = DefaultModel::from_str(&model_text)
+    let texts = source.read()?;
+    let lines = check_lines(&texts.policy)?;
+    let checklist = Checklist::parse(&texts.checklist)?;
+    let model = DefaultModel::from_str(&texts.model)
         .await
         .context("parsing model.conf")?;
     let enforcer = Enforcer::new(model, StringAdapter::new(lines.join("\n")))
@@ -314,7 +353,7 @@ pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyErro
         check_reads_ids(role.name, &grants)?;
         roles.insert(role.name, grants);
     }
-    Ok(CompiledPolicy { roles })
+    Ok(CompiledPolicy { roles, checklist })
 }
 
 /// Every reader of a record reads its id: the contract promises `id` in every record, and a

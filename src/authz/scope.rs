@@ -61,6 +61,31 @@ macro_rules! organisation_in_good_standing {
     }};
 }
 
+/// CSPs whose contract ended before `today` (and that are not suspended) with a wrap-up open:
+/// their principals are refused everything but the wrap-up itself, and only those whose roles
+/// may certify it (`api::context::WrapUpCtx`). Allocations never grant anything to them.
+#[macro_export]
+macro_rules! organisation_winding_up {
+    ($today:expr) => {{
+        use $crate::db::schema::{organisations, wrap_ups};
+        use $crate::domain::StoredAsText;
+        let today: chrono::NaiveDate = $today;
+        organisations::status
+            .eq($crate::domain::OrganisationStatus::Active.as_str())
+            .and(organisations::kind.eq($crate::domain::OrganisationKind::Csp.as_str()))
+            .and(organisations::contract_ends_on.lt(today).assume_not_null())
+            .and(diesel::dsl::exists(
+                wrap_ups::table
+                    .filter(wrap_ups::organisation_id.eq(organisations::id))
+                    .filter(wrap_ups::status.eq($crate::domain::WrapUpStatus::Open.as_str())),
+            ))
+    }};
+}
+
+pub fn winding_up(today: NaiveDate) -> Predicate<organisations::table> {
+    Box::new(organisation_winding_up!(today))
+}
+
 pub fn in_good_standing(today: NaiveDate) -> Predicate<organisations::table> {
     Box::new(organisation_in_good_standing!(today))
 }

@@ -2,6 +2,7 @@
 //! the URL scheme. Diesel is synchronous, so every query runs on actix's blocking pool.
 pub mod access_reviews;
 pub mod alerts;
+pub mod attestations;
 pub mod audit;
 pub mod breaches;
 pub mod breaker;
@@ -23,6 +24,7 @@ pub mod retention;
 pub mod schema;
 pub mod sealed;
 pub mod settings;
+pub mod wrap_ups;
 pub mod writer;
 
 use std::sync::Arc;

@@ -229,6 +229,58 @@ diesel::joinable!(access_reviews -> organisations (organisation_id));
 diesel::joinable!(access_review_items -> access_reviews (review_id));
 diesel::joinable!(access_review_items -> users (subject_id));
 
+diesel::table! {
+    attestations (id) {
+        id -> Text,
+        organisation_id -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        statement -> Text,
+        checklist_version -> Text,
+        answers -> Text,
+        signed_by_name -> Text,
+        signed_by_position -> Text,
+        submitted_by -> Text,
+        submitted_at -> Timestamp,
+        status -> Text,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    wrap_ups (id) {
+        id -> Text,
+        organisation_id -> Text,
+        contract_ends_on -> Date,
+        status -> Text,
+        opened_by -> Text,
+        opened_at -> Timestamp,
+        closed_by -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    wrap_up_certificates (id) {
+        id -> Text,
+        wrap_up_id -> Text,
+        what -> Text,
+        how -> Text,
+        done_on -> Date,
+        by_whom -> Text,
+        statement -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(attestations -> organisations (organisation_id));
+diesel::joinable!(wrap_ups -> organisations (organisation_id));
+diesel::joinable!(wrap_up_certificates -> wrap_ups (wrap_up_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     users,
@@ -243,6 +295,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     cases,
     allocations,
     notes,
+    attestations,
+    wrap_ups,
+    wrap_up_certificates,
 );
 
 diesel::table! {
@@ -666,3 +721,9 @@ diesel::table! {
 diesel::joinable!(policy_acceptances -> policy_documents (document_id));
 diesel::joinable!(policy_acceptances -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(policy_documents, policy_acceptances, users);
+// The wrap-up annex groups a client's disclosing events by resource and fields.
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    audit_event_clients::client_id,
+    audit_events::resource_type,
+    audit_events::fields,
+);

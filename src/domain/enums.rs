@@ -118,6 +118,23 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// An answer to a question of the annual attestation's checklist.
+    AttestationAnswer { Yes => "yes", No => "no", NotApplicable => "not_applicable" }
+);
+text_enum!(
+    /// A CSP's attestation: `submitted` by its manager, then `acknowledged` by the department.
+    AttestationStatus { Submitted => "submitted", Acknowledged => "acknowledged" }
+);
+text_enum!(
+    /// A contract wrap-up: `open` until a dept_admin closes it (with a certificate).
+    WrapUpStatus { Open => "open", Closed => "closed" }
+);
+text_enum!(
+    /// What became of the client files a CSP held at the end of its contract.
+    ReturnMethod { Returned => "returned", Destroyed => "destroyed" }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +164,10 @@ mod tests {
         json_spelling_is_stored_spelling::<NotNotifyingGround>();
         json_spelling_is_stored_spelling::<ManualSource>();
         json_spelling_is_stored_spelling::<ContainmentStep>();
+        json_spelling_is_stored_spelling::<AttestationAnswer>();
+        json_spelling_is_stored_spelling::<AttestationStatus>();
+        json_spelling_is_stored_spelling::<WrapUpStatus>();
+        json_spelling_is_stored_spelling::<ReturnMethod>();
     }
 }
 

@@ -9,11 +9,11 @@ pub mod names;
 
 pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{
-    AccessRequestStatus, BreachKind, BreachSource, BreachStatus, CaseStatus, ComplaintChannel,
-    ComplaintStatus, ContainmentStep, CorrectableField, CorrectionDecision, CorrectionStatus,
-    ManualSource, Medium, NotNotifyingGround, NoteType, NotificationRecipient, OrganisationKind,
-    OrganisationStatus, PolicyDocumentKind, PrincipalKind, ReviewDecision, ReviewStatus, RiskLevel,
-    UserStatus, Visibility,
+    AccessRequestStatus, AttestationAnswer, AttestationStatus, BreachKind, BreachSource,
+    BreachStatus, CaseStatus, ComplaintChannel, ComplaintStatus, ContainmentStep, CorrectableField,
+    CorrectionDecision, CorrectionStatus, ManualSource, Medium, NotNotifyingGround, NoteType,
+    NotificationRecipient, OrganisationKind, OrganisationStatus, PolicyDocumentKind, PrincipalKind,
+    ReturnMethod, ReviewDecision, ReviewStatus, RiskLevel, UserStatus, Visibility, WrapUpStatus,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use information::InformationKind;

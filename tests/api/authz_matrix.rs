@@ -220,6 +220,7 @@ const CSP_WORKER: Keys = &[
 const CSP_MANAGER: Keys = &[
     "access_review",
     "allocation",
+    "attestation",
     "case",
     "change_history",
     "client",
@@ -229,18 +230,27 @@ const CSP_MANAGER: Keys = &[
     "note",
     "policy_document",
     "user",
+    "wrap_up",
+    "wrap_up_annex",
+    "wrap_up_certificate",
 ];
 const DEPARTMENT_ADMIN: Keys = &[
     "access_register",
     "access_review",
     "api_client",
+    "attestation",
     "collection_notice",
     "dual_control",
     "mfa",
     "organisation",
     "policy_document",
     "terms_not_accepted",
+    "outstanding_wrap_up",
+    "overdue_attestation",
     "user",
+    "wrap_up",
+    "wrap_up_annex",
+    "wrap_up_certificate",
 ];
 const PRIVACY_OFFICER: Keys = &[
     "access_log_entry",
@@ -271,11 +281,12 @@ const PRIVACY_OFFICER: Keys = &[
     "retention_schedule",
     "user",
 ];
-/// The audit trail, its reports, alerts and the breach register are the auditor's only
-/// resources besides its own password: no client content.
+/// The audit trail, its reports, alerts, the breach register, CSPs' attestations and contract
+/// wrap-ups are the auditor's only resources besides its own password: no client content.
 const AUDITOR: Keys = &[
     "access_register",
     "alert",
+    "attestation",
     "audit_event",
     "breach",
     "change_history",
@@ -286,7 +297,11 @@ const AUDITOR: Keys = &[
     "mfa",
     "policy_document",
     "terms_not_accepted",
+    "outstanding_wrap_up",
+    "overdue_attestation",
     "user",
+    "wrap_up",
+    "wrap_up_annex",
 ];
 /// The records manager: legal holds, no client content.
 const RECORDS_MANAGER: Keys = &[
@@ -1943,5 +1958,101 @@ async fn policy_documents_follow_the_policy_for_every_role() {
         );
         let listed = app.get("/api/v1/reports/terms-not-accepted", &token).await;
         assert_eq!(listed.status, *report, "{user} report: {}", listed.body);
+    }
+}
+
+#[actix_web::test]
+async fn attestations_and_wrap_ups_follow_the_policy_for_every_role() {
+    use casebridge::db::schema::{attestations, wrap_ups};
+    let app = spawn_app().await;
+    let northside = app.organisation_id(NORTHSIDE);
+    let eastern = app.organisation_id(EASTERN);
+    let admin = app.login("admin").await;
+    let opened = app
+        .act(
+            &format!("/api/v1/organisations/{northside}/wrap-up"),
+            &admin,
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let stored = || -> (i64, i64) {
+        app.with_db(|conn| {
+            (
+                attestations::table.count().get_result(conn).unwrap(),
+                wrap_ups::table.count().get_result(conn).unwrap(),
+            )
+        })
+    };
+    let today = app.clock.today();
+    const OK: u16 = 200;
+    const NO: u16 = 403;
+    #[rustfmt::skip]
+    let table: &[(&str, [u16; 6], u16, u16)] = &[
+        // user             attestations, checklist, overdue, wrap-up, annex, outstanding   attest  open
+        ("admin",             [OK, OK, OK, OK, OK, OK],                                    NO,     201),
+        ("caseworker",        [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+        ("teamleader",        [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+        ("searcher",          [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+        ("csp-north",         [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+        ("csp-north-manager", [OK, OK, NO, OK, OK, NO],                                    422,    NO),
+        ("csp-east",          [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+        ("auditor",           [OK, OK, OK, OK, OK, OK],                                    NO,     NO),
+        ("privacy",           [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+        ("records",           [NO, NO, NO, NO, NO, NO],                                    NO,     NO),
+    ];
+    let reads = [
+        format!("/api/v1/organisations/{northside}/attestations"),
+        "/api/v1/attestation-checklist".to_owned(),
+        "/api/v1/reports/attestations-overdue".to_owned(),
+        format!("/api/v1/organisations/{northside}/wrap-up"),
+        format!("/api/v1/organisations/{northside}/wrap-up/annex"),
+        "/api/v1/reports/wrap-ups-outstanding".to_owned(),
+    ];
+    for (user, expected, attest, open) in table {
+        let token = app.login(user).await;
+        for (path, status) in reads.iter().zip(expected) {
+            let response = app.get(path, &token).await;
+            assert_eq!(
+                response.status.as_u16(),
+                *status,
+                "{user} GET {path}: {}",
+                response.body
+            );
+        }
+        let before = stored();
+        let attested = app
+            .post(
+                &format!("/api/v1/organisations/{northside}/attestations"),
+                &token,
+                serde_json::json!({
+                    "period_start": today - chrono::Duration::days(364),
+                    "period_end": today,
+                    "statement": "All obligations met.",
+                    "answers": {},
+                    "signed_by_name": "N. North",
+                    "signed_by_position": "CEO",
+                }),
+            )
+            .await;
+        // The manager is told what its answers lack; everyone else is refused first.
+        let attest = if *attest == 201 { 422 } else { *attest };
+        assert_eq!(
+            attested.status.as_u16(),
+            attest,
+            "{user} attest: {}",
+            attested.body
+        );
+        let opened = app
+            .act(&format!("/api/v1/organisations/{eastern}/wrap-up"), &token)
+            .await;
+        assert_eq!(
+            opened.status.as_u16(),
+            *open,
+            "{user} open: {}",
+            opened.body
+        );
+        let after = stored();
+        assert_eq!(after.0, before.0, "{user}: no attestation stored");
+        assert_eq!(after.1, before.1 + u16::from(*open == 201) as i64, "{user}");
     }
 }

@@ -1,6 +1,7 @@
 //! The one integration-test binary: real HTTP against a real database per test.
 mod access;
 mod alerts;
+mod attestation_wrapup;
 mod audit;
 mod auth;
 mod authz_matrix;

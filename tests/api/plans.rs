@@ -676,3 +676,29 @@ async fn the_terms_gate_and_report_read_acceptances_by_index() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn attestations_and_wrap_ups_read_by_index() {
+    let app = spawn_recorded_app().await;
+    let northside = app.organisation_id(casebridge::demo::NORTHSIDE);
+    let admin = app.login("admin").await;
+    let opened = app
+        .act(
+            &format!("/api/v1/organisations/{northside}/wrap-up"),
+            &admin,
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{}", opened.body);
+    let cursor = app.client_id(0);
+    let paths = [
+        format!("/api/v1/organisations/{northside}/attestations"),
+        "/api/v1/reports/attestations-overdue".to_owned(),
+        format!("/api/v1/organisations/{northside}/wrap-up"),
+        // The annex looks up each client of the page in the audit trail's client index.
+        format!("/api/v1/organisations/{northside}/wrap-up/annex"),
+        format!("/api/v1/organisations/{northside}/wrap-up/annex?cursor={cursor}"),
+        "/api/v1/reports/wrap-ups-outstanding".to_owned(),
+    ];
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    assert_indexed(&app, "admin", None, &paths).await;
+}

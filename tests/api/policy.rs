@@ -45,7 +45,27 @@ fn the_shipped_policy_passes_the_check_and_prints_the_matrix() {
         stdout.contains("client        read          rows: allocation"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("attestation checklist 2026-1: 7 question(s)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("policy OK"));
+}
+
+#[test]
+fn a_broken_attestation_checklist_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    policy_copy(dir.path(), |policy| policy);
+    let checklist = std::fs::read_to_string(shipped_policies().join("attestation.toml")).unwrap();
+    let broken = checklist.replacen("id = \"subcontractors\"", "id = \"staff_trained\"", 1);
+    std::fs::write(dir.path().join("attestation.toml"), broken).unwrap();
+    let output = policy_check(dir.path());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("attestation.toml: question id \"staff_trained\" is used twice"),
+        "{stderr}"
+    );
 }
 
 #[test]

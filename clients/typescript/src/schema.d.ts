@@ -311,6 +311,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/attestation-checklist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The attestation checklist
+         * @description The questions an attestation answers, as the department publishes them now.
+         */
+        get: operations["attestation_checklist"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/events": {
         parameters: {
             query?: never;
@@ -1473,6 +1493,165 @@ export interface paths {
         patch: operations["update_organisation"];
         trace?: never;
     };
+    "/api/v1/organisations/{id}/attestations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a CSP's attestations
+         * @description Oldest first. A CSP's manager lists its own organisation's; another organisation is 404.
+         */
+        get: operations["list_attestations"];
+        put?: never;
+        /**
+         * Submit an attestation
+         * @description By the CSP's manager, for its own organisation: the period attested to, an answer to every
+         *     question of the checklist in force, a statement, and who signed it. The checklist's
+         *     version and questions are kept with the answers.
+         */
+        post: operations["submit_attestation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organisations/{id}/attestations/{attestation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an attestation */
+        get: operations["get_attestation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organisations/{id}/attestations/{attestation_id}/acknowledgement": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge an attestation
+         * @description The department's acknowledgement that it received and read the attestation. Needs
+         *     `If-Match`; an attestation is acknowledged once (409 `attestation_acknowledged`).
+         */
+        post: operations["acknowledge_attestation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organisations/{id}/wrap-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a CSP's contract wrap-up
+         * @description The latest one: its users and API clients, how many clients were ever allocated to it
+         *     (listed in the annex) and its certificates. A CSP's manager reads its own (also once the
+         *     contract has ended); another CSP's is 404.
+         */
+        get: operations["get_wrap_up"];
+        put?: never;
+        /**
+         * Open a CSP's contract wrap-up
+         * @description For the contract end the CSP's record names (409 `contract_end_not_set` without one),
+         *     before or after it. One open wrap-up per CSP (409 `wrap_up_already_open`). While it is
+         *     open and the contract has ended, the CSP's manager may still sign in, for the wrap-up
+         *     alone.
+         */
+        post: operations["open_wrap_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organisations/{id}/wrap-up/annex": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The wrap-up's annex: what must come back
+         * @description Every client ever allocated to the CSP, by client id, a page at a time: its allocations to
+         *     the CSP, and the fields of its file that the audit trail shows the CSP's users and API
+         *     clients were disclosed, when first and last, and by how many requests.
+         */
+        get: operations["wrap_up_annex"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organisations/{id}/wrap-up/certificate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record a certificate of return or destruction
+         * @description By the CSP's manager (also once the contract has ended) or a dept_admin (a certificate
+         *     received on paper): what was returned or destroyed, how, when, by whom, and the CSP's
+         *     statement. Only while the wrap-up is open (409 `wrap_up_closed`). Answers the wrap-up.
+         */
+        post: operations["record_certificate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organisations/{id}/wrap-up/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close a CSP's contract wrap-up
+         * @description Needs `If-Match` (so that what is closed is what was read, certificates included) and at
+         *     least one certificate (409 `certificate_required`). A closed wrap-up is final, and the
+         *     CSP's people can no longer sign in once its contract has ended.
+         */
+        post: operations["close_wrap_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/policy-documents": {
         parameters: {
             query?: never;
@@ -1605,6 +1784,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/reports/attestations-overdue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Overdue attestations
+         * @description Every CSP under contract today that has not attested to a period ending within the last
+         *     year and the checklist's `grace_days`, and whose contract started before that (a CSP that
+         *     never attested is overdue a year and `grace_days` after its contract started). A submitted
+         *     attestation counts whether or not it was acknowledged. By CSP id.
+         */
+        get: operations["attestations_overdue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/reports/breaches-overdue": {
         parameters: {
             query?: never;
@@ -1724,6 +1926,27 @@ export interface paths {
          *     prove it. The rules and their thresholds are in `docs/oversight.md`.
          */
         get: operations["unusual_activity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/wrap-ups-outstanding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Outstanding wrap-ups
+         * @description Every CSP whose contract ended before today without a closed wrap-up for that end, with
+         *     its open wrap-up if one was opened. By CSP id.
+         */
+        get: operations["wrap_ups_outstanding"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2258,6 +2481,45 @@ export interface components {
             action: components["schemas"]["Action"];
             scopes: components["schemas"]["Scope"][];
         };
+        /** @description One allocation of a client's case to the CSP. */
+        AnnexAllocation: {
+            /** Format: uuid */
+            case_id: string;
+            /** Format: date */
+            ends_on?: string | null;
+            /** Format: date */
+            starts_on: string;
+        };
+        /**
+         * @description A client ever allocated to the CSP, and what the audit trail shows its people and systems
+         *     were disclosed of the client's file: what must come back.
+         */
+        AnnexEntry: {
+            allocations?: components["schemas"]["AnnexAllocation"][];
+            /** Format: uuid */
+            client_id: string;
+            /**
+             * Format: int64
+             * @description How many allowed requests of the CSP's principals disclosed some of it.
+             */
+            disclosures?: number;
+            /**
+             * @description Every field disclosed, as `resource.field` (`client.phone`, `note.body`); empty when
+             *     nothing was.
+             */
+            fields?: string[];
+            /** Format: date-time */
+            first_disclosed_at?: string | null;
+            /** Format: date-time */
+            last_disclosed_at?: string | null;
+        };
+        /** @description A question of the checklist as it was answered. */
+        AnsweredQuestion: {
+            answer: components["schemas"]["AttestationAnswer"];
+            /** @description The question's text when it was answered. */
+            question: string;
+            question_id: string;
+        };
         ApiClientRecord: {
             clearance?: components["schemas"]["ProtectiveMarking"];
             /** Format: date-time */
@@ -2297,6 +2559,43 @@ export interface components {
          * @enum {string}
          */
         AppliesTo: "cases" | "clients_without_cases";
+        /**
+         * @description An answer to a question of the annual attestation's checklist.
+         * @enum {string}
+         */
+        AttestationAnswer: "yes" | "no" | "not_applicable";
+        AttestationRecord: {
+            /** Format: date-time */
+            acknowledged_at?: string | null;
+            /** Format: uuid */
+            acknowledged_by?: string | null;
+            answers?: components["schemas"]["AnsweredQuestion"][];
+            /** @description The edition of the checklist the answers are to. */
+            checklist_version?: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            organisation_id?: string;
+            /** Format: date */
+            period_end?: string;
+            /** Format: date */
+            period_start?: string;
+            signed_by_name?: string;
+            signed_by_position?: string;
+            statement?: string;
+            status?: components["schemas"]["AttestationStatus"];
+            /** Format: date-time */
+            submitted_at?: string;
+            /** Format: uuid */
+            submitted_by?: string;
+            /** Format: int32 */
+            version?: number;
+        };
+        /**
+         * @description A CSP's attestation: `submitted` by its manager, then `acknowledged` by the department.
+         * @enum {string}
+         */
+        AttestationStatus: "submitted" | "acknowledged";
         /** @description One audited request. */
         AuditEventRecord: {
             /** @description `user` or `anonymous`. */
@@ -2612,6 +2911,23 @@ export interface components {
         };
         /** @description The record, as its own endpoint shows it to the caller now. */
         ChangedRecord: components["schemas"]["ClientRecord"] | components["schemas"]["CaseRecord"] | components["schemas"]["AllocationRecord"] | components["schemas"]["NoteRecord"];
+        ChecklistQuestion: {
+            /** @description The key of its answer in `answers`. */
+            id: string;
+            text: string;
+        };
+        /** @description The attestation checklist in force. */
+        ChecklistRecord: {
+            /**
+             * Format: int32
+             * @description An attestation is overdue a year and this many days after the end of the last period
+             *     attested to (or after the contract's start).
+             */
+            grace_days: number;
+            questions: components["schemas"]["ChecklistQuestion"][];
+            /** @description Named by every attestation answered against it. */
+            version: string;
+        };
         /** @description A client as the caller may see it: fields their role may not read are absent. */
         ClientRecord: {
             address?: components["schemas"]["Address"] | null;
@@ -3245,6 +3561,29 @@ export interface components {
             organisation_id: string;
             roles: string[];
         };
+        NewAttestation: {
+            /**
+             * @description An answer to every question of the checklist in force (`GET
+             *     /api/v1/attestation-checklist`), by question id.
+             */
+            answers: {
+                [key: string]: components["schemas"]["AttestationAnswer"];
+            };
+            /**
+             * Format: date
+             * @description The last day attested to: not after today, not before `period_start`.
+             */
+            period_end: string;
+            /**
+             * Format: date
+             * @description The first day of the year attested to.
+             */
+            period_start: string;
+            signed_by_name: string;
+            signed_by_position: string;
+            /** @description The CSP's statement of its compliance, and of any exception a `no` answer marks. */
+            statement: string;
+        };
         NewBreach: {
             /** @description When the department became aware of the suspected breach; not in the future. */
             aware_at: components["schemas"]["Timestamp"];
@@ -3520,6 +3859,20 @@ export interface components {
              */
             username: string;
         };
+        NewWrapUpCertificate: {
+            /** @description Who did it. */
+            by_whom: string;
+            how: components["schemas"]["ReturnMethod"];
+            /** @description The CSP's statement that no other copy is kept. */
+            statement: string;
+            /** @description What was returned or destroyed: the files, copies, systems and media. */
+            what: string;
+            /**
+             * Format: date
+             * @description When it was done: not in the future.
+             */
+            when: string;
+        };
         /** @description A decision not to notify, as a draft tells it (no individual named). */
         NotNotifying: {
             explanation?: string | null;
@@ -3701,6 +4054,60 @@ export interface components {
             name?: string | null;
             status?: components["schemas"]["OrganisationStatus"] | null;
         };
+        /** @description A CSP whose contract ended without a closed wrap-up. */
+        OutstandingWrapUp: {
+            /**
+             * Format: int64
+             * @description Certificates recorded in the open wrap-up.
+             */
+            certificates?: number;
+            /** Format: date */
+            contract_ends_on?: string;
+            /** Format: int64 */
+            days_since_end?: number;
+            /**
+             * Format: uuid
+             * @description The CSP's id.
+             */
+            id: string;
+            name?: string;
+            /**
+             * Format: uuid
+             * @description The open wrap-up, if one was opened.
+             */
+            wrap_up_id?: string | null;
+            wrap_up_status?: components["schemas"]["WrapUpStatus"] | null;
+        };
+        /** @description A CSP under contract whose attestation is overdue. */
+        OverdueAttestation: {
+            /** Format: date */
+            contract_ends_on?: string | null;
+            /** Format: date */
+            contract_starts_on?: string | null;
+            /** Format: int64 */
+            days_overdue?: number | null;
+            /**
+             * Format: date
+             * @description A year and the checklist's `grace_days` after the last period's end (or the
+             *     contract's start).
+             */
+            due_on?: string | null;
+            /**
+             * Format: uuid
+             * @description The CSP's id.
+             */
+            id: string;
+            /** @description Whether the department acknowledged the last attestation. */
+            last_acknowledged?: boolean | null;
+            /**
+             * Format: uuid
+             * @description Null when the CSP never attested.
+             */
+            last_attestation_id?: string | null;
+            /** Format: date */
+            last_period_end?: string | null;
+            name?: string;
+        };
         OverdueRequest: {
             /** Format: uuid */
             client_id?: string;
@@ -3752,8 +4159,30 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description One page of a list. */
+        Page_AnnexEntry: {
+            items: components["schemas"]["AnnexEntry"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
         Page_ApiClientRecord: {
             items: components["schemas"]["ApiClientRecord"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_AttestationRecord: {
+            items: components["schemas"]["AttestationRecord"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
              *     the client and case lists and the outdated-notices report look at a bounded number of
@@ -3919,6 +4348,28 @@ export interface components {
         /** @description One page of a list. */
         Page_OrganisationRecord: {
             items: components["schemas"]["OrganisationRecord"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_OutstandingWrapUp: {
+            items: components["schemas"]["OutstandingWrapUp"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_OverdueAttestation: {
+            items: components["schemas"]["OverdueAttestation"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
              *     the client and case lists and the outdated-notices report look at a bounded number of
@@ -4243,6 +4694,11 @@ export interface components {
             /** @description Null for the schedule for clients without cases. */
             service_type?: string | null;
         };
+        /**
+         * @description What became of the client files a CSP held at the end of its contract.
+         * @enum {string}
+         */
+        ReturnMethod: "returned" | "destroyed";
         ReviewActionItem: {
             action: string;
             /** Format: date */
@@ -4486,6 +4942,66 @@ export interface components {
          * @enum {string}
          */
         Visibility: "shared" | "department";
+        /** @description What the CSP certifies it returned or destroyed. */
+        WrapUpCertificate: {
+            by_whom: string;
+            how: components["schemas"]["ReturnMethod"];
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            recorded_at: string;
+            /** Format: uuid */
+            recorded_by: string;
+            statement: string;
+            what: string;
+            /** Format: date */
+            when: string;
+        };
+        /** @description A user or API client of the CSP. */
+        WrapUpPrincipal: {
+            display_name: string;
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["PrincipalKind"];
+            roles: string[];
+            status: components["schemas"]["UserStatus"];
+            username: string;
+        };
+        WrapUpRecord: {
+            /**
+             * Format: int64
+             * @description How many clients ever had a case allocated to the CSP: the annex lists them.
+             */
+            allocated_clients?: number;
+            certificates?: components["schemas"]["WrapUpCertificate"][];
+            /** Format: date-time */
+            closed_at?: string | null;
+            /** Format: uuid */
+            closed_by?: string | null;
+            /**
+             * Format: date
+             * @description The contract end this wrap-up is for.
+             */
+            contract_ends_on?: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            opened_at?: string;
+            /** Format: uuid */
+            opened_by?: string;
+            /** Format: uuid */
+            organisation_id?: string;
+            /** @description Every user and API client of the CSP, whatever their status. */
+            principals?: components["schemas"]["WrapUpPrincipal"][];
+            status?: components["schemas"]["WrapUpStatus"];
+            /** Format: int32 */
+            version?: number;
+        };
+        /**
+         * @description A contract wrap-up: `open` until a dept_admin closes it (with a certificate).
+         * @enum {string}
+         */
+        WrapUpStatus: "open" | "closed";
     };
     responses: {
         /** @description The request cannot be read: a body that is not valid JSON, or a cursor or parameter that is malformed (`bad_request`) */
@@ -5318,6 +5834,31 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    attestation_checklist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChecklistRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -8161,6 +8702,371 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    list_attestations: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AttestationRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    submit_attestation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewAttestation"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttestationRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_attestation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                attestation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttestationRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    acknowledge_attestation: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version read */
+                "If-Match": string;
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+                attestation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttestationRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            /** @description The Idempotency-Key was used with another request (`idempotency_key_reused`), or is malformed */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_wrap_up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrapUpRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    open_wrap_up: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrapUpRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            /** @description The Idempotency-Key was used with another request (`idempotency_key_reused`), or is malformed */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    wrap_up_annex: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_AnnexEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    record_certificate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewWrapUpCertificate"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrapUpRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    close_wrap_up: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version read */
+                "If-Match": string;
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrapUpRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            /** @description The Idempotency-Key was used with another request (`idempotency_key_reused`), or is malformed */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     list: {
         parameters: {
             query?: {
@@ -8422,6 +9328,31 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    attestations_overdue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_OverdueAttestation"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     breaches_overdue: {
         parameters: {
             query?: {
@@ -8616,6 +9547,31 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    wrap_ups_outstanding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_OutstandingWrapUp"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -12,6 +12,7 @@ use crate::api::request::Body;
 use crate::audit::{self, AttemptedLogin, Disclosure};
 use crate::auth::login::{self as sign_in, LoginRules};
 use crate::auth::{password, sessions};
+use crate::authz::may_wind_up;
 use crate::db::directory::{self, UserChanges};
 use crate::db::schema::users;
 use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
@@ -116,6 +117,7 @@ async fn login(
     let rules = LoginRules::of(&state.config);
     admit_attempt(&state, &username).await?;
     let lookup = username.clone();
+    let policy = state.policy.current();
     let (account, organisation_ok) = state
         .db
         .read(move |conn| {
@@ -123,6 +125,12 @@ async fn login(
             let organisation_ok = match &account {
                 Some(account) => {
                     sign_in::organisation_in_good_standing(conn, &account.organisation_id, now)?
+                        || (may_wind_up(&policy, PrincipalKind::Person, &account.roles()?)
+                            && sign_in::organisation_winding_up(
+                                conn,
+                                &account.organisation_id,
+                                now,
+                            )?)
                 }
                 None => false,
             };

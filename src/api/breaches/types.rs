@@ -275,17 +275,7 @@ pub struct BreachListParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Page size (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// From the previous page's `next_cursor`.
-    #[param(format = Uuid)]
-    pub cursor: Option<String>,
-}
+pub use crate::api::request::PageParams;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]

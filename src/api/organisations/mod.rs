@@ -313,3 +313,16 @@ async fn update_organisation(
     })
     .await
 }
+
+/// The CSP `id` names, when `permit` reaches its records (`any`, or `own_organisation` for
+/// the CSP's own people); 404 otherwise, exactly as if it did not exist, so that one CSP
+/// learns nothing of another's attestations or wrap-up.
+pub fn reachable_csp(
+    conn: &mut DbConnection,
+    permit: &Permit,
+    id: &str,
+) -> ApiResult<OrganisationRow> {
+    queries::find_organisation(conn, scope::organisations(permit), id)?
+        .filter(|organisation| organisation.kind == OrganisationKind::Csp.as_str())
+        .ok_or(ApiError::NotFound)
+}

@@ -1,0 +1,3 @@
+DROP TABLE wrap_up_certificates;
+DROP TABLE wrap_ups;
+DROP TABLE attestations;
