@@ -22,6 +22,7 @@ pub mod health;
 pub mod history;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod incident_reports;
 pub mod input;
 pub mod legal_holds;
 pub mod me;
@@ -59,6 +60,7 @@ pub fn routes(config: &mut ServiceConfig) {
     notices::routes(config);
     consents::routes(config);
     complaints::routes(config);
+    incident_reports::routes(config);
     legal_holds::routes(config);
     retention::routes(config);
     access_requests::routes(config);

@@ -639,3 +639,25 @@ diesel::table! {
         changes -> Text,
     }
 }
+
+diesel::table! {
+    incident_reports (id) {
+        id -> Text,
+        kind -> Text,
+        description -> Text,
+        occurred_at -> Nullable<Timestamp>,
+        involved_user_ids -> Text,
+        client_ids -> Text,
+        sessions_ended -> Bool,
+        reported_by -> Text,
+        reporter_organisation_id -> Text,
+        reported_at -> Timestamp,
+        status -> Text,
+        breach_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::joinable!(incident_reports -> breaches (breach_id));
+diesel::allow_tables_to_appear_in_same_query!(incident_reports, breaches);

@@ -11,9 +11,9 @@ pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{
     AccessRequestStatus, BreachKind, BreachSource, BreachStatus, CaseStatus, ComplaintChannel,
     ComplaintStatus, ContainmentStep, CorrectableField, CorrectionDecision, CorrectionStatus,
-    ManualSource, Medium, NotNotifyingGround, NoteType, NotificationRecipient, OrganisationKind,
-    OrganisationStatus, PrincipalKind, ReviewDecision, ReviewStatus, RiskLevel, UserStatus,
-    Visibility,
+    IncidentKind, IncidentStatus, ManualSource, Medium, NotNotifyingGround, NoteType,
+    NotificationRecipient, OrganisationKind, OrganisationStatus, PrincipalKind, ReviewDecision,
+    ReviewStatus, RiskLevel, UserStatus, Visibility,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use information::InformationKind;
