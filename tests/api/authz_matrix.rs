@@ -193,6 +193,7 @@ const DEPARTMENT_WORKER: Keys = &[
     "collection_notice",
     "consent",
     "dual_control",
+    "incident_report",
     "mfa",
     "note",
     "notice_given",
@@ -208,6 +209,7 @@ const CSP_WORKER: Keys = &[
     "client",
     "collection_notice",
     "dual_control",
+    "incident_report",
     "mfa",
     "note",
     "user",
@@ -220,6 +222,7 @@ const CSP_MANAGER: Keys = &[
     "client",
     "collection_notice",
     "dual_control",
+    "incident_report",
     "mfa",
     "note",
     "user",
@@ -230,6 +233,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "api_client",
     "collection_notice",
     "dual_control",
+    "incident_report",
     "mfa",
     "organisation",
     "user",
@@ -253,6 +257,7 @@ const PRIVACY_OFFICER: Keys = &[
     "correction_request",
     "disposal_certificate",
     "dual_control",
+    "incident_report",
     "legal_hold",
     "mfa",
     "note",
@@ -274,6 +279,7 @@ const AUDITOR: Keys = &[
     "csp_access",
     "disposal_certificate",
     "finding",
+    "incident_report",
     "mfa",
     "user",
 ];
@@ -281,6 +287,7 @@ const AUDITOR: Keys = &[
 const RECORDS_MANAGER: Keys = &[
     "collection_notice",
     "disposal_certificate",
+    "incident_report",
     "legal_hold",
     "retention_run",
     "retention_schedule",
@@ -348,7 +355,7 @@ const ROLES: &[Role] = &[
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: FORBIDDEN,
-        me: &["collection_notice", "dual_control", "mfa", "profile", "user"] },
+        me: &["collection_notice", "dual_control", "incident_report", "mfa", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
@@ -1840,6 +1847,75 @@ async fn the_breach_register_additions_follow_the_policy_for_every_role() {
             assert_eq!(after, before, "{user}: a refused request stores nothing");
         } else {
             assert_eq!(after, (before.0 + 1, before.1 + 1), "{user}");
+        }
+    }
+}
+
+/// Every demo account against the incident reports: each reports and reads its own report,
+/// with the fields the policy gives it; only a privacy officer reads another's report (others:
+/// 404, as if it did not exist) and moves a report on (others, its reporter included: 403,
+/// and nothing changes).
+#[actix_web::test]
+async fn incident_reports_follow_the_policy_for_every_role() {
+    use crate::incident_reports::{DEMO_USERS, REPORT_ALL, REPORT_OWN, misuse, reported};
+    let app = spawn_app().await;
+    let reporter = app.login("csp-east").await;
+    let theirs = reported(&app, &reporter, misuse()).await;
+    let path = format!("/api/v1/incident-reports/{theirs}");
+    for user in DEMO_USERS {
+        let token = app.login(user).await;
+        let privacy = *user == "privacy";
+        let own = reported(&app, &token, misuse()).await;
+        let read = app
+            .get(&format!("/api/v1/incident-reports/{own}"), &token)
+            .await;
+        let expected = if privacy { REPORT_ALL } else { REPORT_OWN };
+        assert_eq!(
+            keys(&read.body),
+            set(expected).into_iter().collect::<Vec<_>>(),
+            "{user}"
+        );
+        let listed = app.get("/api/v1/incident-reports", &token).await;
+        assert_eq!(listed.status, StatusCode::OK, "{user}");
+        let listed: BTreeSet<String> = ids(page_items(&listed.body).unwrap()).into_iter().collect();
+        assert!(listed.contains(&own), "{user}");
+        // csp-east reported it: to it, the report is its own.
+        let reaches = privacy || *user == "csp-east";
+        assert_eq!(
+            listed.contains(&theirs),
+            reaches,
+            "{user} lists csp-east's report"
+        );
+        let another = app.get(&path, &token).await;
+        let expected = if reaches {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(another.status, expected, "{user} reads csp-east's report");
+        let etag = app.get(&path, &reporter).await.etag();
+        let moved = app
+            .patch(
+                &path,
+                &token,
+                serde_json::json!({"status": "assessing"}),
+                Some(&etag),
+            )
+            .await;
+        if privacy {
+            assert_eq!(moved.status, StatusCode::OK, "{user}: {}", moved.body);
+        } else {
+            assert_eq!(
+                moved.status,
+                StatusCode::FORBIDDEN,
+                "{user}: {}",
+                moved.body
+            );
+            assert_eq!(
+                app.get(&path, &reporter).await.etag(),
+                etag,
+                "{user}: nothing changed"
+            );
         }
     }
 }

@@ -27,3 +27,7 @@ CREATE TABLE incident_reports (
 CREATE INDEX incident_reports_reporter ON incident_reports (reported_by, id);
 CREATE INDEX incident_reports_status ON incident_reports (status, id);
 CREATE INDEX incident_reports_breach ON incident_reports (breach_id);
+
+-- A report raises an `incident_reported` alert to the privacy officer with its audit row.
+ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted', 'secret_rotated', 'incident_reported'));
