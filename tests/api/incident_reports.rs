@@ -103,6 +103,28 @@ fn random_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Reports naming `hidden` and then an id nothing has, in `field`: both refused (422 on
+/// `field[0]`) with the same body, so the answer tells nothing of `hidden`.
+async fn assert_named_alike_with_unknown(app: &TestApp, token: &str, field: &str, hidden: String) {
+    let mut answers = Vec::new();
+    for id in [hidden, random_id()] {
+        let mut body = misuse();
+        body[field] = json!([id]);
+        let refused = report(app, token, body).await;
+        assert_problem(
+            &refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(refused.body["errors"][0]["field"], format!("{field}[0]"));
+        answers.push(problem(&refused));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "{field}: a hidden id answers as an unknown one"
+    );
+}
+
 async fn me(app: &TestApp, token: &str) -> StatusCode {
     app.get("/api/v1/me", token).await.status
 }
@@ -426,23 +448,11 @@ async fn clients_outside_the_reporters_reach_answer_exactly_like_unknown_ones() 
     let north = app.login("csp-north").await;
     let before = (report_count(&app), alert_count(&app));
     // Client 1 is allocated to Eastern Outreach, not Northside.
-    let mut answers = Vec::new();
-    for client in [app.client_id(1), random_id()] {
-        let mut body = misuse();
-        body["client_ids"] = json!([client]);
-        let refused = report(&app, &north, body).await;
-        assert_problem(
-            &refused,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        );
-        assert_eq!(refused.body["errors"][0]["field"], "client_ids[0]");
-        answers.push(problem(&refused));
-    }
-    assert_eq!(
-        answers[0], answers[1],
-        "an unreachable client is as unknown"
-    );
+    assert_named_alike_with_unknown(&app, &north, "client_ids", app.client_id(1)).await;
+    // A client above the reporter's clearance is as unknown too.
+    let caseworker = app.login("caseworker").await;
+    let protected = app.client_id(casebridge::demo::PROTECTED_CLIENT);
+    assert_named_alike_with_unknown(&app, &caseworker, "client_ids", protected).await;
     assert_eq!(
         (report_count(&app), alert_count(&app)),
         before,
@@ -465,19 +475,7 @@ async fn clients_outside_the_reporters_reach_answer_exactly_like_unknown_ones() 
 async fn a_role_that_reads_no_client_names_none() {
     let app = spawn_app().await;
     let admin = app.login("admin").await;
-    let mut answers = Vec::new();
-    for client in [app.client_id(0), random_id()] {
-        let mut body = misuse();
-        body["client_ids"] = json!([client]);
-        let refused = report(&app, &admin, body).await;
-        assert_problem(
-            &refused,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        );
-        answers.push(problem(&refused));
-    }
-    assert_eq!(answers[0], answers[1]);
+    assert_named_alike_with_unknown(&app, &admin, "client_ids", app.client_id(0)).await;
     assert_eq!(report_count(&app), 0);
 }
 
@@ -485,23 +483,8 @@ async fn a_role_that_reads_no_client_names_none() {
 async fn users_of_another_organisation_answer_exactly_like_unknown_ones_to_a_csp() {
     let app = spawn_app().await;
     let north = app.login("csp-north").await;
-    let mut answers = Vec::new();
-    for user in [app.user_id("csp-east"), random_id()] {
-        let mut body = misuse();
-        body["involved_user_ids"] = json!([user]);
-        let refused = report(&app, &north, body).await;
-        assert_problem(
-            &refused,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        );
-        assert_eq!(refused.body["errors"][0]["field"], "involved_user_ids[0]");
-        answers.push(problem(&refused));
-    }
-    assert_eq!(
-        answers[0], answers[1],
-        "another organisation's user is as unknown"
-    );
+    assert_named_alike_with_unknown(&app, &north, "involved_user_ids", app.user_id("csp-east"))
+        .await;
     assert_eq!(report_count(&app), 0);
     // Its own organisation's users, yes; and the department names anyone.
     let mut body = misuse();
