@@ -84,7 +84,8 @@ export interface paths {
         /**
          * Get everything held about an access request's client
          * @description One JSON document: the request, the client's record (with statements), cases with
-         *     allocations, consents, collection notices given, correction requests, then every note
+         *     allocations, consents, collection notices given, correction requests, the file's change
+         *     history, then every note
          *     (amendments included) and the access log (who accessed the file, when, which fields),
          *     streamed. Needs the requester's identity verified (409 `identity_not_verified`); a
          *     refused request has none (409 `request_refused`). Audited with the request as purpose of
@@ -746,6 +747,28 @@ export interface paths {
         patch: operations["update_allocation"];
         trace?: never;
     };
+    "/api/v1/cases/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A case's change history
+         * @description Each creation and change of the case and of its allocations, oldest first, as the
+         *     client's history shows them: an allocation's entries only to a caller who may see that
+         *     allocation (a CSP sees its own).
+         */
+        get: operations["case_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cases/{id}/notes": {
         parameters: {
             query?: never;
@@ -941,6 +964,54 @@ export interface paths {
          *     `consent_withdrawn`).
          */
         post: operations["withdraw_consent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A client's change history
+         * @description Each creation and change of the client's file, oldest first: who, when, which request,
+         *     and each changed field before and after. Shows the fields the caller may read of the
+         *     client now, and values only to a caller who may read the client (masked as the client
+         *     is); the auditor sees who changed which fields and when. A restricted client's history
+         *     needs `X-Purpose-Of-Use`.
+         */
+        get: operations["client_history"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/clients/{id}/history/{entry_id}/revert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revert a change to a client
+         * @description Restores the values the entry `entry_id` of the client's history changed, through the
+         *     client's normal write path: the caller must be allowed to write each of those fields,
+         *     `If-Match` names the client's current version, and the revert is audited and kept in the
+         *     history as an entry of its own (`action: reverted`, `reverts` naming the entry). A
+         *     creation is not reverted (409 `not_revertible`).
+         */
+        post: operations["revert_client_change"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1155,6 +1226,62 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/incident-reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List incident reports
+         * @description Oldest first: the caller's own reports, or (privacy officer) every report.
+         */
+        get: operations["list_incident_reports"];
+        put?: never;
+        /**
+         * Report an incident
+         * @description Anyone signed in: suspected or confirmed misuse, credentials compromised, a data breach, a
+         *     lost device. Raises an `incident_reported` alert to the privacy officer (and the alert
+         *     webhook) with the report. `credentials_compromised` naming no other user than the reporter
+         *     ends every session of the reporter at once (`sessions_ended: true`): this token stops
+         *     working, and the reporter logs in again (after changing their password or, for an API
+         *     client, once a new secret is issued). A client or user the reporter may not name is 422,
+         *     exactly as one that does not exist; nothing is stored.
+         */
+        post: operations["report_incident"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/incident-reports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an incident report
+         * @description The caller's own, or (privacy officer) any; another's is 404.
+         */
+        get: operations["get_incident_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Move an incident report on
+         * @description Needs `If-Match`. `received` may go to `assessing` or `closed`, `assessing` to `closed`;
+         *     `closed` and `breach_opened` are final (409 `incident_report_closed`). `breach_opened` is
+         *     set by opening a breach from the report (`incident_report_ids` on `POST /breaches`).
+         */
+        patch: operations["progress_incident_report"];
         trace?: never;
     };
     "/api/v1/me": {
@@ -1899,6 +2026,8 @@ export interface components {
             correction_requests: components["schemas"]["CorrectionRequestRecord"][];
             /** Format: date-time */
             generated_at: string;
+            /** @description Every change made to the file (the client, its cases and allocations), oldest first. */
+            history: components["schemas"]["HistoryEntry"][];
         };
         AccessRequestProgress: {
             /** @description `true` once the requester's identity is checked; it cannot be unset. */
@@ -1973,7 +2102,7 @@ export interface components {
             note: string;
         };
         /** @enum {string} */
-        Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct";
+        Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct" | "revert";
         /** @description How a privacy officer added an individual by hand, and why. */
         AddedByHand: {
             /** Format: date-time */
@@ -2033,7 +2162,7 @@ export interface components {
             id: string;
             /**
              * @description `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
-             *     `access_granted` or `secret_rotated`.
+             *     `access_granted`, `secret_rotated` or `incident_reported`.
              */
             kind?: string;
             /** Format: date-time */
@@ -2149,6 +2278,8 @@ export interface components {
              * @description The hash chain the event belongs to (one per service instance).
              */
             chain_id?: string;
+            /** @description The fields a write changed (its values are in the record's change history). */
+            changed_fields?: string[];
             /** @description Every client whose data the response disclosed. */
             client_ids?: string[];
             /** Format: int64 */
@@ -2183,12 +2314,9 @@ export interface components {
         };
         BTreeMap: {
             [key: string]: {
-                /** Format: uuid */
-                correction_request_id: string;
-                /** Format: date-time */
-                recorded_at: string;
-                statement: string;
-            }[];
+                after: unknown;
+                before: unknown;
+            };
         };
         /** @description The harm assessment and the decision whether the breach is eligible (notifiable). */
         BreachAssessment: {
@@ -2313,6 +2441,8 @@ export interface components {
             extensions?: components["schemas"]["Extension"][];
             /** Format: uuid */
             id: string;
+            /** @description The incident reports the breach was opened from. */
+            incident_report_ids?: string[];
             kinds?: components["schemas"]["BreachKind"][];
             notifications?: components["schemas"]["NotificationRecord"][];
             /** @description The notifications what the breach touched calls for, and where each stands. */
@@ -2794,10 +2924,109 @@ export interface components {
         Health: {
             status: string;
         };
+        /**
+         * @description What made an entry.
+         * @enum {string}
+         */
+        HistoryAction: "created" | "updated" | "reverted";
+        /**
+         * @description An entry of a record's change history as the caller may see it: `fields` and `changes`
+         *     hold only fields the caller may read of the record now, `changes` only for a caller who
+         *     may read the record itself.
+         */
+        HistoryEntry: {
+            action?: components["schemas"]["HistoryAction"];
+            /** Format: uuid */
+            case_id?: string | null;
+            /** Format: date-time */
+            changed_at?: string;
+            /**
+             * Format: uuid
+             * @description The person's user id or the API client's id.
+             */
+            changed_by?: string;
+            /** @description `person` or `api_client`. */
+            changed_by_kind?: string;
+            /** @description Each changed field's value before and after. */
+            changes?: components["schemas"]["BTreeMap"];
+            /** Format: uuid */
+            client_id?: string;
+            /** @description The changed fields' names. */
+            fields?: string[];
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            organisation_id?: string;
+            /** @description The request that made the change, as its audit row names it. */
+            request_id?: string;
+            /** Format: uuid */
+            resource_id?: string;
+            /** @description `client`, `case` or `allocation`. */
+            resource_type?: string;
+            /**
+             * Format: uuid
+             * @description The entry a revert undid.
+             */
+            reverts?: string | null;
+        };
         /** @description Why a hold is placed or released. */
         HoldReason: {
             reason: string;
         };
+        /**
+         * @description What an incident report is about.
+         * @enum {string}
+         */
+        IncidentKind: "suspected_misuse" | "credentials_compromised" | "data_breach" | "lost_device" | "other";
+        IncidentReportProgress: {
+            /** @description The next status: `assessing` or `closed` (`breach_opened` comes from opening a breach). */
+            status: components["schemas"]["IncidentStatus"];
+        };
+        IncidentReportRecord: {
+            /**
+             * Format: uuid
+             * @description The breach opened from the report.
+             */
+            breach_id?: string | null;
+            /** @description The clients the incident involves (each within the reporter's reach when reported). */
+            client_ids?: string[];
+            description?: string;
+            /** Format: uuid */
+            id: string;
+            /** @description The users or API clients the incident involves. */
+            involved_user_ids?: string[];
+            kind?: components["schemas"]["IncidentKind"];
+            /**
+             * Format: date-time
+             * @description When the incident happened, if the reporter knows.
+             */
+            occurred_at?: string | null;
+            /** Format: date-time */
+            reported_at?: string;
+            /**
+             * Format: uuid
+             * @description The user or API client who reported it.
+             */
+            reported_by?: string;
+            /** Format: uuid */
+            reporter_organisation_id?: string;
+            /**
+             * @description The report ended every session of its reporter (their own credentials compromised):
+             *     they log in again.
+             */
+            sessions_ended?: boolean;
+            status?: components["schemas"]["IncidentStatus"];
+            /** Format: date-time */
+            updated_at?: string;
+            /** Format: int32 */
+            version?: number;
+        };
+        /**
+         * @description An incident report's progress: `closed` and `breach_opened` are final; only opening a
+         *     breach from the report sets `breach_opened`.
+         * @enum {string}
+         */
+        IncidentStatus: "received" | "assessing" | "closed" | "breach_opened";
         /** @enum {string} */
         InformationKind: "identity" | "contact" | "health" | "tax_file_number" | "safety_alerts" | "language" | "case_details" | "case_notes";
         /**
@@ -2993,6 +3222,11 @@ export interface components {
             /** @description When the department became aware of the suspected breach; not in the future. */
             aware_at: components["schemas"]["Timestamp"];
             description: string;
+            /**
+             * @description Open incident reports the breach is opened from: each becomes `breach_opened` and names
+             *     the breach, which lists them.
+             */
+            incident_report_ids?: string[];
             kinds: components["schemas"]["BreachKind"][];
             occurred_at?: components["schemas"]["Timestamp"] | null;
             occurred_until?: components["schemas"]["Timestamp"] | null;
@@ -3154,6 +3388,20 @@ export interface components {
              */
             new_due_on: string;
             reason: string;
+        };
+        NewIncidentReport: {
+            /** @description Clients involved: clients the reporter can reach. */
+            client_ids?: string[];
+            /** @description What happened, as far as the reporter knows. */
+            description: string;
+            /**
+             * @description Users or API clients involved: existing ones the reporter may name (the `create`
+             *     scope: its own organisation's, or any). For `credentials_compromised`, none (or the
+             *     reporter) means the reporter's own credentials, and ends the reporter's sessions.
+             */
+            involved_user_ids?: string[];
+            kind: components["schemas"]["IncidentKind"];
+            occurred_at?: components["schemas"]["Timestamp"] | null;
         };
         /** @description An individual the audit trail cannot show, added by hand. */
         NewManualIndividual: {
@@ -3588,6 +3836,28 @@ export interface components {
         /** @description One page of a list. */
         Page_Finding: {
             items: components["schemas"]["Finding"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_HistoryEntry: {
+            items: components["schemas"]["HistoryEntry"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_IncidentReportRecord: {
+            items: components["schemas"]["IncidentReportRecord"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
              *     the client and case lists and the outdated-notices report look at a bounded number of
@@ -5994,6 +6264,43 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    case_history: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: {
+                "X-Purpose-Of-Use"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_HistoryEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     list_notes: {
         parameters: {
             query?: {
@@ -6624,6 +6931,83 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    client_history: {
+        parameters: {
+            query?: {
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: {
+                "X-Purpose-Of-Use"?: string | null;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_HistoryEntry"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revert_client_change: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The client's current ETag */
+                "If-Match": string;
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     list_holds: {
         parameters: {
             query?: never;
@@ -7170,6 +7554,161 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_incident_reports: {
+        parameters: {
+            query?: {
+                status?: "received" | "assessing" | "closed" | "breach_opened";
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_IncidentReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    report_incident: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewIncidentReport"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["BodyTimeout"];
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_incident_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentReportRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    progress_incident_report: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version read */
+                "If-Match": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IncidentReportProgress"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };
