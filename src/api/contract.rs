@@ -42,6 +42,7 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "health", description = "Liveness and readiness"),
         (name = "alerts", description = "Alerts raised to the privacy officer"),
         (name = "breaches", description = "The data breach register, its impact and notifications"),
+        (name = "incident-reports", description = "Incidents anyone reports: misuse, compromised credentials, breaches, lost devices"),
     )
 )]
 pub struct ApiDoc;

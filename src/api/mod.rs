@@ -23,6 +23,7 @@ pub mod health;
 pub mod history;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod incident_reports;
 pub mod input;
 pub mod legal_holds;
 pub mod me;
@@ -63,6 +64,7 @@ pub fn routes(config: &mut ServiceConfig) {
     policy_documents::routes(config);
     consents::routes(config);
     complaints::routes(config);
+    incident_reports::routes(config);
     legal_holds::routes(config);
     retention::routes(config);
     access_requests::routes(config);

@@ -486,6 +486,18 @@ impl FieldChecks {
     }
 }
 
+/// The ids in `ids` that are UUIDs, with their index; each one that is not is a failed check.
+pub fn uuids_of(checks: &mut FieldChecks, field: &str, ids: &[String]) -> Vec<(usize, String)> {
+    let mut parsed = Vec::with_capacity(ids.len());
+    for (index, id) in ids.iter().enumerate() {
+        match uuid::Uuid::parse_str(id) {
+            Ok(id) => parsed.push((index, id.to_string())),
+            Err(_) => checks.require(false, format!("{field}[{index}]"), "must be a UUID"),
+        }
+    }
+    parsed
+}
+
 /// A JSON column this service wrote, read back.
 pub fn parse_json<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
     serde_json::from_str(text).map_err(ApiError::internal)

@@ -92,6 +92,9 @@ pub enum Resource {
     Consent,
     /// A privacy complaint.
     Complaint,
+    /// An incident anyone who uses the system reports: suspected misuse, compromised
+    /// credentials, a data breach, a lost device.
+    IncidentReport,
     /// A legal hold on a client's file: it stops the file being disposed of.
     LegalHold,
     /// How long a service type's files are kept.
@@ -522,6 +525,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             "occurred_at",
             "occurred_until",
             "on_behalf_of",
+            "incident_report_ids",
             "assessment_due_on",
             "assessment_overdue",
             "status",
@@ -781,6 +785,33 @@ pub const RESOURCES: &[ResourceDef] = &[
             "outcome",
             "recorded_by",
             "recorded_at",
+            "updated_at",
+            "version",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::IncidentReport,
+        name: "incident_report",
+        // `create`'s scope is whom a report may name as involved: users of the reporter's own
+        // organisation, or any user. `read`'s: the reporter's own reports, or every report.
+        actions: &[
+            (Read, &[OwnRecord, Any]),
+            (Create, &[OwnOrganisation, Any]),
+            (Update, &[Any]),
+        ],
+        fields: &[
+            "id",
+            "kind",
+            "description",
+            "occurred_at",
+            "involved_user_ids",
+            "client_ids",
+            "sessions_ended",
+            "reported_by",
+            "reporter_organisation_id",
+            "reported_at",
+            "status",
+            "breach_id",
             "updated_at",
             "version",
         ],

@@ -9,7 +9,8 @@ use diesel::sql_types::Bool;
 use super::{Action, Permit, Scope};
 use crate::db::Backend;
 use crate::db::schema::{
-    access_reviews, allocations, cases, clients, consents, notes, organisations, users,
+    access_reviews, allocations, cases, clients, consents, incident_reports, notes, organisations,
+    users,
 };
 use chrono::NaiveDate;
 
@@ -347,6 +348,26 @@ pub fn access_reviews(permit: &Permit) -> Predicate<access_reviews::table> {
                     Scope::Any => Box::new(true.into_sql::<Bool>()),
                     Scope::OwnOrganisation => {
                         Box::new(access_reviews::organisation_id.eq(caller.organisation_id.clone()))
+                    }
+                    _ => Box::new(false.into_sql::<Bool>()),
+                }
+            })
+    )
+}
+
+/// Incident reports the permit reaches: the caller's own (`self`), or every one (`any`).
+pub fn incident_reports(permit: &Permit) -> Predicate<incident_reports::table> {
+    let caller = permit.caller();
+    any_of!(
+        incident_reports::table,
+        permit
+            .scopes()
+            .iter()
+            .map(|scope| -> Predicate<incident_reports::table> {
+                match scope {
+                    Scope::Any => Box::new(true.into_sql::<Bool>()),
+                    Scope::OwnRecord => {
+                        Box::new(incident_reports::reported_by.eq(caller.user_id.clone()))
                     }
                     _ => Box::new(false.into_sql::<Bool>()),
                 }

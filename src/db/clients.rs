@@ -137,6 +137,23 @@ pub fn find_many(
         .load(conn)
 }
 
+/// Those of the clients `ids` that `reachable` lets through, by id only.
+pub fn reachable_ids(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    ids: &[String],
+) -> QueryResult<HashSet<String>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<String> = clients::table
+        .filter(clients::id.eq_any(ids))
+        .filter(reachable)
+        .select(clients::id)
+        .load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
 /// Those of the clients `ids` that exist, whoever may see them.
 pub fn existing(conn: &mut DbConnection, ids: &[String]) -> QueryResult<HashSet<String>> {
     if ids.is_empty() {

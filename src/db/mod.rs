@@ -14,6 +14,7 @@ pub mod consents;
 pub mod directory;
 pub mod history;
 pub mod idempotency;
+pub mod incident_reports;
 pub mod legal_holds;
 pub mod notes;
 pub mod notices;

@@ -727,3 +727,25 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(
     audit_events::resource_type,
     audit_events::fields,
 );
+
+diesel::table! {
+    incident_reports (id) {
+        id -> Text,
+        kind -> Text,
+        description -> Text,
+        occurred_at -> Nullable<Timestamp>,
+        involved_user_ids -> Text,
+        client_ids -> Text,
+        sessions_ended -> Bool,
+        reported_by -> Text,
+        reporter_organisation_id -> Text,
+        reported_at -> Timestamp,
+        status -> Text,
+        breach_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::joinable!(incident_reports -> breaches (breach_id));
+diesel::allow_tables_to_appear_in_same_query!(incident_reports, breaches);

@@ -184,6 +184,15 @@ text_enum!(
     ComplaintStatus { Received => "received", Investigating => "investigating", Resolved => "resolved", Withdrawn => "withdrawn" }
 );
 text_enum!(
+    /// What an incident report is about.
+    IncidentKind { SuspectedMisuse => "suspected_misuse", CredentialsCompromised => "credentials_compromised", DataBreach => "data_breach", LostDevice => "lost_device", Other => "other" }
+);
+text_enum!(
+    /// An incident report's progress: `closed` and `breach_opened` are final; only opening a
+    /// breach from the report sets `breach_opened`.
+    IncidentStatus { Received => "received", Assessing => "assessing", Closed => "closed", BreachOpened => "breach_opened" }
+);
+text_enum!(
     /// A client's request to see their file (IPP 6): `completed` and `refused` are final.
     AccessRequestStatus { Received => "received", InProgress => "in_progress", Completed => "completed", Refused => "refused" }
 );

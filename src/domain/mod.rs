@@ -11,9 +11,10 @@ pub use date::{Date, DateOfBirth, Timestamp};
 pub use enums::{
     AccessRequestStatus, AttestationAnswer, AttestationStatus, BreachKind, BreachSource,
     BreachStatus, CaseStatus, ComplaintChannel, ComplaintStatus, ContainmentStep, CorrectableField,
-    CorrectionDecision, CorrectionStatus, ManualSource, Medium, NotNotifyingGround, NoteType,
-    NotificationRecipient, OrganisationKind, OrganisationStatus, PolicyDocumentKind, PrincipalKind,
-    ReturnMethod, ReviewDecision, ReviewStatus, RiskLevel, UserStatus, Visibility, WrapUpStatus,
+    CorrectionDecision, CorrectionStatus, IncidentKind, IncidentStatus, ManualSource, Medium,
+    NotNotifyingGround, NoteType, NotificationRecipient, OrganisationKind, OrganisationStatus,
+    PolicyDocumentKind, PrincipalKind, ReturnMethod, ReviewDecision, ReviewStatus, RiskLevel,
+    UserStatus, Visibility, WrapUpStatus,
 };
 pub use identifiers::{MedicareNumber, SafetyAlert, TaxFileNumber};
 pub use information::InformationKind;

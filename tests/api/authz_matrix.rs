@@ -196,6 +196,7 @@ const DEPARTMENT_WORKER: Keys = &[
     "collection_notice",
     "consent",
     "dual_control",
+    "incident_report",
     "mfa",
     "note",
     "notice_given",
@@ -212,6 +213,7 @@ const CSP_WORKER: Keys = &[
     "client",
     "collection_notice",
     "dual_control",
+    "incident_report",
     "mfa",
     "note",
     "policy_document",
@@ -226,6 +228,7 @@ const CSP_MANAGER: Keys = &[
     "client",
     "collection_notice",
     "dual_control",
+    "incident_report",
     "mfa",
     "note",
     "policy_document",
@@ -241,6 +244,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "attestation",
     "collection_notice",
     "dual_control",
+    "incident_report",
     "mfa",
     "organisation",
     "policy_document",
@@ -271,6 +275,7 @@ const PRIVACY_OFFICER: Keys = &[
     "correction_request",
     "disposal_certificate",
     "dual_control",
+    "incident_report",
     "legal_hold",
     "mfa",
     "note",
@@ -294,6 +299,7 @@ const AUDITOR: Keys = &[
     "csp_access",
     "disposal_certificate",
     "finding",
+    "incident_report",
     "mfa",
     "policy_document",
     "terms_not_accepted",
@@ -307,6 +313,7 @@ const AUDITOR: Keys = &[
 const RECORDS_MANAGER: Keys = &[
     "collection_notice",
     "disposal_certificate",
+    "incident_report",
     "legal_hold",
     "policy_document",
     "retention_run",
@@ -375,7 +382,7 @@ const ROLES: &[Role] = &[
     Role { user: "searcher", purpose: false, in_scope: &[100], out_of_scope: &[0], lists: nothing,
         clients: FORBIDDEN, cases: FORBIDDEN, shared_notes: FORBIDDEN, department_notes: FORBIDDEN,
         profiles: Reads(PROFILE), users: FORBIDDEN, users_of: None, organisations: FORBIDDEN, history: FORBIDDEN,
-        me: &["collection_notice", "dual_control", "mfa", "policy_document", "profile", "user"] },
+        me: &["collection_notice", "dual_control", "incident_report", "mfa", "policy_document", "profile", "user"] },
     Role { user: "csp-north", purpose: false, in_scope: &[0, 3],
         out_of_scope: &[1, 8, ENDED_ALLOCATION_CLIENT, RESTRICTED_CLIENT, PROTECTED_CLIENT, 100],
         lists: northside_active,
@@ -2054,5 +2061,74 @@ async fn attestations_and_wrap_ups_follow_the_policy_for_every_role() {
         let after = stored();
         assert_eq!(after.0, before.0, "{user}: no attestation stored");
         assert_eq!(after.1, before.1 + u16::from(*open == 201) as i64, "{user}");
+    }
+}
+
+/// Every demo account against the incident reports: each reports and reads its own report,
+/// with the fields the policy gives it; only a privacy officer reads another's report (others:
+/// 404, as if it did not exist) and moves a report on (others, its reporter included: 403,
+/// and nothing changes).
+#[actix_web::test]
+async fn incident_reports_follow_the_policy_for_every_role() {
+    use crate::incident_reports::{DEMO_USERS, REPORT_ALL, REPORT_OWN, misuse, reported};
+    let app = spawn_app().await;
+    let reporter = app.login("csp-east").await;
+    let theirs = reported(&app, &reporter, misuse()).await;
+    let path = format!("/api/v1/incident-reports/{theirs}");
+    for user in DEMO_USERS {
+        let token = app.login(user).await;
+        let privacy = *user == "privacy";
+        let own = reported(&app, &token, misuse()).await;
+        let read = app
+            .get(&format!("/api/v1/incident-reports/{own}"), &token)
+            .await;
+        let expected = if privacy { REPORT_ALL } else { REPORT_OWN };
+        assert_eq!(
+            keys(&read.body),
+            set(expected).into_iter().collect::<Vec<_>>(),
+            "{user}"
+        );
+        let listed = app.get("/api/v1/incident-reports", &token).await;
+        assert_eq!(listed.status, StatusCode::OK, "{user}");
+        let listed: BTreeSet<String> = ids(page_items(&listed.body).unwrap()).into_iter().collect();
+        assert!(listed.contains(&own), "{user}");
+        // csp-east reported it: to it, the report is its own.
+        let reaches = privacy || *user == "csp-east";
+        assert_eq!(
+            listed.contains(&theirs),
+            reaches,
+            "{user} lists csp-east's report"
+        );
+        let another = app.get(&path, &token).await;
+        let expected = if reaches {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(another.status, expected, "{user} reads csp-east's report");
+        let etag = app.get(&path, &reporter).await.etag();
+        let moved = app
+            .patch(
+                &path,
+                &token,
+                serde_json::json!({"status": "assessing"}),
+                Some(&etag),
+            )
+            .await;
+        if privacy {
+            assert_eq!(moved.status, StatusCode::OK, "{user}: {}", moved.body);
+        } else {
+            assert_eq!(
+                moved.status,
+                StatusCode::FORBIDDEN,
+                "{user}: {}",
+                moved.body
+            );
+            assert_eq!(
+                app.get(&path, &reporter).await.etag(),
+                etag,
+                "{user}: nothing changed"
+            );
+        }
     }
 }

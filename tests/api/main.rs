@@ -17,6 +17,7 @@ mod hardening;
 mod helpers;
 mod history;
 mod idempotency;
+mod incident_reports;
 mod name_search;
 mod oauth;
 mod openapi;

@@ -42,6 +42,7 @@ const BIG_TABLES: &[&str] = &[
     "changes",
     "change_audiences",
     "policy_acceptances",
+    "incident_reports",
 ];
 
 /// The purpose of use stated by the roles that need one.
@@ -520,6 +521,34 @@ async fn privacy_registers_and_reports_use_indexes() {
             // department by design (docs/scaling.md).
             "/api/v1/breaches",
             "/api/v1/reports/breaches-overdue",
+        ],
+    )
+    .await;
+}
+
+/// A reporter's own incident reports come from the reporter's index, the privacy officer's
+/// filter from the status index, never from a walk of every report.
+#[actix_web::test]
+async fn incident_report_lists_use_indexes() {
+    let app = spawn_recorded_app().await;
+    let token = app.login("csp-north").await;
+    let body = serde_json::json!({"kind": "other", "description": "A stranger asked for a file."});
+    let reported = app.post("/api/v1/incident-reports", &token, body).await;
+    assert_eq!(reported.status, StatusCode::CREATED, "{}", reported.body);
+    let id = reported.body["id"].as_str().unwrap().to_owned();
+    let own = [
+        "/api/v1/incident-reports?limit=50".to_owned(),
+        format!("/api/v1/incident-reports/{id}"),
+    ];
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    assert_indexed(&app, "csp-north", None, &own).await;
+    assert_indexed(
+        &app,
+        "privacy",
+        None,
+        &[
+            "/api/v1/incident-reports?status=received",
+            &format!("/api/v1/incident-reports?cursor={id}"),
         ],
     )
     .await;

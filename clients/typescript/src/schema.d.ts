@@ -1248,6 +1248,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/incident-reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List incident reports
+         * @description Oldest first: the caller's own reports, or (privacy officer) every report.
+         */
+        get: operations["list_incident_reports"];
+        put?: never;
+        /**
+         * Report an incident
+         * @description Anyone signed in: suspected or confirmed misuse, credentials compromised, a data breach, a
+         *     lost device. Raises an `incident_reported` alert to the privacy officer (and the alert
+         *     webhook) with the report. `credentials_compromised` naming no other user than the reporter
+         *     ends every session of the reporter at once (`sessions_ended: true`): this token stops
+         *     working, and the reporter logs in again (after changing their password or, for an API
+         *     client, once a new secret is issued). A client or user the reporter may not name is 422,
+         *     exactly as one that does not exist; nothing is stored.
+         */
+        post: operations["report_incident"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/incident-reports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get an incident report
+         * @description The caller's own, or (privacy officer) any; another's is 404.
+         */
+        get: operations["get_incident_report"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Move an incident report on
+         * @description Needs `If-Match`. `received` may go to `assessing` or `closed`, `assessing` to `closed`;
+         *     `closed` and `breach_opened` are final (409 `incident_report_closed`). `breach_opened` is
+         *     set by opening a breach from the report (`incident_report_ids` on `POST /breaches`).
+         */
+        patch: operations["progress_incident_report"];
+        trace?: never;
+    };
     "/api/v1/me": {
         parameters: {
             query?: never;
@@ -2437,7 +2493,7 @@ export interface components {
             id: string;
             /**
              * @description `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
-             *     `access_granted` or `secret_rotated`.
+             *     `access_granted`, `secret_rotated` or `incident_reported`.
              */
             kind?: string;
             /** Format: date-time */
@@ -2792,6 +2848,8 @@ export interface components {
             extensions?: components["schemas"]["Extension"][];
             /** Format: uuid */
             id: string;
+            /** @description The incident reports the breach was opened from. */
+            incident_report_ids?: string[];
             kinds?: components["schemas"]["BreachKind"][];
             notifications?: components["schemas"]["NotificationRecord"][];
             /** @description The notifications what the breach touched calls for, and where each stands. */
@@ -3350,6 +3408,60 @@ export interface components {
         HoldReason: {
             reason: string;
         };
+        /**
+         * @description What an incident report is about.
+         * @enum {string}
+         */
+        IncidentKind: "suspected_misuse" | "credentials_compromised" | "data_breach" | "lost_device" | "other";
+        IncidentReportProgress: {
+            /** @description The next status: `assessing` or `closed` (`breach_opened` comes from opening a breach). */
+            status: components["schemas"]["IncidentStatus"];
+        };
+        IncidentReportRecord: {
+            /**
+             * Format: uuid
+             * @description The breach opened from the report.
+             */
+            breach_id?: string | null;
+            /** @description The clients the incident involves (each within the reporter's reach when reported). */
+            client_ids?: string[];
+            description?: string;
+            /** Format: uuid */
+            id: string;
+            /** @description The users or API clients the incident involves. */
+            involved_user_ids?: string[];
+            kind?: components["schemas"]["IncidentKind"];
+            /**
+             * Format: date-time
+             * @description When the incident happened, if the reporter knows.
+             */
+            occurred_at?: string | null;
+            /** Format: date-time */
+            reported_at?: string;
+            /**
+             * Format: uuid
+             * @description The user or API client who reported it.
+             */
+            reported_by?: string;
+            /** Format: uuid */
+            reporter_organisation_id?: string;
+            /**
+             * @description The report ended every session of its reporter (their own credentials compromised):
+             *     they log in again.
+             */
+            sessions_ended?: boolean;
+            status?: components["schemas"]["IncidentStatus"];
+            /** Format: date-time */
+            updated_at?: string;
+            /** Format: int32 */
+            version?: number;
+        };
+        /**
+         * @description An incident report's progress: `closed` and `breach_opened` are final; only opening a
+         *     breach from the report sets `breach_opened`.
+         * @enum {string}
+         */
+        IncidentStatus: "received" | "assessing" | "closed" | "breach_opened";
         /** @enum {string} */
         InformationKind: "identity" | "contact" | "health" | "tax_file_number" | "safety_alerts" | "language" | "case_details" | "case_notes";
         /**
@@ -3588,6 +3700,11 @@ export interface components {
             /** @description When the department became aware of the suspected breach; not in the future. */
             aware_at: components["schemas"]["Timestamp"];
             description: string;
+            /**
+             * @description Open incident reports the breach is opened from: each becomes `breach_opened` and names
+             *     the breach, which lists them.
+             */
+            incident_report_ids?: string[];
             kinds: components["schemas"]["BreachKind"][];
             occurred_at?: components["schemas"]["Timestamp"] | null;
             occurred_until?: components["schemas"]["Timestamp"] | null;
@@ -3749,6 +3866,20 @@ export interface components {
              */
             new_due_on: string;
             reason: string;
+        };
+        NewIncidentReport: {
+            /** @description Clients involved: clients the reporter can reach. */
+            client_ids?: string[];
+            /** @description What happened, as far as the reporter knows. */
+            description: string;
+            /**
+             * @description Users or API clients involved: existing ones the reporter may name (the `create`
+             *     scope: its own organisation's, or any). For `credentials_compromised`, none (or the
+             *     reporter) means the reporter's own credentials, and ends the reporter's sessions.
+             */
+            involved_user_ids?: string[];
+            kind: components["schemas"]["IncidentKind"];
+            occurred_at?: components["schemas"]["Timestamp"] | null;
         };
         /** @description An individual the audit trail cannot show, added by hand. */
         NewManualIndividual: {
@@ -4293,6 +4424,17 @@ export interface components {
         /** @description One page of a list. */
         Page_HistoryEntry: {
             items: components["schemas"]["HistoryEntry"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
+        Page_IncidentReportRecord: {
+            items: components["schemas"]["IncidentReportRecord"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
              *     the client and case lists and the outdated-notices report look at a bounded number of
@@ -8180,6 +8322,161 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    list_incident_reports: {
+        parameters: {
+            query?: {
+                status?: "received" | "assessing" | "closed" | "breach_opened";
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_IncidentReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    report_incident: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewIncidentReport"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            408: components["responses"]["BodyTimeout"];
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_incident_report: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentReportRecord"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    progress_incident_report: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version read */
+                "If-Match": string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IncidentReportProgress"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentReportRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -23,7 +23,7 @@ pub struct AlertRecord {
     #[schema(format = Uuid)]
     pub id: String,
     /// `denial_burst`, `restricted_client_read`, `lockout`, `password_reset`,
-    /// `access_granted` or `secret_rotated`.
+    /// `access_granted`, `secret_rotated` or `incident_reported`.
     #[schema(required = false)]
     pub kind: String,
     #[schema(required = false, format = Uuid)]

@@ -21,9 +21,10 @@ pub use self::impact::{AddedByHand, AffectedIndividual, BreachImpact, RequiredNo
 pub use self::types::*;
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
+use crate::api::incident_reports;
 use crate::api::request::{
     Body, FieldChecks, PageRequest, Params, expected_version, field_id, new_id, optional_field_id,
-    parse_json, path_id, utc, write_body,
+    parse_json, path_id, utc, uuids_of, write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::DbConnection;
@@ -33,6 +34,7 @@ use crate::db::breaches::{
 };
 use crate::db::clients as client_queries;
 use crate::db::directory;
+use crate::db::incident_reports as incident_queries;
 use crate::domain::{
     BreachKind, BreachSource, BreachStatus, ContainmentStep, InformationKind, ManualSource,
     NotNotifyingGround, NotificationRecipient, ProtectiveMarking, StoredAsText,
@@ -153,6 +155,7 @@ fn record(conn: &mut DbConnection, row: BreachRow, today: NaiveDate) -> ApiResul
         occurred_at: row.occurred_at.map(utc),
         occurred_until: row.occurred_until.map(utc),
         on_behalf_of: parse_json(&row.on_behalf_of)?,
+        incident_report_ids: incident_queries::of_breach(conn, &row.id)?,
         assessed_at: row.assessed_at.map(utc),
         reviewed_at: row.reviewed_at.map(utc),
         created_at: utc(row.created_at),
@@ -345,17 +348,19 @@ async fn record_breach(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
             "must be a name of 1 to 200 characters",
         );
     }
-    let mut suspects = BTreeSet::new();
-    for (index, id) in new.suspected_actor_ids.iter().enumerate() {
-        let parsed = uuid::Uuid::parse_str(id);
-        checks.require(
-            parsed.is_ok(),
-            format!("suspected_actor_ids[{index}]"),
-            "must be a UUID",
-        );
-        suspects.extend(parsed.map(|id| id.to_string()));
-    }
+    let suspects: BTreeSet<String> =
+        uuids_of(&mut checks, "suspected_actor_ids", &new.suspected_actor_ids)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+    let reports = uuids_of(&mut checks, "incident_report_ids", &new.incident_report_ids);
     checks.finish()?;
+    // Opening a breach from a report moves the report on: the caller must be able to.
+    let report_permit = if reports.is_empty() {
+        None
+    } else {
+        Some(ctx.permit(Resource::IncidentReport, Action::Update)?)
+    };
     let kinds: BTreeSet<&str> = new.kinds.iter().map(|kind| kind.as_str()).collect();
     let days = i64::from(ctx.state.config.oversight.breach_assessment_days);
     let row = BreachRow {
@@ -394,7 +399,31 @@ async fn record_breach(ctx: Ctx, body: Body) -> ApiResult<Disclosed> {
                 ));
             }
         }
+        let mut opened_from = Vec::with_capacity(reports.len());
+        for (index, id) in &reports {
+            let found = match &report_permit {
+                Some(permit) => incident_reports::find_open(conn, permit, id)?,
+                None => None,
+            };
+            if opened_from.contains(&id) {
+                continue;
+            }
+            if found.is_none() {
+                return Err(ApiError::invalid(
+                    format!("incident_report_ids[{index}]"),
+                    "is not an incident report",
+                ));
+            }
+            opened_from.push(id);
+        }
         queries::insert(conn, &row)?;
+        for id in opened_from {
+            if !incident_queries::open_breach(conn, id, &row.id, now)? {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "an incident report checked open could not be linked"
+                )));
+            }
+        }
         let record = record(conn, row, today)?;
         disclosure::created(&reader, &record, format!("/api/v1/breaches/{}", record.id))
     })

@@ -170,6 +170,9 @@ pub struct BreachRecord {
     /// The agencies on whose behalf the breach is reported, besides this one.
     #[schema(required = false)]
     pub on_behalf_of: Vec<String>,
+    /// The incident reports the breach was opened from.
+    #[schema(required = false)]
+    pub incident_report_ids: Vec<String>,
     /// When the assessment must be finished (extensions move it).
     #[schema(required = false)]
     pub assessment_due_on: NaiveDate,
@@ -259,6 +262,12 @@ pub struct NewBreach {
     #[validate(length(max = 20))]
     #[schema(max_items = 20)]
     pub on_behalf_of: Vec<String>,
+    /// Open incident reports the breach is opened from: each becomes `breach_opened` and names
+    /// the breach, which lists them.
+    #[serde(default)]
+    #[validate(length(max = 20))]
+    #[schema(max_items = 20)]
+    pub incident_report_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

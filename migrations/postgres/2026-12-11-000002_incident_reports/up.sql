@@ -1,0 +1,33 @@
+-- Incident reports: anyone who uses the system (department staff, CSP staff, API clients)
+-- reports a suspected misuse, compromised credentials, a data breach, a lost device or
+-- anything else, as the CSP agreement requires them to at once. The privacy officer assesses
+-- each and may open a breach from it (breach_id). involved_user_ids and client_ids are JSON
+-- arrays of ids without foreign keys: like the breach register, a report outlives a disposed
+-- file and keeps ids only.
+CREATE TABLE incident_reports (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN (
+        'suspected_misuse', 'credentials_compromised', 'data_breach', 'lost_device', 'other')),
+    description TEXT NOT NULL,
+    occurred_at TIMESTAMP,
+    involved_user_ids TEXT NOT NULL,
+    client_ids TEXT NOT NULL,
+    -- Whether the report ended every session of its reporter (own credentials compromised).
+    sessions_ended BOOLEAN NOT NULL,
+    reported_by TEXT NOT NULL REFERENCES users (id),
+    reporter_organisation_id TEXT NOT NULL REFERENCES organisations (id),
+    reported_at TIMESTAMP NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('received', 'assessing', 'closed', 'breach_opened')),
+    breach_id TEXT REFERENCES breaches (id),
+    updated_at TIMESTAMP NOT NULL,
+    version INTEGER NOT NULL
+);
+-- A reporter's own reports, a page at a time; the privacy officer's filter on status; a
+-- breach's reports.
+CREATE INDEX incident_reports_reporter ON incident_reports (reported_by, id);
+CREATE INDEX incident_reports_status ON incident_reports (status, id);
+CREATE INDEX incident_reports_breach ON incident_reports (breach_id);
+
+-- A report raises an `incident_reported` alert to the privacy officer with its audit row.
+ALTER TABLE alerts DROP CONSTRAINT alerts_kind_check;
+ALTER TABLE alerts ADD CONSTRAINT alerts_kind_check CHECK (kind IN ('denial_burst', 'restricted_client_read', 'lockout', 'password_reset', 'access_granted', 'secret_rotated', 'incident_reported'));
