@@ -43,6 +43,7 @@ Errors are RFC 9457 problem details with a stable `code`.",
         (name = "alerts", description = "Alerts raised to the privacy officer"),
         (name = "breaches", description = "The data breach register, its impact and notifications"),
         (name = "incident-reports", description = "Incidents anyone reports: misuse, compromised credentials, breaches, lost devices"),
+        (name = "csp-partnership", description = "A CSP's annual attestation and the wrap-up of its contract"),
     )
 )]
 pub struct ApiDoc;
