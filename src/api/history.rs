@@ -464,6 +464,36 @@ fn respond(
     Ok(disclosure::page(permit, entries, next)?.with_nested_fields("changes", &values))
 }
 
+/// What a read of a history starts from: the caller's `change_history` read permit, the
+/// record's id and the page asked for.
+struct HistoryRequest {
+    permit: Permit,
+    id: String,
+    page: PageRequest,
+    keyring: Arc<Keyring>,
+}
+
+impl HistoryRequest {
+    fn of(ctx: &Ctx, id: &str, params: Params<HistoryParams>) -> ApiResult<Self> {
+        let permit = ctx.permit(Resource::ChangeHistory, Action::Read)?;
+        let id = path_id(id)?;
+        let params = params.parse(&permit)?;
+        let keyring = ctx.keyring();
+        let page = PageRequest::parse_scanned(
+            params.limit,
+            params.cursor.as_deref(),
+            &keyring,
+            HISTORY_LIST,
+        )?;
+        Ok(Self {
+            permit,
+            id,
+            page,
+            keyring,
+        })
+    }
+}
+
 /// A client's change history
 ///
 /// Each creation and change of the client's file, oldest first: who, when, which request,
@@ -490,17 +520,13 @@ async fn client_history(
     id: web::Path<String>,
     params: Params<HistoryParams>,
 ) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::ChangeHistory, Action::Read)?;
+    let HistoryRequest {
+        permit,
+        id,
+        page,
+        keyring,
+    } = HistoryRequest::of(&ctx, &id, params)?;
     let client_permit = ctx.nested_permit(Resource::Client);
-    let id = path_id(&id)?;
-    let params = params.parse(&permit)?;
-    let keyring = ctx.keyring();
-    let page = PageRequest::parse_scanned(
-        params.limit,
-        params.cursor.as_deref(),
-        &keyring,
-        HISTORY_LIST,
-    )?;
     let reader = permit.clone();
     let (entries, next) = ctx
         .db()
@@ -548,18 +574,14 @@ async fn case_history(
     id: web::Path<String>,
     params: Params<HistoryParams>,
 ) -> ApiResult<Disclosed> {
-    let permit = ctx.permit(Resource::ChangeHistory, Action::Read)?;
+    let HistoryRequest {
+        permit,
+        id,
+        page,
+        keyring,
+    } = HistoryRequest::of(&ctx, &id, params)?;
     let case_permit = ctx.nested_permit(Resource::Case);
     let allocation_permit = ctx.nested_permit(Resource::Allocation);
-    let id = path_id(&id)?;
-    let params = params.parse(&permit)?;
-    let keyring = ctx.keyring();
-    let page = PageRequest::parse_scanned(
-        params.limit,
-        params.cursor.as_deref(),
-        &keyring,
-        HISTORY_LIST,
-    )?;
     let reader = permit.clone();
     let (entries, next) = ctx
         .db()
