@@ -293,7 +293,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let db = Database::connect(&config.database_url(), &config.limits)?;
             db.migrate()?;
-            let now = chrono::Utc::now().naive_utc();
+            let now = Clock::default().now();
             let closed = db.write_conn()?.transaction(|conn| {
                 let every_review = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"));
                 crate::db::access_reviews::close_due(conn, every_review, now.date(), now)
@@ -465,7 +465,7 @@ fn retention_run(config: &Config, dry_run: bool, authorised_by: &str) -> anyhow:
     let db = Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let key = crate::retention::disposal_key(config)?;
-    let (started, now) = (std::time::Instant::now(), chrono::Utc::now().naive_utc());
+    let (started, now) = (std::time::Instant::now(), Clock::default().now());
     let mut conn = db.write_conn()?;
     let actor = crate::audit::CommandActor::active(&mut conn, authorised_by)?
         .with_context(|| format!("no active user named {authorised_by}"))?;
@@ -644,7 +644,7 @@ fn create_admin(
     let db = Database::connect(&config.database_url(), &config.limits)?;
     db.migrate()?;
     let mut conn = db.write_conn()?;
-    let now = chrono::Utc::now().naive_utc();
+    let now = Clock::default().now();
     let role = catalogue::role("dept_admin").expect("dept_admin is catalogued");
     debug_assert_eq!(role.organisation_kind, OrganisationKind::DepartmentDivision);
     conn.transaction(|conn| -> anyhow::Result<()> {

@@ -2,11 +2,12 @@
 //! database. The data is deterministic (names, allocations, markings) so that a walk-through
 //! and the tests can name what they expect; only ids and timestamps differ between runs.
 use anyhow::Context;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use diesel::prelude::*;
 
 use crate::auth::password;
 use crate::authz::scope::SHARE_PROFILE_PURPOSE;
+use crate::clock::Clock;
 use crate::db::clients::ClientRow;
 use crate::db::schema::{
     allocations, cases, collection_notices, consents, notes, notices_given, organisations,
@@ -180,8 +181,8 @@ fn insert_organisation(
     contract: bool,
 ) -> QueryResult<String> {
     let id = uuid::Uuid::now_v7().to_string();
-    let now = Utc::now().naive_utc();
-    let today = Utc::now().date_naive();
+    let now = Clock::default().now();
+    let today = Clock::default().today();
     diesel::insert_into(organisations::table)
         .values((
             organisations::id.eq(&id),
@@ -231,8 +232,8 @@ pub fn seed(db: &Database, keyring: &Keyring, demo_password: &str) -> anyhow::Re
 }
 
 fn seed_rows(conn: &mut DbConnection, keyring: &Keyring, hashes: &[String]) -> anyhow::Result<()> {
-    let now = Utc::now().naive_utc();
-    let today = Utc::now().date_naive();
+    let now = Clock::default().now();
+    let today = Clock::default().today();
     diesel::insert_into(settings::table)
         .values((settings::key.eq("demo"), settings::value.eq("true")))
         .execute(conn)?;

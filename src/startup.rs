@@ -227,7 +227,7 @@ impl Application {
         state.db.serve_alone()?;
         let port = listener.local_addr()?.port();
         if let Some(webhook) = state.config.oversight.webhook()? {
-            crate::oversight::webhook::start(state.db.clone(), webhook)?;
+            crate::oversight::webhook::start(state.db.clone(), state.clock.clone(), webhook)?;
         }
         let body_limit = state.config.body_limit;
         let tls_settings = tls_settings(&state.config.tls)?;

@@ -44,7 +44,7 @@ impl TryFrom<Date> for DateOfBirth {
     type Error = String;
 
     fn try_from(date: Date) -> Result<Self, String> {
-        if date.get() <= chrono::Utc::now().date_naive() {
+        if date.get() <= crate::clock::Clock::default().today() {
             Ok(Self(date))
         } else {
             Err("must not be in the future".to_owned())

@@ -2,12 +2,14 @@
 //! (`X-Casebridge-Signature: sha256=<hex of the body's MAC>`), retried with exponential backoff
 //! (1 s, 2 s, 4 s, ... at most an hour apart, 12 attempts), on its own thread so that no request
 //! ever waits for it.
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, NaiveDateTime, Utc};
+use chrono::{Duration, NaiveDateTime};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::clock::Clock;
 use crate::config::Webhook;
 use crate::db::Database;
 use crate::db::alerts::{self as queries, AlertRow};
@@ -17,7 +19,7 @@ const MAX_ATTEMPTS: i32 = 12;
 const POLL: StdDuration = StdDuration::from_millis(250);
 
 /// Starts delivering: the thread runs for as long as the process does.
-pub fn start(db: Database, webhook: Webhook) -> anyhow::Result<()> {
+pub fn start(db: Database, clock: Arc<Clock>, webhook: Webhook) -> anyhow::Result<()> {
     let agent = ureq::AgentBuilder::new()
         .timeout(StdDuration::from_secs(10))
         .redirects(0)
@@ -26,7 +28,7 @@ pub fn start(db: Database, webhook: Webhook) -> anyhow::Result<()> {
         .name("alert-webhook".into())
         .spawn(move || {
             loop {
-                if let Err(error) = deliver_due(&db, &agent, &webhook) {
+                if let Err(error) = deliver_due(&db, &clock, &agent, &webhook) {
                     tracing::warn!(%error, "alert delivery round failed");
                 }
                 std::thread::sleep(POLL);
@@ -64,8 +66,13 @@ fn next_attempt(attempts: i32, now: NaiveDateTime) -> Option<NaiveDateTime> {
     })
 }
 
-fn deliver_due(db: &Database, agent: &ureq::Agent, webhook: &Webhook) -> anyhow::Result<()> {
-    let due = queries::due_for_delivery(&mut *db.read_conn()?, Utc::now().naive_utc(), 20)?;
+fn deliver_due(
+    db: &Database,
+    clock: &Clock,
+    agent: &ureq::Agent,
+    webhook: &Webhook,
+) -> anyhow::Result<()> {
+    let due = queries::due_for_delivery(&mut *db.read_conn()?, clock.now(), 20)?;
     for alert in due {
         let body = payload(&alert);
         let sent = agent
@@ -76,7 +83,7 @@ fn deliver_due(db: &Database, agent: &ureq::Agent, webhook: &Webhook) -> anyhow:
                 &signature(&webhook.secret, body.as_bytes()),
             )
             .send_string(&body);
-        let now = Utc::now().naive_utc();
+        let now = clock.now();
         let (delivered, next) = match sent {
             Ok(_) => (Some(now), None),
             Err(error) => {
