@@ -378,6 +378,7 @@ fn seed_rows(conn: &mut DbConnection, keyring: &Keyring, hashes: &[String]) -> a
                 notices_given::method.eq("written"),
                 notices_given::recorded_by.eq(&user_ids["caseworker"]),
                 notices_given::recorded_at.eq(now),
+                notices_given::given_by_organisation_id.eq(&housing),
             ))
             .execute(conn)?;
         if index != NO_SHARING_CLIENT {

@@ -44,6 +44,8 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     pub by: String,
+    /// The organisation `by` acts for.
+    pub organisation: String,
     pub at: chrono::NaiveDateTime,
 }
 
@@ -132,6 +134,7 @@ impl Ctx {
     pub fn recorder(&self) -> Recorder {
         Recorder {
             by: self.caller.user_id.clone(),
+            organisation: self.caller.organisation_id.clone(),
             at: self.now(),
         }
     }

@@ -58,9 +58,13 @@ pub fn etag(version: i32) -> String {
 /// Masks one record. Used for nested records too (a case's allocations), so every field,
 /// however deep, passes through [`mask::apply`].
 pub fn masked<T: Disclose>(permit: &Permit, record: &T) -> Result<Map<String, Value>, ApiError> {
+    masked_value(permit, record)
+}
+
+fn masked_value<T: Serialize>(permit: &Permit, value: &T) -> Result<Map<String, Value>, ApiError> {
     Ok(mask::apply(
         permit.readable(),
-        serde_json::to_value(record).map_err(ApiError::internal)?,
+        serde_json::to_value(value).map_err(ApiError::internal)?,
     ))
 }
 
@@ -292,6 +296,21 @@ impl Disclosed {
         }
         self.disclosure.fields.insert(name.to_owned());
         self
+    }
+
+    /// Adds `summary`, masked by `permit` like its records, to a page's body as `summary` (a
+    /// report's figures about the whole of what it covers); the audit row names its fields.
+    pub fn with_summary<T: Serialize>(
+        mut self,
+        permit: &Permit,
+        summary: &T,
+    ) -> Result<Self, ApiError> {
+        let fields = masked_value(permit, summary)?;
+        self.disclosure.fields.extend(fields.keys().cloned());
+        if let Value::Object(body) = &mut self.body {
+            body.insert("summary".to_owned(), Value::Object(fields));
+        }
+        Ok(self)
     }
 
     /// Names in the audit row the fields the request changed (`api::history`).

@@ -638,6 +638,8 @@ pub const RESOURCES: &[ResourceDef] = &[
             "notes_written",
             "last_login_at",
             "findings",
+            "allocated_clients",
+            "clients_without_current_notice",
         ],
     },
     ResourceDef {
@@ -719,8 +721,8 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource: Resource::NoticeGiven,
         name: "notice_given",
         actions: &[
-            (Read, &[Division, AnyWithPurpose]),
-            (Create, &[Division, AnyWithPurpose]),
+            (Read, &[Division, Allocation, AnyWithPurpose]),
+            (Create, &[Division, Allocation, AnyWithPurpose]),
         ],
         fields: &[
             "id",
@@ -731,6 +733,7 @@ pub const RESOURCES: &[ResourceDef] = &[
             "current",
             "recorded_by",
             "recorded_at",
+            "given_by_organisation_id",
         ],
     },
     ResourceDef {

@@ -4,7 +4,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::clients::{ClientFilter, scan_end, scanned_page};
-use super::schema::{clients, collection_notices, notices_given};
+use super::schema::{allocations, cases, clients, collection_notices, notices_given};
 use super::{DbConnection, Scanned};
 use crate::authz::scope::Predicate;
 
@@ -29,6 +29,8 @@ pub struct NoticeGivenRow {
     pub method: String,
     pub recorded_by: String,
     pub recorded_at: NaiveDateTime,
+    /// The organisation of the person who recorded it: a division, or the CSP that gave it.
+    pub given_by_organisation_id: String,
 }
 
 /// The notice in effect on `today`: the latest to take effect by then.
@@ -91,6 +93,39 @@ pub fn given_to(
         .load(conn)
 }
 
+/// Not given notice `$current_id`: the client `$client_id` (a column of the enclosing query)
+/// has no row of it, one look-up in `notices_given_client`. A macro because the expression's
+/// type cannot be named.
+macro_rules! without_notice {
+    ($client_id:expr, $current_id:expr) => {
+        not(exists(
+            notices_given::table
+                .filter(notices_given::client_id.eq($client_id))
+                .filter(notices_given::notice_id.eq($current_id.to_owned())),
+        ))
+    };
+}
+
+/// The allocations to organisation `$csp_id` that are active on `$today` (within their dates)
+/// with their cases, which are not archived: read from `allocations_organisation`, each case
+/// by its key, so the work is bounded by the CSP's allocations. A macro because the query's
+/// type cannot be named.
+macro_rules! active_allocations_to {
+    ($csp_id:expr, $today:expr) => {{
+        let today: NaiveDate = $today;
+        allocations::table
+            .inner_join(cases::table)
+            .filter(allocations::organisation_id.eq($csp_id.to_owned()))
+            .filter(allocations::starts_on.le(today))
+            .filter(
+                allocations::ends_on
+                    .is_null()
+                    .or(allocations::ends_on.ge(today).assume_not_null()),
+            )
+            .filter(cases::archived_at.is_null())
+    }};
+}
+
 /// Clients within reach that were never given notice `current_id`, by id after `after`.
 ///
 /// Correlated on the client (`NOT EXISTS`, one look-up in `notices_given_client` per
@@ -109,17 +144,80 @@ pub fn clients_without(
     let scanned_to = scan_end(conn, &ClientFilter::default(), after, scan)?;
     let mut query = clients::table
         .filter(reachable)
-        .filter(not(exists(
-            notices_given::table
-                .filter(notices_given::client_id.eq(clients::id))
-                .filter(notices_given::notice_id.eq(current_id.to_owned())),
-        )))
+        .filter(without_notice!(clients::id, current_id))
         .select(clients::id)
         .into_boxed();
     if let Some(after) = after {
         query = query.filter(clients::id.gt(after.to_owned()));
     }
     scanned_page(conn, query, scanned_to, limit)
+}
+
+/// Clients within reach with a case actively allocated to CSP `csp_id` on `today` that were
+/// never given notice `current_id`, by id after `after`. The candidates come from the CSP's
+/// allocations (see [`active_allocations_to`]), at most `limit` of them, and then those within
+/// reach by their keys, so a page costs the CSP's active allocations, never the client base.
+/// `scanned_to` is the last candidate when there may be more.
+#[allow(clippy::too_many_arguments)]
+pub fn allocated_clients_without(
+    conn: &mut DbConnection,
+    reachable: Predicate<clients::table>,
+    csp_id: &str,
+    current_id: &str,
+    today: NaiveDate,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Scanned<String>> {
+    let mut candidates = active_allocations_to!(csp_id, today)
+        .filter(without_notice!(cases::client_id, current_id))
+        .select(cases::client_id)
+        .distinct()
+        .into_boxed();
+    if let Some(after) = after {
+        candidates = candidates.filter(cases::client_id.gt(after.to_owned()));
+    }
+    let candidates: Vec<String> = candidates.order(cases::client_id).limit(limit).load(conn)?;
+    let scanned_to = if candidates.len() as i64 == limit {
+        candidates.last().cloned()
+    } else {
+        None
+    };
+    if candidates.is_empty() {
+        return Ok(Scanned {
+            rows: Vec::new(),
+            scanned_to,
+        });
+    }
+    let rows = clients::table
+        .filter(reachable)
+        .filter(clients::id.eq_any(&candidates))
+        .order(clients::id)
+        .select(clients::id)
+        .load(conn)?;
+    Ok(Scanned { rows, scanned_to })
+}
+
+/// How many clients have a case actively allocated to CSP `csp_id` on `today`, and how many of
+/// them were never given notice `current_id` (none when no notice is in effect). Counted over
+/// the CSP's active allocations (see [`active_allocations_to`]).
+pub fn allocated_notice_counts(
+    conn: &mut DbConnection,
+    csp_id: &str,
+    current_id: Option<&str>,
+    today: NaiveDate,
+) -> QueryResult<(i64, i64)> {
+    let distinct_clients = || diesel::dsl::count(cases::client_id).aggregate_distinct();
+    let allocated = active_allocations_to!(csp_id, today)
+        .select(distinct_clients())
+        .get_result(conn)?;
+    let without = match current_id {
+        Some(current_id) => active_allocations_to!(csp_id, today)
+            .filter(without_notice!(cases::client_id, current_id))
+            .select(distinct_clients())
+            .get_result(conn)?,
+        None => 0,
+    };
+    Ok((allocated, without))
 }
 
 /// The last notice given to each of `client_ids` (that was given one), with its version.

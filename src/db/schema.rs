@@ -492,6 +492,7 @@ diesel::table! {
         method -> Text,
         recorded_by -> Text,
         recorded_at -> Timestamp,
+        given_by_organisation_id -> Text,
     }
 }
 
@@ -555,6 +556,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     legal_holds,
     clients,
 );
+// The outdated-notices report by CSP reads a CSP's allocations and their cases' notices.
+diesel::allow_tables_to_appear_in_same_query!(notices_given, allocations);
+diesel::allow_tables_to_appear_in_same_query!(notices_given, cases);
 
 diesel::table! {
     retention_schedules (id) {

@@ -693,6 +693,7 @@ impl Generator {
             method: "written".to_owned(),
             recorded_by: recorded_by.clone(),
             recorded_at: created_at,
+            given_by_organisation_id: row.lead_division_id.clone(),
         });
         if self.rng.gen_bool(0.7) {
             let given_on = self.demo.current_notice.effective_from;
@@ -704,6 +705,7 @@ impl Generator {
                 method: "electronic".to_owned(),
                 recorded_by,
                 recorded_at: given_on.and_time(NaiveTime::MIN),
+                given_by_organisation_id: row.lead_division_id.clone(),
             });
         }
         self.directory.clients.push(id);

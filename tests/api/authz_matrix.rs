@@ -205,7 +205,8 @@ const DEPARTMENT_WORKER: Keys = &[
     "profile",
     "user",
 ];
-/// CSP roles, dept_admin, privacy_officer and auditor must log in with MFA (`mfa`).
+/// CSP roles, dept_admin, privacy_officer and auditor must log in with MFA (`mfa`). CSP roles
+/// record the collection notice given to their allocated clients (`notice_given`, issue 20).
 const CSP_WORKER: Keys = &[
     "allocation",
     "case",
@@ -216,6 +217,7 @@ const CSP_WORKER: Keys = &[
     "incident_report",
     "mfa",
     "note",
+    "notice_given",
     "policy_document",
     "user",
 ];
@@ -231,6 +233,7 @@ const CSP_MANAGER: Keys = &[
     "incident_report",
     "mfa",
     "note",
+    "notice_given",
     "policy_document",
     "user",
     "wrap_up",

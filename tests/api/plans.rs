@@ -526,6 +526,52 @@ async fn privacy_registers_and_reports_use_indexes() {
     .await;
 }
 
+/// The outdated-notices report for one CSP reads that CSP's allocations
+/// (`allocations_organisation`), each case and client by its key and each client's notices by
+/// `notices_given_client`: never the client base (issue 20, part 1).
+#[actix_web::test]
+async fn outdated_notices_of_a_csp_read_its_allocations_by_index() {
+    let app = spawn_recorded_app().await;
+    let northside = app.organisation_id(casebridge::demo::NORTHSIDE);
+    let cursor = app.client_id(0);
+    let paths = [
+        format!("/api/v1/reports/collection-notices-outdated?csp_id={northside}"),
+        format!("/api/v1/reports/collection-notices-outdated?csp_id={northside}&cursor={cursor}"),
+    ];
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    assert_indexed(&app, "caseworker", None, &paths).await;
+    assert_indexed(&app, "privacy", Some(PURPOSE), &paths).await;
+}
+
+/// The CSP access report's summary counts the CSP's active allocations by index. Only its own
+/// statements (those reading `allocations`) are checked: the report's unusual-usage look-ups
+/// read `clients` whole (`WHERE restricted = ?`), which predates the summary.
+#[actix_web::test]
+async fn the_csp_access_summary_counts_by_index() {
+    let app = spawn_recorded_app().await;
+    let northside = app.organisation_id(casebridge::demo::NORTHSIDE);
+    let now = chrono::Utc::now();
+    let at = |time: chrono::DateTime<chrono::Utc>| {
+        time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let path = format!(
+        "/api/v1/reports/csp-access?organisation_id={northside}&from={}&to={}",
+        at(now - chrono::Duration::hours(1)),
+        at(now + chrono::Duration::minutes(5))
+    );
+    let token = app.login("auditor").await;
+    let counts: Vec<String> = statements_of(&app, &token, None, &path)
+        .await
+        .into_iter()
+        .filter(|sql| from_clause(sql).contains("allocations"))
+        .collect();
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    for sql in counts {
+        let found = faults(&app.database_url, &sql, false);
+        assert!(found.is_empty(), "{sql}\n{}", found.join("\n"));
+    }
+}
+
 /// A reporter's own incident reports come from the reporter's index, the privacy officer's
 /// filter from the status index, never from a walk of every report.
 #[actix_web::test]

@@ -1,8 +1,10 @@
 //! The privacy lifecycle of a client file (issue 5): collection notices on every new file,
 //! consents and their withdrawal (which takes effect on the next search), privacy complaints
 //! and legal holds. Refusals and bad input store nothing.
-use casebridge::db::schema::{clients, complaints, consents, legal_holds};
-use casebridge::demo::{NO_SHARING_CLIENT, NOTICE_VERSION, RESTRICTED_CLIENT};
+use casebridge::db::schema::{clients, complaints, consents, legal_holds, notices_given};
+use casebridge::demo::{
+    ENDED_ALLOCATION_CLIENT, NO_SHARING_CLIENT, NORTHSIDE, NOTICE_VERSION, RESTRICTED_CLIENT,
+};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use reqwest::StatusCode;
@@ -169,15 +171,18 @@ async fn a_new_client_file_needs_the_collection_notice_in_effect() {
     assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
     assert!(!ids(&app.get(report, &caseworker).await.body).contains(&first));
 
+    // A CSP gives the notice only to clients allocated to it (issue 20, part 1): another
+    // CSP's client is answered as if it did not exist.
     let csp = app.login("csp-north").await;
+    let eastern_client = app.client_id(1);
     let refused = app
         .post(
-            &format!("/api/v1/clients/{first}/collection-notices"),
+            &format!("/api/v1/clients/{eastern_client}/collection-notices"),
             &csp,
             json!({"version": "2026-2", "given_on": day(0), "method": "verbal"}),
         )
         .await;
-    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
     assert_problem(
         &app.get(report, &searcher).await,
         StatusCode::FORBIDDEN,
@@ -193,6 +198,273 @@ async fn a_new_client_file_needs_the_collection_notice_in_effect() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+}
+
+/// The demo clients with a case allocated to Northside today.
+const NORTHSIDE_CLIENTS: [usize; 7] = [0, 3, 6, 12, 15, 18, 21];
+
+fn given_today(version: &str) -> Value {
+    json!({"version": version, "given_on": day(0), "method": "verbal"})
+}
+
+/// Issues collection notice version `2026-2`, in effect today, so that every client lacks it.
+async fn issue_new_notice(app: &TestApp) {
+    let privacy = app.login("privacy").await;
+    let issued = app
+        .post(
+            "/api/v1/collection-notices",
+            &privacy,
+            json!({"version": "2026-2", "text": "Updated notice.", "effective_from": day(0)}),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.body);
+}
+
+/// Every client id of the outdated-notices report at `path`, following its cursors.
+async fn all_outdated(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page_path = match &cursor {
+            Some(cursor) => format!("{path}&cursor={cursor}"),
+            None => path.to_owned(),
+        };
+        let page = app.get(&page_path, token).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        found.extend(ids(&page.body));
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return found,
+        }
+    }
+}
+
+fn sorted_ids(app: &TestApp, indexes: &[usize]) -> Vec<String> {
+    let mut ids: Vec<String> = indexes.iter().map(|index| app.client_id(*index)).collect();
+    ids.sort();
+    ids
+}
+
+#[actix_web::test]
+async fn a_csp_worker_records_the_notice_given_to_a_client_allocated_to_it() {
+    let app = spawn_app().await;
+    let csp = app.login("csp-north").await;
+    let client = app.client_id(3);
+    let path = format!("/api/v1/clients/{client}/collection-notices");
+    let recorded = app.post(&path, &csp, given_today(NOTICE_VERSION)).await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
+    let northside = app.organisation_id(NORTHSIDE);
+    assert_eq!(
+        recorded.body["given_by_organisation_id"],
+        northside.as_str()
+    );
+    assert_eq!(
+        recorded.body["recorded_by"],
+        app.user_id("csp-north").as_str()
+    );
+    assert_eq!(recorded.body["current"], true);
+
+    let audit = app.audit_row_of(&recorded);
+    assert_eq!(audit.outcome, "allowed");
+    assert_eq!(audit.resource_type.as_deref(), Some("notice_given"));
+    assert!(audit.client_ids.contains(&client), "{}", audit.client_ids);
+
+    let caseworker = app.login("caseworker").await;
+    let listed = app.get(&path, &caseworker).await;
+    let last = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["id"], recorded.body["id"]);
+    assert_eq!(last["given_by_organisation_id"], northside.as_str());
+}
+
+#[actix_web::test]
+async fn a_csp_manager_inherits_the_notice_duty() {
+    let app = spawn_app().await;
+    let manager = app.login("csp-north-manager").await;
+    let client = app.client_id(0);
+    let recorded = app
+        .post(
+            &format!("/api/v1/clients/{client}/collection-notices"),
+            &manager,
+            given_today(NOTICE_VERSION),
+        )
+        .await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
+}
+
+#[actix_web::test]
+async fn a_csp_cannot_record_a_notice_for_a_client_not_allocated_to_it() {
+    let app = spawn_app().await;
+    let csp = app.login("csp-north").await;
+    let before = count!(app, notices_given::table);
+    let unknown = "0193a000-0000-7000-8000-000000000000".to_owned();
+    // Eastern's client, a client whose allocation to Northside ended, another division's
+    // client and an unknown id are answered alike.
+    for client in [
+        app.client_id(1),
+        app.client_id(ENDED_ALLOCATION_CLIENT),
+        app.client_id(100),
+        unknown,
+    ] {
+        let refused = app
+            .post(
+                &format!("/api/v1/clients/{client}/collection-notices"),
+                &csp,
+                given_today(NOTICE_VERSION),
+            )
+            .await;
+        assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+        assert_eq!(app.audit_row_of(&refused).outcome, "denied");
+    }
+    assert_eq!(count!(app, notices_given::table), before, "nothing stored");
+}
+
+#[actix_web::test]
+async fn a_notice_by_a_csp_with_invalid_fields_stores_nothing() {
+    let app = spawn_app().await;
+    let csp = app.login("csp-north").await;
+    let before = count!(app, notices_given::table);
+    let path = format!("/api/v1/clients/{}/collection-notices", app.client_id(3));
+    let future = app
+        .post(
+            &path,
+            &csp,
+            json!({"version": NOTICE_VERSION, "given_on": day(1), "method": "verbal"}),
+        )
+        .await;
+    assert_problem(
+        &future,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let unknown_field = app
+        .post(
+            &path,
+            &csp,
+            json!({"version": NOTICE_VERSION, "given_on": day(0), "method": "verbal",
+                   "given_by_organisation_id": app.organisation_id(NORTHSIDE)}),
+        )
+        .await;
+    assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(count!(app, notices_given::table), before, "nothing stored");
+}
+
+#[actix_web::test]
+async fn roles_without_the_notice_duty_are_refused() {
+    let app = spawn_app().await;
+    let path = format!("/api/v1/clients/{}/collection-notices", app.client_id(3));
+    for user in ["searcher", "auditor", "admin"] {
+        let token = app.login(user).await;
+        let refused = app.post(&path, &token, given_today(NOTICE_VERSION)).await;
+        assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    }
+}
+
+#[actix_web::test]
+async fn the_outdated_report_by_csp_lists_its_allocated_clients_lacking_the_current_notice() {
+    let app = spawn_app().await;
+    issue_new_notice(&app).await;
+    let northside = app.organisation_id(NORTHSIDE);
+    let caseworker = app.login("caseworker").await;
+    let path = format!("/api/v1/reports/collection-notices-outdated?csp_id={northside}&limit=2");
+    assert_eq!(
+        all_outdated(&app, &caseworker, &path).await,
+        sorted_ids(&app, &NORTHSIDE_CLIENTS)
+    );
+
+    let csp = app.login("csp-north").await;
+    let client = app.client_id(3);
+    let recorded = app
+        .post(
+            &format!("/api/v1/clients/{client}/collection-notices"),
+            &csp,
+            given_today("2026-2"),
+        )
+        .await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
+    let outstanding: Vec<usize> = NORTHSIDE_CLIENTS
+        .into_iter()
+        .filter(|index| *index != 3)
+        .collect();
+    assert_eq!(
+        all_outdated(&app, &caseworker, &path).await,
+        sorted_ids(&app, &outstanding)
+    );
+}
+
+#[actix_web::test]
+async fn the_outdated_report_refuses_a_csp_id_that_is_not_a_csp() {
+    let app = spawn_app().await;
+    let caseworker = app.login("caseworker").await;
+    let division = app.organisation_id(casebridge::demo::HOUSING_SUPPORT);
+    for csp_id in [
+        division.as_str(),
+        "not-a-uuid",
+        "0193a000-0000-7000-8000-000000000000",
+    ] {
+        let refused = app
+            .get(
+                &format!("/api/v1/reports/collection-notices-outdated?csp_id={csp_id}"),
+                &caseworker,
+            )
+            .await;
+        assert_problem(
+            &refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(
+            refused.body["errors"][0]["field"], "csp_id",
+            "{}",
+            refused.body
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_csp_access_report_counts_its_allocated_clients_lacking_the_current_notice() {
+    let app = spawn_app().await;
+    let northside = app.organisation_id(NORTHSIDE);
+    let now = chrono::Utc::now();
+    let path = format!(
+        "/api/v1/reports/csp-access?organisation_id={northside}&from={}&to={}",
+        (now - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        (now + chrono::Duration::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let auditor = app.login("auditor").await;
+    let summary = |response: &crate::helpers::Response| {
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        (
+            response.body["summary"]["allocated_clients"]
+                .as_i64()
+                .unwrap(),
+            response.body["summary"]["clients_without_current_notice"]
+                .as_i64()
+                .unwrap(),
+        )
+    };
+    assert_eq!(
+        summary(&app.get(&path, &auditor).await),
+        (7, 0),
+        "all given"
+    );
+
+    issue_new_notice(&app).await;
+    assert_eq!(summary(&app.get(&path, &auditor).await), (7, 7));
+    let csp = app.login("csp-north").await;
+    let recorded = app
+        .post(
+            &format!("/api/v1/clients/{}/collection-notices", app.client_id(0)),
+            &csp,
+            given_today("2026-2"),
+        )
+        .await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
+    assert_eq!(summary(&app.get(&path, &auditor).await), (7, 6));
 }
 
 async fn found_by(app: &TestApp, token: &str, index: usize) -> bool {

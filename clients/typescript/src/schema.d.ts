@@ -1894,7 +1894,8 @@ export interface paths {
          * Clients not given the notice in effect
          * @description Clients within the caller's reach whose last collection notice is older than the version
          *     in effect (or who have none recorded), with the last one they were given. Empty when no
-         *     notice has been issued.
+         *     notice has been issued. With `csp_id`, only the clients with a case allocated to that CSP
+         *     today, which the CSP is to give the notice (issue 20, part 1).
          */
         get: operations["outdated_notices"];
         put?: never;
@@ -1914,8 +1915,10 @@ export interface paths {
         };
         /**
          * An organisation's access audit
-         * @description One entry per user and API client of the organisation (any status) for the period.
-         *     `Accept: text/csv` answers the same entries as CSV.
+         * @description One entry per user and API client of the organisation (any status) for the period, and a
+         *     `summary` of the organisation's clients today: how many have a case allocated to it, and
+         *     how many of those lack the collection notice in effect. `Accept: text/csv` answers the same
+         *     entries as CSV, without the summary.
          */
         get: operations["csp_access"];
         put?: never;
@@ -3265,6 +3268,32 @@ export interface components {
             status?: components["schemas"]["UserStatus"];
             username?: string;
         };
+        /**
+         * @description The report's body: the entries, and the summary. The schema of the body that
+         *     `Disclosed::with_summary` builds; never constructed itself.
+         */
+        CspAccessReport: {
+            items: components["schemas"]["CspAccessEntry"][];
+            /** @description Always null: the report is one page. */
+            next_cursor?: string | null;
+            summary: components["schemas"]["CspAccessSummary"];
+        };
+        /**
+         * @description The organisation's clients today and the collection notice (issue 20, part 1: the CSP
+         *     gives the notice to the clients allocated to it).
+         */
+        CspAccessSummary: {
+            /**
+             * Format: int64
+             * @description Clients with a case allocated to the organisation today.
+             */
+            allocated_clients?: number;
+            /**
+             * Format: int64
+             * @description Of those, the clients never given the collection notice in effect (0 when none is).
+             */
+            clients_without_current_notice?: number;
+        };
         /** @description The collection notice in effect, as a `collection_notice_required` problem carries it. */
         CurrentNotice: {
             text: string;
@@ -4067,6 +4096,11 @@ export interface components {
             client_id?: string;
             /** @description Whether it is the version in effect. */
             current?: boolean;
+            /**
+             * Format: uuid
+             * @description The organisation that gave it: the recorder's division, or the CSP whose worker gave it.
+             */
+            given_by_organisation_id?: string;
             /** Format: date */
             given_on?: string;
             /** Format: uuid */
@@ -4391,17 +4425,6 @@ export interface components {
         /** @description One page of a list. */
         Page_CorrectionRequestRecord: {
             items: components["schemas"]["CorrectionRequestRecord"][];
-            /**
-             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
-             *     the client and case lists and the outdated-notices report look at a bounded number of
-             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
-             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
-             */
-            next_cursor?: string | null;
-        };
-        /** @description One page of a list. */
-        Page_CspAccessEntry: {
-            items: components["schemas"]["CspAccessEntry"][];
             /**
              * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
              *     the client and case lists and the outdated-notices report look at a bounded number of
@@ -9685,6 +9708,11 @@ export interface operations {
     outdated_notices: {
         parameters: {
             query?: {
+                /**
+                 * @description Only the clients with a case allocated to this CSP (an organisation of kind `csp`)
+                 *     today: those it is to give the notice.
+                 */
+                csp_id?: string;
                 /** @description Page size (default 50). */
                 limit?: number;
                 /**
@@ -9739,7 +9767,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_CspAccessEntry"];
+                    "application/json": components["schemas"]["CspAccessReport"];
                     "text/csv": string;
                 };
             };

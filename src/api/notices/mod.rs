@@ -12,11 +12,11 @@ use validator::Validate;
 use crate::api::clients;
 use crate::api::context::{Ctx, Recorder};
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
-use crate::api::request::{Body, PageRequest, Params, new_id, path_id, utc};
+use crate::api::request::{Body, PageRequest, Params, field_id, new_id, path_id, utc};
 use crate::authz::{Action, Resource, scope};
 use crate::db::notices::{self as queries, NoticeGivenRow, NoticeRow};
-use crate::db::{DbConnection, Scanned};
-use crate::domain::{Date, Medium, StoredAsText};
+use crate::db::{DbConnection, Scanned, directory};
+use crate::domain::{Date, Medium, OrganisationKind, StoredAsText};
 use crate::error::{ApiError, ApiResult, CurrentNotice, Problem};
 
 pub fn routes(config: &mut ServiceConfig) {
@@ -114,6 +114,9 @@ pub struct NoticeGivenRecord {
     pub recorded_by: String,
     #[schema(required = false)]
     pub recorded_at: DateTime<Utc>,
+    /// The organisation that gave it: the recorder's division, or the CSP whose worker gave it.
+    #[schema(required = false, format = Uuid)]
+    pub given_by_organisation_id: String,
 }
 
 impl NoticeGivenRecord {
@@ -127,6 +130,7 @@ impl NoticeGivenRecord {
             given_on: row.given_on,
             recorded_by: row.recorded_by,
             recorded_at: utc(row.recorded_at),
+            given_by_organisation_id: row.given_by_organisation_id,
         })
     }
 }
@@ -232,6 +236,7 @@ pub fn record_given(
         method: given.method.as_str().to_owned(),
         recorded_by: recorder.by.clone(),
         recorded_at: recorder.at,
+        given_by_organisation_id: recorder.organisation.clone(),
     };
     queries::insert_given(conn, &row)?;
     NoticeGivenRecord::of(row, notice.version.clone(), Some(notice))
@@ -374,6 +379,10 @@ pub fn given_to(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct OutdatedParams {
+    /// Only the clients with a case allocated to this CSP (an organisation of kind `csp`)
+    /// today: those it is to give the notice.
+    #[param(format = Uuid)]
+    pub csp_id: Option<String>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -389,7 +398,8 @@ const OUTDATED_LIST: &str = "collection-notices-outdated";
 ///
 /// Clients within the caller's reach whose last collection notice is older than the version
 /// in effect (or who have none recorded), with the last one they were given. Empty when no
-/// notice has been issued.
+/// notice has been issued. With `csp_id`, only the clients with a case allocated to that CSP
+/// today, which the CSP is to give the notice (issue 20, part 1).
 #[utoipa::path(tag = "reports", params(OutdatedParams), responses(
     (status = 200, body = Page<NoticeStatusRecord>),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -408,25 +418,49 @@ async fn outdated_notices(ctx: Ctx, params: Params<OutdatedParams>) -> ApiResult
         &keyring,
         OUTDATED_LIST,
     )?;
+    let csp_id = params
+        .csp_id
+        .as_deref()
+        .map(|id| field_id("csp_id", id))
+        .transpose()?;
     let today = ctx.state.clock.today();
     let (reader, scan) = (permit.clone(), ctx.state.config.list_scan_rows);
     let (records, next_cursor) = ctx
         .db()
         .read(move |conn| {
+            if let Some(csp_id) = &csp_id
+                && directory::organisation_kind(conn, csp_id)?.as_deref()
+                    != Some(OrganisationKind::Csp.as_str())
+            {
+                return Err(ApiError::invalid("csp_id", "is not a CSP"));
+            }
             let Some(current) = queries::current(conn, today)? else {
                 return Ok((Vec::new(), None));
             };
+            let reachable = scope::listable_clients(&reader);
+            let after = page.after.as_deref();
             let Scanned {
                 rows: mut ids,
                 scanned_to,
-            } = queries::clients_without(
-                conn,
-                scope::listable_clients(&reader),
-                &current.id,
-                page.after.as_deref(),
-                page.fetch(),
-                scan,
-            )?;
+            } = match &csp_id {
+                Some(csp_id) => queries::allocated_clients_without(
+                    conn,
+                    reachable,
+                    csp_id,
+                    &current.id,
+                    today,
+                    after,
+                    page.fetch(),
+                )?,
+                None => queries::clients_without(
+                    conn,
+                    reachable,
+                    &current.id,
+                    after,
+                    page.fetch(),
+                    scan,
+                )?,
+            };
             let next_cursor =
                 page.finish_scan(&mut ids, |id| id, scanned_to, &keyring, OUTDATED_LIST)?;
             let mut last: std::collections::BTreeMap<String, (NoticeGivenRow, String)> =

@@ -10,10 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::unusual::checked_period;
 use crate::api::context::Ctx;
-use crate::api::disclosure::{self, Disclose, Disclosed, Page};
+use crate::api::disclosure::{self, Disclose, Disclosed};
 use crate::api::request::{Params, field_id, utc};
 use crate::authz::{Action, Resource};
-use crate::db::{directory, oversight as queries};
+use crate::db::{directory, notices, oversight as queries};
 use crate::domain::{PrincipalKind, StoredAsText, Timestamp, UserStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::oversight::{self, Event, Finding};
@@ -64,6 +64,29 @@ impl Disclose for CspAccessEntry {
     fn client_id(&self) -> Option<&str> {
         None
     }
+}
+
+/// The organisation's clients today and the collection notice (issue 20, part 1: the CSP
+/// gives the notice to the clients allocated to it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CspAccessSummary {
+    /// Clients with a case allocated to the organisation today.
+    #[schema(required = false)]
+    pub allocated_clients: i64,
+    /// Of those, the clients never given the collection notice in effect (0 when none is).
+    #[schema(required = false)]
+    pub clients_without_current_notice: i64,
+}
+
+/// The report's body: the entries, and the summary. The schema of the body that
+/// `Disclosed::with_summary` builds; never constructed itself.
+#[allow(dead_code)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CspAccessReport {
+    pub items: Vec<CspAccessEntry>,
+    /// Always null: the report is one page.
+    pub next_cursor: Option<String>,
+    pub summary: CspAccessSummary,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -122,10 +145,12 @@ fn tally(events: &[Event]) -> anyhow::Result<BTreeMap<&str, Tally>> {
 
 /// An organisation's access audit
 ///
-/// One entry per user and API client of the organisation (any status) for the period.
-/// `Accept: text/csv` answers the same entries as CSV.
+/// One entry per user and API client of the organisation (any status) for the period, and a
+/// `summary` of the organisation's clients today: how many have a case allocated to it, and
+/// how many of those lack the collection notice in effect. `Accept: text/csv` answers the same
+/// entries as CSV, without the summary.
 #[utoipa::path(tag = "reports", params(CspAccessParams), responses(
-    (status = 200, content((Page<CspAccessEntry> = "application/json"), (String = "text/csv"))),
+    (status = 200, content((CspAccessReport = "application/json"), (String = "text/csv"))),
     (status = 400, body = Problem, content_type = "application/problem+json"),
     (status = 401, body = Problem, content_type = "application/problem+json"),
     (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -142,7 +167,8 @@ pub async fn csp_access(
     let organisation_id = field_id("organisation_id", &params.organisation_id)?;
     let period = checked_period(params.from, params.to)?;
     let config = ctx.state.config.oversight.clone();
-    let entries = ctx
+    let today = ctx.state.clock.today();
+    let (entries, summary) = ctx
         .db()
         .read_long(move |conn| {
             if directory::organisation_kind(conn, &organisation_id)?.is_none() {
@@ -157,7 +183,19 @@ pub async fn csp_access(
             let mut lookups = queries::DbLookups(conn);
             let mut findings = oversight::findings(&config, &period, &events, None, &mut lookups)?;
             let mut tallies = tally(&events)?;
-            principals
+            let current = notices::current(conn, today)?;
+            let (allocated_clients, clients_without_current_notice) =
+                notices::allocated_notice_counts(
+                    conn,
+                    &organisation_id,
+                    current.as_ref().map(|notice| notice.id.as_str()),
+                    today,
+                )?;
+            let summary = CspAccessSummary {
+                allocated_clients,
+                clients_without_current_notice,
+            };
+            let entries = principals
                 .into_iter()
                 .map(|row| {
                     let tally = tallies.remove(row.id.as_str()).unwrap_or_default();
@@ -181,12 +219,13 @@ pub async fn csp_access(
                         display_name: row.display_name,
                     })
                 })
-                .collect::<ApiResult<Vec<_>>>()
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok((entries, summary))
         })
         .await?;
     if disclosure::wants_csv(&req) {
         disclosure::csv(&permit, &entries)
     } else {
-        disclosure::page(&permit, &entries, None)
+        disclosure::page(&permit, &entries, None)?.with_summary(&permit, &summary)
     }
 }

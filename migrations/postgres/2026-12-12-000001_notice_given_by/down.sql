@@ -1,0 +1,1 @@
+ALTER TABLE notices_given DROP COLUMN given_by_organisation_id;
