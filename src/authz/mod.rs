@@ -222,6 +222,7 @@ impl Permit {
                 .iter()
                 .copied()
                 .filter(|scope| purpose.is_some() || *scope != Scope::AnyWithPurpose)
+                .map(|scope| effective_scope(scope, caller.kind))
                 .collect();
             if usable.is_empty() {
                 continue;
@@ -318,6 +319,17 @@ impl Permit {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The scope a grant gives a principal of `kind`: `assigned` narrows a person to the
+/// allocations assigned to them, while a system (an API client, which no allocation names)
+/// syncs its CSP's whole active caseload, so for it `assigned` is `allocation`
+/// (docs/policies.md, "Need to know down to the worker").
+fn effective_scope(scope: Scope, kind: PrincipalKind) -> Scope {
+    match (scope, kind) {
+        (Scope::Assigned, PrincipalKind::ApiClient) => Scope::Allocation,
+        (scope, _) => scope,
     }
 }
 
