@@ -71,13 +71,13 @@ struct Reach {
 }
 
 /// What a change's entry must also cover of the record as it was before: an organisation that
-/// had it in reach (an allocation's CSP, however long ago its allocation ended), the worker an
-/// allocation was assigned to before it was reassigned, and its own protective marking (a
-/// marking raised is told to whoever could see the record before).
+/// had it in reach (an allocation's CSP, however long ago its allocation ended), the workers
+/// an allocation is or was assigned to (likewise, and the one it was reassigned from), and its
+/// own protective marking (a marking raised is told to whoever could see the record before).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Before<'a> {
     pub organisation: Option<&'a str>,
-    pub worker: Option<&'a str>,
+    pub workers: &'a [&'a str],
     pub marking: Option<i32>,
 }
 
@@ -105,7 +105,11 @@ pub fn record_after(
     let today = now.date();
     let ended_since = today.checked_sub_days(Days::new(ENDED_ALLOCATION_DAYS));
     let mut reach = audience(conn, kind, id, today, ended_since)?;
-    for earlier in [before.organisation, before.worker].into_iter().flatten() {
+    let earlier = before
+        .organisation
+        .into_iter()
+        .chain(before.workers.iter().copied());
+    for earlier in earlier {
         if !reach.audience.iter().any(|known| known == earlier) {
             reach.audience.push(earlier.to_owned());
         }
@@ -150,16 +154,25 @@ pub fn record_reassignment(
         .filter(cases::id.eq(case_id))
         .select(cases::client_id)
         .first(conn)?;
-    // Its CSP is told of all three once the allocation has started, however long ago it
-    // ended: ending it backdated must still take the case and client from the CSP's copy.
-    let (organisation, starts_on): (String, NaiveDate) = allocations::table
+    // Its CSP and worker are told of all three once the allocation has started, however long
+    // ago it ended: ending it backdated must still take the case and client from their copy.
+    let (organisation, worker, starts_on): (String, Option<String>, NaiveDate) = allocations::table
         .filter(allocations::id.eq(id))
-        .select((allocations::organisation_id, allocations::starts_on))
+        .select((
+            allocations::organisation_id,
+            allocations::worker_id,
+            allocations::starts_on,
+        ))
         .first(conn)?;
     let started = starts_on <= now.date();
+    let workers: Vec<&str> = [worker.as_deref(), previous]
+        .into_iter()
+        .flatten()
+        .filter(|_| started)
+        .collect();
     let before = Before {
         organisation: started.then_some(organisation.as_str()),
-        worker: previous.filter(|_| started),
+        workers: &workers,
         marking: None,
     };
     for (kind, record_id) in [
