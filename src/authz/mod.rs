@@ -169,8 +169,14 @@ pub struct Grants {
     pub writable: BTreeSet<&'static str>,
 }
 
-/// The union of the grants of every role the caller holds.
-pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> Grants {
+/// The union of the grants of every role the caller holds, with the scopes as they apply to a
+/// principal of `kind` (see [`Permit::decide`]).
+pub fn grants(
+    policy: &CompiledPolicy,
+    roles: &[String],
+    kind: PrincipalKind,
+    resource: Resource,
+) -> Grants {
     let mut grants = Grants {
         actions: Vec::new(),
         readable: BTreeSet::new(),
@@ -181,9 +187,10 @@ pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> 
             if *granted_resource != resource {
                 continue;
             }
+            let scopes = scopes.iter().map(|scope| effective_scope(*scope, kind));
             match grants.actions.iter_mut().find(|(known, _)| known == action) {
                 Some((_, known_scopes)) => known_scopes.extend(scopes),
-                None => grants.actions.push((*action, scopes.clone())),
+                None => grants.actions.push((*action, scopes.collect())),
             }
         }
         grants
