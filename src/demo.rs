@@ -114,8 +114,9 @@ const FAMILY: [&str; 12] = [
     "Singh", "Mensah", "Ahmadi",
 ];
 
-/// Housing Support's demo clients. Client `i` has an open case allocated to Northside when
-/// `i % 3 == 0`, to Eastern Outreach when `i % 3 == 1`, to no one when `i % 3 == 2`.
+/// Housing Support's demo clients. Client `i` has an open case allocated to Northside (assigned
+/// to csp-north) when `i % 3 == 0`, to Eastern Outreach (assigned to csp-east) when
+/// `i % 3 == 1`, to no one when `i % 3 == 2`.
 pub const HOUSING_CLIENTS: usize = 24;
 /// Restricted (reads need a purpose of use); allocated to no one.
 pub const RESTRICTED_CLIENT: usize = 2;
@@ -423,21 +424,26 @@ fn seed_rows(conn: &mut DbConnection, keyring: &Keyring, hashes: &[String]) -> a
                 cases::version.eq(1),
             ))
             .execute(conn)?;
+        // Each allocation is assigned to its CSP's demo worker (need to know: a worker sees
+        // only the allocations assigned to them; the CSP's manager sees them all).
         let allocated_to = match (index, index % 3) {
             (i, _) if i >= 100 => None,
-            (ENDED_ALLOCATION_CLIENT, _) => {
-                Some((northside.clone(), Some(today - Duration::days(1))))
-            }
-            (_, 0) => Some((northside.clone(), None)),
-            (_, 1) => Some((eastern.clone(), None)),
+            (ENDED_ALLOCATION_CLIENT, _) => Some((
+                northside.clone(),
+                "csp-north",
+                Some(today - Duration::days(1)),
+            )),
+            (_, 0) => Some((northside.clone(), "csp-north", None)),
+            (_, 1) => Some((eastern.clone(), "csp-east", None)),
             _ => None,
         };
-        if let Some((organisation, ends_on)) = allocated_to {
+        if let Some((organisation, worker, ends_on)) = allocated_to {
             diesel::insert_into(allocations::table)
                 .values((
                     allocations::id.eq(uuid::Uuid::now_v7().to_string()),
                     allocations::case_id.eq(&case_id),
                     allocations::organisation_id.eq(organisation),
+                    allocations::worker_id.eq(&user_ids[worker]),
                     allocations::starts_on.eq(today - Duration::days(20)),
                     allocations::ends_on.eq(ends_on),
                     allocations::service_description.eq("Weekly tenancy support visits"),

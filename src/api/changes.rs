@@ -165,8 +165,9 @@ impl Readers {
         }
     }
 
-    /// Whose entries the caller reads: their organisation's, or (a department-wide reader)
-    /// all of them.
+    /// Whose entries the caller reads: their own (a person limited to the allocations
+    /// assigned to them for any kind, who must not learn even the ids of the rest of their
+    /// CSP's caseload), their organisation's, or (a department-wide reader) all of them.
     fn audience(&self) -> Option<String> {
         let department_wide = self.all().any(|permit| {
             permit
@@ -174,10 +175,20 @@ impl Readers {
                 .iter()
                 .any(|scope| matches!(scope, Scope::Any | Scope::AnyWithPurpose))
         });
+        let assigned_only = self.all().any(|permit| {
+            permit
+                .scopes()
+                .iter()
+                .all(|scope| *scope == Scope::Assigned)
+        });
         let caller = self.all().next().map(|permit| permit.caller());
-        caller
-            .filter(|_| !department_wide)
-            .map(|caller| caller.organisation_id.clone())
+        caller.filter(|_| !department_wide).map(|caller| {
+            if assigned_only {
+                caller.user_id.clone()
+            } else {
+                caller.organisation_id.clone()
+            }
+        })
     }
 }
 

@@ -183,6 +183,8 @@ pub enum Action {
     Revert,
     /// Accept a policy document for oneself.
     Accept,
+    /// Assign an allocation to one of its CSP's workers (or leave it unassigned).
+    Assign,
 }
 
 /// Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
@@ -194,6 +196,10 @@ pub enum Scope {
     /// Records with an allocation, active today, to the caller's organisation (for notes:
     /// only the `shared` ones).
     Allocation,
+    /// As `allocation`, through allocations assigned to the caller: a person reaches only the
+    /// records of allocations whose `worker_id` is theirs (need to know). An API client (a
+    /// CSP's system, no person) reaches its CSP's whole active caseload, as with `allocation`.
+    Assigned,
     /// Records belonging to the caller's own organisation.
     OwnOrganisation,
     /// Every record, and each request must state a purpose of use.
@@ -222,9 +228,9 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource: Resource::Client,
         name: "client",
         actions: &[
-            (Read, &[Division, Allocation, AnyWithPurpose]),
+            (Read, &[Division, Allocation, Assigned, AnyWithPurpose]),
             (Create, &[Division]),
-            (Update, &[Division, Allocation]),
+            (Update, &[Division, Allocation, Assigned]),
             (Correct, &[AnyWithPurpose]),
         ],
         fields: &[
@@ -258,7 +264,7 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource: Resource::Case,
         name: "case",
         actions: &[
-            (Read, &[Division, Allocation, AnyWithPurpose]),
+            (Read, &[Division, Allocation, Assigned, AnyWithPurpose]),
             (Create, &[Division]),
             (Update, &[Division]),
         ],
@@ -283,9 +289,10 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource: Resource::Allocation,
         name: "allocation",
         actions: &[
-            (Read, &[Division, OwnOrganisation, AnyWithPurpose]),
+            (Read, &[Division, OwnOrganisation, Assigned, AnyWithPurpose]),
             (Create, &[Division]),
             (Update, &[Division]),
+            (Assign, &[OwnOrganisation]),
         ],
         fields: &[
             "id",
@@ -302,8 +309,8 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource: Resource::Note,
         name: "note",
         actions: &[
-            (Read, &[Division, Allocation, AnyWithPurpose]),
-            (Create, &[Division, Allocation]),
+            (Read, &[Division, Allocation, Assigned, AnyWithPurpose]),
+            (Create, &[Division, Allocation, Assigned]),
         ],
         fields: &[
             "id",
@@ -961,7 +968,14 @@ pub const RESOURCES: &[ResourceDef] = &[
         actions: &[
             (
                 Read,
-                &[Division, Allocation, OwnOrganisation, AnyWithPurpose, Any],
+                &[
+                    Division,
+                    Allocation,
+                    Assigned,
+                    OwnOrganisation,
+                    AnyWithPurpose,
+                    Any,
+                ],
             ),
             (Revert, &[Division]),
         ],
@@ -1145,6 +1159,7 @@ impl Action {
         Correct,
         Revert,
         Accept,
+        Assign,
     ];
 
     pub fn name(self) -> &'static str {
@@ -1175,6 +1190,7 @@ impl Action {
             Correct => "correct",
             Revert => "revert",
             Accept => "accept",
+            Assign => "assign",
         }
     }
 
@@ -1190,6 +1206,7 @@ impl Scope {
     pub const ALL: &'static [Scope] = &[
         Division,
         Allocation,
+        Assigned,
         OwnOrganisation,
         AnyWithPurpose,
         Any,
@@ -1201,6 +1218,7 @@ impl Scope {
         match self {
             Division => "division",
             Allocation => "allocation",
+            Assigned => "assigned",
             OwnOrganisation => "own_organisation",
             AnyWithPurpose => "any_with_purpose",
             Any => "any",

@@ -169,8 +169,14 @@ pub struct Grants {
     pub writable: BTreeSet<&'static str>,
 }
 
-/// The union of the grants of every role the caller holds.
-pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> Grants {
+/// The union of the grants of every role the caller holds, with the scopes as they apply to a
+/// principal of `kind` (see [`Permit::decide`]).
+pub fn grants(
+    policy: &CompiledPolicy,
+    roles: &[String],
+    kind: PrincipalKind,
+    resource: Resource,
+) -> Grants {
     let mut grants = Grants {
         actions: Vec::new(),
         readable: BTreeSet::new(),
@@ -181,9 +187,10 @@ pub fn grants(policy: &CompiledPolicy, roles: &[String], resource: Resource) -> 
             if *granted_resource != resource {
                 continue;
             }
+            let scopes = scopes.iter().map(|scope| effective_scope(*scope, kind));
             match grants.actions.iter_mut().find(|(known, _)| known == action) {
                 Some((_, known_scopes)) => known_scopes.extend(scopes),
-                None => grants.actions.push((*action, scopes.clone())),
+                None => grants.actions.push((*action, scopes.collect())),
             }
         }
         grants
@@ -222,6 +229,7 @@ impl Permit {
                 .iter()
                 .copied()
                 .filter(|scope| purpose.is_some() || *scope != Scope::AnyWithPurpose)
+                .map(|scope| effective_scope(scope, caller.kind))
                 .collect();
             if usable.is_empty() {
                 continue;
@@ -318,6 +326,17 @@ impl Permit {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The scope a grant gives a principal of `kind`: `assigned` narrows a person to the
+/// allocations assigned to them, while a system (an API client, which no allocation names)
+/// syncs its CSP's whole active caseload, so for it `assigned` is `allocation`
+/// (docs/policies.md, "Need to know down to the worker").
+fn effective_scope(scope: Scope, kind: PrincipalKind) -> Scope {
+    match (scope, kind) {
+        (Scope::Assigned, PrincipalKind::ApiClient) => Scope::Allocation,
+        (scope, _) => scope,
     }
 }
 

@@ -123,6 +123,31 @@ macro_rules! active_allocations_of {
     }};
 }
 
+/// The active allocations of case `$case_id` to the caller's organisation (as
+/// [`active_allocations_of`]) that are assigned to the caller: the `assigned` scope of a person
+/// (`Permit::decide` makes it `allocation` for an API client). Still one look-up per case in
+/// `allocations_case_organisation`; the worker is checked on the case's few allocations.
+macro_rules! assigned_allocations_of {
+    ($permit:expr, $case_id:expr) => {{
+        active_allocations_of!($permit, $case_id)
+            .filter(allocations::worker_id.eq($permit.caller().user_id.clone()))
+    }};
+}
+
+/// Clients with an open (not archived) case within clearance `$rank` that has one of
+/// `$allocations` (a subquery correlated on `cases::id`).
+macro_rules! clients_through {
+    ($rank:expr, $allocations:expr) => {{
+        Box::new(exists(
+            cases::table
+                .filter(cases::client_id.eq(clients::id))
+                .filter(cases::protective_marking.le($rank))
+                .filter(cases::archived_at.is_null())
+                .filter(exists($allocations)),
+        ))
+    }};
+}
+
 /// The purpose whose current consent puts a client in the `consented` scope.
 pub const SHARE_PROFILE_PURPOSE: &str = "share_basic_profile_with_divisions";
 
@@ -190,13 +215,12 @@ pub fn clients(permit: &Permit) -> Predicate<clients::table> {
                                     .filter(cases::protective_marking.le(rank)),
                             )),
                     ),
-                    Scope::Allocation => Box::new(exists(
-                        cases::table
-                            .filter(cases::client_id.eq(clients::id))
-                            .filter(cases::protective_marking.le(rank))
-                            .filter(cases::archived_at.is_null())
-                            .filter(exists(active_allocations_of!(permit, cases::id))),
-                    )),
+                    Scope::Allocation => {
+                        clients_through!(rank, active_allocations_of!(permit, cases::id))
+                    }
+                    Scope::Assigned => {
+                        clients_through!(rank, assigned_allocations_of!(permit, cases::id))
+                    }
                     Scope::Consented => {
                         Box::new(exists(current_consents_of!(permit.today(), clients::id)))
                     }
@@ -241,6 +265,10 @@ pub fn cases(permit: &Permit, for_list: bool) -> Predicate<cases::table> {
                     Scope::Division => Box::new(cases::division_id.eq(organisation.clone())),
                     Scope::Allocation => Box::new(
                         exists(active_allocations_of!(permit, cases::id))
+                            .and(cases::archived_at.is_null()),
+                    ),
+                    Scope::Assigned => Box::new(
+                        exists(assigned_allocations_of!(permit, cases::id))
                             .and(cases::archived_at.is_null()),
                     ),
                     Scope::Any | Scope::AnyWithPurpose => Box::new(true.into_sql::<Bool>()),
@@ -289,9 +317,11 @@ pub fn notes(permit: &Permit) -> Predicate<notes::table> {
     }
 }
 
-/// Allocations the permit reaches on a case the caller can already see.
+/// Allocations the permit reaches on a case the caller can already see: `assigned`, only those
+/// of the caller's organisation assigned to them.
 pub fn allocations(permit: &Permit) -> Predicate<allocations::table> {
     let organisation = permit.caller().organisation_id.clone();
+    let caller = permit.caller().user_id.clone();
     any_of!(
         allocations::table,
         permit
@@ -305,6 +335,11 @@ pub fn allocations(permit: &Permit) -> Predicate<allocations::table> {
                     Scope::OwnOrganisation => {
                         Box::new(allocations::organisation_id.eq(organisation.clone()))
                     }
+                    Scope::Assigned => Box::new(
+                        allocations::organisation_id
+                            .eq(organisation.clone())
+                            .and(allocations::worker_id.eq(caller.clone()).assume_not_null()),
+                    ),
                     Scope::Allocation | Scope::OwnRecord | Scope::Consented => {
                         Box::new(false.into_sql::<Bool>())
                     }
@@ -329,6 +364,7 @@ pub fn users(permit: &Permit) -> Predicate<users::table> {
                     Scope::OwnRecord => Box::new(users::id.eq(caller.user_id.clone())),
                     Scope::Division
                     | Scope::Allocation
+                    | Scope::Assigned
                     | Scope::AnyWithPurpose
                     | Scope::Consented => Box::new(false.into_sql::<Bool>()),
                 }

@@ -2,9 +2,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::changes::{self, Kind};
-use super::schema::{allocations, cases, clients};
+use super::schema::{allocations, cases, clients, users};
 use super::{Backend, DbConnection, Scanned, planned_for_values};
 use crate::authz::scope::Predicate;
+use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cases, treat_none_as_default_value = false)]
@@ -252,6 +253,53 @@ pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryR
         .values(row)
         .execute(conn)?;
     changes::record_allocation(conn, &row.id, &row.case_id, row.updated_at)
+}
+
+/// Assigns allocation `id` at `version` to `worker_id` (None: unassigned); false when the
+/// version has moved on. The feed tells the allocation's records to the new worker and their
+/// removal to `previous` (the worker it was assigned to), in the same transaction.
+pub fn assign_allocation(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    worker_id: Option<&str>,
+    previous: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(allocations::table)
+        .filter(allocations::id.eq(id))
+        .filter(allocations::version.eq(version))
+        .set((
+            allocations::worker_id.eq(worker_id),
+            allocations::updated_at.eq(now),
+            allocations::version.eq(version + 1),
+        ))
+        .execute(conn)?;
+    if updated == 1 {
+        let case_id: String = allocations::table
+            .filter(allocations::id.eq(id))
+            .select(allocations::case_id)
+            .first(conn)?;
+        changes::record_reassignment(conn, id, &case_id, previous, now)?;
+    }
+    Ok(updated == 1)
+}
+
+/// Whether `user_id` is an active person of `organisation_id`: someone an allocation of that
+/// organisation may be assigned to.
+pub fn is_active_worker_of(
+    conn: &mut DbConnection,
+    user_id: &str,
+    organisation_id: &str,
+) -> QueryResult<bool> {
+    let found: i64 = users::table
+        .filter(users::id.eq(user_id))
+        .filter(users::organisation_id.eq(organisation_id))
+        .filter(users::kind.eq(PrincipalKind::Person.as_str()))
+        .filter(users::status.eq(UserStatus::Active.as_str()))
+        .count()
+        .get_result(conn)?;
+    Ok(found == 1)
 }
 
 pub fn end_allocation(

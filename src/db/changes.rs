@@ -1,9 +1,13 @@
 //! The change feed behind `GET /api/v1/changes`: an entry for every change of a client, case,
 //! allocation or note, written in the change's own transaction by the functions that make it,
 //! and addressed to the organisations that had the record's client in reach (its lead
-//! division, the divisions of its cases, the CSPs allocated one of them). A caller reads its
-//! own organisation's entries by index, so a CSP's read costs what its own changes cost, not
-//! the department's.
+//! division, the divisions of its cases, the CSPs allocated one of them) and to the workers
+//! those allocations are assigned to. A caller reads its own organisation's entries by index
+//! (a CSP worker limited to the allocations assigned to them, their own), so a CSP's read
+//! costs what its own changes cost, not the department's.
+//!
+//! An audience is an organisation's id or a person's user id: both are UUIDs, so they never
+//! collide.
 //!
 //! Entries are numbered by `seq`, which only grows. Writes are serialised (one writer; on
 //! PostgreSQL every instance's writer also holds one advisory lock), so they commit in `seq`
@@ -56,21 +60,24 @@ pub struct Entry {
     pub protective_marking: i32,
 }
 
-/// Who reaches a record: its client, the organisations it is told to, and the protective
-/// markings that bound who may see it (its own, and its case's and client's).
+/// Who reaches a record: its client, the audiences it is told to (organisations, and the
+/// workers of the allocations that reach it), and the protective markings that bound who may
+/// see it (its own, and its case's and client's).
 struct Reach {
     client_id: String,
-    organisations: Vec<String>,
+    audience: Vec<String>,
     own_marking: i32,
     context_marking: i32,
 }
 
 /// What a change's entry must also cover of the record as it was before: an organisation that
-/// had it in reach (an allocation's CSP, however long ago its allocation ended), and its own
-/// protective marking (a marking raised is told to whoever could see the record before).
+/// had it in reach (an allocation's CSP, however long ago its allocation ended), the workers
+/// an allocation is or was assigned to (likewise, and the one it was reassigned from), and its
+/// own protective marking (a marking raised is told to whoever could see the record before).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Before<'a> {
     pub organisation: Option<&'a str>,
+    pub workers: &'a [&'a str],
     pub marking: Option<i32>,
 }
 
@@ -98,13 +105,14 @@ pub fn record_after(
     let today = now.date();
     let ended_since = today.checked_sub_days(Days::new(ENDED_ALLOCATION_DAYS));
     let mut reach = audience(conn, kind, id, today, ended_since)?;
-    if let Some(organisation) = before.organisation
-        && !reach
-            .organisations
-            .iter()
-            .any(|known| known == organisation)
-    {
-        reach.organisations.push(organisation.to_owned());
+    let earlier = before
+        .organisation
+        .into_iter()
+        .chain(before.workers.iter().copied());
+    for earlier in earlier {
+        if !reach.audience.iter().any(|known| known == earlier) {
+            reach.audience.push(earlier.to_owned());
+        }
     }
     let own = before
         .marking
@@ -117,7 +125,7 @@ pub fn record_after(
         &reach.client_id,
         now,
         marking,
-        &reach.organisations,
+        &reach.audience,
     )
 }
 
@@ -129,18 +137,42 @@ pub fn record_allocation(
     case_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    record_reassignment(conn, id, case_id, None, now)
+}
+
+/// [`record_allocation`] for an allocation that was assigned to `previous` (another worker, or
+/// none) until now: the new worker is told of its records, and `previous` of their removal
+/// (if the allocation had started, as only then could they see them).
+pub fn record_reassignment(
+    conn: &mut DbConnection,
+    id: &str,
+    case_id: &str,
+    previous: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     let client_id: String = cases::table
         .filter(cases::id.eq(case_id))
         .select(cases::client_id)
         .first(conn)?;
-    // Its CSP is told of all three once the allocation has started, however long ago it
-    // ended: ending it backdated must still take the case and client from the CSP's copy.
-    let (organisation, starts_on): (String, NaiveDate) = allocations::table
+    // Its CSP and worker are told of all three once the allocation has started, however long
+    // ago it ended: ending it backdated must still take the case and client from their copy.
+    let (organisation, worker, starts_on): (String, Option<String>, NaiveDate) = allocations::table
         .filter(allocations::id.eq(id))
-        .select((allocations::organisation_id, allocations::starts_on))
+        .select((
+            allocations::organisation_id,
+            allocations::worker_id,
+            allocations::starts_on,
+        ))
         .first(conn)?;
+    let started = starts_on <= now.date();
+    let workers: Vec<&str> = [worker.as_deref(), previous]
+        .into_iter()
+        .flatten()
+        .filter(|_| started)
+        .collect();
     let before = Before {
-        organisation: (starts_on <= now.date()).then_some(organisation.as_str()),
+        organisation: started.then_some(organisation.as_str()),
+        workers: &workers,
         marking: None,
     };
     for (kind, record_id) in [
@@ -216,7 +248,7 @@ pub fn record_disposals(
             client_id,
             now,
             marking,
-            &reach.organisations,
+            &reach.audience,
         )?;
     }
     Ok(())
@@ -225,7 +257,8 @@ pub fn record_disposals(
 /// The client of the `kind` record `id`, and the organisations that reach the record: for a
 /// client, its lead division, its cases' divisions and the CSPs allocated one of its cases;
 /// for a case or a note, the case's division and the CSPs allocated the case; for an
-/// allocation, the case's division and the allocation's CSP (a CSP sees only its own). CSPs
+/// allocation, the case's division and the allocation's CSP (a CSP sees only its own). Each
+/// allocation's worker is addressed with its CSP. CSPs
 /// are addressed from the day their allocation starts (the feed tells them then, see
 /// [`announce_dated_changes`]), and no longer once it ended before `ended_since` (when
 /// given). Addressing a record only to those who could see it is what keeps a removal from
@@ -240,7 +273,7 @@ fn audience(
     // Every change runs these, in the one writer: each is a statement of fixed type, run on
     // the concrete connection so that it is prepared once (`on_backend!`).
     let ended_since = ended_since.unwrap_or(LONG_AGO);
-    let (client_id, mut organisations, own, context) = match kind {
+    let (client_id, mut audience, own, context) = match kind {
         Kind::Client => {
             let (lead, marking): (String, i32) = crate::on_backend!(conn, |conn| clients::table
                 .filter(clients::id.eq(id))
@@ -250,12 +283,12 @@ fn audience(
                 .filter(cases::client_id.eq(id))
                 .select((cases::id, cases::division_id))
                 .load(conn))?;
-            let mut organisations = vec![lead];
+            let mut audience = vec![lead];
             for (case_id, division) in cases {
-                organisations.push(division);
-                organisations.extend(allocated_to(conn, &case_id, today, ended_since)?);
+                audience.push(division);
+                audience.extend(allocated_to(conn, &case_id, today, ended_since)?);
             }
-            (id.to_owned(), organisations, marking, marking)
+            (id.to_owned(), audience, marking, marking)
         }
         Kind::Case => {
             let (client_id, division, case_marking, client_marking): (String, String, i32, i32) =
@@ -269,9 +302,9 @@ fn audience(
                         clients::protective_marking,
                     ))
                     .first(conn))?;
-            let mut organisations = allocated_to(conn, id, today, ended_since)?;
-            organisations.push(division);
-            (client_id, organisations, case_marking, client_marking)
+            let mut audience = allocated_to(conn, id, today, ended_since)?;
+            audience.push(division);
+            (client_id, audience, case_marking, client_marking)
         }
         Kind::Note => {
             type Row = (String, String, String, i32, i32, i32);
@@ -288,36 +321,46 @@ fn audience(
                         clients::protective_marking,
                     ))
                     .first(conn))?;
-            let mut organisations = allocated_to(conn, &case_id, today, ended_since)?;
-            organisations.push(division);
+            let mut audience = allocated_to(conn, &case_id, today, ended_since)?;
+            audience.push(division);
             let context = case_marking.max(client_marking);
-            (client_id, organisations, note_marking, context)
+            (client_id, audience, note_marking, context)
         }
         Kind::Allocation => {
-            type Row = (String, NaiveDate, String, String, i32, i32);
-            let (organisation, starts_on, client_id, division, case_marking, client_marking): Row =
-                crate::on_backend!(conn, |conn| allocations::table
-                    .inner_join(cases::table.inner_join(clients::table))
-                    .filter(allocations::id.eq(id))
-                    .select((
-                        allocations::organisation_id,
-                        allocations::starts_on,
-                        cases::client_id,
-                        cases::division_id,
-                        cases::protective_marking,
-                        clients::protective_marking,
-                    ))
-                    .first(conn))?;
-            let started = (starts_on <= today).then_some(organisation);
-            let organisations = [Some(division), started].into_iter().flatten().collect();
-            (client_id, organisations, case_marking, client_marking)
+            type Row = (String, Option<String>, NaiveDate, String, String, i32, i32);
+            let (
+                organisation,
+                worker,
+                starts_on,
+                client_id,
+                division,
+                case_marking,
+                client_marking,
+            ): Row = crate::on_backend!(conn, |conn| allocations::table
+                .inner_join(cases::table.inner_join(clients::table))
+                .filter(allocations::id.eq(id))
+                .select((
+                    allocations::organisation_id,
+                    allocations::worker_id,
+                    allocations::starts_on,
+                    cases::client_id,
+                    cases::division_id,
+                    cases::protective_marking,
+                    clients::protective_marking,
+                ))
+                .first(conn))?;
+            let started = starts_on <= today;
+            let reached = [Some(organisation), worker].into_iter().flatten();
+            let mut audience = vec![division];
+            audience.extend(reached.filter(|_| started));
+            (client_id, audience, case_marking, client_marking)
         }
     };
-    organisations.sort_unstable();
-    organisations.dedup();
+    audience.sort_unstable();
+    audience.dedup();
     Ok(Reach {
         client_id,
-        organisations,
+        audience,
         own_marking: own,
         context_marking: context,
     })
@@ -326,24 +369,31 @@ fn audience(
 /// Before any allocation's end: with it, every ended allocation counts.
 const LONG_AGO: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
 
-/// The CSPs allocated case `case_id` that reach it, or did lately: allocations started by
-/// `today` and not ended before `ended_since`.
+/// The CSPs allocated case `case_id` that reach it, or did lately, and the workers those
+/// allocations are assigned to: allocations started by `today` and not ended before
+/// `ended_since`.
 fn allocated_to(
     conn: &mut DbConnection,
     case_id: &str,
     today: NaiveDate,
     ended_since: NaiveDate,
 ) -> QueryResult<Vec<String>> {
-    crate::on_backend!(conn, |conn| allocations::table
-        .filter(allocations::case_id.eq(case_id))
-        .filter(allocations::starts_on.le(today))
-        .filter(
-            allocations::ends_on
-                .is_null()
-                .or(allocations::ends_on.ge(ended_since).assume_not_null()),
-        )
-        .select(allocations::organisation_id)
-        .load(conn))
+    let allocated: Vec<(String, Option<String>)> =
+        crate::on_backend!(conn, |conn| allocations::table
+            .filter(allocations::case_id.eq(case_id))
+            .filter(allocations::starts_on.le(today))
+            .filter(
+                allocations::ends_on
+                    .is_null()
+                    .or(allocations::ends_on.ge(ended_since).assume_not_null()),
+            )
+            .select((allocations::organisation_id, allocations::worker_id))
+            .load(conn))?;
+    Ok(allocated
+        .into_iter()
+        .flat_map(|(organisation, worker)| [Some(organisation), worker])
+        .flatten()
+        .collect())
 }
 
 fn insert(
@@ -367,9 +417,9 @@ fn insert(
         .get_result(conn))?;
     let rows: Vec<_> = audience
         .iter()
-        .map(|organisation_id| {
+        .map(|audience_id| {
             (
-                change_audiences::organisation_id.eq(organisation_id),
+                change_audiences::audience_id.eq(audience_id),
                 change_audiences::seq.eq(seq),
             )
         })
@@ -382,11 +432,11 @@ fn insert(
     .map(drop)
 }
 
-/// At most `limit` entries after `since`, in order: all of them (`organisation` None), or
-/// those addressed to `organisation`.
+/// At most `limit` entries after `since`, in order: all of them (`audience` None), or those
+/// addressed to `audience` (an organisation, or a worker).
 pub fn after(
     conn: &mut DbConnection,
-    organisation: Option<&str>,
+    audience: Option<&str>,
     since: i64,
     limit: i64,
 ) -> QueryResult<Vec<Entry>> {
@@ -398,16 +448,16 @@ pub fn after(
         changes::client_id,
         changes::protective_marking,
     );
-    let rows: Vec<Row> = match organisation {
+    let rows: Vec<Row> = match audience {
         None => changes::table
             .filter(changes::seq.gt(since))
             .select(columns)
             .order(changes::seq)
             .limit(limit)
             .load(conn)?,
-        Some(organisation) => change_audiences::table
+        Some(audience) => change_audiences::table
             .inner_join(changes::table)
-            .filter(change_audiences::organisation_id.eq(organisation))
+            .filter(change_audiences::audience_id.eq(audience))
             .filter(change_audiences::seq.gt(since))
             .select(columns)
             .order(change_audiences::seq)

@@ -671,8 +671,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    change_audiences (organisation_id, seq) {
-        organisation_id -> Text,
+    change_audiences (audience_id, seq) {
+        audience_id -> Text,
         seq -> BigInt,
     }
 }

@@ -264,12 +264,14 @@ async fn role_and_clearance_changes_apply_to_a_token_issued_before_them() {
     let response = app.get("/api/v1/clients", &leader).await;
     assert_problem(&response, StatusCode::FORBIDDEN, "forbidden");
 
-    // An organisation change moves a CSP worker's reach with their very next request.
-    let worker = app.login("csp-north").await;
+    // An organisation change moves a CSP manager's reach (the CSP's whole caseload) with
+    // their very next request. (A worker reaches only what is assigned to them, so a move
+    // alone would give them nothing: tests/api/need_to_know.rs.)
+    let worker = app.login("csp-north-manager").await;
     let before = ids(&app.get("/api/v1/clients?limit=200", &worker).await);
     let east = app.login("csp-east").await;
     let eastern_clients = ids(&app.get("/api/v1/clients?limit=200", &east).await);
-    let moved = format!("/api/v1/users/{}", app.user_id("csp-north"));
+    let moved = format!("/api/v1/users/{}", app.user_id("csp-north-manager"));
     let etag = app.get(&moved, &admin).await.etag();
     let eastern = app.organisation_id(casebridge::demo::EASTERN);
     let response = app

@@ -1701,6 +1701,7 @@ async fn a_csp_sees_only_its_own_allocations_and_only_active_ones_give_access() 
     ] {
         let body = serde_json::json!({
             "organisation_id": demo.organisations[EASTERN],
+            "worker_id": app.demo_worker_of(EASTERN),
             "starts_on": starts_on,
             "service_description": "Outreach visits",
         });
@@ -2133,5 +2134,36 @@ async fn incident_reports_follow_the_policy_for_every_role() {
                 "{user}: nothing changed"
             );
         }
+    }
+}
+
+#[actix_web::test]
+async fn assigning_an_allocation_follows_the_policy_for_every_role() {
+    use crate::incident_reports::DEMO_USERS;
+    let app = spawn_app().await;
+    let manager = app.login("csp-north-manager").await;
+    let case = app.case_id(0);
+    let record = app.get(&format!("/api/v1/cases/{case}"), &manager).await;
+    let allocation = record.body["allocations"][0]["id"].as_str().unwrap();
+    let path = format!("/api/v1/cases/{case}/allocations/{allocation}");
+    let worker = app.user_id("csp-north");
+    for user in DEMO_USERS {
+        let token = app.login(user).await;
+        let etag = app.get(&path, &manager).await.etag();
+        let assigned = app
+            .request(
+                reqwest::Method::POST,
+                &format!("{path}/assign"),
+                Some(&token),
+                Some(serde_json::json!({ "worker_id": worker })),
+                &[("If-Match", &etag)],
+            )
+            .await;
+        let expected = if *user == "csp-north-manager" {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(assigned.status, expected, "{user}: {}", assigned.body);
     }
 }

@@ -156,6 +156,7 @@ async fn a_new_allocation_brings_its_client_case_and_allocation() {
             &format!("/api/v1/cases/{case}/allocations"),
             &leader,
             json!({"organisation_id": app.organisation_id(EASTERN),
+                   "worker_id": app.demo_worker_of(EASTERN),
                    "starts_on": today().to_string(), "service_description": "Outreach visits"}),
         )
         .await;
@@ -401,6 +402,7 @@ async fn an_allocation_that_starts_later_is_told_on_the_day_it_starts_and_not_be
             &format!("/api/v1/cases/{case}/allocations"),
             &leader,
             json!({"organisation_id": app.organisation_id(EASTERN),
+                   "worker_id": app.demo_worker_of(EASTERN),
                    "starts_on": (today() + Duration::days(1)).to_string(),
                    "service_description": "Outreach visits"}),
         )

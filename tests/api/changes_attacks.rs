@@ -59,6 +59,7 @@ async fn change_phone(app: &TestApp, token: &str, index: usize, phone: &str) {
 async fn allocate(app: &TestApp, token: &str, case: &str, csp: &str, body: Value) -> String {
     let mut body = body;
     body["organisation_id"] = json!(app.organisation_id(csp));
+    body["worker_id"] = json!(app.demo_worker_of(csp));
     body["service_description"] = json!("Outreach visits");
     let created = app
         .post(&format!("/api/v1/cases/{case}/allocations"), token, body)

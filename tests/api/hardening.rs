@@ -111,7 +111,7 @@ async fn a_case_above_a_csps_clearance_does_not_reveal_its_client() {
         .post(
             &format!("/api/v1/cases/{}/allocations", case.body["id"].as_str().unwrap()),
             &leader,
-            json!({"organisation_id": app.organisation_id(casebridge::demo::EASTERN), "starts_on": today().to_string(), "service_description": "Protection visits"}),
+            json!({"organisation_id": app.organisation_id(casebridge::demo::EASTERN), "worker_id": app.demo_worker_of(casebridge::demo::EASTERN), "starts_on": today().to_string(), "service_description": "Protection visits"}),
         )
         .await;
     assert_eq!(

@@ -441,6 +441,17 @@ impl TestApp {
         })
     }
 
+    /// The user id of the demo worker of CSP `organisation` (its name), to whom a test assigns
+    /// the allocations it makes so that the worker reaches them (need to know).
+    pub fn demo_worker_of(&self, organisation: &str) -> String {
+        let username = casebridge::demo::ACCOUNTS
+            .iter()
+            .find(|account| account.2 == organisation && account.3 == "csp_worker")
+            .expect("a demo CSP")
+            .0;
+        self.user_id(username)
+    }
+
     pub fn user_id(&self, username: &str) -> String {
         use casebridge::db::schema::users;
         self.with_db(|conn| {

@@ -390,7 +390,7 @@ async fn a_case_history_shows_the_case_and_only_the_allocations_the_caller_reach
         .post(
             &format!("{path}/allocations"),
             &teamleader,
-            json!({"organisation_id": eastern, "starts_on": crate::writes::day(0), "service_description": "Outreach"}),
+            json!({"organisation_id": eastern, "worker_id": app.demo_worker_of(casebridge::demo::EASTERN), "starts_on": crate::writes::day(0), "service_description": "Outreach"}),
         )
         .await;
     assert_eq!(allocated.status, StatusCode::CREATED, "{}", allocated.body);

@@ -19,6 +19,7 @@ mod history;
 mod idempotency;
 mod incident_reports;
 mod name_search;
+mod need_to_know;
 mod oauth;
 mod openapi;
 mod outages;

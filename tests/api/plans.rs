@@ -401,7 +401,8 @@ async fn assert_indexed(app: &TestApp, user: &str, purpose: Option<&str>, paths:
 async fn client_lists_and_filters_use_indexes() {
     let app = spawn_recorded_app().await;
     let cursor = app.client_id(3);
-    for user in ["caseworker", "teamleader", "csp-north"] {
+    // csp-north reaches its assigned allocations, csp-north-manager the CSP's whole caseload.
+    for user in ["caseworker", "teamleader", "csp-north", "csp-north-manager"] {
         assert_indexed(
             &app,
             user,
@@ -441,7 +442,7 @@ async fn case_lists_and_filters_use_indexes() {
     let app = spawn_recorded_app().await;
     let client = app.client_id(0);
     let cursor = app.case_id(3);
-    for user in ["caseworker", "teamleader", "csp-north"] {
+    for user in ["caseworker", "teamleader", "csp-north", "csp-north-manager"] {
         assert_indexed(
             &app,
             user,
@@ -652,7 +653,8 @@ async fn the_change_feed_reads_by_index() {
         .await;
     assert_eq!(note.status, StatusCode::CREATED, "{}", note.body);
     let paths = ["/api/v1/changes", "/api/v1/changes?since=0&limit=500"];
-    for user in ["caseworker", "csp-north"] {
+    // csp-north reads the entries addressed to them, csp-north-manager its CSP's.
+    for user in ["caseworker", "csp-north", "csp-north-manager"] {
         assert_indexed(&app, user, None, &paths).await;
     }
     assert_indexed(&app, "privacy", Some(PURPOSE), &paths).await;

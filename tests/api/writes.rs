@@ -155,6 +155,13 @@ fn new_allocation(organisation_id: &str, starts_on: NaiveDate) -> Value {
     json!({"organisation_id": organisation_id, "starts_on": starts_on.to_string(), "service_description": "Outreach visits"})
 }
 
+/// A new allocation to demo CSP `csp`, assigned to its demo worker (who then reaches it).
+fn assigned_allocation(app: &TestApp, csp: &str, starts_on: NaiveDate) -> Value {
+    let mut body = new_allocation(&app.organisation_id(csp), starts_on);
+    body["worker_id"] = json!(app.demo_worker_of(csp));
+    body
+}
+
 fn new_user(username: &str, organisation_id: &str, role: &str) -> Value {
     json!({
         "username": username,
@@ -698,7 +705,7 @@ async fn an_allocation_gives_a_csp_access_and_ending_it_takes_it_away() {
         .post(
             &format!("{case}/allocations"),
             &leader,
-            new_allocation(&app.organisation_id(EASTERN), today() - Duration::days(7)),
+            assigned_allocation(&app, EASTERN, today() - Duration::days(7)),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);

@@ -767,6 +767,29 @@ export interface paths {
         patch: operations["update_allocation"];
         trace?: never;
     };
+    "/api/v1/cases/{id}/allocations/{allocation_id}/assign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Assign an allocation to a worker
+         * @description A CSP manager names which of their organisation's active workers the allocation is assigned
+         *     to (`null`: unassigned). A CSP worker reaches only the clients, cases and notes of the
+         *     allocations assigned to them (need to know: docs/csp-partnership.md, "Need-to-know down to
+         *     the worker"). Needs `If-Match` with the allocation's ETag.
+         */
+        post: operations["assign_allocation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/cases/{id}/history": {
         parameters: {
             query?: never;
@@ -2436,7 +2459,7 @@ export interface components {
             note: string;
         };
         /** @enum {string} */
-        Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct" | "revert" | "accept";
+        Action: "read" | "create" | "update" | "search" | "set_password" | "export" | "read_client_history" | "record_onboarding" | "approve" | "suspend" | "reactivate" | "deactivate" | "revoke_sessions" | "rotate_secret" | "revoke" | "decide" | "propose" | "close" | "required" | "contain" | "acknowledge" | "withdraw" | "release" | "correct" | "revert" | "accept" | "assign";
         /** @description How a privacy officer added an individual by hand, and why. */
         AddedByHand: {
             /** Format: date-time */
@@ -2506,6 +2529,20 @@ export interface components {
             subject?: string;
             /** Format: int32 */
             version?: number;
+        };
+        /**
+         * @description Assigns an allocation to one of its CSP's workers.
+         * @example {
+         *       "worker_id": "0193b7e2-8c1a-7d3e-9f00-6f5e4d3c2b1a"
+         *     }
+         */
+        AllocationAssignment: {
+            /**
+             * Format: uuid
+             * @description An active worker of the allocation's CSP; `null` leaves the allocation unassigned
+             *     (then only the CSP's managers see its records).
+             */
+            worker_id: string | null;
         };
         /** @description A case given to a CSP. */
         AllocationRecord: {
@@ -4935,7 +4972,7 @@ export interface components {
          * @description Which rows an action reaches. Each becomes a SQL predicate (see `authz::scope`).
          * @enum {string}
          */
-        Scope: "division" | "allocation" | "own_organisation" | "any_with_purpose" | "any" | "self" | "consented";
+        Scope: "division" | "allocation" | "assigned" | "own_organisation" | "any_with_purpose" | "any" | "self" | "consented";
         /** @description The authorisation server's metadata (RFC 8414), for OAuth 2.0 client libraries. */
         ServerMetadata: {
             /** @description Only `client_credentials`: people log in at `/api/v1/auth/login`. */
@@ -7050,6 +7087,71 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["Unprocessable"];
+            428: components["responses"]["PreconditionRequired"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    assign_allocation: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The ETag of the version read */
+                "If-Match": string;
+                /** @description Makes a retry safe: the same key with the same request (method, path, body) within the key's lifetime (default 24 hours) gets the first response again, marked `Idempotent-Replayed: true`, and nothing is applied twice. Keys are the caller's own; 1 to 255 visible ASCII characters (a UUID). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: string;
+                allocation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AllocationAssignment"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AllocationRecord"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["BodyTimeout"];
+            /** @description Another attempt with this Idempotency-Key is being carried out, or was carried out and its response not kept (`idempotency_key_in_use`), or its response is not given again because what the caller may see has changed since (`idempotent_response_withheld`) */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `worker_id` is not an active worker of the allocation's organisation */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             428: components["responses"]["PreconditionRequired"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["ServiceUnavailable"];

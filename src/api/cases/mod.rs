@@ -8,14 +8,15 @@ use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::types::{
-    AllocationRecord, AllocationUpdate, CaseListParams, CaseRecord, CaseUpdate, NewAllocation,
-    NewCase,
+    AllocationAssignment, AllocationRecord, AllocationUpdate, CaseListParams, CaseRecord,
+    CaseUpdate, NewAllocation, NewCase,
 };
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
 use crate::api::history::Tracked;
 use crate::api::request::{
-    Body, PageRequest, Params, expected_version, field_id, new_id, path_id, write_body,
+    Body, PageRequest, Params, expected_version, field_id, new_id, optional_field_id, path_id,
+    write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
 use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};
@@ -36,7 +37,8 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(update_case)
         .service(create_allocation)
         .service(get_allocation)
-        .service(update_allocation);
+        .service(update_allocation)
+        .service(assign_allocation);
 }
 
 /// Turns rows into records, each with the allocations `allocation_permit` lets through, masked.
@@ -483,6 +485,78 @@ async fn update_allocation(
         }
         if current.version != version
             || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)?
+        {
+            return Err(ApiError::PreconditionFailed);
+        }
+        let row =
+            queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
+        let before = AllocationRecord::from_row(current, &case.client_id);
+        let record = AllocationRecord::from_row(row, &case.client_id);
+        let changed = history.updated(conn, &before, &record)?;
+        Ok(disclosure::one(&reader, &record)?.changing(changed))
+    })
+    .await
+}
+
+/// Assign an allocation to a worker
+///
+/// A CSP manager names which of their organisation's active workers the allocation is assigned
+/// to (`null`: unassigned). A CSP worker reaches only the clients, cases and notes of the
+/// allocations assigned to them (need to know: docs/csp-partnership.md, "Need-to-know down to
+/// the worker"). Needs `If-Match` with the allocation's ETag.
+#[utoipa::path(tag = "cases", params(("id" = String, Path, format = Uuid), ("allocation_id" = String, Path, format = Uuid), ("If-Match" = String, Header, description = "The ETag of the version read", pattern = r#"^(W/)?"[0-9]{1,9}"$"#)), request_body = AllocationAssignment, responses(
+    (status = 200, body = AllocationRecord, headers(("ETag" = String))),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 412, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json", description = "`worker_id` is not an active worker of the allocation's organisation"),
+    (status = 428, body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+#[post("/cases/{id}/allocations/{allocation_id}/assign")]
+async fn assign_allocation(
+    ctx: Ctx,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Disclosed> {
+    let permit = ctx.permit(Resource::Allocation, Action::Assign)?;
+    let case_permit = ctx.permit(Resource::Case, Action::Read)?;
+    let reader = ctx.permit(Resource::Allocation, Action::Read)?;
+    let (case_id, allocation_id) = (path_id(&path.0)?, path_id(&path.1)?);
+    let version = expected_version(&req)?;
+    let assignment: AllocationAssignment = write_body(&permit, body)?;
+    let worker_id = optional_field_id("worker_id", assignment.worker_id.as_deref())?;
+    let history = ctx.history();
+    let now = history.at;
+    ctx.write(move |conn| {
+        let case = queries::find(conn, scope::cases(&case_permit, false), &case_id)?
+            .ok_or(ApiError::NotFound)?;
+        case_permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+        // The assign permit's row scope names the allocations it may assign.
+        let current =
+            queries::allocations_of(conn, scope::allocations(&permit), vec![case.id.clone()])?
+                .into_iter()
+                .find(|allocation| allocation.id == allocation_id)
+                .ok_or(ApiError::NotFound)?;
+        if let Some(worker) = &worker_id
+            && !queries::is_active_worker_of(conn, worker, &current.organisation_id)?
+        {
+            return Err(ApiError::invalid(
+                "worker_id",
+                "is not an active worker of the allocation's organisation",
+            ));
+        }
+        let previous = current.worker_id.clone();
+        if current.version != version
+            || !queries::assign_allocation(
+                conn,
+                &allocation_id,
+                version,
+                worker_id.as_deref(),
+                previous.as_deref(),
+                now,
+            )?
         {
             return Err(ApiError::PreconditionFailed);
         }

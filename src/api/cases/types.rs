@@ -201,6 +201,17 @@ pub struct AllocationUpdate {
     pub ends_on: Option<Option<Date>>,
 }
 
+/// Assigns an allocation to one of its CSP's workers.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"worker_id": "0193b7e2-8c1a-7d3e-9f00-6f5e4d3c2b1a"}))]
+pub struct AllocationAssignment {
+    /// An active worker of the allocation's CSP; `null` leaves the allocation unassigned
+    /// (then only the CSP's managers see its records).
+    #[schema(format = Uuid, required = true)]
+    pub worker_id: Option<String>,
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

@@ -125,7 +125,7 @@ async fn me(AnySessionCtx(ctx): AnySessionCtx) -> ApiResult<HttpResponse> {
     let permissions = RESOURCES
         .iter()
         .filter_map(|def| {
-            let granted = grants(ctx.policy(), &caller.roles, def.resource);
+            let granted = grants(ctx.policy(), &caller.roles, caller.kind, def.resource);
             let permissions = ResourcePermissions {
                 actions: granted
                     .actions
