@@ -728,8 +728,8 @@ pub const RESOURCES: &[ResourceDef] = &[
         resource: Resource::NoticeGiven,
         name: "notice_given",
         actions: &[
-            (Read, &[Division, Allocation, AnyWithPurpose]),
-            (Create, &[Division, Allocation, AnyWithPurpose]),
+            (Read, &[Division, Allocation, Assigned, AnyWithPurpose]),
+            (Create, &[Division, Allocation, Assigned, AnyWithPurpose]),
         ],
         fields: &[
             "id",

@@ -372,3 +372,18 @@ async fn an_api_client_with_the_worker_role_syncs_the_whole_caseload() {
     let cases = listed_ids(&read(&app, "/api/v1/cases?limit=100", &system).await);
     assert!(cases.contains(&app.case_id(ASSIGNED)));
 }
+
+#[actix_web::test]
+async fn only_the_manager_records_a_notice_given_to_a_client_not_assigned_to_the_worker() {
+    let (app, manager) = assigned_to(ASSIGNED, None).await;
+    let path = format!(
+        "/api/v1/clients/{}/collection-notices",
+        app.client_id(ASSIGNED)
+    );
+    let notice = crate::privacy::given_today(casebridge::demo::NOTICE_VERSION);
+    let worker = app.login("csp-north").await;
+    let refused = app.post(&path, &worker, notice.clone()).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
+    let recorded = app.post(&path, &manager, notice).await;
+    assert_eq!(recorded.status, StatusCode::CREATED, "{}", recorded.body);
+}

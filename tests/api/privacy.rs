@@ -203,7 +203,7 @@ async fn a_new_client_file_needs_the_collection_notice_in_effect() {
 /// The demo clients with a case allocated to Northside today.
 const NORTHSIDE_CLIENTS: [usize; 7] = [0, 3, 6, 12, 15, 18, 21];
 
-fn given_today(version: &str) -> Value {
+pub fn given_today(version: &str) -> Value {
     json!({"version": version, "given_on": day(0), "method": "verbal"})
 }
 
