@@ -731,3 +731,23 @@ async fn attestations_and_wrap_ups_read_by_index() {
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     assert_indexed(&app, "admin", None, &paths).await;
 }
+
+/// The register of CSPs: a few look-ups per CSP of the page on its own keys; its latest access
+/// audit run by one look-up in the partial index of allowed runs.
+#[actix_web::test]
+async fn the_csp_register_reads_by_index() {
+    let app = spawn_recorded_app().await;
+    let auditor = app.login("auditor").await;
+    let run = crate::csp_register::run_csp_access(&app, &auditor, casebridge::demo::NORTHSIDE).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert_indexed(
+        &app,
+        "admin",
+        None,
+        &[
+            "/api/v1/reports/csp-register",
+            "/api/v1/reports/csp-register?status=active&in_good_standing=false",
+        ],
+    )
+    .await;
+}
