@@ -750,4 +750,28 @@ async fn the_csp_register_reads_by_index() {
         ],
     )
     .await;
+    // Each CSP's latest run is read from the partial index of allowed runs, not from the
+    // route's index (every run of every CSP).
+    let admin = app.login("admin").await;
+    let statements = statements_of(&app, &admin, None, "/api/v1/reports/csp-register").await;
+    let runs: Vec<&String> = statements
+        .iter()
+        .filter(|sql| sql.contains("audit_events"))
+        .collect();
+    // One statement (the recording keeps each once), run for each CSP of the page.
+    assert_eq!(runs.len(), 1, "{statements:?}");
+    for sql in runs {
+        let nodes = if backend() == "postgres" {
+            postgres_plan(&app.database_url, sql)
+        } else {
+            sqlite_plan(&app.database_url, sql)
+        };
+        assert!(
+            nodes
+                .iter()
+                .any(|node| node.text.contains("audit_events_csp_access_runs")),
+            "{sql}: {:?}",
+            nodes.iter().map(|node| &node.text).collect::<Vec<_>>()
+        );
+    }
 }
