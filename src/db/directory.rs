@@ -6,7 +6,9 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{api_client_secrets, organisations, sessions, users};
 use crate::authz::scope::{self, Predicate};
-use crate::domain::{OrganisationKind, OrganisationStatus, PrincipalKind, StoredAsText, UserStatus};
+use crate::domain::{
+    OrganisationKind, OrganisationStatus, PrincipalKind, StoredAsText, UserStatus,
+};
 use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

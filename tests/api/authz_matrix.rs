@@ -2118,7 +2118,11 @@ async fn the_csp_register_follows_the_policy_for_every_role() {
                 .collect();
             assert_eq!(names, BTreeSet::from([NORTHSIDE, EASTERN]), "{user}");
             for item in items {
-                assert_eq!(keys(item), set(REGISTER).into_iter().collect::<Vec<_>>(), "{user}");
+                assert_eq!(
+                    keys(item),
+                    set(REGISTER).into_iter().collect::<Vec<_>>(),
+                    "{user}"
+                );
             }
         }
     }

@@ -287,9 +287,7 @@ async fn csp_staff_and_caseworkers_are_refused_the_register() {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{user}");
         assert_eq!(refused.code(), "forbidden", "{user}");
         // A bad filter is refused first, not judged.
-        let refused = app
-            .get(&format!("{REGISTER}?status=closed"), &token)
-            .await;
+        let refused = app.get(&format!("{REGISTER}?status=closed"), &token).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{user}");
     }
 }
@@ -303,7 +301,11 @@ async fn the_register_is_audited_as_a_read_of_csp_register() {
     let row = app.audit_row_of(&response);
     assert_eq!(row.outcome, "allowed");
     assert_eq!(row.resource_type.as_deref(), Some("csp_register"));
-    assert!(row.fields.contains("last_csp_access_report_at"), "{}", row.fields);
+    assert!(
+        row.fields.contains("last_csp_access_report_at"),
+        "{}",
+        row.fields
+    );
 }
 
 // ---- filters and pages ----------------------------------------------------------------------
@@ -330,7 +332,10 @@ async fn filters_select_csps_by_status_and_good_standing() {
     let suspended = entries(&app, &admin, "?status=suspended").await;
     assert_eq!(names(&suspended), [EASTERN]);
     assert_eq!(suspended[0]["in_good_standing"], false);
-    assert_eq!(names(&entries(&app, &admin, "?status=active").await), [NORTHSIDE]);
+    assert_eq!(
+        names(&entries(&app, &admin, "?status=active").await),
+        [NORTHSIDE]
+    );
     assert_eq!(
         names(&entries(&app, &admin, "?in_good_standing=true").await),
         [NORTHSIDE]

@@ -738,7 +738,8 @@ async fn attestations_and_wrap_ups_read_by_index() {
 async fn the_csp_register_reads_by_index() {
     let app = spawn_recorded_app().await;
     let auditor = app.login("auditor").await;
-    let run = crate::csp_register::run_csp_access(&app, &auditor, casebridge::demo::NORTHSIDE).await;
+    let run =
+        crate::csp_register::run_csp_access(&app, &auditor, casebridge::demo::NORTHSIDE).await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.body);
     assert_indexed(
         &app,
