@@ -2,11 +2,10 @@
 //! its contract and standing, how many of its users and API clients hold each status, how the
 //! active people stand on training and terms, and its last attestation, access review, access
 //! audit and wrap-up. Each CSP of a page costs a few look-ups on its own keys.
+use actix_web::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-use actix_web::get;
 
 use super::terms;
 use crate::api::attestations::overdue_cutoff;
