@@ -267,6 +267,13 @@ impl Disclosed {
         self
     }
 
+    /// Names in the audit row the record the response is about (the organisation a report of
+    /// a list covers), where the list itself names none.
+    pub fn naming(mut self, resource_id: String) -> Self {
+        self.disclosure.resource_id = Some(resource_id);
+        self
+    }
+
     pub fn status(&self) -> u16 {
         self.status.as_u16()
     }

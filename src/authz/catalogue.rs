@@ -134,6 +134,9 @@ pub enum Resource {
     WrapUpCertificate,
     /// A line of the outstanding wrap-ups report: a CSP whose contract ended without one closed.
     OutstandingWrapUp,
+    /// A line of the register of CSPs with access: a CSP's contract, standing, principals,
+    /// last attestation, access review and access audit, and its wrap-up.
+    CspRegister,
     /// Not a record: a role granted `mfa, required` must log in with a second factor.
     Mfa,
     /// Not a record: a role granted `dual_control, required` is granted to an account only
@@ -1092,6 +1095,29 @@ pub const RESOURCES: &[ResourceDef] = &[
             "wrap_up_id",
             "wrap_up_status",
             "certificates",
+        ],
+    },
+    ResourceDef {
+        resource: Resource::CspRegister,
+        name: "csp_register",
+        actions: &[(Read, &[Any])],
+        fields: &[
+            "id",
+            "name",
+            "status",
+            "contract_starts_on",
+            "contract_ends_on",
+            "in_good_standing",
+            "users",
+            "api_clients",
+            "training_due_soon",
+            "training_overdue",
+            "terms_not_accepted",
+            "last_attestation",
+            "attestation_overdue",
+            "last_access_review",
+            "last_csp_access_report_at",
+            "wrap_up",
         ],
     },
 ];

@@ -80,6 +80,16 @@ pub fn open_review_of(
         .optional()
 }
 
+/// The organisation's latest review (ids sort by time), open or closed.
+pub fn latest(conn: &mut DbConnection, organisation_id: &str) -> QueryResult<Option<ReviewRow>> {
+    access_reviews::table
+        .filter(access_reviews::organisation_id.eq(organisation_id))
+        .order(access_reviews::id.desc())
+        .select(ReviewRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn find(
     conn: &mut DbConnection,
     reachable: Predicate<access_reviews::table>,

@@ -91,18 +91,34 @@ pub fn acknowledge(
     Ok(updated == 1)
 }
 
+/// The organisation's attestation of the latest period: one look-up on
+/// `attestations_organisation_period`.
+pub fn latest(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<Option<AttestationRow>> {
+    attestations::table
+        .filter(attestations::organisation_id.eq(organisation_id))
+        .order((attestations::period_end.desc(), attestations::id.desc()))
+        .select(AttestationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// CSPs in good standing on `today` with no attestation of a period ending on or after
 /// `cutoff` that also started their contract before it (or have no start date), with their
-/// latest attestation if any. One look-up per CSP on `attestations_organisation_period`.
+/// latest attestation if any; only those of `among` when given (by primary key). One look-up
+/// per CSP on `attestations_organisation_period`.
 pub fn overdue(
     conn: &mut DbConnection,
     today: NaiveDate,
     cutoff: NaiveDate,
+    among: Option<&[String]>,
 ) -> QueryResult<Vec<(OrganisationRow, Option<AttestationRow>)>> {
     let recent = attestations::table
         .filter(attestations::organisation_id.eq(organisations::id))
         .filter(attestations::period_end.ge(cutoff));
-    let organisations: Vec<OrganisationRow> = organisations::table
+    let mut query = organisations::table
         .filter(organisations::kind.eq(OrganisationKind::Csp.as_str()))
         .filter(scope::in_good_standing(today))
         .filter(not(exists(recent)))
@@ -115,16 +131,15 @@ pub fn overdue(
         )
         .order(organisations::id)
         .select(OrganisationRow::as_select())
-        .load(conn)?;
+        .into_boxed();
+    if let Some(among) = among {
+        query = query.filter(organisations::id.eq_any(among.to_vec()));
+    }
+    let organisations: Vec<OrganisationRow> = query.load(conn)?;
     organisations
         .into_iter()
         .map(|organisation| {
-            let latest = attestations::table
-                .filter(attestations::organisation_id.eq(&organisation.id))
-                .order((attestations::period_end.desc(), attestations::id.desc()))
-                .select(AttestationRow::as_select())
-                .first(conn)
-                .optional()?;
+            let latest = latest(conn, &organisation.id)?;
             Ok((organisation, latest))
         })
         .collect()

@@ -54,6 +54,29 @@ macro_rules! page_of_events {
     }};
 }
 
+/// The route of the CSP access audit, as its audit rows store it.
+pub const CSP_ACCESS_ROUTE: &str = "/api/v1/reports/csp-access";
+
+/// When the CSP access audit of `organisation_id` last ran and was allowed (its audit row names
+/// the organisation as its resource): one look-up in the partial index
+/// `audit_events_csp_access_runs`, whose condition is written out, not bound, so that it
+/// applies.
+pub fn last_csp_access_run(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<Option<NaiveDateTime>> {
+    let runs = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "route = '{CSP_ACCESS_ROUTE}' AND outcome = 'allowed'"
+    ));
+    audit_events::table
+        .filter(runs)
+        .filter(audit_events::resource_id.eq(organisation_id))
+        .order(audit_events::occurred_at.desc())
+        .select(audit_events::occurred_at)
+        .first(conn)
+        .optional()
+}
+
 /// A page of events matching `filter`, newest first, after the event `after` (the previous
 /// page's last). Ordered by time then id, which the indexes on (actor, time), (organisation,
 /// time), (outcome, time, id), (route, time, id) and (client, time, event) serve directly.

@@ -1,11 +1,14 @@
 //! Users and organisations.
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::not;
 use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{api_client_secrets, organisations, sessions, users};
-use crate::authz::scope::Predicate;
-use crate::domain::{PrincipalKind, StoredAsText, UserStatus};
+use crate::authz::scope::{self, Predicate};
+use crate::domain::{
+    OrganisationKind, OrganisationStatus, PrincipalKind, StoredAsText, UserStatus,
+};
 use crate::sealing::Sealed;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -235,6 +238,18 @@ pub fn register(
         query = query.filter(users::id.gt(after.to_owned()));
     }
     query.order(users::id).limit(limit).load(conn)
+}
+
+/// Each user and API client of the organisation (any status) as the register of CSPs counts
+/// them: its kind, status and training date; on `users_organisation`.
+pub fn standings(
+    conn: &mut DbConnection,
+    organisation_id: &str,
+) -> QueryResult<Vec<(String, String, Option<NaiveDate>)>> {
+    users::table
+        .filter(users::organisation_id.eq(organisation_id))
+        .select((users::kind, users::status, users::training_completed_on))
+        .load(conn)
 }
 
 /// Whether an account other than `except` holds `username` among the accounts `within`
@@ -570,6 +585,31 @@ pub fn list_organisations(
         query = query.filter(organisations::id.gt(after.to_owned()));
     }
     query.order(organisations::id).limit(limit).load(conn)
+}
+
+/// The CSPs among `reachable`, of `status` and in (or out of) good standing on `today` when
+/// asked, a page after `after`, by id.
+pub fn list_csps(
+    conn: &mut DbConnection,
+    reachable: Predicate<organisations::table>,
+    status: Option<OrganisationStatus>,
+    in_good_standing: Option<bool>,
+    today: NaiveDate,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<OrganisationRow>> {
+    let mut csps: Predicate<organisations::table> =
+        Box::new(reachable.and(organisations::kind.eq(OrganisationKind::Csp.as_str())));
+    if let Some(status) = status {
+        csps = Box::new(csps.and(organisations::status.eq(status.as_str())));
+    }
+    csps = match in_good_standing {
+        Some(true) => Box::new(csps.and(scope::in_good_standing(today))),
+        // Never null: each contract date's test allows for its absence.
+        Some(false) => Box::new(csps.and(not(scope::in_good_standing(today)))),
+        None => csps,
+    };
+    list_organisations(conn, csps, after, limit)
 }
 
 pub fn organisation_name_taken(

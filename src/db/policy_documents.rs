@@ -190,15 +190,9 @@ fn holds_one_of(roles: &[String]) -> Predicate<users::table> {
     })
 }
 
-/// Active people who hold a role one of `documents` applies to and have not accepted it, in
-/// id order, a page after `after`.
-pub fn not_accepted(
-    conn: &mut DbConnection,
-    documents: &[(String, Vec<String>)],
-    organisation_id: Option<&str>,
-    after: Option<&str>,
-    limit: i64,
-) -> QueryResult<Vec<super::directory::UserRow>> {
+/// Active people who hold a role one of `documents` (id, roles it applies to) applies to and
+/// have not accepted it.
+fn owing(documents: &[(String, Vec<String>)]) -> Predicate<users::table> {
     let owing = documents.iter().fold(
         nobody(),
         |combined: Predicate<users::table>, (document_id, roles): &(String, Vec<String>)| {
@@ -210,10 +204,25 @@ pub fn not_accepted(
             Box::new(combined.or(holds_one_of(roles).and(unaccepted)))
         },
     );
+    Box::new(
+        users::kind
+            .eq(PrincipalKind::Person.as_str())
+            .and(users::status.eq(UserStatus::Active.as_str()))
+            .and(owing),
+    )
+}
+
+/// Active people who hold a role one of `documents` applies to and have not accepted it, in
+/// id order, a page after `after`.
+pub fn not_accepted(
+    conn: &mut DbConnection,
+    documents: &[(String, Vec<String>)],
+    organisation_id: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<super::directory::UserRow>> {
     let mut query = users::table
-        .filter(users::kind.eq(PrincipalKind::Person.as_str()))
-        .filter(users::status.eq(UserStatus::Active.as_str()))
-        .filter(owing)
+        .filter(owing(documents))
         .select(super::directory::UserRow::as_select())
         .into_boxed();
     if let Some(organisation_id) = organisation_id {
@@ -223,6 +232,19 @@ pub fn not_accepted(
         query = query.filter(users::id.gt(after.to_owned()));
     }
     query.order(users::id).limit(limit).load(conn)
+}
+
+/// How many of the organisation's people [`not_accepted`] lists.
+pub fn not_accepted_count(
+    conn: &mut DbConnection,
+    documents: &[(String, Vec<String>)],
+    organisation_id: &str,
+) -> QueryResult<i64> {
+    users::table
+        .filter(users::organisation_id.eq(organisation_id))
+        .filter(owing(documents))
+        .count()
+        .get_result(conn)
 }
 
 /// Which of `document_ids` each of `user_ids` has accepted.

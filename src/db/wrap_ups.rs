@@ -77,6 +77,14 @@ pub fn certificates(conn: &mut DbConnection, wrap_up_id: &str) -> QueryResult<Ve
         .load(conn)
 }
 
+/// How many certificates the wrap-up holds.
+pub fn certificate_count(conn: &mut DbConnection, wrap_up_id: &str) -> QueryResult<i64> {
+    wrap_up_certificates::table
+        .filter(wrap_up_certificates::wrap_up_id.eq(wrap_up_id))
+        .count()
+        .get_result(conn)
+}
+
 /// Adds a certificate and counts it as a change of its wrap-up, so that a close prepared
 /// before it was recorded no longer matches.
 pub fn insert_certificate(conn: &mut DbConnection, row: &CertificateRow) -> QueryResult<()> {
@@ -277,10 +285,7 @@ pub fn outstanding(conn: &mut DbConnection, today: NaiveDate) -> QueryResult<Vec
                 .optional()?;
             let open = match open {
                 Some(wrap_up) => {
-                    let certificates: i64 = wrap_up_certificates::table
-                        .filter(wrap_up_certificates::wrap_up_id.eq(&wrap_up.id))
-                        .count()
-                        .get_result(conn)?;
+                    let certificates = certificate_count(conn, &wrap_up.id)?;
                     Some((wrap_up, certificates))
                 }
                 None => None,

@@ -55,7 +55,7 @@ async fn attestation(app: &TestApp, token: &str) -> Value {
 }
 
 /// Northside's manager submits an attestation: the answer.
-async fn submit(app: &TestApp, manager: &str) -> Response {
+pub(crate) async fn submit(app: &TestApp, manager: &str) -> Response {
     let body = attestation(app, manager).await;
     app.post(&attestations_of(app, NORTHSIDE), manager, body)
         .await

@@ -254,6 +254,7 @@ const DEPARTMENT_ADMIN: Keys = &[
     "terms_not_accepted",
     "outstanding_wrap_up",
     "overdue_attestation",
+    "csp_register",
     "user",
     "wrap_up",
     "wrap_up_annex",
@@ -308,6 +309,7 @@ const AUDITOR: Keys = &[
     "terms_not_accepted",
     "outstanding_wrap_up",
     "overdue_attestation",
+    "csp_register",
     "user",
     "wrap_up",
     "wrap_up_annex",
@@ -2065,6 +2067,68 @@ async fn attestations_and_wrap_ups_follow_the_policy_for_every_role() {
         let after = stored();
         assert_eq!(after.0, before.0, "{user}: no attestation stored");
         assert_eq!(after.1, before.1 + u16::from(*open == 201) as i64, "{user}");
+    }
+}
+
+/// The register of CSPs: dept_admin and auditor read every field of every CSP; every other
+/// role is refused, with or without a filter.
+#[actix_web::test]
+async fn the_csp_register_follows_the_policy_for_every_role() {
+    const REGISTER: Keys = &[
+        "id",
+        "name",
+        "status",
+        "contract_starts_on",
+        "contract_ends_on",
+        "in_good_standing",
+        "users",
+        "api_clients",
+        "training_due_soon",
+        "training_overdue",
+        "terms_not_accepted",
+        "last_attestation",
+        "attestation_overdue",
+        "last_access_review",
+        "last_csp_access_report_at",
+        "wrap_up",
+    ];
+    let app = spawn_app().await;
+    #[rustfmt::skip]
+    let table: &[(&str, u16)] = &[
+        ("admin", 200), ("caseworker", 403), ("teamleader", 403), ("searcher", 403),
+        ("csp-north", 403), ("csp-north-manager", 403), ("csp-east", 403), ("auditor", 200),
+        ("privacy", 403), ("records", 403),
+    ];
+    for (user, status) in table {
+        let token = app.login(user).await;
+        for path in [
+            "/api/v1/reports/csp-register",
+            "/api/v1/reports/csp-register?in_good_standing=true",
+        ] {
+            let response = app.get(path, &token).await;
+            assert_eq!(
+                response.status.as_u16(),
+                *status,
+                "{user} GET {path}: {}",
+                response.body
+            );
+            if *status != 200 {
+                continue;
+            }
+            let items = page_items(&response.body).unwrap();
+            let names: BTreeSet<&str> = items
+                .iter()
+                .map(|item| item["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, BTreeSet::from([NORTHSIDE, EASTERN]), "{user}");
+            for item in items {
+                assert_eq!(
+                    keys(item),
+                    set(REGISTER).into_iter().collect::<Vec<_>>(),
+                    "{user}"
+                );
+            }
+        }
     }
 }
 

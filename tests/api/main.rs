@@ -13,6 +13,7 @@ mod changes;
 mod changes_attacks;
 mod cli;
 mod connections;
+mod csp_register;
 mod hardening;
 mod helpers;
 mod history;

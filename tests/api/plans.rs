@@ -779,3 +779,48 @@ async fn attestations_and_wrap_ups_read_by_index() {
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     assert_indexed(&app, "admin", None, &paths).await;
 }
+
+/// The register of CSPs: a few look-ups per CSP of the page on its own keys; its latest access
+/// audit run by one look-up in the partial index of allowed runs.
+#[actix_web::test]
+async fn the_csp_register_reads_by_index() {
+    let app = spawn_recorded_app().await;
+    let auditor = app.login("auditor").await;
+    let run =
+        crate::csp_register::run_csp_access(&app, &auditor, casebridge::demo::NORTHSIDE).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert_indexed(
+        &app,
+        "admin",
+        None,
+        &[
+            "/api/v1/reports/csp-register",
+            "/api/v1/reports/csp-register?status=active&in_good_standing=false",
+        ],
+    )
+    .await;
+    // Each CSP's latest run is read from the partial index of allowed runs, not from the
+    // route's index (every run of every CSP).
+    let admin = app.login("admin").await;
+    let statements = statements_of(&app, &admin, None, "/api/v1/reports/csp-register").await;
+    let runs: Vec<&String> = statements
+        .iter()
+        .filter(|sql| sql.contains("audit_events"))
+        .collect();
+    // One statement (the recording keeps each once), run for each CSP of the page.
+    assert_eq!(runs.len(), 1, "{statements:?}");
+    for sql in runs {
+        let nodes = if backend() == "postgres" {
+            postgres_plan(&app.database_url, sql)
+        } else {
+            sqlite_plan(&app.database_url, sql)
+        };
+        assert!(
+            nodes
+                .iter()
+                .any(|node| node.text.contains("audit_events_csp_access_runs")),
+            "{sql}: {:?}",
+            nodes.iter().map(|node| &node.text).collect::<Vec<_>>()
+        );
+    }
+}

@@ -1941,9 +1941,34 @@ export interface paths {
          * @description One entry per user and API client of the organisation (any status) for the period, and a
          *     `summary` of the organisation's clients today: how many have a case allocated to it, and
          *     how many of those lack the collection notice in effect. `Accept: text/csv` answers the same
-         *     entries as CSV, without the summary.
+         *     entries as CSV, without the summary. The run's audit row names the organisation as its
+         *     resource (the register of CSPs shows the latest run).
          */
         get: operations["csp_access"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reports/csp-register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The register of CSPs with access
+         * @description Every CSP, by id: its contract dates, status and whether it is in good standing today; its
+         *     users and API clients by status, and how many of its active people have training due
+         *     within 30 days or overdue, or owe the acceptance of a policy document; its last
+         *     attestation and whether one is overdue; its last access review; when the department last
+         *     ran its access audit; and its wrap-up.
+         */
+        get: operations["csp_register"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3331,6 +3356,57 @@ export interface components {
              */
             clients_without_current_notice?: number;
         };
+        /** @description A CSP in the register of CSPs with access. */
+        CspRegisterEntry: {
+            /** @description Its API clients by status. */
+            api_clients?: components["schemas"]["PrincipalCounts"];
+            /** @description As `/reports/attestations-overdue` reports it. */
+            attestation_overdue?: boolean;
+            /** Format: date */
+            contract_ends_on?: string | null;
+            /** Format: date */
+            contract_starts_on?: string | null;
+            /**
+             * Format: uuid
+             * @description The CSP's id.
+             */
+            id: string;
+            /**
+             * @description Active and under contract today: its principals may act and its allocations grant
+             *     access.
+             */
+            in_good_standing?: boolean;
+            last_access_review?: components["schemas"]["RegisterAccessReview"] | null;
+            last_attestation?: components["schemas"]["RegisterAttestation"] | null;
+            /**
+             * Format: date-time
+             * @description When the department last ran the CSP's access audit (`/reports/csp-access`) and was
+             *     allowed; null when it never did.
+             */
+            last_csp_access_report_at?: string | null;
+            name?: string;
+            status?: components["schemas"]["OrganisationStatus"];
+            /**
+             * Format: int64
+             * @description Active people who have not accepted a policy document in force that applies to them
+             *     (`/reports/terms-not-accepted` lists them).
+             */
+            terms_not_accepted?: number;
+            /**
+             * Format: int64
+             * @description Active people whose training is due within 30 days.
+             */
+            training_due_soon?: number;
+            /**
+             * Format: int64
+             * @description Active people whose training is overdue or was never recorded: they are refused until
+             *     new training is recorded.
+             */
+            training_overdue?: number;
+            /** @description Its people by status. */
+            users?: components["schemas"]["PrincipalCounts"];
+            wrap_up?: components["schemas"]["RegisterWrapUp"] | null;
+        };
         /** @description The collection notice in effect, as a `collection_notice_required` problem carries it. */
         CurrentNotice: {
             text: string;
@@ -4471,6 +4547,17 @@ export interface components {
             next_cursor?: string | null;
         };
         /** @description One page of a list. */
+        Page_CspRegisterEntry: {
+            items: components["schemas"]["CspRegisterEntry"][];
+            /**
+             * @description Pass as `cursor` for the next page; null on the last page. Follow it until it is null:
+             *     the client and case lists and the outdated-notices report look at a bounded number of
+             *     rows per page, so a page there may hold fewer items than `limit`, or none, while more
+             *     follow. Opaque: the last item's id, or (those lists) a sealed position.
+             */
+            next_cursor?: string | null;
+        };
+        /** @description One page of a list. */
         Page_Finding: {
             items: components["schemas"]["Finding"][];
             /**
@@ -4723,6 +4810,17 @@ export interface components {
             title?: string;
             version?: string;
         };
+        /** @description How many of a CSP's users, or of its API clients, hold each status. */
+        PrincipalCounts: {
+            /** Format: int64 */
+            active: number;
+            /** Format: int64 */
+            deactivated: number;
+            /** Format: int64 */
+            pending: number;
+            /** Format: int64 */
+            suspended: number;
+        };
         /**
          * @description A person logging in, or a CSP system using OAuth2 client credentials.
          * @enum {string}
@@ -4780,6 +4878,35 @@ export interface components {
         RefreshRequest: {
             refresh_token: string;
         };
+        /** @description A CSP's latest access review, open or closed. */
+        RegisterAccessReview: {
+            /** Format: date-time */
+            closed_at?: string | null;
+            /** Format: date */
+            due_on: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            opened_at: string;
+            status: components["schemas"]["ReviewStatus"];
+        };
+        /** @description A CSP's attestation of the latest period. */
+        RegisterAttestation: {
+            /**
+             * Format: date-time
+             * @description When the department acknowledged it; null until then.
+             */
+            acknowledged_at?: string | null;
+            /** Format: uuid */
+            id: string;
+            /** Format: date */
+            period_end: string;
+            /** Format: date */
+            period_start: string;
+            status: components["schemas"]["AttestationStatus"];
+            /** Format: date-time */
+            submitted_at: string;
+        };
         RegisterEntry: {
             /** Format: date */
             acceptable_use_accepted_on?: string | null;
@@ -4828,6 +4955,26 @@ export interface components {
             /** @description Training due within 30 days. */
             training_expires_soon?: boolean;
             username?: string;
+        };
+        /** @description A CSP's latest wrap-up: the open one, else the last closed. */
+        RegisterWrapUp: {
+            /**
+             * Format: int64
+             * @description Certificates of return or destruction recorded in it.
+             */
+            certificates: number;
+            /** Format: date-time */
+            closed_at?: string | null;
+            /**
+             * Format: date
+             * @description The contract end it covers.
+             */
+            contract_ends_on: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            opened_at: string;
+            status: components["schemas"]["WrapUpStatus"];
         };
         /**
          * @description Which of the client's rights a request exercises.
@@ -9871,6 +10018,42 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["CspAccessReport"];
                     "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["Unprocessable"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    csp_register: {
+        parameters: {
+            query?: {
+                /** @description Only CSPs of this status. */
+                status?: components["schemas"]["OrganisationStatus"];
+                /** @description `true`: only CSPs in good standing today; `false`: only those that are not. */
+                in_good_standing?: boolean;
+                /** @description Page size (default 50). */
+                limit?: number;
+                /** @description From the previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_CspRegisterEntry"];
                 };
             };
             400: components["responses"]["BadRequest"];

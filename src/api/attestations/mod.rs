@@ -428,6 +428,14 @@ fn due_on(from: NaiveDate, grace_days: u16) -> Option<NaiveDate> {
         .map(|year_later| year_later + Duration::days(i64::from(grace_days)))
 }
 
+/// An attestation is overdue on `today` when its reference day (the last period's end, or the
+/// contract's start) is before this: a year and the checklist's `grace_days` before today.
+pub fn overdue_cutoff(today: NaiveDate, grace_days: u16) -> ApiResult<NaiveDate> {
+    (today - Duration::days(i64::from(grace_days)))
+        .checked_sub_months(Months::new(12))
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("date out of range")))
+}
+
 /// Overdue attestations
 ///
 /// Every CSP under contract today that has not attested to a period ending within the last
@@ -444,14 +452,10 @@ async fn attestations_overdue(ctx: Ctx) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::OverdueAttestation, Action::Read)?;
     let today = ctx.state.clock.today();
     let grace_days = ctx.policy().checklist().grace_days;
-    // Overdue when the reference day (the last period's end, or the contract's start) is
-    // before this: a year and the grace before today.
-    let cutoff = (today - Duration::days(i64::from(grace_days)))
-        .checked_sub_months(Months::new(12))
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("date out of range")))?;
+    let cutoff = overdue_cutoff(today, grace_days)?;
     let overdue = ctx
         .db()
-        .read(move |conn| Ok(queries::overdue(conn, today, cutoff)?))
+        .read(move |conn| Ok(queries::overdue(conn, today, cutoff, None)?))
         .await?;
     let entries: Vec<OverdueAttestation> = overdue
         .into_iter()

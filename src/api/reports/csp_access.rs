@@ -148,7 +148,8 @@ fn tally(events: &[Event]) -> anyhow::Result<BTreeMap<&str, Tally>> {
 /// One entry per user and API client of the organisation (any status) for the period, and a
 /// `summary` of the organisation's clients today: how many have a case allocated to it, and
 /// how many of those lack the collection notice in effect. `Accept: text/csv` answers the same
-/// entries as CSV, without the summary.
+/// entries as CSV, without the summary. The run's audit row names the organisation as its
+/// resource (the register of CSPs shows the latest run).
 #[utoipa::path(tag = "reports", params(CspAccessParams), responses(
     (status = 200, content((CspAccessReport = "application/json"), (String = "text/csv"))),
     (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -168,6 +169,7 @@ pub async fn csp_access(
     let period = checked_period(params.from, params.to)?;
     let config = ctx.state.config.oversight.clone();
     let today = ctx.state.clock.today();
+    let audited = organisation_id.clone();
     let (entries, summary) = ctx
         .db()
         .read_long(move |conn| {
@@ -223,9 +225,11 @@ pub async fn csp_access(
             Ok((entries, summary))
         })
         .await?;
-    if disclosure::wants_csv(&req) {
-        disclosure::csv(&permit, &entries)
+    // The audit row names the organisation: the register of CSPs finds its latest run by it.
+    let disclosed = if disclosure::wants_csv(&req) {
+        disclosure::csv(&permit, &entries)?
     } else {
-        disclosure::page(&permit, &entries, None)?.with_summary(&permit, &summary)
-    }
+        disclosure::page(&permit, &entries, None)?.with_summary(&permit, &summary)?
+    };
+    Ok(disclosed.naming(audited))
 }

@@ -17,6 +17,7 @@ use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAs
 use crate::error::{ApiError, ApiResult, Problem};
 
 mod csp_access;
+mod csp_register;
 mod requests_overdue;
 mod terms;
 mod unusual;
@@ -28,6 +29,7 @@ pub fn routes(config: &mut ServiceConfig) {
         .service(access_register)
         .service(unusual::unusual_activity)
         .service(csp_access::csp_access)
+        .service(csp_register::csp_register)
         .service(requests_overdue::requests_overdue)
         .service(terms::terms_not_accepted);
 }

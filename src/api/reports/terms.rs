@@ -9,7 +9,8 @@ use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclose, Disclosed, Page};
 use crate::api::request::{PageRequest, Params, field_id};
 use crate::authz::{Action, Resource};
-use crate::db::policy_documents as queries;
+use crate::db::DbConnection;
+use crate::db::policy_documents::{self as queries, InForce};
 use crate::error::{ApiError, ApiResult, DocumentToAccept, Problem};
 
 /// An active person who has not accepted a policy document in force that applies to them.
@@ -40,6 +41,29 @@ impl Disclose for TermsNotAcceptedEntry {
     }
 }
 
+/// The policy documents in force, each with the roles it applies to.
+fn in_force(conn: &mut DbConnection) -> ApiResult<Vec<(Vec<String>, InForce)>> {
+    queries::in_force_summaries(conn)?
+        .into_iter()
+        .map(|document| Ok((document.roles()?, document)))
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(ApiError::internal)
+}
+
+/// Each document's id and the roles it applies to, as the queries of who owes it take them.
+fn applying(documents: &[(Vec<String>, InForce)]) -> Vec<(String, Vec<String>)> {
+    documents
+        .iter()
+        .map(|(roles, document)| (document.id.clone(), roles.clone()))
+        .collect()
+}
+
+/// The documents in force, each by id with the roles it applies to: what people must accept
+/// (`db::policy_documents::not_accepted` and `not_accepted_count` take them).
+pub fn documents_owed(conn: &mut DbConnection) -> ApiResult<Vec<(String, Vec<String>)>> {
+    Ok(applying(&in_force(conn)?))
+}
+
 /// Who has not accepted the policy documents in force
 ///
 /// Every active person holding a role that a policy document in force applies to and who has
@@ -64,15 +88,8 @@ pub async fn terms_not_accepted(ctx: Ctx, params: Params<RegisterParams>) -> Api
     let (documents, rows, accepted, next_cursor) = ctx
         .db()
         .read(move |conn| {
-            let documents = queries::in_force_summaries(conn)?
-                .into_iter()
-                .map(|document| Ok((document.roles()?, document)))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(ApiError::internal)?;
-            let applying: Vec<(String, Vec<String>)> = documents
-                .iter()
-                .map(|(roles, document)| (document.id.clone(), roles.clone()))
-                .collect();
+            let documents = in_force(conn)?;
+            let applying = applying(&documents);
             let mut rows = queries::not_accepted(
                 conn,
                 &applying,
