@@ -61,7 +61,7 @@ mod tests {
         }
     }
 
-    async fn policy() -> CompiledPolicy {
+    async fn policy() -> std::sync::Arc<CompiledPolicy> {
         compile(&PolicySource::BuiltIn).await.unwrap()
     }
 

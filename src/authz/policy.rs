@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -38,6 +38,7 @@ impl fmt::Display for PolicySource {
 }
 
 /// The texts of a policy: the model, the lines, and the attestation checklist.
+#[derive(PartialEq, Eq)]
 struct PolicyTexts {
     model: String,
     policy: String,
@@ -291,10 +292,26 @@ fn check_permission(object: &str, action: &str, scope: &str) -> Option<String> {
     }
 }
 
+/// The texts compiled last and their table. Compiling asks Casbin a few thousand questions
+/// (over a second in a debug build); the same texts always compile to the same table, so a
+/// reload of an unchanged policy, and every server a test process starts, reuse it.
+static LAST_COMPILED: Mutex<Option<(PolicyTexts, Arc<CompiledPolicy>)>> = Mutex::new(None);
+
 /// Checks and compiles a policy. Casbin answers, for every catalogued role, every action and
 /// field question; its answers become the compiled table.
-pub async fn compile(source: &PolicySource) -> Result<CompiledPolicy, PolicyError> {
+pub async fn compile(source: &PolicySource) -> Result<Arc<CompiledPolicy>, PolicyError> {
     let texts = source.read()?;
+    if let Some((last_texts, compiled)) = LAST_COMPILED.lock().expect("not poisoned").as_ref()
+        && *last_texts == texts
+    {
+        return Ok(Arc::clone(compiled));
+    }
+    let compiled = Arc::new(compile_texts(&texts).await?);
+    *LAST_COMPILED.lock().expect("not poisoned") = Some((texts, Arc::clone(&compiled)));
+    Ok(compiled)
+}
+
+async fn compile_texts(texts: &PolicyTexts) -> Result<CompiledPolicy, PolicyError> {
     let lines = check_lines(&texts.policy)?;
     let checklist = Checklist::parse(&texts.checklist)?;
     let model = DefaultModel::from_str(&texts.model)
@@ -393,7 +410,7 @@ impl PolicyStore {
         let compiled = compile(&source).await?;
         Ok(Self {
             source,
-            current: ArcSwap::from_pointee(compiled),
+            current: ArcSwap::new(compiled),
         })
     }
 
@@ -408,7 +425,7 @@ impl PolicyStore {
     /// Re-reads the source; on any problem the policy in force stays and the error is returned.
     pub async fn reload(&self) -> Result<(), PolicyError> {
         let compiled = compile(&self.source).await?;
-        self.current.store(Arc::new(compiled));
+        self.current.store(compiled);
         Ok(())
     }
 }
