@@ -255,32 +255,51 @@ pub fn insert_allocation(conn: &mut DbConnection, row: &AllocationRow) -> QueryR
     changes::record_allocation(conn, &row.id, &row.case_id, row.updated_at)
 }
 
-/// Assigns allocation `id` at `version` to `worker_id` (None: unassigned); false when the
-/// version has moved on. The feed tells the allocation's records to the new worker and their
-/// removal to `previous` (the worker it was assigned to), in the same transaction.
-pub fn assign_allocation(
+/// A change of one allocation.
+#[derive(Debug, Clone, Copy)]
+pub enum AllocationChange<'a> {
+    /// When it ends (None: open-ended).
+    Ends(Option<NaiveDate>),
+    /// The worker it is assigned to (None: unassigned), and the one it was assigned to, whom
+    /// the change feed tells of the allocation's records' removal.
+    Assign {
+        worker_id: Option<&'a str>,
+        previous: Option<&'a str>,
+    },
+}
+
+/// Applies `change` to allocation `id` of case `case_id` if it is still at `version`, with its
+/// change-feed entries in the same transaction; false when the version has moved on.
+pub fn update_allocation(
     conn: &mut DbConnection,
+    case_id: &str,
     id: &str,
     version: i32,
-    worker_id: Option<&str>,
-    previous: Option<&str>,
+    change: AllocationChange,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(allocations::table)
+    let versioned = diesel::update(allocations::table)
         .filter(allocations::id.eq(id))
-        .filter(allocations::version.eq(version))
-        .set((
-            allocations::worker_id.eq(worker_id),
-            allocations::updated_at.eq(now),
-            allocations::version.eq(version + 1),
-        ))
-        .execute(conn)?;
+        .filter(allocations::version.eq(version));
+    let stamp = (
+        allocations::updated_at.eq(now),
+        allocations::version.eq(version + 1),
+    );
+    let updated = match change {
+        AllocationChange::Ends(ends_on) => versioned
+            .set((allocations::ends_on.eq(ends_on), stamp))
+            .execute(conn)?,
+        AllocationChange::Assign { worker_id, .. } => versioned
+            .set((allocations::worker_id.eq(worker_id), stamp))
+            .execute(conn)?,
+    };
     if updated == 1 {
-        let case_id: String = allocations::table
-            .filter(allocations::id.eq(id))
-            .select(allocations::case_id)
-            .first(conn)?;
-        changes::record_reassignment(conn, id, &case_id, previous, now)?;
+        match change {
+            AllocationChange::Ends(_) => changes::record_allocation(conn, id, case_id, now)?,
+            AllocationChange::Assign { previous, .. } => {
+                changes::record_reassignment(conn, id, case_id, previous, now)?
+            }
+        }
     }
     Ok(updated == 1)
 }
@@ -300,30 +319,4 @@ pub fn is_active_worker_of(
         .count()
         .get_result(conn)?;
     Ok(found == 1)
-}
-
-pub fn end_allocation(
-    conn: &mut DbConnection,
-    id: &str,
-    version: i32,
-    ends_on: Option<NaiveDate>,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    let updated = diesel::update(allocations::table)
-        .filter(allocations::id.eq(id))
-        .filter(allocations::version.eq(version))
-        .set((
-            allocations::ends_on.eq(ends_on),
-            allocations::updated_at.eq(now),
-            allocations::version.eq(version + 1),
-        ))
-        .execute(conn)?;
-    if updated == 1 {
-        let case_id: String = allocations::table
-            .filter(allocations::id.eq(id))
-            .select(allocations::case_id)
-            .first(conn)?;
-        changes::record_allocation(conn, id, &case_id, now)?;
-    }
-    Ok(updated == 1)
 }

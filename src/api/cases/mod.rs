@@ -13,13 +13,15 @@ use self::types::{
 };
 use crate::api::context::Ctx;
 use crate::api::disclosure::{self, Disclosed, Page};
-use crate::api::history::Tracked;
+use crate::api::history::{History, Tracked};
 use crate::api::request::{
     Body, PageRequest, Params, expected_version, field_id, new_id, optional_field_id, path_id,
     write_body,
 };
 use crate::authz::{Action, Permit, Resource, scope};
-use crate::db::cases::{self as queries, AllocationRow, CaseChanges, CaseFilter, CaseRow};
+use crate::db::cases::{
+    self as queries, AllocationChange, AllocationRow, CaseChanges, CaseFilter, CaseRow,
+};
 use crate::db::schema::users;
 use crate::db::{DbConnection, Scanned};
 use crate::domain::{CaseStatus, Date, ProtectiveMarking, StoredAsText};
@@ -384,9 +386,7 @@ async fn create_allocation(ctx: Ctx, id: web::Path<String>, body: Body) -> ApiRe
     let now = history.at;
     ctx.write(move |conn| {
         // The create permit's row scope names the cases it may allocate.
-        let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
-            .ok_or(ApiError::NotFound)?;
-        permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+        let case = case_within(conn, &permit, &case_id)?;
         if !scope::csp_under_contract(conn, &new.organisation_id, permit.today())? {
             return Err(ApiError::invalid(
                 "organisation_id",
@@ -433,9 +433,7 @@ async fn get_allocation(ctx: Ctx, path: web::Path<(String, String)>) -> ApiResul
     let record = ctx
         .db()
         .read(move |conn| {
-            let case = queries::find(conn, scope::cases(&case_permit, false), &case_id)?
-                .ok_or(ApiError::NotFound)?;
-            case_permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+            let case = case_within(conn, &case_permit, &case_id)?;
             let row =
                 queries::allocations_of(conn, scope::allocations(&reader), vec![case.id.clone()])?
                     .into_iter()
@@ -473,27 +471,15 @@ async fn update_allocation(
     let update: AllocationUpdate = write_body(&permit, body)?;
     let ends_on = update.ends_on.flatten().map(Date::get);
     let history = ctx.history();
-    let now = history.at;
     ctx.write(move |conn| {
-        let case = queries::find(conn, scope::cases(&permit, false), &case_id)?
-            .ok_or(ApiError::NotFound)?;
-        permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+        let case = case_within(conn, &permit, &case_id)?;
         let current =
             queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
         if ends_on.is_some_and(|ends_on| ends_on < current.starts_on) {
             return Err(ApiError::invalid("ends_on", "must not be before starts_on"));
         }
-        if current.version != version
-            || !queries::end_allocation(conn, &allocation_id, version, ends_on, now)?
-        {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let row =
-            queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
-        let before = AllocationRecord::from_row(current, &case.client_id);
-        let record = AllocationRecord::from_row(row, &case.client_id);
-        let changed = history.updated(conn, &before, &record)?;
-        Ok(disclosure::one(&reader, &record)?.changing(changed))
+        let change = AllocationChange::Ends(ends_on);
+        allocation_changed(conn, &history, &reader, &case, current, version, change)
     })
     .await
 }
@@ -528,11 +514,8 @@ async fn assign_allocation(
     let assignment: AllocationAssignment = write_body(&permit, body)?;
     let worker_id = optional_field_id("worker_id", assignment.worker_id.as_deref())?;
     let history = ctx.history();
-    let now = history.at;
     ctx.write(move |conn| {
-        let case = queries::find(conn, scope::cases(&case_permit, false), &case_id)?
-            .ok_or(ApiError::NotFound)?;
-        case_permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+        let case = case_within(conn, &case_permit, &case_id)?;
         // The assign permit's row scope names the allocations it may assign.
         let current =
             queries::allocations_of(conn, scope::allocations(&permit), vec![case.id.clone()])?
@@ -548,26 +531,45 @@ async fn assign_allocation(
             ));
         }
         let previous = current.worker_id.clone();
-        if current.version != version
-            || !queries::assign_allocation(
-                conn,
-                &allocation_id,
-                version,
-                worker_id.as_deref(),
-                previous.as_deref(),
-                now,
-            )?
-        {
-            return Err(ApiError::PreconditionFailed);
-        }
-        let row =
-            queries::find_allocation(conn, &case.id, &allocation_id)?.ok_or(ApiError::NotFound)?;
-        let before = AllocationRecord::from_row(current, &case.client_id);
-        let record = AllocationRecord::from_row(row, &case.client_id);
-        let changed = history.updated(conn, &before, &record)?;
-        Ok(disclosure::one(&reader, &record)?.changing(changed))
+        let change = AllocationChange::Assign {
+            worker_id: worker_id.as_deref(),
+            previous: previous.as_deref(),
+        };
+        allocation_changed(conn, &history, &reader, &case, current, version, change)
     })
     .await
+}
+
+/// Case `id` within `permit`'s row scope, its client's restriction checked: how every read
+/// and write of a case's allocations opens.
+fn case_within(conn: &mut DbConnection, permit: &Permit, id: &str) -> ApiResult<CaseRow> {
+    let case = queries::find(conn, scope::cases(permit, false), id)?.ok_or(ApiError::NotFound)?;
+    permit.check_restricted(queries::client_is_restricted(conn, &case.client_id)?)?;
+    Ok(case)
+}
+
+/// Applies `change` to `current` (an allocation of `case`) if the caller read `version`, records
+/// it in the change history, and answers with the allocation as changed: 412 when the version
+/// has moved on.
+fn allocation_changed(
+    conn: &mut DbConnection,
+    history: &History,
+    reader: &Permit,
+    case: &CaseRow,
+    current: AllocationRow,
+    version: i32,
+    change: AllocationChange,
+) -> ApiResult<Disclosed> {
+    if current.version != version
+        || !queries::update_allocation(conn, &case.id, &current.id, version, change, history.at)?
+    {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let row = queries::find_allocation(conn, &case.id, &current.id)?.ok_or(ApiError::NotFound)?;
+    let before = AllocationRecord::from_row(current, &case.client_id);
+    let record = AllocationRecord::from_row(row, &case.client_id);
+    let changed = history.updated(conn, &before, &record)?;
+    Ok(disclosure::one(reader, &record)?.changing(changed))
 }
 
 impl Tracked for CaseRecord {
