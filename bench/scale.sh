@@ -33,6 +33,7 @@
 #   on one database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "bench/scale.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
 
 backend=sqlite
 clients=1000000
@@ -130,8 +131,21 @@ throughput() {
   token=$(curl -fs -X POST "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"username\":\"csp-north\",\"password\":\"$CASEBRIDGE_DEMO_PASSWORD\"}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  client=$(curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT/api/v1/clients?limit=1" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
+  # A page looks at a bounded number of rows, so the first may be empty with a next cursor.
+  client=$(python3 - "http://127.0.0.1:$PORT/api/v1/clients?limit=1" "$token" <<'PY'
+import json, sys, urllib.parse, urllib.request
+url, token = sys.argv[1], sys.argv[2]
+cursor = None
+while True:
+    page_url = url + ("&cursor=" + urllib.parse.quote(cursor) if cursor else "")
+    request = urllib.request.Request(page_url, headers={"Authorization": "Bearer " + token})
+    page = json.load(urllib.request.urlopen(request))
+    if page["items"]:
+        print(page["items"][0]["id"])
+        break
+    cursor = page["next_cursor"]
+PY
+)
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$PORT/api/v1/clients/$client" |
     awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}

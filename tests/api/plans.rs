@@ -273,7 +273,13 @@ fn per_row_lookup_misses_its_row(nodes: &[Node], index: usize) -> bool {
         .rev()
         .find(|outer| outer.depth < node.depth)
         .is_some_and(|outer| outer.text.starts_with("CORRELATED"));
-    let keyed_by_row = [
+    big && correlated && !keyed_by_row(rest)
+}
+
+/// Whether a SQLite search's key is one record's (its client, case, event, policy document or
+/// id): the rows it finds are few however large the tables grow.
+fn keyed_by_row(search: &str) -> bool {
+    [
         "(id=",
         "client_id=",
         "case_id=",
@@ -281,8 +287,19 @@ fn per_row_lookup_misses_its_row(nodes: &[Node], index: usize) -> bool {
         "document_id=",
     ]
     .iter()
-    .any(|key| rest.contains(key));
-    big && correlated && !keyed_by_row
+    .any(|key| search.contains(key))
+}
+
+/// Whether SQLite node `node`, a page's outermost loop, searches a big table by a broad key
+/// (a division, a CSP, a status): with a sort after it, every row of that key is read and
+/// sorted for one page.
+fn broad_search(node: &Node) -> bool {
+    node.text.strip_prefix("SEARCH ").is_some_and(|rest| {
+        rest.split_whitespace()
+            .next()
+            .is_some_and(|table| BIG_TABLES.contains(&table))
+            && !keyed_by_row(rest)
+    })
 }
 
 /// What is wrong with one statement's plan, followed by the plan when something is;
@@ -308,6 +325,17 @@ fn faults(url: &str, sql: &str, first_page: bool) -> Vec<String> {
         }
     });
     let mut found = Vec::new();
+    if let Some(outer) = outermost.map(|index| &nodes[index])
+        && !postgres
+        && limited
+        && sorts
+        && broad_search(outer)
+    {
+        found.push(format!(
+            "reads and sorts every row of a broad key for a page: {}",
+            outer.text
+        ));
+    }
     for (index, node) in nodes.iter().enumerate() {
         let walk = if postgres {
             postgres_walk(node)
