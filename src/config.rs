@@ -221,6 +221,16 @@ pub struct ServiceLimits {
     #[arg(long, global = true, env = "CASEBRIDGE_READY_MIN_FREE_MB", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     pub ready_min_free_mb: u64,
+
+    /// Mebibytes at the start of a SQLite database each connection reads through memory
+    /// mapping (`PRAGMA mmap_size`, at most SQLite's 2048); 0 reads every page with a system
+    /// call. A write by another connection empties a connection's own page cache, so each
+    /// request reads its pages afresh: mapped, they are read without a call. An I/O error
+    /// while reading a mapped page ends the process instead of failing the request, which is
+    /// why it is off unless asked for (docs/benchmarks.md: about a fifth more reads a second).
+    #[arg(long, global = true, env = "CASEBRIDGE_SQLITE_MMAP_MB", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=2048))]
+    pub sqlite_mmap_mb: u64,
 }
 
 impl ServiceLimits {

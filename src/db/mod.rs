@@ -169,17 +169,20 @@ pub const POSTGRES_WRITE_CONNECTIONS: u32 = 8;
 /// SQLite settings every connection needs: WAL so readers never block the writer, FULL
 /// synchronous so a commit is on disk when it returns, foreign keys enforced, and a lock
 /// another process holds waited for no longer than the lock timeout.
+/// The memory mapping of the file is [`ServiceLimits::sqlite_mmap_mb`]'s.
 #[derive(Debug)]
 struct SqlitePragmas {
     busy_timeout: Duration,
+    mmap_bytes: u64,
 }
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            self.busy_timeout.as_millis()
+             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = {};",
+            self.busy_timeout.as_millis(),
+            self.mmap_bytes
         ))
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -368,6 +371,7 @@ impl Database {
             let builder = match kind {
                 DatabaseKind::Sqlite => builder.connection_customizer(Box::new(SqlitePragmas {
                     busy_timeout: limits.db_lock_timeout(),
+                    mmap_bytes: limits.sqlite_mmap_mb * 1024 * 1024,
                 })),
                 DatabaseKind::Postgres => {
                     builder.connection_customizer(Box::new(PostgresSettings {
@@ -639,4 +643,42 @@ impl Database {
 fn no_connection(error: diesel::r2d2::PoolError) -> ApiError {
     tracing::error!(%error, "no database connection");
     ApiError::database_unavailable()
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct MmapSize {
+        #[diesel(sql_type = BigInt)]
+        mmap_size: i64,
+    }
+
+    fn mmap_size(conn: &mut DbConnection) -> i64 {
+        diesel::sql_query("PRAGMA mmap_size")
+            .get_result::<MmapSize>(conn)
+            .expect("SQLite answers")
+            .mmap_size
+    }
+
+    #[test]
+    fn sqlite_connections_map_as_much_of_the_file_as_configured() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("mapped.db").to_string_lossy().into_owned();
+        let limits = ServiceLimits {
+            sqlite_mmap_mb: 1024,
+            ..Default::default()
+        };
+        let db = Database::connect(&url, &limits).expect("SQLite opens");
+        let expected = 1024 * 1024 * 1024;
+        assert_eq!(mmap_size(&mut db.read_conn().expect("a reader")), expected);
+        assert_eq!(
+            mmap_size(&mut db.write_conn().expect("the writer")),
+            expected
+        );
+    }
 }

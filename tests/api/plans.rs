@@ -324,17 +324,28 @@ fn faults(url: &str, sql: &str, first_page: bool) -> Vec<String> {
             node.parent == 0 && (node.text.starts_with("SCAN ") || node.text.starts_with("SEARCH "))
         }
     });
+    // The statement binds one record's key (a client's cases, a case's notes; SQLite quotes
+    // names with backticks).
+    let names_a_record = ["`client_id` = ?", "`case_id` = ?"]
+        .iter()
+        .any(|key| sql.contains(key));
     let mut found = Vec::new();
     if let Some(outer) = outermost.map(|index| &nodes[index])
         && !postgres
-        && limited
-        && sorts
         && broad_search(outer)
     {
-        found.push(format!(
-            "reads and sorts every row of a broad key for a page: {}",
-            outer.text
-        ));
+        if limited && sorts {
+            found.push(format!(
+                "reads and sorts every row of a broad key for a page: {}",
+                outer.text
+            ));
+        }
+        if names_a_record {
+            found.push(format!(
+                "walks a broad key though the statement names one record: {}",
+                outer.text
+            ));
+        }
     }
     for (index, node) in nodes.iter().enumerate() {
         let walk = if postgres {
