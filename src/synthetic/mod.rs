@@ -153,7 +153,8 @@ pub fn seed(
         // 37 keys a client at random places, outgrows 512 MiB, and every batch then re-read
         // its pages. Nor does the load wait for each commit to reach the disk, or copy the
         // log into the database every 4 MiB: a load cut short is generated again, never
-        // served. The service's connections keep their own settings.
+        // served. These settings stay on this pooled connection: only `seed-synthetic` calls
+        // this, and its process ends with the load; a server's connections never see them.
         diesel::sql_query("PRAGMA cache_size = -4194304").execute(conn)?;
         diesel::sql_query("PRAGMA synchronous = OFF").execute(conn)?;
         diesel::sql_query("PRAGMA wal_autocheckpoint = 262144").execute(conn)?;
