@@ -48,9 +48,8 @@ pub struct Cutoff {
 type CasePredicate = Box<dyn BoxableExpression<cases::table, Backend, SqlType = Bool>>;
 
 /// A case closed before its schedule's cutoff: `retention::closed_past` in SQL. Never NULL, so
-/// that its negation is "not past" for a case never closed too. Each schedule is a branch of
-/// its own (status, service type, closed before), which the `cases_retention` index answers
-/// with one range each. None when there are no cutoffs: nothing is past.
+/// that its negation is "not past" for a case never closed too: [`to_dispose`] keeps the
+/// clients with a case not past, among a chunk's cases. None when there are no cutoffs.
 fn closed_past(cutoffs: &[Cutoff]) -> Option<CasePredicate> {
     cutoffs
         .iter()
@@ -66,26 +65,38 @@ fn closed_past(cutoffs: &[Cutoff]) -> Option<CasePredicate> {
         .map(|any| -> CasePredicate { Box::new(cases::closed_at.is_not_null().and(any)) })
 }
 
-/// Cases not archived and closed past their archive cutoff; of `among` only, when given (a
-/// writer job's re-check of its own ids).
+/// The closed cases of `cutoff`'s service type closed before it: one range of the
+/// `cases_retention` index, whose columns answer the run's queries without reading the cases.
+/// A query per schedule rather than one with a branch per schedule: for that one SQLite
+/// gathered every match's row id to merge the branches, then read each case's row (5.6 s for
+/// 671,000 cases at a million clients).
+fn closed_before(cutoff: &Cutoff) -> cases::BoxedQuery<'static, Backend> {
+    cases::table
+        .filter(cases::status.eq(CaseStatus::Closed.as_str()))
+        .filter(cases::service_type.eq(cutoff.service_type.clone()))
+        .filter(cases::closed_at.lt(cutoff.before))
+        .into_boxed()
+}
+
+/// Cases not archived and closed past their archive cutoff, sorted; of `among` only, when
+/// given (a writer job's re-check of its own ids).
 pub fn to_archive(
     conn: &mut DbConnection,
     cutoffs: &[Cutoff],
     among: Option<&[String]>,
 ) -> QueryResult<Vec<String>> {
-    let Some(past) = closed_past(cutoffs) else {
-        return Ok(Vec::new());
-    };
-    let mut query = cases::table
-        .filter(cases::archived_at.is_null())
-        .filter(past)
-        .select(cases::id)
-        .order(cases::id)
-        .into_boxed::<Backend>();
-    if let Some(ids) = among {
-        query = query.filter(cases::id.eq_any(ids));
+    let mut due = Vec::new();
+    for cutoff in cutoffs {
+        let mut query = closed_before(cutoff)
+            .filter(cases::archived_at.is_null())
+            .select(cases::id);
+        if let Some(ids) = among {
+            query = query.filter(cases::id.eq_any(ids));
+        }
+        due.extend(query.load::<String>(conn)?);
     }
-    query.load(conn)
+    due.sort_unstable();
+    Ok(due)
 }
 
 /// Clients with a case past its dispose cutoff and none that is not (holds aside: see
@@ -98,19 +109,15 @@ pub fn to_dispose(
     cutoffs: &[Cutoff],
     among: Option<&[String]>,
 ) -> QueryResult<Vec<String>> {
-    let Some(past) = closed_past(cutoffs) else {
-        return Ok(Vec::new());
-    };
-    let mut query = cases::table
-        .filter(past)
-        .select(cases::client_id)
-        .distinct()
-        .into_boxed();
-    if let Some(ids) = among {
-        query = query.filter(cases::client_id.eq_any(ids));
+    let mut past = BTreeSet::new();
+    for cutoff in cutoffs {
+        let mut query = closed_before(cutoff).select(cases::client_id);
+        if let Some(ids) = among {
+            query = query.filter(cases::client_id.eq_any(ids));
+        }
+        past.extend(query.load::<String>(conn)?);
     }
-    let mut candidates: Vec<String> = query.load(conn)?;
-    candidates.sort_unstable();
+    let mut candidates: Vec<String> = past.into_iter().collect();
     let mut kept = BTreeSet::new();
     for chunk in candidates.chunks(CHUNK) {
         let past = closed_past(cutoffs).expect("cutoffs are not empty");
