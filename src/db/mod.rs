@@ -535,9 +535,11 @@ impl Database {
                 DatabaseKind::Sqlite => work(&mut *pool.get().map_err(no_connection)?),
                 // A PostgreSQL read waits on the network.
                 DatabaseKind::Postgres => {
-                    self.on_blocking_pool(self.waits.short, move || {
-                        work(&mut *pool.get().map_err(no_connection)?)
-                    })
+                    self.on_blocking_pool(
+                        self.waits.short,
+                        ApiError::database_unavailable,
+                        move || work(&mut *pool.get().map_err(no_connection)?),
+                    )
                     .await
                 }
             }
@@ -553,7 +555,16 @@ impl Database {
         T: Send + 'static,
     {
         let pool = self.read.clone();
-        self.guarded(self.on_blocking_pool(self.waits.long, move || {
+        // PostgreSQL's statement timeout ends a long read before this wait does, so a read
+        // still unanswered then means the server is not answering. SQLite has no statement
+        // timeout: a read that outlasts the wait is slow (a cold file cache), not a database
+        // out of reach, and answering it as one would open the circuit breaker and refuse
+        // every other request.
+        let overdue = match self.kind {
+            DatabaseKind::Sqlite => ApiError::database_busy,
+            DatabaseKind::Postgres => ApiError::database_unavailable,
+        };
+        self.guarded(self.on_blocking_pool(self.waits.long, overdue, move || {
             work(&mut *pool.get().map_err(no_connection)?)
         }))
         .await
@@ -620,11 +631,14 @@ impl Database {
         result
     }
 
-    /// Runs `work` on the blocking pool and waits at most `wait` for it. A read still running
-    /// then goes on to its end, bounded by the statement timeout, but its request is answered.
+    /// Runs `work` on the blocking pool and waits at most `wait` for it, then answers
+    /// `overdue()`. A read still running goes on to its end (on PostgreSQL bounded by the
+    /// statement timeout; on SQLite holding one of the bounded reader connections meanwhile),
+    /// but its request is answered.
     async fn on_blocking_pool<T: Send + 'static>(
         &self,
         wait: Duration,
+        overdue: fn() -> ApiError,
         work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         match actix_web::rt::time::timeout(wait, actix_web::web::block(work)).await {
@@ -634,7 +648,7 @@ impl Database {
                     wait_ms = wait.as_millis() as u64,
                     "a read took longer than its wait"
                 );
-                Err(ApiError::database_unavailable())
+                Err(overdue())
             }
         }
     }
@@ -663,6 +677,30 @@ mod tests {
             .get_result::<MmapSize>(conn)
             .expect("SQLite answers")
             .mmap_size
+    }
+
+    #[actix_web::test]
+    async fn a_slow_long_sqlite_read_is_busy_and_leaves_the_database_reachable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("slow.db").to_string_lossy().into_owned();
+        let limits = ServiceLimits {
+            db_statement_timeout: 0,
+            db_wait_ms: 50,
+            ..Default::default()
+        };
+        let db = Database::connect(&url, &limits).expect("SQLite opens");
+        let slow = db
+            .read_long(|_| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(())
+            })
+            .await;
+        assert_eq!(
+            slow.expect_err("the wait ends first").code(),
+            "database_busy"
+        );
+        assert!(db.is_reachable());
+        db.read(|_| Ok(())).await.expect("other reads go on");
     }
 
     #[test]
