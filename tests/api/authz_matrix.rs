@@ -301,6 +301,7 @@ const AUDITOR: Keys = &[
     "change_history",
     "collection_notice",
     "csp_access",
+    "csp_access_summary",
     "disposal_certificate",
     "finding",
     "incident_report",

@@ -493,6 +493,44 @@ async fn an_organisations_access_audit_lists_each_of_its_principals_as_json_and_
 }
 
 #[actix_web::test]
+async fn the_csv_of_an_organisations_access_audit_has_its_lines_columns_and_no_summary() {
+    let app = app_with(|_| {}).await;
+    let csp = app.login("csp-north").await;
+    assert_eq!(read_client(&app, &csp, 0).await, StatusCode::OK);
+    let now = Utc::now();
+    let path = format!(
+        "/api/v1/reports/csp-access?organisation_id={}&from={}&to={}",
+        app.organisation_id(casebridge::demo::NORTHSIDE),
+        time(now - Duration::hours(1)),
+        time(now + Duration::minutes(5))
+    );
+    let auditor = app.login("auditor").await;
+    let json = app.get(&path, &auditor).await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.body);
+    let line_keys: BTreeSet<&str> = json.body["items"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+
+    let csv = app
+        .get_with(&path, &auditor, &[("Accept", "text/csv")])
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let mut reader = csv::Reader::from_reader(csv.body.as_str().unwrap().as_bytes());
+    let columns: BTreeSet<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let columns: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
+    assert_eq!(columns, line_keys);
+    assert!(json.body["summary"]["allocated_clients"].as_i64().unwrap() > 0);
+}
+
+#[actix_web::test]
 async fn findings_come_in_pages_by_rule_and_one_rule_can_be_asked_for() {
     let app = app_with(|_| {}).await;
     let privacy = app.login("privacy").await;

@@ -164,6 +164,7 @@ pub async fn csp_access(
     params: Params<CspAccessParams>,
 ) -> ApiResult<Disclosed> {
     let permit = ctx.permit(Resource::CspAccess, Action::Read)?;
+    let summary_permit = ctx.permit(Resource::CspAccessSummary, Action::Read)?;
     let params = params.parse(&permit)?;
     let organisation_id = field_id("organisation_id", &params.organisation_id)?;
     let period = checked_period(params.from, params.to)?;
@@ -229,7 +230,7 @@ pub async fn csp_access(
     let disclosed = if disclosure::wants_csv(&req) {
         disclosure::csv(&permit, &entries)?
     } else {
-        disclosure::page(&permit, &entries, None)?.with_summary(&permit, &summary)?
+        disclosure::page(&permit, &entries, None)?.with_summary(&summary_permit, &summary)?
     };
     Ok(disclosed.naming(audited))
 }
