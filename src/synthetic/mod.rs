@@ -42,14 +42,9 @@ use crate::domain::{OrganisationKind, PrincipalKind, ProtectiveMarking, StoredAs
 
 pub use self::names::pick;
 
-/// Clients generated and handed to a loader together: few enough that a batch's rows (about
-/// 35 a client) stay well inside memory.
-const CLIENTS_PER_BATCH: usize = 10_000;
-/// Clients a loader writes per transaction. A commit writes out every page the transaction
-/// changed, and at a million clients the name keys of one batch change most of their index's
-/// pages (`db::clients::insert_many`): committing every five batches writes each such page
-/// once instead of five times.
-const CLIENTS_PER_COMMIT: usize = 5 * CLIENTS_PER_BATCH;
+/// Clients written per transaction: large enough that the commits cost nothing, small enough
+/// that a transaction's rows (about 35 per client) stay well inside memory and the WAL.
+const CLIENTS_PER_TRANSACTION: usize = 10_000;
 /// The `settings` key that records the seed of the department added.
 const SETTING: &str = "synthetic_seed";
 /// The collection notice the department issued before the demo's current one: the clients
@@ -188,7 +183,7 @@ pub fn seed(
 }
 
 /// Generates the clients on a thread of their own and writes them, a transaction per
-/// [`CLIENTS_PER_COMMIT`]: generation and the database's work overlap on two cores. On
+/// [`CLIENTS_PER_TRANSACTION`]: generation and the database's work overlap on two cores. On
 /// PostgreSQL, whose server does most of the work (checking the foreign keys of every row,
 /// about 70 a client with the name keys), as many connections as cores write batches side
 /// by side; a batch refers to no other batch's rows, so the order in which they commit does
@@ -239,8 +234,7 @@ fn write_clients(
     Ok(directory)
 }
 
-/// Writes the batches `received` until there are no more, [`CLIENTS_PER_COMMIT`] clients a
-/// transaction.
+/// Writes the batches `received` until there are no more, each in a transaction of its own.
 fn load(
     conn: &mut DbConnection,
     received: &Mutex<mpsc::Receiver<Batch>>,
@@ -249,53 +243,31 @@ fn load(
     started: Instant,
 ) -> anyhow::Result<()> {
     loop {
-        let more = conn
-            .transaction(|conn| -> QueryResult<bool> {
-                let mut written = 0;
-                while written < CLIENTS_PER_COMMIT {
-                    let Ok(batch) = received.lock().expect("no loader panicked").recv() else {
-                        return Ok(false);
-                    };
-                    write_batch(conn, &batch)?;
-                    written += batch.clients.len();
-                    progress
-                        .lock()
-                        .expect("no loader panicked")
-                        .count(&batch, total, started);
-                }
-                Ok(true)
-            })
-            .context("writing synthetic clients")?;
-        if !more {
+        let Ok(batch) = received.lock().expect("no loader panicked").recv() else {
             return Ok(());
-        }
-    }
-}
-
-fn write_batch(conn: &mut DbConnection, batch: &Batch) -> QueryResult<()> {
-    crate::db::clients::insert_many(conn, &batch.clients)?;
-    crate::db::cases::insert_many(conn, &batch.cases)?;
-    crate::db::cases::insert_allocations(conn, &batch.allocations)?;
-    crate::db::notes::insert_many(conn, &batch.notes)?;
-    crate::db::consents::insert_many(conn, &batch.consents)?;
-    crate::db::notices::insert_given_many(conn, &batch.notices_given)
-}
-
-impl Summary {
-    /// Counts a batch written into the open transaction, and says so.
-    fn count(&mut self, batch: &Batch, total: usize, started: Instant) {
-        self.clients += batch.clients.len();
-        self.cases += batch.cases.len();
-        self.allocations += batch.allocations.len();
-        self.notes += batch.notes.len();
-        self.consents += batch.consents.len();
-        self.notices_given += batch.notices_given.len();
+        };
+        conn.transaction(|conn| -> QueryResult<()> {
+            crate::db::clients::insert_many(conn, &batch.clients)?;
+            crate::db::cases::insert_many(conn, &batch.cases)?;
+            crate::db::cases::insert_allocations(conn, &batch.allocations)?;
+            crate::db::notes::insert_many(conn, &batch.notes)?;
+            crate::db::consents::insert_many(conn, &batch.consents)?;
+            crate::db::notices::insert_given_many(conn, &batch.notices_given)
+        })
+        .context("writing a batch of synthetic clients")?;
+        let mut summary = progress.lock().expect("no loader panicked");
+        summary.clients += batch.clients.len();
+        summary.cases += batch.cases.len();
+        summary.allocations += batch.allocations.len();
+        summary.notes += batch.notes.len();
+        summary.consents += batch.consents.len();
+        summary.notices_given += batch.notices_given.len();
         eprintln!(
-            "seed-synthetic: {}/{} clients ({} cases, {} notes) written in {:.1} s",
-            self.clients,
+            "seed-synthetic: {}/{} clients ({} cases, {} notes) in {:.1} s",
+            summary.clients,
             total,
-            self.cases,
-            self.notes,
+            summary.cases,
+            summary.notes,
             started.elapsed().as_secs_f64()
         );
     }
@@ -593,7 +565,7 @@ impl Generator {
         let mut batch = Batch::default();
         for _ in 0..total {
             self.client(&mut batch);
-            if batch.clients.len() == CLIENTS_PER_BATCH
+            if batch.clients.len() == CLIENTS_PER_TRANSACTION
                 && batches.send(std::mem::take(&mut batch)).is_err()
             {
                 // The writer stopped (it failed): its error is the one to report.
