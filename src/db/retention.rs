@@ -47,15 +47,19 @@ pub struct Cutoff {
 
 type CasePredicate = Box<dyn BoxableExpression<cases::table, Backend, SqlType = Bool>>;
 
-/// A case closed before its schedule's cutoff: `retention::closed_past` in SQL. Never NULL, so
-/// that its negation is "not past" for a case never closed too: [`to_dispose`] keeps the
-/// clients with a case not past, among a chunk's cases. None when there are no cutoffs.
+/// A case closed before its schedule's cutoff: `retention::closed_past` in SQL, for statements
+/// that name their cases or clients (a writer job's re-check of its own ids, a chunk of
+/// clients). Never NULL, so that its negation is "not past" for a case never closed too. The
+/// status is compared as an expression, so that SQLite (which keeps no statistics) looks the
+/// named rows up instead of walking every closed case of `cases_retention`. None when there
+/// are no cutoffs: nothing is past.
 fn closed_past(cutoffs: &[Cutoff]) -> Option<CasePredicate> {
     cutoffs
         .iter()
         .map(|cutoff| -> CasePredicate {
             Box::new(
                 cases::status
+                    .concat("")
                     .eq(CaseStatus::Closed.as_str())
                     .and(cases::service_type.eq(cutoff.service_type.clone()))
                     .and(cases::closed_at.assume_not_null().lt(cutoff.before)),
@@ -79,21 +83,29 @@ fn closed_before(cutoff: &Cutoff) -> cases::BoxedQuery<'static, Backend> {
 }
 
 /// Cases not archived and closed past their archive cutoff, sorted; of `among` only, when
-/// given (a writer job's re-check of its own ids).
+/// given (a writer job's re-check of its own ids, looked up by id).
 pub fn to_archive(
     conn: &mut DbConnection,
     cutoffs: &[Cutoff],
     among: Option<&[String]>,
 ) -> QueryResult<Vec<String>> {
     let mut due = Vec::new();
-    for cutoff in cutoffs {
-        let mut query = closed_before(cutoff)
-            .filter(cases::archived_at.is_null())
-            .select(cases::id);
-        if let Some(ids) = among {
-            query = query.filter(cases::id.eq_any(ids));
+    if let Some(ids) = among {
+        if let Some(past) = closed_past(cutoffs) {
+            due = cases::table
+                .filter(cases::id.eq_any(ids))
+                .filter(cases::archived_at.is_null())
+                .filter(past)
+                .select(cases::id)
+                .load(conn)?;
         }
-        due.extend(query.load::<String>(conn)?);
+    } else {
+        for cutoff in cutoffs {
+            let query = closed_before(cutoff)
+                .filter(cases::archived_at.is_null())
+                .select(cases::id);
+            due.extend(query.load::<String>(conn)?);
+        }
     }
     due.sort_unstable();
     Ok(due)
@@ -102,20 +114,30 @@ pub fn to_archive(
 /// Clients with a case past its dispose cutoff and none that is not (holds aside: see
 /// [`held`]), sorted; of `among` only, when given (a writer job's re-check of its own ids).
 /// Two steps rather than one correlated NOT EXISTS (which diesel cannot type over a predicate
-/// built at run time): the clients with a case past, from the `cases_retention` index, then,
-/// per chunk of them, those with a case that is not, through `cases_client`.
+/// built at run time): the clients with a case past (from the `cases_retention` index, or
+/// `among`'s by `cases_client`), then, per chunk of them, those with a case that is not,
+/// through `cases_client`.
 pub fn to_dispose(
     conn: &mut DbConnection,
     cutoffs: &[Cutoff],
     among: Option<&[String]>,
 ) -> QueryResult<Vec<String>> {
     let mut past = BTreeSet::new();
-    for cutoff in cutoffs {
-        let mut query = closed_before(cutoff).select(cases::client_id);
-        if let Some(ids) = among {
-            query = query.filter(cases::client_id.eq_any(ids));
+    if let Some(ids) = among {
+        if let Some(closed) = closed_past(cutoffs) {
+            past.extend(
+                cases::table
+                    .filter(cases::client_id.eq_any(ids))
+                    .filter(closed)
+                    .select(cases::client_id)
+                    .load::<String>(conn)?,
+            );
         }
-        past.extend(query.load::<String>(conn)?);
+    } else {
+        for cutoff in cutoffs {
+            let query = closed_before(cutoff).select(cases::client_id);
+            past.extend(query.load::<String>(conn)?);
+        }
     }
     let mut candidates: Vec<String> = past.into_iter().collect();
     let mut kept = BTreeSet::new();
