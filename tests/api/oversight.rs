@@ -31,6 +31,29 @@ fn time(at: chrono::DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Northside's access audit over the hour up to now.
+fn northside_access_path(app: &TestApp) -> String {
+    let now = Utc::now();
+    format!(
+        "/api/v1/reports/csp-access?organisation_id={}&from={}&to={}",
+        app.organisation_id(casebridge::demo::NORTHSIDE),
+        time(now - Duration::hours(1)),
+        time(now + Duration::minutes(5))
+    )
+}
+
+/// A CSV body's reader and its header's columns.
+fn csv_columns(body: &Value) -> (csv::Reader<&[u8]>, Vec<String>) {
+    let mut reader = csv::Reader::from_reader(body.as_str().unwrap().as_bytes());
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    (reader, header)
+}
+
 /// The report over the last two hours, as (rule, subject) pairs, and the findings.
 async fn report(app: &TestApp) -> (BTreeSet<(String, String)>, Vec<Value>) {
     let auditor = app.login("auditor").await;
@@ -396,13 +419,8 @@ async fn an_organisations_access_audit_lists_each_of_its_principals_as_json_and_
     let east = app.login("csp-east").await;
     assert_eq!(read_client(&app, &east, 1).await, StatusCode::OK);
 
-    let now = Utc::now();
     let northside = app.organisation_id(casebridge::demo::NORTHSIDE);
-    let path = format!(
-        "/api/v1/reports/csp-access?organisation_id={northside}&from={}&to={}",
-        time(now - Duration::hours(1)),
-        time(now + Duration::minutes(5))
-    );
+    let path = northside_access_path(&app);
     let auditor = app.login("auditor").await;
     let response = app.get(&path, &auditor).await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
@@ -451,13 +469,7 @@ async fn an_organisations_access_audit_lists_each_of_its_principals_as_json_and_
             .unwrap()
             .starts_with("text/csv")
     );
-    let mut reader = csv::Reader::from_reader(csv.body.as_str().unwrap().as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let (mut reader, header) = csv_columns(&csv.body);
     assert_eq!(
         header[..7],
         [
@@ -497,13 +509,7 @@ async fn the_csv_of_an_organisations_access_audit_has_its_lines_columns_and_no_s
     let app = app_with(|_| {}).await;
     let csp = app.login("csp-north").await;
     assert_eq!(read_client(&app, &csp, 0).await, StatusCode::OK);
-    let now = Utc::now();
-    let path = format!(
-        "/api/v1/reports/csp-access?organisation_id={}&from={}&to={}",
-        app.organisation_id(casebridge::demo::NORTHSIDE),
-        time(now - Duration::hours(1)),
-        time(now + Duration::minutes(5))
-    );
+    let path = northside_access_path(&app);
     let auditor = app.login("auditor").await;
     let json = app.get(&path, &auditor).await;
     assert_eq!(json.status, StatusCode::OK, "{}", json.body);
@@ -518,14 +524,8 @@ async fn the_csv_of_an_organisations_access_audit_has_its_lines_columns_and_no_s
         .get_with(&path, &auditor, &[("Accept", "text/csv")])
         .await;
     assert_eq!(csv.status, StatusCode::OK);
-    let mut reader = csv::Reader::from_reader(csv.body.as_str().unwrap().as_bytes());
-    let columns: BTreeSet<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let columns: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
+    let (_, header) = csv_columns(&csv.body);
+    let columns: BTreeSet<&str> = header.iter().map(String::as_str).collect();
     assert_eq!(columns, line_keys);
     assert!(json.body["summary"]["allocated_clients"].as_i64().unwrap() > 0);
 }
