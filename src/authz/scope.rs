@@ -120,6 +120,9 @@ macro_rules! active_allocations_of {
                     .is_null()
                     .or(allocations::ends_on.ge(today).assume_not_null()),
             )
+            // One column, which the index holds: SQLite counts every column an `EXISTS`
+            // subquery names as read, and would read the allocation's row for them.
+            .select(allocations::case_id)
     }};
 }
 
@@ -143,7 +146,9 @@ macro_rules! clients_through {
                 .filter(cases::client_id.eq(clients::id))
                 .filter(cases::protective_marking.le($rank))
                 .filter(cases::archived_at.is_null())
-                .filter(exists($allocations)),
+                .filter(exists($allocations))
+                // Answered from `cases_client` alone, as the allocations' look-up is.
+                .select(cases::id),
         ))
     }};
 }
