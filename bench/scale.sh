@@ -19,21 +19,25 @@
 #   here); a breach's affected individuals for an account that read READS clients (read
 #   here); a retention dry run (schedules created here); a note's latency while clients
 #   are created concurrently; the writer's worst hold over the run (from its debug log).
-# Then `GET /clients/{id}` as csp-north at 64 connections with wrk for DURATION seconds,
-# on this database and on a fresh demo-size one, for the throughput ratio.
+# Then `GET /clients/{id}` as csp-north at 64 connections with wrk for DURATION seconds, on
+# this database and on a fresh demo-size one, for the throughput ratio: ROUNDS rounds, the two
+# sizes alternating (a fresh server each run, pinned to core 0, wrk to core 1), because this
+# machine's speed drifts more between minutes than the two sizes differ.
+# THROUGHPUT_ONLY=1 skips the latency scenarios (the database is still generated if need be).
 #
 # The measured requests change the database (clients, notes, schedules, a breach, reads in
 # the audit trail): a reused database carries the previous runs' too.
 #
 # Settings (environment):
 #   SEED=1  AUDIT_ROWS=1000000  SCALE_DB_DIR=target/scale  PG_URL=postgres://postgres@127.0.0.1:5432
-#   REQUESTS=100  MAX_SECONDS=120  READS=10000  DURATION=15  CONNECTIONS=64  PORT=18180
+#   REQUESTS=100  MAX_SECONDS=120  READS=10000  DURATION=15  CONNECTIONS=64  ROUNDS=3  PORT=18180
 #   FRESH=1 regenerates the database even if one is cached
 #   CASEBRIDGE_BIN=path runs that binary instead of building this tree's (to compare builds A/B
 #   on one database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "bench/scale.sh needs wrk (apt-get install wrk)" >&2; exit 1; }
+command -v taskset >/dev/null || { echo "bench/scale.sh needs taskset (apt-get install util-linux)" >&2; exit 1; }
 
 backend=sqlite
 clients=1000000
@@ -51,6 +55,7 @@ SCALE_DB_DIR=${SCALE_DB_DIR:-target/scale}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-64}
+ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18180}
 
 if [ -n "${CASEBRIDGE_BIN:-}" ]; then
@@ -109,16 +114,20 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load av
 
 server=""
 demo_dir=""
+demo_db="casebridge_scale_demo_$$"
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null || true
   [ -n "$demo_dir" ] && rm -rf "$demo_dir"
+  if [ -n "$demo_dir" ] && [ "$backend" = postgres ]; then
+    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $demo_db WITH (FORCE)" || true
+  fi
   return 0
 }
 trap cleanup EXIT
 
-# Starts the server on $DATABASE_URL and waits until it is ready.
+# Starts the server on $DATABASE_URL (pinned to core $2 if given) and waits until it is ready.
 start_server() {
-  "$bin" serve --bind "127.0.0.1:$PORT" >"$1" 2>&1 &
+  taskset -c "${2:-0-$(($(nproc) - 1))}" "$bin" serve --bind "127.0.0.1:$PORT" >"$1" 2>&1 &
   server=$!
   for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/ready" >/dev/null && return 0; sleep 0.2; done
   echo "the server did not start:"; tail -20 "$1"; exit 1
@@ -146,7 +155,7 @@ while True:
     cursor = page["next_cursor"]
 PY
 )
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" \
+  taskset -c 1 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$PORT/api/v1/clients/$client" |
     awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
          END {printf "%s req/s, p50 %s, p99 %s, non-2xx %s", rps, p50, p99, (bad == "" ? 0 : bad)}'
@@ -154,40 +163,55 @@ PY
 
 # The writer logs each batch at debug level: how long it held the writer until its commit
 # (held_us) and its slowest job (slowest_job_us); a job over 50 ms is also a warning.
-CASEBRIDGE_LOG="warn,casebridge::db::writer=debug" start_server "$dir/serve.log"
-python3 bench/scale_client.py "http://127.0.0.1:$PORT" "$DATABASE_URL" | tee "$dir/latency.md"
-scale_rate=$(throughput)
-stop_server
-# The log is coloured (ANSI escapes between a field's name and its value): strip them first.
-sed 's/\x1b\[[0-9;]*m//g' "$dir/serve.log" >"$dir/serve.plain.log"
-worst() { grep -o "$1=[0-9]*" "$dir/serve.plain.log" | cut -d= -f2 | sort -n | tail -1; }
-echo
-echo "| the writer over the run | result |"
-echo "|---|---|"
-echo "| batches | $(grep -c 'writer batch' "$dir/serve.plain.log" || true) |"
-echo "| worst hold of a batch (until commit) | $(( $(worst held_us || echo 0) / 1000 )) ms |"
-echo "| worst job | $(( $(worst slowest_job_us || echo 0) / 1000 )) ms |"
-echo "| jobs and batches over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.plain.log" || true) |"
+if [ "${THROUGHPUT_ONLY:-0}" != 1 ]; then
+  CASEBRIDGE_LOG="warn,casebridge::db::writer=debug" start_server "$dir/serve.log"
+  python3 bench/scale_client.py "http://127.0.0.1:$PORT" "$DATABASE_URL" | tee "$dir/latency.md"
+  stop_server
+  # The log is coloured (ANSI escapes between a field's name and its value): strip them first.
+  sed 's/\x1b\[[0-9;]*m//g' "$dir/serve.log" >"$dir/serve.plain.log"
+  worst() { grep -o "$1=[0-9]*" "$dir/serve.plain.log" | cut -d= -f2 | sort -n | tail -1; }
+  echo
+  echo "| the writer over the run | result |"
+  echo "|---|---|"
+  echo "| batches | $(grep -c 'writer batch' "$dir/serve.plain.log" || true) |"
+  echo "| worst hold of a batch (until commit) | $(( $(worst held_us || echo 0) / 1000 )) ms |"
+  echo "| worst job | $(( $(worst slowest_job_us || echo 0) / 1000 )) ms |"
+  echo "| jobs and batches over 50 ms | $(grep -c 'held the writer longer' "$dir/serve.plain.log" || true) |"
+fi
 
-# The same request on a demo-size database, in the same run.
+# The same request on a demo-size database, alternating with this one.
 demo_dir=$(mktemp -d)
+scale_url="$DATABASE_URL"
 (
   export CASEBRIDGE_DATA_DIR="$demo_dir"
   if [ "$backend" = postgres ]; then
-    demo_db="casebridge_scale_demo_$$"
     psql "$PG_URL/postgres" -qc "CREATE DATABASE $demo_db"
     export DATABASE_URL="$PG_URL/$demo_db?sslmode=disable"
   else
     export DATABASE_URL="$demo_dir/casebridge.db"
   fi
   "$bin" seed-demo >/dev/null
-  start_server "$demo_dir/serve.log"
-  demo_rate=$(throughput)
-  stop_server
-  [ "$backend" = postgres ] && psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $demo_db WITH (FORCE)"
-  echo
-  echo "| GET /clients/{id} as csp-north, $CONNECTIONS connections, ${DURATION} s | result |"
-  echo "|---|---|"
-  echo "| $clients clients | $scale_rate |"
-  echo "| demo size | $demo_rate |"
 )
+demo_url="$PG_URL/$demo_db?sslmode=disable"
+[ "$backend" = postgres ] || demo_url="$demo_dir/casebridge.db"
+# wrk's summary of one run on database $1 (data directory $2), on a fresh server on core 0.
+rate_on() {
+  DATABASE_URL="$1" CASEBRIDGE_DATA_DIR="$2" start_server "$2/throughput.log" 0
+  local line
+  line=$(throughput)
+  stop_server
+  echo "$line"
+}
+echo
+echo "| GET /clients/{id} as csp-north, $CONNECTIONS connections, ${DURATION} s | $clients clients | demo size | ratio |"
+echo "|---|---|---|---:|"
+ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+  scale_rate=$(rate_on "$scale_url" "$dir")
+  demo_rate=$(rate_on "$demo_url" "$demo_dir")
+  ratio=$(python3 -c 'import sys; print(f"{100 * float(sys.argv[1]) / float(sys.argv[2]):.1f}")' \
+    "${scale_rate%% *}" "${demo_rate%% *}")
+  ratios+=("$ratio")
+  echo "| round $round | $scale_rate | $demo_rate | $ratio % |"
+done
+echo "| mean | | | $(python3 -c 'import sys; r = list(map(float, sys.argv[1:])); print(f"{sum(r) / len(r):.1f}")' "${ratios[@]}") % |"
