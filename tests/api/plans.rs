@@ -533,8 +533,8 @@ async fn single_records_and_a_cases_notes_use_indexes() {
 /// The allocation scope's check (an open case of the client, within clearance, with an active
 /// allocation to the caller's CSP) runs on every request a CSP makes. At a million clients
 /// each case or allocation row it reads is one more B-tree descent, after every write has
-/// emptied the reader's page cache: reading them cost `GET /clients/{id}` about 8 % of its
-/// throughput at 64 connections (docs/benchmarks.md). So the check reads `cases_client` and
+/// emptied the reader's page cache: reading them lowered the throughput of `GET /clients/{id}`
+/// at 64 connections by 5 to 18 % (docs/benchmarks.md). So the check reads `cases_client` and
 /// `allocations_case_organisation` alone (SQLite `SEARCH t ... USING COVERING INDEX`).
 ///
 /// SQLite only: PostgreSQL reads an index alone only where its visibility map says the pages
