@@ -182,18 +182,13 @@ fi
 # The same request on a demo-size database, alternating with this one.
 demo_dir=$(mktemp -d)
 scale_url="$DATABASE_URL"
-(
-  export CASEBRIDGE_DATA_DIR="$demo_dir"
-  if [ "$backend" = postgres ]; then
-    psql "$PG_URL/postgres" -qc "CREATE DATABASE $demo_db"
-    export DATABASE_URL="$PG_URL/$demo_db?sslmode=disable"
-  else
-    export DATABASE_URL="$demo_dir/casebridge.db"
-  fi
-  "$bin" seed-demo >/dev/null
-)
-demo_url="$PG_URL/$demo_db?sslmode=disable"
-[ "$backend" = postgres ] || demo_url="$demo_dir/casebridge.db"
+if [ "$backend" = postgres ]; then
+  psql "$PG_URL/postgres" -qc "CREATE DATABASE $demo_db"
+  demo_url="$PG_URL/$demo_db?sslmode=disable"
+else
+  demo_url="$demo_dir/casebridge.db"
+fi
+CASEBRIDGE_DATA_DIR="$demo_dir" DATABASE_URL="$demo_url" "$bin" seed-demo >/dev/null
 # wrk's summary of one run on database $1 (data directory $2), on a fresh server on core 0.
 rate_on() {
   DATABASE_URL="$1" CASEBRIDGE_DATA_DIR="$2" start_server "$2/throughput.log" 0
